@@ -1,0 +1,100 @@
+"""The ``modelward`` command: a root app and one noun group per context.
+
+Each group lives in its own module and imports its context only inside commands, so
+``modelward --help`` stays fast and a broken optional engine never breaks the CLI.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from modelward.cli.output import err_console, print_json
+from modelward.errors import ModelwardError
+
+__all__ = ["app", "main", "state"]
+
+
+class _State:
+    debug: bool = False
+    json_errors: bool = False
+    workspace: str | None = None
+
+
+state = _State()
+
+app = typer.Typer(
+    name="modelward",
+    help="modelward: reproducible training, shared features, gated releases, watched models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", "-w", envvar="MODELWARD_WORKSPACE",
+                     help="Workspace folder (default: the nearest with modelward.toml)."),
+    ] = None,
+) -> None:
+    state.debug = debug
+    state.workspace = workspace
+
+
+def _register() -> None:
+    from modelward.cli import data, workspace
+
+    workspace.register(app)
+    app.add_typer(data.app, name="data", help="Dataset snapshots and data contracts.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, and map modelward errors to exit codes and clean messages."""
+    _register()
+    args = sys.argv[1:] if argv is None else argv
+    state.json_errors = "--json" in args
+    try:
+        rc = app(args=args, standalone_mode=False)
+    except ModelwardError as exc:
+        _report(exc)
+        raise SystemExit(exc.exit_code) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        err_console.print("aborted")
+        raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted; nothing half-written was kept")
+        raise SystemExit(130) from None
+    except Exception as exc:  # a click usage error, or a bug
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(2) from None
+        if state.debug:
+            traceback.print_exc()
+        else:
+            err_console.print(
+                f"[red]internal error:[/red] {type(exc).__name__}: {exc}\n"
+                "run again with --debug for the traceback, and please report it"
+            )
+        raise SystemExit(70) from None
+    raise SystemExit(rc if isinstance(rc, int) else 0)
+
+
+def _report(exc: ModelwardError) -> None:
+    if state.debug:
+        traceback.print_exc()
+    if state.json_errors:
+        print_json(exc.to_dict())
+    else:
+        err_console.print("[red]error:[/red]", escape(exc.message))

@@ -1,0 +1,117 @@
+"""The audit chain: an append-only log whose rows are linked by SHA-256 hashes.
+
+:func:`record` is called inside the same transaction as the state change it describes,
+so either both are committed or neither is. :func:`verify` walks the chain and names the
+first row that does not fit (edited, deleted, inserted or reordered).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, text
+
+from modelward.security.tables import audit_log
+
+__all__ = ["GENESIS", "AuditEntry", "ChainReport", "entries", "record", "verify"]
+
+GENESIS = "0" * 64
+# fixed key for the Postgres advisory lock that serialises appends to the chain
+_PG_CHAIN_LOCK = 0x6D77_6175  # "mwau"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+
+def _digest(prev_hash: str, at: datetime, actor: str, action: str, target: str,
+            payload: Mapping[str, Any]) -> str:
+    body = json.dumps(
+        {
+            "prev": prev_hash,
+            "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "payload": payload,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def record(conn: Connection, *, actor: str, action: str, target: str,
+           payload: Mapping[str, Any] | None = None) -> AuditEntry:
+    """Append an entry in the caller's transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
+    last = conn.execute(
+        select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+    ).scalar_one_or_none()
+    prev = last or GENESIS
+    # microsecond precision survives both backends' round trip, so the hash re-computes
+    at = datetime.now(UTC)
+    body = json.loads(json.dumps(dict(payload or {}), default=str))
+    digest = _digest(prev, at, actor, action, target, body)
+    seq = conn.execute(
+        insert(audit_log)
+        .values(at=at, actor=actor, action=action, target=target, payload=body,
+                prev_hash=prev, hash=digest)
+        .returning(audit_log.c.seq)
+    ).scalar_one()
+    return AuditEntry(seq, at, actor, action, target, body, prev, digest)
+
+
+def entries(conn: Connection, *, target: str | None = None, action: str | None = None,
+            actor: str | None = None, limit: int | None = None) -> Iterator[AuditEntry]:
+    query = select(audit_log).order_by(audit_log.c.seq)
+    if target is not None:
+        query = query.where(audit_log.c.target == target)
+    if action is not None:
+        query = query.where(audit_log.c.action == action)
+    if actor is not None:
+        query = query.where(audit_log.c.actor == actor)
+    if limit is not None:
+        query = query.limit(limit)
+    for row in conn.execute(query):
+        yield AuditEntry(row.seq, row.at, row.actor, row.action, row.target,
+                         row.payload, row.prev_hash, row.hash)
+
+
+def verify(conn: Connection) -> ChainReport:
+    """Walk the whole chain in order; report the first row that breaks it."""
+    prev = GENESIS
+    checked = 0
+    for entry in entries(conn):
+        if entry.prev_hash != prev:
+            return ChainReport(False, checked, entry.seq,
+                               "previous-hash link broken (a row was deleted, inserted or reordered)")
+        expected = _digest(prev, entry.at, entry.actor, entry.action, entry.target, entry.payload)
+        if expected != entry.hash:
+            return ChainReport(False, checked, entry.seq, "content does not match its hash (edited)")
+        prev = entry.hash
+        checked += 1
+    return ChainReport(True, checked)

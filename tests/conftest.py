@@ -1,0 +1,57 @@
+"""Shared fixtures: a workspace, and a metadata store on every backend.
+
+``store_url`` is parametrised over SQLite and Postgres: any test that takes it (or
+``workspace``/``store``) runs once per backend. Each Postgres test gets its own schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelward.config import Workspace, init_workspace
+from modelward.store import Store, open_store
+from tests import services
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """"" for the embedded SQLite file, or a Postgres URL with a fresh schema."""
+    if request.param == "sqlite":
+        yield ""
+    else:
+        yield from services.create_schema()
+
+
+@pytest.fixture
+def workspace_dir(tmp_path: Path) -> Path:
+    return init_workspace(tmp_path / "ws", project="test")
+
+
+@pytest.fixture
+def workspace_env(store_url: str) -> dict[str, str]:
+    """Environment for a workspace on the parametrised backend (no ambient MODELWARD_*)."""
+    env = {"MODELWARD_IDENTITY__USER": "tester"}
+    if store_url:
+        env["MODELWARD_DATABASE_URL"] = store_url
+    return env
+
+
+@pytest.fixture
+def workspace(workspace_dir: Path, workspace_env: dict[str, str]) -> Workspace:
+    return Workspace.open(workspace_dir, environ=workspace_env)
+
+
+@pytest.fixture
+def store(workspace: Workspace) -> Iterator[Store]:
+    st = open_store(workspace)
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def sqlite_workspace(workspace_dir: Path) -> Workspace:
+    """A workspace on the embedded default only, for tests about files rather than the store."""
+    return Workspace.open(workspace_dir, environ={"MODELWARD_IDENTITY__USER": "tester"})

@@ -14,18 +14,11 @@ import typer
 from rich.markup import escape
 
 from modelward.cli.output import err_console, print_json
+from modelward.cli.session import state
 from modelward.errors import ModelwardError
 
 __all__ = ["app", "main", "state"]
 
-
-class _State:
-    debug: bool = False
-    json_errors: bool = False
-    workspace: str | None = None
-
-
-state = _State()
 
 app = typer.Typer(
     name="modelward",
@@ -74,12 +67,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing half-written was kept")
         raise SystemExit(130) from None
-    except Exception as exc:  # a click usage error, or a bug
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(2) from None
+    except Exception as exc:  # a usage error from the parser, or a bug
+        # Typer ships its own copy of click, so recognise its errors by what they can do
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            raise SystemExit(code) from None
         if state.debug:
             traceback.print_exc()
         else:
@@ -97,4 +90,4 @@ def _report(exc: ModelwardError) -> None:
     if state.json_errors:
         print_json(exc.to_dict())
     else:
-        err_console.print("[red]error:[/red]", escape(exc.message))
+        err_console.print("[red]error:[/red]", escape(exc.message), soft_wrap=True)

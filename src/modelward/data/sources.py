@@ -87,6 +87,8 @@ def connect(settings: DataSettings | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = {quote_literal(settings.duckdb_memory_limit)}")
     con.execute(f"SET threads = {int(settings.duckdb_threads)}")
+    # instants come back in UTC whatever the machine says, so hashes do not depend on it
+    con.execute("SET TimeZone = 'UTC'")
     # a data tool must not download extensions at run time
     con.execute("SET autoinstall_known_extensions = false")
     return con

@@ -1,5 +1,9 @@
 """Alembic migrations, applied automatically and exactly once when a workspace opens.
 
+Each context keeps its migrations on its own Alembic branch (``branch_labels`` =
+the context name) that starts from the foundation revision ``0001``; "up to date" means
+every branch head is applied.
+
 Two processes opening a new workspace at once must not both migrate. The fast path reads
 the current revision without a lock; only when an upgrade is due does a process take a
 lock (a file lock beside a SQLite database, ``pg_advisory_xact_lock`` on Postgres), look
@@ -19,7 +23,7 @@ from sqlalchemy import Connection, Engine, text
 
 from modelward.store.engine import SQLITE_BEGIN
 
-__all__ = ["current_revision", "head_revision", "upgrade"]
+__all__ = ["current_revisions", "head_revisions", "upgrade"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # an arbitrary fixed key for the Postgres advisory lock guarding migrations
@@ -32,30 +36,31 @@ def _config() -> Config:
     return cfg
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+def head_revisions() -> frozenset[str]:
+    """Every branch head: each context's migrations form a branch off the foundation."""
+    return frozenset(ScriptDirectory.from_config(_config()).get_heads())
 
 
-def current_revision(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+def current_revisions(conn: Connection) -> frozenset[str]:
+    return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
 def _upgrade_in(conn: Connection) -> None:
     cfg = _config()
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
 
 
 def upgrade(engine: Engine) -> bool:
     """Bring the database to the head revision. Returns whether anything was applied."""
-    head = head_revision()
+    head = head_revisions()
     with engine.connect() as conn:
-        if current_revision(conn) == head:
+        if current_revisions(conn) == head:
             return False
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            if current_revision(conn) == head:
+            if current_revisions(conn) == head:
                 return False
             _upgrade_in(conn)
             return True
@@ -69,7 +74,7 @@ def upgrade(engine: Engine) -> bool:
     try:
         with engine.connect().execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}) as conn:
             with conn.begin():
-                if current_revision(conn) == head:
+                if current_revisions(conn) == head:
                     return False
                 _upgrade_in(conn)
             return True

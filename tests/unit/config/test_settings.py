@@ -1,0 +1,95 @@
+"""Configuration: TOML, environment overrides, and secrets that never leak."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelward.config import Workspace, init_workspace
+from modelward.errors import ConfigError
+
+
+def test_init_writes_config_home_and_private_secrets_file(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path / "proj", project="churn")
+    assert (root / "modelward.toml").read_text().count('project = "churn"') == 1
+    secrets = root / ".modelward" / "secrets.toml"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert (root / ".modelward" / ".gitignore").read_text() == "*\n"
+
+
+def test_init_keeps_an_existing_config(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path, project="first")
+    init_workspace(tmp_path, project="second")
+    assert 'project = "first"' in (root / "modelward.toml").read_text()
+
+
+def test_environment_overrides_toml(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path)
+    ws = Workspace.open(root, environ={"MODELWARD_DATA__BATCH_ROWS": "4096",
+                                       "MODELWARD_IDENTITY__USER": "ana"})
+    assert ws.settings.data.batch_rows == 4096
+    assert ws.actor == "ana"
+
+
+def test_database_url_shortcut_selects_team_backend(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path)
+    ws = Workspace.open(root, environ={"MODELWARD_DATABASE_URL": "postgresql://u@h/db"})
+    assert ws.settings.store.url == "postgresql://u@h/db"
+    assert ws.settings.backend == "team"
+
+
+def test_found_from_a_subfolder(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path)
+    sub = root / "notebooks" / "deep"
+    sub.mkdir(parents=True)
+    assert Workspace.open(sub, environ={}).root == root
+
+
+def test_no_workspace_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="modelward init"):
+        Workspace.open(tmp_path, environ={})
+
+
+def test_unknown_key_names_the_key(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path)
+    (root / "modelward.toml").write_text('[store]\nurll = "x"\n')
+    with pytest.raises(ConfigError, match=r"store\.urll"):
+        Workspace.open(root, environ={})
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path)
+    (root / "modelward.toml").write_text("project = \n")
+    with pytest.raises(ConfigError, match="modelward.toml: not valid TOML"):
+        Workspace.open(root, environ={})
+
+
+def test_password_in_toml_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path)
+    (root / "modelward.toml").write_text('[store]\nurl = "postgresql://u:hunter2@h/db"\n')
+    with pytest.raises(ConfigError) as info:
+        Workspace.open(root, environ={})
+    assert "hunter2" not in str(info.value)
+    assert "MODELWARD_DATABASE_PASSWORD" in str(info.value)
+
+
+def test_secrets_come_from_file_then_environment_and_never_show(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path)
+    (root / ".modelward" / "secrets.toml").write_text('database_password = "from-file"\n')
+    ws = Workspace.open(root, environ={})
+    assert ws.secrets.database_password is not None
+    assert ws.secrets.database_password.get_secret_value() == "from-file"
+    assert "from-file" not in repr(ws)
+    ws = Workspace.open(root, environ={"MODELWARD_DATABASE_PASSWORD": "from-env"})
+    assert ws.secrets.database_password is not None
+    assert ws.secrets.database_password.get_secret_value() == "from-env"
+
+
+def test_unknown_secret_names_key_not_value(tmp_path: Path) -> None:
+    root = init_workspace(tmp_path)
+    (root / ".modelward" / "secrets.toml").write_text('api_tokn = "s3cr3t-value"\n')
+    with pytest.raises(ConfigError) as info:
+        Workspace.open(root, environ={})
+    assert "api_tokn" in str(info.value)
+    assert "s3cr3t-value" not in str(info.value)

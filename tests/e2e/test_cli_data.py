@@ -36,11 +36,16 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_snapshot_list_show_json(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "data", "snapshot", str(ws / "good.parquet"), "--name", "customers",
-                       "--json")
+    code, out, _ = run(
+        capsys, "data", "snapshot", str(ws / "good.parquet"), "--name", "customers", "--json"
+    )
     assert code == 0
     snap = json.loads(out)
-    assert (snap["ref"], snap["row_count"], snap["created_by"]) == ("customers@1", 2_000, "cli-user")
+    assert (snap["ref"], snap["row_count"], snap["created_by"]) == (
+        "customers@1",
+        2_000,
+        "cli-user",
+    )
     code, out, _ = run(capsys, "data", "list", "--json")
     assert code == 0 and [s["ref"] for s in json.loads(out)] == ["customers@1"]
     code, out, _ = run(capsys, "data", "show", "customers", "--json")
@@ -51,36 +56,67 @@ def test_snapshot_list_show_json(ws: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_validate_exit_codes_and_report(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     contract = str(ws / "customers.yaml")
-    code, out, _ = run(capsys, "data", "validate", str(ws / "good.parquet"), "-c", contract,
-                       "--as-of", AS_OF)
+    code, out, _ = run(
+        capsys, "data", "validate", str(ws / "good.parquet"), "-c", contract, "--as-of", AS_OF
+    )
     assert code == 0 and "all rules passed" in out
-    code, out, _ = run(capsys, "data", "validate", str(ws / "bad.parquet"), "-c", contract,
-                       "--as-of", AS_OF, "--json")
+    code, out, _ = run(
+        capsys,
+        "data",
+        "validate",
+        str(ws / "bad.parquet"),
+        "-c",
+        contract,
+        "--as-of",
+        AS_OF,
+        "--json",
+    )
     assert code == 1
     failed = {r["rule"] for r in json.loads(out)["results"] if not r["passed"]}
     assert failed == {"columns.plan.nullable", "columns.tenure_months.min", "table.freshness"}
 
 
-def test_refused_snapshot_exits_1_and_override_exits_0(ws: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["data", "snapshot", str(ws / "bad.parquet"), "-n", "customers", "-c",
-            str(ws / "customers.yaml")]
+def test_refused_snapshot_exits_1_and_override_exits_0(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "data",
+        "snapshot",
+        str(ws / "bad.parquet"),
+        "-n",
+        "customers",
+        "-c",
+        str(ws / "customers.yaml"),
+    ]
     code, _, err = run(capsys, *args)
     assert code == 1
     assert "refused" in err and "columns.plan.nullable" in err and "Traceback" not in err
-    code, out, _ = run(capsys, *args, "--override-contract", "known bad export, ticket 42", "--json")
+    code, out, _ = run(
+        capsys, *args, "--override-contract", "known bad export, ticket 42", "--json"
+    )
     assert code == 0 and json.loads(out)["override_reason"] == "known bad export, ticket 42"
 
 
-def test_input_errors_exit_2_without_traceback(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_input_errors_exit_2_without_traceback(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(capsys, "data", "snapshot", str(ws / "missing.parquet"), "-n", "x")
     assert code == 2 and "missing.parquet: file not found" in err and "Traceback" not in err
     (ws / "broken.yaml").write_text("columns:\n  a: [unclosed\n")
-    code, _, err = run(capsys, "data", "validate", str(ws / "good.parquet"), "-c",
-                       str(ws / "broken.yaml"))
+    code, _, err = run(
+        capsys, "data", "validate", str(ws / "good.parquet"), "-c", str(ws / "broken.yaml")
+    )
     assert code == 2 and "broken.yaml" in err
-    code, _, err = run(capsys, "data", "validate", str(ws / "good.parquet"), "-c",
-                       str(ws / "customers.yaml"), "--as-of", "2026-01-31T12:00:00")
+    code, _, err = run(
+        capsys,
+        "data",
+        "validate",
+        str(ws / "good.parquet"),
+        "-c",
+        str(ws / "customers.yaml"),
+        "--as-of",
+        "2026-01-31T12:00:00",
+    )
     assert code == 2 and "time zone" in err
     code, _, err = run(capsys, "data", "show", "ghost")
     assert code == 2 and "not found" in err
@@ -97,7 +133,9 @@ def test_infer_contract_round_trips(ws: Path, capsys: pytest.CaptureFixture[str]
     target = ws / "inferred.yaml"
     code, _, _ = run(capsys, "data", "infer-contract", str(ws / "good.parquet"), "-o", str(target))
     assert code == 0 and target.exists()
-    code, _, err = run(capsys, "data", "infer-contract", str(ws / "good.parquet"), "-o", str(target))
+    code, _, err = run(
+        capsys, "data", "infer-contract", str(ws / "good.parquet"), "-o", str(target)
+    )
     assert code == 2 and "--force" in err
     code, out, _ = run(capsys, "data", "validate", str(ws / "good.parquet"), "-c", str(target))
     assert code == 0, out
@@ -105,8 +143,14 @@ def test_infer_contract_round_trips(ws: Path, capsys: pytest.CaptureFixture[str]
 
 def test_diff(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run(capsys, "data", "snapshot", str(ws / "good.parquet"), "-n", "c")
-    run(capsys, "data", "snapshot", f"SELECT customer_id, plan FROM '{ws / 'good.parquet'}'",
-        "-n", "c")
+    run(
+        capsys,
+        "data",
+        "snapshot",
+        f"SELECT customer_id, plan FROM '{ws / 'good.parquet'}'",
+        "-n",
+        "c",
+    )
     code, out, _ = run(capsys, "data", "diff", "c@1", "c@2", "--json")
     assert code == 0
     assert {c["name"] for c in json.loads(out)["removed"]} >= {"email", "region"}
@@ -120,14 +164,22 @@ def test_debug_shows_traceback(ws: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_installed_entry_point_and_quickstart(tmp_path: Path) -> None:
     """The README's main job, through the real console script."""
     exe = Path(sys.executable).with_name("modelward")
-    result = subprocess.run([str(exe), "quickstart", "--dir", str(tmp_path / "qs"),
-                             "--rows", "5000"], capture_output=True, text=True, timeout=300,
-                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    result = subprocess.run(
+        [str(exe), "quickstart", "--dir", str(tmp_path / "qs"), "--rows", "5000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stderr
     assert "customers@1 created" in result.stdout
     assert "refused" in result.stdout
-    again = subprocess.run([str(exe), "quickstart", "--dir", str(tmp_path / "qs"),
-                            "--rows", "5000"], capture_output=True, text=True, timeout=300,
-                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    again = subprocess.run(
+        [str(exe), "quickstart", "--dir", str(tmp_path / "qs"), "--rows", "5000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert again.returncode == 0, again.stderr
     assert "unchanged" in again.stdout

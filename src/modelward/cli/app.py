@@ -34,8 +34,12 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     workspace: Annotated[
         str | None,
-        typer.Option("--workspace", "-w", envvar="MODELWARD_WORKSPACE",
-                     help="Workspace folder (default: the nearest with modelward.toml)."),
+        typer.Option(
+            "--workspace",
+            "-w",
+            envvar="MODELWARD_WORKSPACE",
+            help="Workspace folder (default: the nearest with modelward.toml).",
+        ),
     ] = None,
 ) -> None:
     state.debug = debug

@@ -28,8 +28,11 @@ def snapshot_cmd(
     ] = None,
     override: Annotated[
         str | None,
-        typer.Option("--override-contract", metavar="REASON",
-                     help="Store data that violates the contract anyway; the reason is recorded."),
+        typer.Option(
+            "--override-contract",
+            metavar="REASON",
+            help="Store data that violates the contract anyway; the reason is recorded.",
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -42,8 +45,14 @@ def snapshot_cmd(
         def on_progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        snap = snapshots.snapshot(session, source, name=name, contract=contract,
-                                  override_reason=override, on_progress=on_progress)
+        snap = snapshots.snapshot(
+            session,
+            source,
+            name=name,
+            contract=contract,
+            override_reason=override,
+            on_progress=on_progress,
+        )
     if json_out:
         print_json(snap.to_dict())
         return
@@ -69,8 +78,15 @@ def list_cmd(
         "snapshots",
         ["ref", "id", "rows", "columns", "contract", "created by", "created at"],
         [
-            (s.ref, s.id, f"{s.row_count:,}", len(s.schema), _contract_state(s.validation_passed,
-             s.override_reason), s.created_by, s.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+            (
+                s.ref,
+                s.id,
+                f"{s.row_count:,}",
+                len(s.schema),
+                _contract_state(s.validation_passed, s.override_reason),
+                s.created_by,
+                s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            )
             for s in snaps
         ],
     )
@@ -119,10 +135,13 @@ def diff_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    source: Annotated[str, typer.Argument(help="A .parquet/.csv file, a SQL query, or snapshot:REF.")],
+    source: Annotated[
+        str, typer.Argument(help="A .parquet/.csv file, a SQL query, or snapshot:REF.")
+    ],
     contract: Annotated[Path, typer.Option("--contract", "-c", help="The contract (YAML).")],
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Time freshness is judged at (ISO 8601, tz-aware).")
+        str | None,
+        typer.Option("--as-of", help="Time freshness is judged at (ISO 8601, tz-aware)."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -136,8 +155,12 @@ def validate_cmd(
         from modelward.data import snapshots
 
         with session_from_cli() as session:
-            report = validate(snapshots.scan_snapshot(session, source[len("snapshot:"):]), loaded,
-                              as_of=when, settings=session.workspace.settings.data)
+            report = validate(
+                snapshots.scan_snapshot(session, source[len("snapshot:") :]),
+                loaded,
+                as_of=when,
+                settings=session.workspace.settings.data,
+            )
     else:
         report = validate(source, loaded, as_of=when)
     if json_out:
@@ -152,7 +175,8 @@ def validate_cmd(
 def infer_contract_cmd(
     source: Annotated[str, typer.Argument(help="A .parquet/.csv file or a SQL query.")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the contract here (default: stdout).")
+        Path | None,
+        typer.Option("--output", "-o", help="Write the contract here (default: stdout)."),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Contract name.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
@@ -186,8 +210,9 @@ def _parse_as_of(value: str | None) -> Any:
     except ValueError:
         raise InputError(f"--as-of {value!r}: not an ISO 8601 time", field="as_of") from None
     if when.tzinfo is None:
-        raise InputError(f"--as-of {value!r}: give a time zone (e.g. 2026-01-01T00:00:00+00:00)",
-                         field="as_of")
+        raise InputError(
+            f"--as-of {value!r}: give a time zone (e.g. 2026-01-01T00:00:00+00:00)", field="as_of"
+        )
     return when
 
 
@@ -211,8 +236,11 @@ def _print_snapshot(snap: Any) -> None:
             ("size", f"{snap.byte_size:,} bytes"),
             ("source", snap.source),
             ("created", f"{snap.created_at:%Y-%m-%d %H:%M:%S} UTC by {snap.created_by}"),
-            ("contract", f"{(snap.contract or {}).get('name', '-')} "
-                         f"({_contract_state(snap.validation_passed, snap.override_reason)})"),
+            (
+                "contract",
+                f"{(snap.contract or {}).get('name', '-')} "
+                f"({_contract_state(snap.validation_passed, snap.override_reason)})",
+            ),
             *([("override reason", snap.override_reason)] if snap.override_reason else []),
             ("path", str(snap.path)),
         ],
@@ -229,8 +257,13 @@ def print_report(report: ValidationReport) -> None:
         f"{report.source} against contract {report.contract}",
         ["rule", "result", "observed", "threshold", "message"],
         [
-            (r.rule, "[green]pass[/green]" if r.passed else "[red]FAIL[/red]",
-             _short(r.observed), _short(r.threshold), r.message)
+            (
+                r.rule,
+                "[green]pass[/green]" if r.passed else "[red]FAIL[/red]",
+                _short(r.observed),
+                _short(r.threshold),
+                r.message,
+            )
             for r in results
         ],
     )
@@ -238,12 +271,17 @@ def print_report(report: ValidationReport) -> None:
         if r.examples:
             console.print(f"[bold]{r.rule}[/bold] offending rows (first {len(r.examples)}):")
             for ex in r.examples:
-                console.print("  " + json.dumps(jsonable(ex), default=str), markup=False,
-                              soft_wrap=True)
+                console.print(
+                    "  " + json.dumps(jsonable(ex), default=str), markup=False, soft_wrap=True
+                )
     failed = len(report.failures)
-    verdict = "[green]all rules passed[/green]" if not failed else f"[red]{failed} rule(s) failed[/red]"
-    console.print(f"{report.row_count:,} rows, {len(report.results)} rules: {verdict} "
-                  f"({report.elapsed_s:.2f} s)")
+    verdict = (
+        "[green]all rules passed[/green]" if not failed else f"[red]{failed} rule(s) failed[/red]"
+    )
+    console.print(
+        f"{report.row_count:,} rows, {len(report.results)} rules: {verdict} "
+        f"({report.elapsed_s:.2f} s)"
+    )
 
 
 def _short(value: Any) -> str:

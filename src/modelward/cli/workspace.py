@@ -54,48 +54,73 @@ def quickstart_cmd(
     contract_path.parent.mkdir(exist_ok=True)
     contract_path.write_text(churn.CONTRACT_YAML, encoding="utf-8")
     good = churn.write_customers(root / "data" / "customers-2026-01-31.parquet", rows=rows)
-    bad = churn.write_customers(root / "data" / "customers-broken-export.parquet", rows=rows,
-                                broken=True)
-    console.print(f"2. generated {rows:,} customers -> {good.relative_to(root)}, and a broken "
-                  f"export -> {bad.relative_to(root)}")
+    bad = churn.write_customers(
+        root / "data" / "customers-broken-export.parquet", rows=rows, broken=True
+    )
+    console.print(
+        f"2. generated {rows:,} customers -> {good.relative_to(root)}, and a broken "
+        f"export -> {bad.relative_to(root)}"
+    )
     contract = load_contract(contract_path)
-    console.print(f"3. contract {contract_path.relative_to(root)}: "
-                  f"{len(contract.columns)} columns, PII: {', '.join(contract.pii_columns) or '-'}")
+    console.print(
+        f"3. contract {contract_path.relative_to(root)}: "
+        f"{len(contract.columns)} columns, PII: {', '.join(contract.pii_columns) or '-'}"
+    )
 
     with open_session(root, environ=_environ_for(root)) as session, progress() as bar:
         task = bar.add_task("snapshot customers", total=None)
         snap = snapshots.snapshot(
-            session, good, name="customers", contract=contract, as_of=churn.AS_OF,
+            session,
+            good,
+            name="customers",
+            contract=contract,
+            as_of=churn.AS_OF,
             on_progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
         bar.remove_task(task)
         state = "created" if snap.created else "unchanged: same content, same snapshot"
-        console.print(f"4. snapshot [bold]{snap.ref}[/bold] {state}; contract passed "
-                      f"({len((snap.validation or {}).get('results', []))} rules)")
+        console.print(
+            f"4. snapshot [bold]{snap.ref}[/bold] {state}; contract passed "
+            f"({len((snap.validation or {}).get('results', []))} rules)"
+        )
         try:
-            snapshots.snapshot(session, bad, name="customers", contract=contract,
-                               as_of=churn.AS_OF)
+            snapshots.snapshot(session, bad, name="customers", contract=contract, as_of=churn.AS_OF)
             refused = None
         except ContractViolation as exc:
             refused = exc
         if refused is None:  # pragma: no cover - the example data is built to fail
             raise RuntimeError("the broken export passed its contract; the example is wrong")
         failures = [r for r in refused.details["report"]["results"] if not r["passed"]]
-        console.print(f"5. broken export [red]refused[/red] (fail closed), nothing stored; "
-                      f"{len(failures)} rule(s) failed:")
-        print_table(None, ["rule", "observed", "threshold"],
-                    [(f["rule"], f["observed"], f["threshold"]) for f in failures])
+        console.print(
+            f"5. broken export [red]refused[/red] (fail closed), nothing stored; "
+            f"{len(failures)} rule(s) failed:"
+        )
+        print_table(
+            None,
+            ["rule", "observed", "threshold"],
+            [(f["rule"], f["observed"], f["threshold"]) for f in failures],
+        )
         history = snapshots.list_snapshots(session, "customers")
 
     print_table(
         "summary",
         ["snapshot", "id", "rows", "content hash", "contract"],
-        [(s.ref, s.id, f"{s.row_count:,}", s.content_hash[:23] + "...",
-          "passed" if s.validation_passed else "-") for s in history],
+        [
+            (
+                s.ref,
+                s.id,
+                f"{s.row_count:,}",
+                s.content_hash[:23] + "...",
+                "passed" if s.validation_passed else "-",
+            )
+            for s in history
+        ],
     )
-    console.print(f"done in {time.perf_counter() - started:.1f} s. Next: "
-                  f"`modelward -w {directory} data list`, "
-                  f"`modelward -w {directory} data show customers`")
+    console.print(
+        f"done in {time.perf_counter() - started:.1f} s. Next: "
+        f"`modelward -w {directory} data list`, "
+        f"`modelward -w {directory} data show customers`"
+    )
 
 
 def _environ_for(root: Path) -> dict[str, str] | None:

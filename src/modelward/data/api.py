@@ -6,6 +6,7 @@ from ``$MODELWARD_WORKSPACE`` or the current folder.
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +42,7 @@ def snapshot(
     on_progress: ProgressCallback | None = None,
     session: Session | None = None,
 ) -> Snapshot:
-    """Snapshot a Parquet/CSV file or a DuckDB query; see :func:`modelward.data.snapshots.snapshot`."""
+    """Snapshot a Parquet/CSV file or a DuckDB query (see ``snapshots.snapshot``)."""
     return _snapshots.snapshot(
         _session(session),
         source,
@@ -57,11 +58,13 @@ def get(ref: str, *, session: Session | None = None) -> Snapshot:
     return _snapshots.get_snapshot(_session(session), ref)
 
 
-def list(name: str | None = None, *, session: Session | None = None) -> list[Snapshot]:  # noqa: A001
+def list(name: str | None = None, *, session: Session | None = None) -> builtins.list[Snapshot]:
     return _snapshots.list_snapshots(_session(session), name)
 
 
-def read(ref: str, columns: list[str] | None = None, *, session: Session | None = None) -> pa.Table:
+def read(
+    ref: str, columns: builtins.list[str] | None = None, *, session: Session | None = None
+) -> pa.Table:
     """The snapshot as an Arrow table (``.to_pandas()`` for pandas); recorded in run lineage."""
     return _snapshots.read_snapshot(_session(session), ref, columns)
 

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from modelward import lineage
@@ -370,7 +370,7 @@ def _insert(session: Session, record: dict[str, Any]) -> Snapshot:
                     )
                 ).first()
                 if existing is not None:
-                    return _from_row(session, existing, created=False)
+                    return _from_row(session, existing._mapping, created=False)
                 version = (
                     conn.execute(
                         select(func.max(snapshots_table.c.version)).where(
@@ -404,7 +404,7 @@ def _insert(session: Session, record: dict[str, Any]) -> Snapshot:
                         "override_reason": record["override_reason"],
                     },
                 )
-                return _from_row(session, _Row(row), created=True)
+                return _from_row(session, row, created=True)
         except IntegrityError:
             continue  # a concurrent writer took the version number or the content; re-read
     raise Conflict(
@@ -413,35 +413,31 @@ def _insert(session: Session, record: dict[str, Any]) -> Snapshot:
     )
 
 
-class _Row:
-    """Attribute access over a dict, so fresh inserts and fetched rows convert the same way."""
+def _from_row(session: Session, row: Mapping[Any, Any], *, created: bool = True) -> Snapshot:
+    """A :class:`Snapshot` from a fetched row's mapping or the dict just inserted."""
+    fields = {f: row[f] for f in _ROW_FIELDS}
+    return Snapshot(**fields, path=session.workspace.home / row["storage_path"], created=created)
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.__dict__.update(data)
 
-
-def _from_row(session: Session, row: Row[Any] | _Row, *, created: bool = True) -> Snapshot:
-    return Snapshot(
-        id=row.id,
-        name=row.name,
-        version=row.version,
-        content_hash=row.content_hash,
-        schema=row.schema,
-        row_count=row.row_count,
-        byte_size=row.byte_size,
-        source=row.source,
-        source_kind=row.source_kind,
-        storage_path=row.storage_path,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        path=session.workspace.home / row.storage_path,
-        contract=row.contract,
-        contract_hash=row.contract_hash,
-        validation=row.validation,
-        validation_passed=row.validation_passed,
-        override_reason=row.override_reason,
-        created=created,
-    )
+_ROW_FIELDS = (
+    "id",
+    "name",
+    "version",
+    "content_hash",
+    "schema",
+    "row_count",
+    "byte_size",
+    "source",
+    "source_kind",
+    "storage_path",
+    "created_by",
+    "created_at",
+    "contract",
+    "contract_hash",
+    "validation",
+    "validation_passed",
+    "override_reason",
+)
 
 
 # --------------------------------------------------------------------------- reading
@@ -475,7 +471,7 @@ def _get(conn: Connection, session: Session, ref: str) -> Snapshot:
         raise NotFound(
             f"snapshot {ref!r} not found; `modelward data list` shows what exists", ref=ref
         )
-    return _from_row(session, row)
+    return _from_row(session, row._mapping)
 
 
 def get_snapshot(session: Session, ref: str) -> Snapshot:
@@ -489,7 +485,7 @@ def list_snapshots(session: Session, name: str | None = None) -> list[Snapshot]:
     if name is not None:
         query = query.where(snapshots_table.c.name == name)
     with session.store.read() as conn:
-        return [_from_row(session, row) for row in conn.execute(query)]
+        return [_from_row(session, row._mapping) for row in conn.execute(query)]
 
 
 def _note(snap: Snapshot) -> None:

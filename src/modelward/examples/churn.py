@@ -84,8 +84,11 @@ def write_customers(path: Path, *, rows: int = 50_000, day: int = 0, broken: boo
     asof = AS_OF.strftime("%Y-%m-%d %H:%M:%S+00")
     stale = "INTERVAL 9 DAY" if broken else "INTERVAL 0 DAY"
     bad_plan = f"CASE WHEN {_u(11)} < 0.03 THEN NULL ELSE plan END" if broken else "plan"
-    bad_tenure = f"CASE WHEN {_u(12)} < 0.01 THEN -tenure_months ELSE tenure_months END" \
-        if broken else "tenure_months"
+    bad_tenure = (
+        f"CASE WHEN {_u(12)} < 0.01 THEN -tenure_months ELSE tenure_months END"
+        if broken
+        else "tenure_months"
+    )
     query = f"""
     WITH base AS (
       SELECT i, i + 1 AS customer_id,

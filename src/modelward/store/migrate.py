@@ -65,10 +65,8 @@ def upgrade(engine: Engine) -> bool:
             _upgrade_in(conn)
             return True
     database = engine.url.database
-    if database and database != ":memory:":
-        lock = FileLock(f"{database}.migrate.lock")
-    else:
-        lock = None
+    # a file lock beside the database serialises processes; in-memory needs none
+    lock = FileLock(f"{database}.migrate.lock") if database and database != ":memory:" else None
     if lock is not None:
         lock.acquire()
     try:

@@ -26,8 +26,9 @@ def test_init_keeps_an_existing_config(tmp_path: Path) -> None:
 
 def test_environment_overrides_toml(tmp_path: Path) -> None:
     root = init_workspace(tmp_path)
-    ws = Workspace.open(root, environ={"MODELWARD_DATA__BATCH_ROWS": "4096",
-                                       "MODELWARD_IDENTITY__USER": "ana"})
+    ws = Workspace.open(
+        root, environ={"MODELWARD_DATA__BATCH_ROWS": "4096", "MODELWARD_IDENTITY__USER": "ana"}
+    )
     assert ws.settings.data.batch_rows == 4096
     assert ws.actor == "ana"
 
@@ -61,7 +62,7 @@ def test_unknown_key_names_the_key(tmp_path: Path) -> None:
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     root = init_workspace(tmp_path)
     (root / "modelward.toml").write_text("project = \n")
-    with pytest.raises(ConfigError, match="modelward.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"modelward\.toml: not valid TOML"):
         Workspace.open(root, environ={})
 
 

@@ -13,8 +13,13 @@ from modelward.store import Store
 def _fill(store: Store, n: int = 5) -> None:
     for i in range(n):
         with store.transaction() as conn:
-            audit.record(conn, actor="ana", action="model.promote", target=f"model:m@{i}",
-                         payload={"i": i, "why": "gate passed"})
+            audit.record(
+                conn,
+                actor="ana",
+                action="model.promote",
+                target=f"model:m@{i}",
+                payload={"i": i, "why": "gate passed"},
+            )
 
 
 def test_intact_chain_verifies(store: Store) -> None:
@@ -27,8 +32,9 @@ def test_intact_chain_verifies(store: Store) -> None:
 def test_edited_payload_is_named(store: Store) -> None:
     _fill(store)
     with store.transaction() as conn:
-        conn.execute(update(audit_log).where(audit_log.c.seq == 3)
-                     .values(payload={"i": 3, "why": "forged"}))
+        conn.execute(
+            update(audit_log).where(audit_log.c.seq == 3).values(payload={"i": 3, "why": "forged"})
+        )
     with store.read() as conn:
         report = audit.verify(conn)
     assert not report.ok
@@ -48,15 +54,28 @@ def test_deleted_entry_is_named(store: Store) -> None:
 def test_reordered_entries_are_caught(store: Store) -> None:
     _fill(store)
     with store.transaction() as conn:
-        rows = {r.seq: r for r in conn.execute(select(audit_log).where(audit_log.c.seq.in_([2, 4])))}
+        rows = {
+            r.seq: r for r in conn.execute(select(audit_log).where(audit_log.c.seq.in_([2, 4])))
+        }
         for seq, other in ((2, 4), (4, 2)):
             src = rows[other]
-            conn.execute(update(audit_log).where(audit_log.c.seq == seq).values(
-                at=src.at, actor=src.actor, action=src.action, target=src.target,
-                payload=src.payload, prev_hash=src.prev_hash, hash=f"tmp{seq}"))
+            conn.execute(
+                update(audit_log)
+                .where(audit_log.c.seq == seq)
+                .values(
+                    at=src.at,
+                    actor=src.actor,
+                    action=src.action,
+                    target=src.target,
+                    payload=src.payload,
+                    prev_hash=src.prev_hash,
+                    hash=f"tmp{seq}",
+                )
+            )
         for seq, other in ((2, 4), (4, 2)):
-            conn.execute(update(audit_log).where(audit_log.c.seq == seq)
-                         .values(hash=rows[other].hash))
+            conn.execute(
+                update(audit_log).where(audit_log.c.seq == seq).values(hash=rows[other].hash)
+            )
     with store.read() as conn:
         report = audit.verify(conn)
     assert (report.ok, report.first_bad_seq) == (False, 2)

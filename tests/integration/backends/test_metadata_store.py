@@ -20,8 +20,12 @@ from modelward.store.migrate import current_revisions, head_revisions
 from tests import services
 
 # every context's tables, so the comparison below covers all of them
-_CONTEXT_TABLES = ["modelward.data.tables", "modelward.security.tables",
-                   "modelward.registry.tables", "modelward.features.tables"]
+_CONTEXT_TABLES = [
+    "modelward.data.tables",
+    "modelward.security.tables",
+    "modelward.registry.tables",
+    "modelward.features.tables",
+]
 
 
 def _import_all_tables() -> None:
@@ -45,8 +49,9 @@ def test_migrations_create_exactly_the_declared_tables(store: Store) -> None:
     """The Alembic scripts and the SQLAlchemy tables describe the same schema."""
     _import_all_tables()
     with store.read() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}),
-                                metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": False}), metadata
+        )
     assert diff == []
 
 
@@ -62,9 +67,17 @@ def test_transaction_rolls_back_state_on_error(store: Store) -> None:
     from datetime import UTC, datetime
 
     with pytest.raises(RuntimeError), store.transaction() as conn:
-        conn.execute(insert(audit_log).values(
-            at=datetime.now(UTC), actor="a", action="x", target="t", payload={},
-            prev_hash="0" * 64, hash="f" * 64))
+        conn.execute(
+            insert(audit_log).values(
+                at=datetime.now(UTC),
+                actor="a",
+                action="x",
+                target="t",
+                payload={},
+                prev_hash="0" * 64,
+                hash="f" * 64,
+            )
+        )
         raise RuntimeError("crash between writes")
     with store.read() as conn:
         assert conn.execute(select(audit_log)).first() is None
@@ -80,15 +93,17 @@ def _open_in_process(root: str, env: dict[str, str], barrier: object) -> str:
     return ",".join(revs)
 
 
-def test_concurrent_first_opens_migrate_once(workspace_dir: Path,
-                                             workspace_env: dict[str, str]) -> None:
+def test_concurrent_first_opens_migrate_once(
+    workspace_dir: Path, workspace_env: dict[str, str]
+) -> None:
     """Four processes opening a brand-new workspace at the same instant all succeed."""
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(4)
         with ctx.Pool(4) as pool:
-            results = pool.starmap(_open_in_process,
-                                   [(str(workspace_dir), workspace_env, barrier)] * 4)
+            results = pool.starmap(
+                _open_in_process, [(str(workspace_dir), workspace_env, barrier)] * 4
+            )
     assert len(set(results)) == 1
     store = open_store(Workspace.open(workspace_dir, environ=workspace_env))
     with store.read() as conn:

@@ -18,7 +18,7 @@ from tests import services
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """"" for the embedded SQLite file, or a Postgres URL with a fresh schema."""
+    """ "" for the embedded SQLite file, or a Postgres URL with a fresh schema."""
     if request.param == "sqlite":
         yield ""
     else:

@@ -47,7 +47,9 @@ class Session:
         return f"Session(root={str(self.workspace.root)!r})"
 
 
-def open_session(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Session:
+def open_session(
+    path: Path | str | None = None, environ: Mapping[str, str] | None = None
+) -> Session:
     return Session(Workspace.open(path, environ=environ))
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -21,8 +20,11 @@ from modelward.errors import ConfigError
 
 __all__ = [
     "DataSettings",
+    "FeaturesSettings",
     "IdentitySettings",
+    "MlflowSettings",
     "Secrets",
+    "ServerSettings",
     "Settings",
     "StoreSettings",
     "load_secrets",
@@ -51,38 +53,57 @@ class DataSettings(_Section):
     duckdb_threads: int = Field(default=2, ge=1)
 
 
+def _default_online_store() -> dict[str, Any]:
+    return {"type": "sqlite"}
+
+
+class FeaturesSettings(_Section):
+    #: Python module (a file relative to the workspace root) holding the feature definitions
+    definitions: str = "features.py"
+    #: online store config: ``type`` ("sqlite", "redis", "memory") plus that backend's fields;
+    #: validated by the features context, so this section does not depend on any backend
+    online: dict[str, Any] = Field(default_factory=_default_online_store)
+    #: rows written to the online store per write call during materialization
+    materialize_batch_rows: int = Field(default=10_000, ge=1)
+    #: skew-check fails (exit 1) when any feature's mismatch rate is above this
+    skew_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class MlflowSettings(_Section):
+    #: MLflow tracking server URI; empty means the workspace's embedded store
+    #: (``mlflow.db`` at the workspace root plus ``.modelward/mlartifacts``)
+    tracking_uri: str = ""
+    #: model registry URI; empty means the same as the tracking URI
+    registry_uri: str = ""
+    #: experiment that ``mw.run`` logs to when none is given
+    experiment: str = "Default"
+
+
+class ServerSettings(_Section):
+    #: address ``modelward server`` binds to; loopback unless deliberately exposed
+    host: str = "127.0.0.1"
+    port: int = Field(default=8600, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+
+
 class IdentitySettings(_Section):
     #: who the local user is, recorded as the actor of what they do; defaults to the OS user
     user: str = ""
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Workspace configuration. Construct through :func:`load_settings`."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MODELWARD_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     project: str = "modelward"
     backend: Literal["embedded", "team"] = "embedded"
     store: StoreSettings = StoreSettings()
     data: DataSettings = DataSettings()
     identity: IdentitySettings = IdentitySettings()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file arrives as init kwargs; the environment must win over it.
-        return (env_settings, init_settings)
+    mlflow: MlflowSettings = MlflowSettings()
+    server: ServerSettings = ServerSettings()
+    features: FeaturesSettings = FeaturesSettings()
 
 
 class Secrets(BaseModel):
@@ -132,12 +153,39 @@ def _describe(exc: ValidationError, origin: str) -> str:
     return f"{origin}: " + "; ".join(parts)
 
 
+def _apply_environment(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """Lay ``MODELWARD_<SECTION>__<KEY>`` (and top-level ``MODELWARD_<KEY>``) over the TOML.
+
+    Done here rather than with pydantic-settings because a workspace is opened with an
+    explicit environment (tests, subprocesses, ``modelward run``), not only ``os.environ``.
+    Variables whose first part is not a settings field (``MODELWARD_WORKSPACE``, the
+    secrets) are not settings and are left alone.
+    """
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    fields = Settings.model_fields
+    for key, value in environ.items():
+        if not key.startswith("MODELWARD_"):
+            continue
+        path = key[len("MODELWARD_"):].lower().split("__")
+        if path[0] not in fields:
+            continue
+        node = merged
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = value
+    return merged
+
+
 def load_settings(toml_path: Path, environ: dict[str, str]) -> Settings:
     """Read ``toml_path`` (may be absent), apply ``MODELWARD_*`` overrides, validate."""
     data = _read_toml(toml_path)
     _refuse_password_in_toml(data, toml_path)
     try:
-        settings = Settings(**data)
+        settings = Settings(**_apply_environment(data, environ))
     except ValidationError as exc:
         raise ConfigError(
             _describe(exc, f"{toml_path} (or a MODELWARD_* variable)"), file=str(toml_path)

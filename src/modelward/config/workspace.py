@@ -76,7 +76,9 @@ class Workspace:
             return f"uid:{os.getuid()}"
 
     @classmethod
-    def open(cls, path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Workspace:
+    def open(
+        cls, path: Path | str | None = None, environ: Mapping[str, str] | None = None
+    ) -> Workspace:
         """Open the workspace at ``path``, ``$MODELWARD_WORKSPACE``, or above the cwd."""
         env = dict(os.environ if environ is None else environ)
         start = Path(path) if path is not None else Path(env.get(_ENV_WORKSPACE) or Path.cwd())

@@ -13,8 +13,10 @@ import contextlib
 import errno
 import hashlib
 import os
+import queue
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -259,6 +261,45 @@ def _source_error(src: Source, exc: duckdb.Error) -> InputError:
     return InputError(f"{where}: not {what}: {detail}", file=src.label)
 
 
+class _ParquetSink:
+    """Writes row groups on a background thread while the caller reads and hashes.
+
+    zstd compression and SHA-256 both release the GIL, so overlapping them nearly halves
+    the wall time on two cores. The queue holds at most two row groups, which bounds the
+    memory a snapshot can take whatever the size of its source.
+    """
+
+    def __init__(self, dest: Path, schema: pa.Schema) -> None:
+        self._writer = pq.ParquetWriter(dest, schema, compression="zstd")
+        self._schema = schema
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, name="modelward-snapshot-writer", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (table := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_table(table)
+                except BaseException as exc:  # handed to the caller's thread in put/close
+                    self._error = exc
+
+    def put(self, batches: list[pa.RecordBatch]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(pa.Table.from_batches(batches, schema=self._schema))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None:
+            raise self._error
+
+
 def _write(
     session: Session, src: Source, dest: Path, on_progress: ProgressCallback | None
 ) -> tuple[str, list[dict[str, Any]], int]:
@@ -270,25 +311,25 @@ def _write(
         reader = _open_reader(src, con, settings.batch_rows)
         hasher = TableHasher(reader.schema)
         schema = hasher.schema
-        writer = pq.ParquetWriter(dest, schema, compression="zstd")
+        sink = _ParquetSink(dest, schema)
         pending: list[pa.RecordBatch] = []
         pending_rows = done = 0
         try:
             for raw in _batches(reader, src):
                 batch = normalise_batch(raw, schema)
-                hasher.update(batch)
                 pending.append(batch)
                 pending_rows += batch.num_rows
                 if pending_rows >= _ROW_GROUP_ROWS:
-                    writer.write_table(pa.Table.from_batches(pending, schema=schema))
+                    sink.put(pending)
                     pending, pending_rows = [], 0
+                hasher.update(batch)
                 done += batch.num_rows
                 if on_progress is not None:
                     on_progress(done, total)
             if pending:
-                writer.write_table(pa.Table.from_batches(pending, schema=schema))
+                sink.put(pending)
         finally:
-            writer.close()
+            sink.close()
         digest = "sha256:" + hasher.hexdigest()  # flushes the last partial chunk
         with dest.open("rb") as fh:
             os.fsync(fh.fileno())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from modelward.session import Session, open_session
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelward.session import Session
 
 __all__ = ["session_from_cli", "state"]
 
@@ -18,4 +21,6 @@ state = _State()
 
 def session_from_cli() -> Session:
     """The workspace named by ``--workspace``/``$MODELWARD_WORKSPACE``, else the cwd's."""
+    from modelward.session import open_session  # here, so `modelward --help` stays fast
+
     return open_session(state.workspace)

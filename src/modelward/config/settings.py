@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from modelward.errors import ConfigError
 
@@ -132,6 +130,9 @@ def _refuse_password_in_toml(data: dict[str, Any], path: Path) -> None:
     url = (data.get("store") or {}).get("url")
     if not isinstance(url, str) or not url:
         return
+    from sqlalchemy.engine import make_url  # here: reading settings must not load SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -166,7 +167,7 @@ def _apply_environment(data: dict[str, Any], environ: dict[str, str]) -> dict[st
     for key, value in environ.items():
         if not key.startswith("MODELWARD_"):
             continue
-        path = key[len("MODELWARD_"):].lower().split("__")
+        path = key[len("MODELWARD_") :].lower().split("__")
         if path[0] not in fields:
             continue
         node = merged
@@ -211,7 +212,6 @@ def load_secrets(default_file: Path, environ: dict[str, str]) -> Secrets:
         # Never echo the input: it is a secret. Name only the keys.
         keys = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
         raise ConfigError(
-            f"{path}: unknown or invalid secret(s): {', '.join(keys)}; "
-            "known: database_password",
+            f"{path}: unknown or invalid secret(s): {', '.join(keys)}; known: database_password",
             file=str(path),
         ) from None

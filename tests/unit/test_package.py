@@ -1,0 +1,52 @@
+"""The package's shape: cheap imports, no work at import time, a pinned public surface."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import modelward.data
+import modelward.errors
+
+HEAVY = ("sqlalchemy", "duckdb", "pyarrow", "mlflow", "sklearn", "ray", "fastapi")
+
+
+def _imported_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys\nprint(','.join(sorted(m.split('.')[0] for m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(out.stdout.strip().split(","))
+
+
+def test_import_modelward_loads_no_engine() -> None:
+    assert _imported_after("import modelward").isdisjoint(HEAVY)
+
+
+def test_cli_help_loads_no_engine() -> None:
+    code = "from modelward.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"  # noqa: E501
+    assert _imported_after(code).isdisjoint(HEAVY)
+
+
+def test_data_public_surface() -> None:
+    assert sorted(modelward.data.__all__) == [
+        "SchemaDiff",
+        "Snapshot",
+        "Source",
+        "diff",
+        "get",
+        "get_snapshot",
+        "list",
+        "list_snapshots",
+        "read",
+        "resolve_source",
+        "scan",
+        "snapshot",
+    ]
+
+
+def test_every_error_maps_to_an_exit_code_and_status() -> None:
+    for name in modelward.errors.__all__:
+        cls = getattr(modelward.errors, name)
+        assert cls.exit_code in (1, 2), name
+        assert 400 <= cls.http_status < 600, name
+    assert modelward.errors.ContractViolation.exit_code == 1
+    assert modelward.errors.InputError.exit_code == 2

@@ -22,25 +22,34 @@ def test_import_modelward_loads_no_engine() -> None:
 
 
 def test_cli_help_loads_no_engine() -> None:
-    code = "from modelward.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"  # noqa: E501
+    code = (
+        "from modelward.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    )
     assert _imported_after(code).isdisjoint(HEAVY)
 
 
 def test_data_public_surface() -> None:
     assert sorted(modelward.data.__all__) == [
+        "Contract",
         "SchemaDiff",
         "Snapshot",
         "Source",
+        "ValidationReport",
         "diff",
         "get",
         "get_snapshot",
+        "infer_contract",
         "list",
         "list_snapshots",
+        "load_contract",
         "read",
         "resolve_source",
         "scan",
         "snapshot",
+        "validate",
     ]
+    for name in modelward.data.__all__:
+        assert getattr(modelward.data, name) is not None
 
 
 def test_every_error_maps_to_an_exit_code_and_status() -> None:

@@ -6,7 +6,9 @@ validation and joins all read through the same engine, streaming, without pandas
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -89,6 +91,11 @@ def connect(settings: DataSettings | None = None) -> duckdb.DuckDBPyConnection:
     con.execute(f"SET threads = {int(settings.duckdb_threads)}")
     # instants come back in UTC whatever the machine says, so hashes do not depend on it
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws a progress bar on stdout for long queries, which would corrupt --json
+    con.execute("SET enable_progress_bar = false")
+    # spill under the system temp folder, not a .tmp folder in whatever the cwd is
+    spill = Path(tempfile.gettempdir()) / f"modelward-duckdb-{os.getuid()}"
+    con.execute(f"SET temp_directory = {quote_literal(str(spill))}")
     # a data tool must not download extensions at run time
     con.execute("SET autoinstall_known_extensions = false")
     return con

@@ -466,3 +466,25 @@ def test_arrow_types_survive(sqlite_session: Session, tmp_path: Path) -> None:
     types = {c["name"]: c["type"] for c in snap.schema}
     assert types["d"] == "double" and types["s"] == "string"
     assert types["t"].endswith("tz=UTC]")
+
+
+def test_pii_never_reaches_the_stored_report(sqlite_session: Session, tmp_path: Path) -> None:
+    """Offending rows are kept as evidence, but a PII column is redacted before storing."""
+    data = tmp_path / "people.parquet"
+    duckdb.sql(
+        f"COPY (SELECT range AS id, 'person' || range || '@corp.example' AS email, -1 AS age "
+        f"FROM range(10)) TO '{data}' (FORMAT parquet)"
+    )
+    contract = tmp_path / "people.yaml"
+    contract.write_text(
+        "name: people\ncolumns:\n  id: {type: integer}\n"
+        "  email: {type: string, pii: true, regex: '[a-z]+@example\\.com'}\n"
+        "  age: {type: integer, min: 0}\n"
+    )
+    snap = snapshots.snapshot(sqlite_session, data, name="people", contract=contract,
+                              override_reason="test of redaction")
+    stored = json.dumps(snap.validation)
+    assert "corp.example" not in stored
+    assert "<redacted>" in stored
+    failed = {r["rule"]: r for r in snap.validation["results"] if not r["passed"]}
+    assert failed["columns.age.min"]["examples"][0]["id"] == 0

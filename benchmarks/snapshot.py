@@ -75,8 +75,12 @@ print(json.dumps({"wall_s": wall, "peak_mb": resource.getrusage(resource.RUSAGE_
 
 def _run(code: str, source: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(dir=DATA) as tmp:
-        out = subprocess.run([sys.executable, "-c", code, tmp, str(source)], check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code, tmp, str(source)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -104,10 +108,15 @@ def main() -> None:
     table = Table(title=f"snapshot of {args.rows:,} rows x 20 columns")
     for col in ("path", "wall s", "peak MB", "ratio"):
         table.add_column(col)
-    table.add_row("raw: DuckDB COPY + sha256 of file", f"{raw['wall_s']:.2f}", f"{raw['peak_mb']:.0f}",
-                  "1.00")
-    table.add_row("modelward snapshot (hash rows, write, record)", f"{ours['wall_s']:.2f}",
-                  f"{ours['peak_mb']:.0f}", f"{result['wall_ratio']:.2f}")
+    table.add_row(
+        "raw: DuckDB COPY + sha256 of file", f"{raw['wall_s']:.2f}", f"{raw['peak_mb']:.0f}", "1.00"
+    )
+    table.add_row(
+        "modelward snapshot (hash rows, write, record)",
+        f"{ours['wall_s']:.2f}",
+        f"{ours['peak_mb']:.0f}",
+        f"{result['wall_ratio']:.2f}",
+    )
     Console().print(table)
     print(json.dumps(result))
     (RESULTS / "snapshot.json").write_text(json.dumps(result, indent=2))

@@ -21,6 +21,7 @@ __all__ = [
     "InputError",
     "ModelwardError",
     "NotFound",
+    "OnlineStoreUnavailable",
     "PermissionDenied",
     "StorageError",
     "StoreUnavailable",
@@ -99,6 +100,12 @@ class StoreUnavailable(ModelwardError):
 
     http_status = 503
     title = "metadata store unavailable"
+
+
+class OnlineStoreUnavailable(StoreUnavailable):
+    """The online feature store cannot be reached (bounded timeouts, never a hang)."""
+
+    title = "online feature store unavailable"
 
 
 class StorageError(ModelwardError):

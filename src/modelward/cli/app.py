@@ -47,10 +47,15 @@ def _root(
 
 
 def _register() -> None:
-    from modelward.cli import data, workspace
+    from modelward.cli import data, features, workspace
 
     workspace.register(app)
     app.add_typer(data.app, name="data", help="Dataset snapshots and data contracts.")
+    app.add_typer(
+        features.app,
+        name="features",
+        help="Feature views: definitions, training sets, materialization, online serving, skew.",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

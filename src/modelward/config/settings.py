@@ -21,8 +21,10 @@ __all__ = [
     "FeaturesSettings",
     "IdentitySettings",
     "MlflowSettings",
+    "PipelinesSettings",
     "Secrets",
     "ServerSettings",
+    "ServingSettings",
     "Settings",
     "StoreSettings",
     "load_secrets",
@@ -84,6 +86,54 @@ class ServerSettings(_Section):
     workers: int = Field(default=1, ge=1)
 
 
+def _default_prediction_log() -> dict[str, Any]:
+    return {"type": "sqlite"}
+
+
+class ServingSettings(_Section):
+    """``modelward serve``: the online inference gateway."""
+
+    #: address the gateway binds to; loopback unless deliberately exposed
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    #: requests one worker handles at once; past it the gateway answers 503 with Retry-After
+    max_concurrency: int = Field(default=256, ge=1)
+    #: largest request body accepted (413 above it)
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    #: seconds between checks of endpoint config versions and model stages (no per-request DB)
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    #: seconds a verified API token is trusted before it is checked again
+    token_cache_s: float = Field(default=30.0, gt=0)
+    #: seconds SIGTERM waits for in-flight requests and the prediction log flush
+    graceful_timeout_s: float = Field(default=30.0, gt=0)
+    #: JSON access log lines on stderr, written off the request path
+    access_log: bool = True
+    #: OpenTelemetry spans (validate, features, predict) via the global tracer provider
+    tracing: bool = False
+    #: freeze the garbage collector after start-up (long-lived objects are never rescanned)
+    gc_freeze: bool = True
+    #: prediction log sink: ``type`` ("sqlite", "redis", "memory") plus that backend's fields
+    prediction_log: dict[str, Any] = Field(default_factory=_default_prediction_log)
+    #: records held in memory before new ones are dropped (and counted)
+    prediction_log_capacity: int = Field(default=100_000, ge=1)
+    prediction_log_batch: int = Field(default=1_000, ge=1)
+
+
+def _default_executor() -> dict[str, Any]:
+    return {"type": "local"}
+
+
+class PipelinesSettings(_Section):
+    #: Python module (a file relative to the workspace root) defining the pipelines
+    module: str = "pipelines.py"
+    #: executor config: ``type`` ("local", "ray", "inline") plus that backend's fields, e.g.
+    #: ``{type = "ray", address = "ray://head:10001"}``; a bare string names the type
+    executor: str | dict[str, Any] = Field(default_factory=_default_executor)
+    #: seconds between the scheduler's looks at the schedules
+    scheduler_poll_s: float = Field(default=30.0, gt=0)
+
+
 class IdentitySettings(_Section):
     #: who the local user is, recorded as the actor of what they do; defaults to the OS user
     user: str = ""
@@ -102,6 +152,8 @@ class Settings(BaseModel):
     mlflow: MlflowSettings = MlflowSettings()
     server: ServerSettings = ServerSettings()
     features: FeaturesSettings = FeaturesSettings()
+    pipelines: PipelinesSettings = PipelinesSettings()
+    serving: ServingSettings = ServingSettings()
 
 
 class Secrets(BaseModel):

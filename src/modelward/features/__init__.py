@@ -1,0 +1,73 @@
+"""Features context: definitions once, point-in-time training sets, online serving.
+
+Example::
+
+    import modelward as mw
+    ts = mw.features.training_set(spine, ["driver_stats:trips", "trips_per_km"])
+    mw.features.materialize()
+    mw.features.get_online_features({"driver_id": [1]}, ["driver_stats:trips"])
+"""
+
+from modelward.features.api import (
+    apply,
+    check_skew,
+    compute_view_stats,
+    get_online_features,
+    materialize,
+    online_store,
+    plan,
+    show,
+    stats_history,
+)
+from modelward.features.catalog import Catalog, Selection, load_catalog
+from modelward.features.definitions import (
+    DType,
+    Entity,
+    Feature,
+    FeatureView,
+    OnDemandView,
+    Rule,
+    SnapshotSource,
+    on_demand,
+)
+from modelward.features.lookup import FeatureLookup, OnlineResult
+from modelward.features.materialize import MaterializationRun
+from modelward.features.offline import TrainingSet, training_set
+from modelward.features.online import OnlineStore, Record, open_online_store
+from modelward.features.registry import Change, Plan, note_model_version
+from modelward.features.skew import SkewReport
+
+__all__ = [
+    "Catalog",
+    "Change",
+    "DType",
+    "Entity",
+    "Feature",
+    "FeatureLookup",
+    "FeatureView",
+    "MaterializationRun",
+    "OnDemandView",
+    "OnlineResult",
+    "OnlineStore",
+    "Plan",
+    "Record",
+    "Rule",
+    "Selection",
+    "SkewReport",
+    "SnapshotSource",
+    "TrainingSet",
+    "apply",
+    "check_skew",
+    "compute_view_stats",
+    "get_online_features",
+    "load_catalog",
+    "materialize",
+    "note_model_version",
+    "on_demand",
+    "online_store",
+    "open_online_store",
+    "plan",
+    "show",
+    "stats_history",
+    "training_set",
+]

@@ -1,0 +1,94 @@
+"""``modelward features ...`` as a user runs it: tables, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from modelward.cli.features import app
+from modelward.config import init_workspace
+from modelward.errors import InputError, NotFound
+from modelward.features.online.base import Record
+from modelward.features.online.sqlite import SqliteOnlineStore
+from modelward.features.packing import pack
+from tests.integration.flows.test_features_training import DEFINITIONS
+from tests.unit.features.conftest import hours, write_stats
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = init_workspace(tmp_path / "ws")
+    monkeypatch.setenv("MODELWARD_WORKSPACE", str(root))
+    monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
+    monkeypatch.delenv("MODELWARD_DATABASE_URL", raising=False)
+    write_stats(root / "stats.parquet")
+    (root / "features.py").write_text(DEFINITIONS)
+    return root
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout
+
+
+def test_plan_apply_materialize_show_stats_skew(ws: Path) -> None:
+    code, out = cli("plan", "--json")
+    assert code == 0
+    assert {c["action"] for c in json.loads(out)["changes"]} == {"create"}
+    assert cli("apply")[0] == 0
+    assert {c["action"] for c in json.loads(cli("plan", "--json")[1])["changes"]} == {"unchanged"}
+
+    code, out = cli("materialize", "--end", hours(10).isoformat(), "--json")
+    assert code == 0
+    assert [(r["view"], r["rows"], r["status"]) for r in json.loads(out)] == [
+        ("driver_stats", 2, "succeeded")
+    ]
+
+    code, out = cli("show", "driver_stats")
+    assert code == 0
+    assert "owner: team-a" in out and "parquet:stats.parquet" in out
+
+    code, out = cli("stats", "driver_stats", "--json")
+    assert code == 0
+    assert json.loads(out)[0]["features"]["trips"]["max"] == 21.0
+
+    code, out = cli("skew-check", "driver_stats", "--sample", "10", "--json")
+    assert (code, json.loads(out)["passed"]) == (0, True)
+
+
+def test_skew_above_threshold_exits_1(ws: Path) -> None:
+    cli("apply")
+    cli("materialize", "--end", hours(10).isoformat())
+    store = SqliteOnlineStore(ws / ".modelward" / "online.db")
+    from modelward.features import load_catalog
+    from modelward.session import open_session
+
+    with open_session(ws) as session:
+        view = load_catalog(session).view("driver_stats")
+    store.write(
+        view.online_namespace,  # type: ignore[union-attr]
+        [
+            Record(
+                "1",
+                int(hours(2).timestamp() * 1e6),
+                10**18,
+                pack([99, 4.0, "x"], ["int64", "float64", "string"]),
+            )
+        ],
+    )
+    store.close()
+    code, out = cli("skew-check", "driver_stats", "--sample", "10")
+    assert code == 1
+    assert "50.00%" in out and "failed" in out
+
+
+def test_bad_input_is_an_input_error(ws: Path) -> None:
+    with pytest.raises(InputError, match="no time zone"):
+        cli("materialize", "--end", "2024-01-01T00:00:00")
+    with pytest.raises(NotFound, match="'nope' is not registered"):
+        cli("show", "nope")

@@ -1,0 +1,145 @@
+"""The point-in-time join against a brute-force reference, on random data.
+
+The grid of times is small (minutes 0..12) so that ties, TTL edges (age exactly the TTL)
+and spine times before any feature row are common, not rare.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modelward.features import Catalog, Entity, Feature, FeatureView, training_set
+
+BASE = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
+ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
+
+keys = st.integers(min_value=0, max_value=4)
+minutes = st.integers(min_value=0, max_value=12)
+feature_row = st.tuples(
+    st.one_of(st.none(), keys),  # null keys never match
+    st.one_of(st.none(), minutes),  # rows without an event time are ignored
+    st.one_of(st.none(), minutes),  # created time; null loses a tie
+    st.one_of(st.none(), st.integers(-5, 5)),
+    st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, width=32)),
+)
+spine_row = st.tuples(st.one_of(st.none(), st.integers(0, 6)), minutes)
+
+
+def _at(minute: int | None) -> datetime | None:
+    return None if minute is None else BASE + timedelta(minutes=minute)
+
+
+def _reference(
+    rows: list[tuple[Any, ...]], spine: list[tuple[Any, ...]], ttl: timedelta | None
+) -> list[tuple[Any, Any]]:
+    out = []
+    for key, minute in spine:
+        t = _at(minute)
+        assert t is not None
+        cands = [
+            r
+            for r in rows
+            if key is not None
+            and r[0] == key
+            and r[1] is not None
+            and BASE + timedelta(minutes=r[1]) <= t
+        ]
+        if not cands:
+            out.append((None, None))
+            continue
+        latest = max(r[1] for r in cands)
+        tied = [r for r in cands if r[1] == latest]
+        best = max(tied, key=lambda r: (r[2] is not None, r[2] if r[2] is not None else -1))
+        if ttl is not None and t - _at(best[1]) > ttl:  # type: ignore[operator]
+            out.append((None, None))
+        else:
+            out.append((best[3], best[4]))
+    return out
+
+
+def _unambiguous(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows sharing key, event time and created time have no defined winner: keep one."""
+    seen: set[tuple[Any, ...]] = set()
+    kept = []
+    for row in rows:
+        ident = row[:3]
+        if ident in seen:
+            continue
+        seen.add(ident)
+        kept.append(row)
+    return kept
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(feature_row, max_size=25).map(_unambiguous),
+    spine=st.lists(spine_row, min_size=1, max_size=15),
+    ttl_minutes=st.one_of(st.none(), st.integers(1, 5)),
+    spine_zone=st.sampled_from(ZONES),
+    naive_source=st.booleans(),
+)
+def test_join_matches_brute_force(
+    tmp_path: Path,
+    rows: list[tuple[Any, ...]],
+    spine: list[tuple[Any, ...]],
+    ttl_minutes: int | None,
+    spine_zone: str,
+    naive_source: bool,
+) -> None:
+    source_tz = None if naive_source else "UTC"
+    ts_type = pa.timestamp("us", tz=source_tz)
+
+    def source_time(m: int | None) -> datetime | None:
+        t = _at(m)
+        return t.replace(tzinfo=None) if t is not None and naive_source else t
+
+    path = tmp_path / f"src_{abs(hash((tuple(rows), naive_source)))}.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "k": pa.array([r[0] for r in rows], pa.int64()),
+                "ts": pa.array([source_time(r[1]) for r in rows], ts_type),
+                "created": pa.array([source_time(r[2]) for r in rows], ts_type),
+                "n": pa.array([r[3] for r in rows], pa.int64()),
+                "x": pa.array([r[4] for r in rows], pa.float64()),
+            }
+        ),
+        path,
+    )
+    ttl = timedelta(minutes=ttl_minutes) if ttl_minutes is not None else None
+    view = FeatureView(
+        "v",
+        entities=[Entity("e", "k")],
+        source=str(path),
+        timestamp="ts",
+        created_timestamp="created",
+        features=[Feature("n", "int64"), Feature("x", "float64")],
+        ttl=ttl,
+    )
+    zone = ZoneInfo(spine_zone)
+    spine_table = pa.table(
+        {
+            "k": pa.array([k for k, _ in spine], pa.int64()),
+            "event_timestamp": pa.array(
+                [_at(m).astimezone(zone) for _, m in spine],  # type: ignore[union-attr]
+                pa.timestamp("us", tz=spine_zone),
+            ),
+            "label": pa.array(range(len(spine)), pa.int64()),
+        }
+    )
+    with training_set(spine_table, [view], catalog=Catalog([view]), allow_duplicates=True) as ts:
+        result = ts.to_arrow()
+    assert result.num_rows == len(spine)  # never a dropped or repeated spine row
+    assert result.column("label").to_pylist() == list(range(len(spine)))  # spine order
+    got = list(zip(result.column("n").to_pylist(), result.column("x").to_pylist(), strict=True))
+    assert got == _reference(rows, spine, ttl)

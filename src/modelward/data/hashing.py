@@ -52,13 +52,7 @@ def normalise_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """Cast ``batch`` to the canonical schema (wide string types, time zones)."""
     if batch.schema.equals(schema):
         return batch
-    return (
-        batch.cast(schema)
-        if hasattr(batch, "cast")
-        else pa.RecordBatch.from_arrays(
-            [col.cast(f.type) for col, f in zip(batch.columns, schema, strict=True)], schema=schema
-        )
-    )
+    return batch.cast(schema)
 
 
 def _filled(col: pa.Array) -> pa.Array | None:

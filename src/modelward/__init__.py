@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "data", "open_session"]
+__all__ = ["__version__", "data", "features", "open_session", "register", "run"]
 
 if TYPE_CHECKING:
-    from modelward import data
+    from modelward import data, features
+    from modelward.registry import register, run
     from modelward.session import open_session
 
 _LAZY_MODULES = {"data", "features", "registry", "security", "store", "config"}
@@ -25,6 +26,8 @@ _LAZY_MODULES = {"data", "features", "registry", "security", "store", "config"}
 def __getattr__(name: str) -> Any:
     if name in _LAZY_MODULES:
         return importlib.import_module(f"modelward.{name}")
+    if name in ("run", "register"):
+        return getattr(importlib.import_module("modelward.registry"), name)
     if name == "open_session":
         from modelward.session import open_session
 

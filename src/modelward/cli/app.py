@@ -47,7 +47,7 @@ def _root(
 
 
 def _register() -> None:
-    from modelward.cli import data, features, workspace
+    from modelward.cli import audit, data, features, models, run, server, users, workspace
 
     workspace.register(app)
     app.add_typer(data.app, name="data", help="Dataset snapshots and data contracts.")
@@ -56,32 +56,47 @@ def _register() -> None:
         name="features",
         help="Feature views: definitions, training sets, materialization, online serving, skew.",
     )
+    models.register(app)  # the `models` group, and top-level `promote` and `rollback`
+    run.register(app)
+    server.register(app)
+    app.add_typer(audit.app, name="audit", help="The tamper-evident audit log.")
+    app.add_typer(users.users_app, name="users", help="People and service accounts, and roles.")
+    app.add_typer(users.tokens_app, name="tokens", help="API tokens (shown once, stored hashed).")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, and map modelward errors to exit codes and clean messages."""
     _register()
     args = sys.argv[1:] if argv is None else argv
+    state.reset()
     state.json_errors = "--json" in args
+    try:
+        rc = _run(args)
+    finally:
+        state.reset()
+    raise SystemExit(rc)
+
+
+def _run(args: list[str]) -> int:
     try:
         rc = app(args=args, standalone_mode=False)
     except ModelwardError as exc:
         _report(exc)
-        raise SystemExit(exc.exit_code) from None
+        return exc.exit_code
     except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
+        return int(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted")
-        raise SystemExit(130) from None
+        return 130
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing half-written was kept")
-        raise SystemExit(130) from None
+        return 130
     except Exception as exc:  # a usage error from the parser, or a bug
         # Typer ships its own copy of click, so recognise its errors by what they can do
         show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
         if callable(show) and isinstance(code, int):
             show()
-            raise SystemExit(code) from None
+            return code
         if state.debug:
             traceback.print_exc()
         else:
@@ -89,8 +104,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"[red]internal error:[/red] {type(exc).__name__}: {exc}\n"
                 "run again with --debug for the traceback, and please report it"
             )
-        raise SystemExit(70) from None
-    raise SystemExit(rc if isinstance(rc, int) else 0)
+        return 70
+    return rc if isinstance(rc, int) else 0
 
 
 def _report(exc: ModelwardError) -> None:

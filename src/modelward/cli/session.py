@@ -15,6 +15,12 @@ class _State:
     json_errors: bool = False
     workspace: str | None = None
 
+    def reset(self) -> None:
+        """Forget one invocation's options, so the next (in the same process) starts clean."""
+        self.debug = False
+        self.json_errors = False
+        self.workspace = None
+
 
 state = _State()
 

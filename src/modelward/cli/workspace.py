@@ -19,16 +19,28 @@ def init_cmd(
 ) -> None:
     """Create modelward.toml and .modelward/ (keeps what already exists)."""
     from modelward.config import CONFIG_FILE, HOME_DIR, init_workspace
+    from modelward.registry.tracking import ensure_store
+    from modelward.security.tokens import LOCAL_TOKEN_FILE, bootstrap_admin
     from modelward.session import open_session
 
     root = init_workspace(path, project=project)
     with open_session(root, environ=_environ_for(root)) as session:
         store = session.store  # creates and migrates the metadata database
         where = store.display_url
+        ensure_store(session.workspace)  # the embedded MLflow store, migrated once
+        token_file = session.workspace.home / LOCAL_TOKEN_FILE
+        # a second init keeps the admin's token; rotate it with `modelward tokens`
+        admin = None if token_file.exists() else bootstrap_admin(session)[0]
     console.print(f"workspace ready at [bold]{root}[/bold]")
     console.print(f"  config:    {root / CONFIG_FILE} (commit it; never put secrets in it)")
     console.print(f"  metadata:  {where}")
+    console.print(f"  mlflow:    {root / 'mlflow.db'} (plain mlflow code run here lands in it)")
     console.print(f"  secrets:   {root / HOME_DIR / 'secrets.toml'} (mode 0600, git-ignored)")
+    if admin is not None:
+        console.print(
+            f"  admin:     {admin.name}; API token saved to {token_file} (mode 0600, "
+            "git-ignored, shown nowhere else); the API also accepts it as MODELWARD_TOKEN"
+        )
 
 
 def quickstart_cmd(

@@ -119,6 +119,10 @@ def init_workspace(path: Path | str, project: str | None = None) -> Path:
     ignore = home / ".gitignore"
     if not ignore.exists():
         _write_new(ignore, "*\n", mode=0o644)
+    root_ignore = root / ".gitignore"
+    if not root_ignore.exists():
+        # the embedded MLflow store sits at the root, where plain `mlflow` code looks for it
+        _write_new(root_ignore, ".modelward/\nmlflow.db\n", mode=0o644)
     return root
 
 

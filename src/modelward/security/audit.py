@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import ColumnElement, Connection, insert, select, text
 
 from modelward.security.tables import audit_log
 
@@ -45,8 +45,9 @@ class ChainReport:
     reason: str = ""
 
 
-def _digest(prev_hash: str, at: datetime, actor: str, action: str, target: str,
-            payload: Mapping[str, Any]) -> str:
+def _digest(
+    prev_hash: str, at: datetime, actor: str, action: str, target: str, payload: Mapping[str, Any]
+) -> str:
     body = json.dumps(
         {
             "prev": prev_hash,
@@ -63,8 +64,14 @@ def _digest(prev_hash: str, at: datetime, actor: str, action: str, target: str,
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def record(conn: Connection, *, actor: str, action: str, target: str,
-           payload: Mapping[str, Any] | None = None) -> AuditEntry:
+def record(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    payload: Mapping[str, Any] | None = None,
+) -> AuditEntry:
     """Append an entry in the caller's transaction."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
@@ -78,18 +85,45 @@ def record(conn: Connection, *, actor: str, action: str, target: str,
     digest = _digest(prev, at, actor, action, target, body)
     seq = conn.execute(
         insert(audit_log)
-        .values(at=at, actor=actor, action=action, target=target, payload=body,
-                prev_hash=prev, hash=digest)
+        .values(
+            at=at,
+            actor=actor,
+            action=action,
+            target=target,
+            payload=body,
+            prev_hash=prev,
+            hash=digest,
+        )
         .returning(audit_log.c.seq)
     ).scalar_one()
     return AuditEntry(seq, at, actor, action, target, body, prev, digest)
 
 
-def entries(conn: Connection, *, target: str | None = None, action: str | None = None,
-            actor: str | None = None, limit: int | None = None) -> Iterator[AuditEntry]:
+def entries(
+    conn: Connection,
+    *,
+    target: str | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    limit: int | None = None,
+    newest: int | None = None,
+) -> Iterator[AuditEntry]:
+    """Entries in chain order; ``limit`` keeps the first N, ``newest`` the last N.
+
+    A ``target`` ending in ``*`` matches by prefix (``model:churn@*``).
+    """
     query = select(audit_log).order_by(audit_log.c.seq)
+    if newest is not None:
+        last = select(audit_log.c.seq).order_by(audit_log.c.seq.desc()).limit(newest)
+        if target is not None:
+            last = last.where(_target_clause(target))
+        if action is not None:
+            last = last.where(audit_log.c.action == action)
+        if actor is not None:
+            last = last.where(audit_log.c.actor == actor)
+        query = query.where(audit_log.c.seq.in_(last.scalar_subquery()))
     if target is not None:
-        query = query.where(audit_log.c.target == target)
+        query = query.where(_target_clause(target))
     if action is not None:
         query = query.where(audit_log.c.action == action)
     if actor is not None:
@@ -97,8 +131,16 @@ def entries(conn: Connection, *, target: str | None = None, action: str | None =
     if limit is not None:
         query = query.limit(limit)
     for row in conn.execute(query):
-        yield AuditEntry(row.seq, row.at, row.actor, row.action, row.target,
-                         row.payload, row.prev_hash, row.hash)
+        yield AuditEntry(
+            row.seq, row.at, row.actor, row.action, row.target, row.payload, row.prev_hash, row.hash
+        )
+
+
+def _target_clause(target: str) -> ColumnElement[bool]:
+    if target.endswith("*"):
+        prefix = target[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return audit_log.c.target.like(prefix + "%", escape="\\")
+    return audit_log.c.target == target
 
 
 def verify(conn: Connection) -> ChainReport:
@@ -107,11 +149,17 @@ def verify(conn: Connection) -> ChainReport:
     checked = 0
     for entry in entries(conn):
         if entry.prev_hash != prev:
-            return ChainReport(False, checked, entry.seq,
-                               "previous-hash link broken (a row was deleted, inserted or reordered)")
+            return ChainReport(
+                False,
+                checked,
+                entry.seq,
+                "previous-hash link broken (a row was deleted, inserted or reordered)",
+            )
         expected = _digest(prev, entry.at, entry.actor, entry.action, entry.target, entry.payload)
         if expected != entry.hash:
-            return ChainReport(False, checked, entry.seq, "content does not match its hash (edited)")
+            return ChainReport(
+                False, checked, entry.seq, "content does not match its hash (edited)"
+            )
         prev = entry.hash
         checked += 1
     return ChainReport(True, checked)

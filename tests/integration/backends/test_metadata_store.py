@@ -25,6 +25,9 @@ _CONTEXT_TABLES = [
     "modelward.security.tables",
     "modelward.registry.tables",
     "modelward.features.tables",
+    "modelward.pipelines.tables",
+    "modelward.serving.tables",
+    "modelward.monitoring.tables",
 ]
 
 

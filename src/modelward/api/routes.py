@@ -1,0 +1,199 @@
+"""``/api/v1``: models, versions, lineage, transitions, approvals, audit and snapshots."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from modelward.api.deps import CurrentSession, requires
+from modelward.registry import approvals, lifecycle, reports, versions
+from modelward.registry.tables import registered_models
+from modelward.security import audit
+from modelward.security.roles import Permission, Principal
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1")
+
+Reader = Annotated[Principal, Depends(requires(Permission.MODELS_READ))]
+Mover = Annotated[Principal, Depends(requires(Permission.MODELS_TRANSITION))]
+Approver = Annotated[Principal, Depends(requires(Permission.MODELS_APPROVE))]
+RollerBack = Annotated[Principal, Depends(requires(Permission.MODELS_ROLLBACK))]
+Writer = Annotated[Principal, Depends(requires(Permission.MODELS_WRITE))]
+AuditReader = Annotated[Principal, Depends(requires(Permission.AUDIT_READ))]
+DataReader = Annotated[Principal, Depends(requires(Permission.DATASETS_READ))]
+Name = Annotated[str, Field(max_length=128)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TransitionRequest(_Body):
+    to_stage: Literal["Staging", "Production", "Archived", "None"]
+    reason: str = Field(min_length=1, max_length=2000)
+    override_reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class ApprovalRequest(_Body):
+    stage: Literal["Staging", "Production"] = "Production"
+    comment: str = Field(default="", max_length=2000)
+
+
+class RollbackRequest(_Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _ref(name: str, version: int) -> str:
+    versions.validate_name(name)
+    return f"{name}@{version}"
+
+
+@router.get("/whoami", tags=["identity"])
+def whoami(who: Reader) -> dict[str, Any]:
+    return {"name": who.name, "role": who.role.value, "kind": who.kind}
+
+
+@router.get("/models", tags=["models"])
+def list_models(session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
+    with session.store.read() as conn:
+        rows = conn.execute(select(registered_models).order_by(registered_models.c.name))
+        return [
+            {
+                "name": r.name,
+                "production_version": r.production_version,
+                "previous_production_version": r.previous_production_version,
+                "approval_policy": r.approval_policy,
+                "gate_policy": r.gate_policy,
+                "created_by": r.created_by,
+                "created_at": r.created_at,
+            }
+            for r in rows
+        ]
+
+
+@router.post("/models/sync", tags=["models"])
+def sync_models(session: CurrentSession, _: Writer) -> list[dict[str, Any]]:
+    """Record versions registered by plain MLflow code since the last look."""
+    return [v.to_dict() for v in versions.sync(session)]
+
+
+@router.get("/models/{name}/versions", tags=["models"])
+def list_versions(name: str, session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
+    return [v.to_dict() for v in versions.list_versions(session, name, discover=False)]
+
+
+@router.get("/models/{name}/versions/{version}", tags=["models"])
+def get_version(name: str, version: int, session: CurrentSession, _: Reader) -> dict[str, Any]:
+    return versions.get_version(session, _ref(name, version)).to_dict()
+
+
+@router.get("/models/{name}/versions/{version}/lineage", tags=["lineage"])
+def lineage(name: str, version: int, session: CurrentSession, _: Reader) -> dict[str, Any]:
+    return reports.lineage_report(session, _ref(name, version))
+
+
+@router.get("/models/{name}/lineage/diff", tags=["lineage"])
+def lineage_diff(
+    name: str,
+    session: CurrentSession,
+    _: Reader,
+    old: Annotated[int, Query(alias="from", ge=1)],
+    new: Annotated[int, Query(alias="to", ge=1)],
+) -> dict[str, Any]:
+    return reports.lineage_diff(session, _ref(name, old), _ref(name, new))
+
+
+@router.get("/models/{name}/versions/{version}/transitions", tags=["lifecycle"])
+def transitions(
+    name: str, version: int, session: CurrentSession, _: Reader
+) -> list[dict[str, Any]]:
+    return lifecycle.history(session, _ref(name, version))
+
+
+@router.post("/models/{name}/versions/{version}/transitions", tags=["lifecycle"])
+def transition(
+    name: str, version: int, body: TransitionRequest, session: CurrentSession, who: Mover
+) -> dict[str, Any]:
+    """Move a version to a stage through its gates and approvals (422 with evidence if not)."""
+    done = lifecycle.transition(
+        session,
+        who,
+        _ref(name, version),
+        body.to_stage,
+        reason=body.reason,
+        override_reason=body.override_reason,
+    )
+    return done.to_dict()
+
+
+@router.post("/models/{name}/versions/{version}/approvals", tags=["lifecycle"])
+def approve(
+    name: str, version: int, body: ApprovalRequest, session: CurrentSession, who: Approver
+) -> dict[str, Any]:
+    return approvals.approve(session, who, _ref(name, version), body.stage, body.comment).to_dict()
+
+
+@router.post("/models/{name}/rollback", tags=["lifecycle"])
+def rollback(
+    name: str, body: RollbackRequest, session: CurrentSession, who: RollerBack
+) -> dict[str, Any]:
+    return lifecycle.rollback(session, who, name, reason=body.reason).to_dict()
+
+
+@router.get("/audit", tags=["audit"])
+def audit_log(
+    session: CurrentSession,
+    _: AuditReader,
+    target: Annotated[str | None, Query(max_length=500)] = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    with session.store.read() as conn:
+        return [
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "payload": e.payload,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in audit.entries(conn, target=target, action=action, actor=actor, newest=limit)
+        ]
+
+
+@router.get("/audit/verify", tags=["audit"])
+def audit_verify(session: CurrentSession, _: AuditReader) -> dict[str, Any]:
+    with session.store.read() as conn:
+        report = audit.verify(conn)
+    return {
+        "ok": report.ok,
+        "checked": report.checked,
+        "first_bad_seq": report.first_bad_seq,
+        "reason": report.reason,
+    }
+
+
+@router.get("/snapshots", tags=["snapshots"])
+def list_snapshots(
+    session: CurrentSession,
+    _: DataReader,
+    name: Annotated[str | None, Query(max_length=128)] = None,
+) -> list[dict[str, Any]]:
+    from modelward.data import snapshots
+
+    return [s.to_dict() for s in snapshots.list_snapshots(session, name)]
+
+
+@router.get("/snapshots/{ref}", tags=["snapshots"])
+def get_snapshot(ref: Name, session: CurrentSession, _: DataReader) -> dict[str, Any]:
+    from modelward.data import snapshots
+
+    return snapshots.get_snapshot(session, ref).to_dict()

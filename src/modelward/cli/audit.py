@@ -1,0 +1,78 @@
+"""``modelward audit verify`` and ``modelward audit log``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelward.cli.output import console, err_console, print_json, print_table
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+
+
+@app.command("verify")
+def verify_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check the hash chain; exit 1 and name the first bad entry if it was tampered with."""
+    from modelward.cli.session import session_from_cli
+    from modelward.security import audit
+
+    with session_from_cli() as session, session.store.read() as conn:
+        report = audit.verify(conn)
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "checked": report.checked,
+                "first_bad_seq": report.first_bad_seq,
+                "reason": report.reason,
+            }
+        )
+    elif report.ok:
+        console.print(f"audit chain intact: {report.checked} entries verified")
+    else:
+        err_console.print(
+            f"[red]audit chain broken[/red] at entry {report.first_bad_seq}: {report.reason} "
+            f"({report.checked} entries before it verified)"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("log")
+def log_cmd(
+    target: Annotated[str | None, typer.Option("--target", help="e.g. model:churn@3")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="e.g. model.promote")] = None,
+    actor: Annotated[str | None, typer.Option("--actor")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List audit entries (newest last), filtered by target, action or actor."""
+    from modelward.cli.session import session_from_cli
+    from modelward.security import audit
+
+    with session_from_cli() as session, session.store.read() as conn:
+        found = list(audit.entries(conn, target=target, action=action, actor=actor, newest=limit))
+    if as_json:
+        print_json(
+            [
+                {
+                    "seq": e.seq,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "payload": e.payload,
+                    "hash": e.hash,
+                }
+                for e in found
+            ]
+        )
+        return
+    print_table(
+        None,
+        ["seq", "at", "actor", "action", "target"],
+        [(e.seq, f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target) for e in found],
+    )

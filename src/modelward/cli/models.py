@@ -1,0 +1,207 @@
+"""``modelward models ...``, ``modelward promote`` and ``modelward rollback``.
+
+Reads need no token; stage changes, approvals and policies act as the identity of
+``$MODELWARD_TOKEN`` or ``.modelward/token`` and are checked against its role.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from modelward.cli.output import console, print_json, print_table
+
+__all__ = ["app", "register"]
+
+app = typer.Typer(no_args_is_help=True, help="Model versions, lineage, stages and approvals.")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command("list")
+def list_cmd(
+    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Versions known to modelward, including ones registered by plain MLflow code."""
+    from modelward.cli.session import session_from_cli
+    from modelward.registry import versions
+
+    with session_from_cli() as session:
+        found = versions.list_versions(session, name)
+    if as_json:
+        print_json([{k: v for k, v in mv.to_dict().items() if k != "lineage"} for mv in found])
+        return
+    print_table(
+        None,
+        ["version", "stage", "lineage", "missing", "source", "by"],
+        [
+            (
+                mv.ref,
+                mv.stage,
+                "complete" if mv.lineage_complete else "incomplete",
+                ", ".join(mv.lineage_missing) or "-",
+                mv.source,
+                mv.created_by,
+            )
+            for mv in found
+        ],
+    )
+
+
+@app.command("lineage")
+def lineage_cmd(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME@production).")],
+    against: Annotated[
+        str | None, typer.Option("--diff", help="Another NAME@VERSION to compare with.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Everything a version's lineage answers; with --diff, what changed between two."""
+    from modelward.cli.session import session_from_cli
+    from modelward.registry import reports, versions
+
+    with session_from_cli() as session:
+        versions.sync(session)
+        if against is not None:
+            result = reports.lineage_diff(session, against, ref)
+            if as_json:
+                print_json(result)
+                return
+            print_table(
+                f"lineage {result['old']} -> {result['new']}",
+                ["field", result["old"], result["new"]],
+                [(c["path"], _short(c["old"]), _short(c["new"])) for c in result["changes"]],
+            )
+            return
+        report = reports.lineage_report(session, ref)
+    if as_json:
+        print_json(report)
+        return
+    print_table(f"lineage of {report['ref']}", ["question", "answer"], reports.report_rows(report))
+
+
+def _short(value: object) -> str:
+    text = "unknown" if value is None else json.dumps(value, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def promote_cmd(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    to: Annotated[str, typer.Option("--to", help="Staging, Production or Archived.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the audit log.")],
+    override: Annotated[
+        str | None,
+        typer.Option("--override", help="Admins: pass failing gates, with this reason."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a version to a stage through its gates and approvals (exit 1 when refused)."""
+    from modelward.cli.session import session_from_cli
+    from modelward.registry import lifecycle
+    from modelward.security.tokens import principal_for_cli
+
+    with session_from_cli() as session:
+        principal = principal_for_cli(session)
+        done = lifecycle.transition(
+            session, principal, ref, to, reason=reason, override_reason=override
+        )
+    _show_transition(done.to_dict(), as_json)
+
+
+def rollback_cmd(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the audit log.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Put the previous Production version back into Production."""
+    from modelward.cli.session import session_from_cli
+    from modelward.registry import lifecycle
+    from modelward.security.tokens import principal_for_cli
+
+    with session_from_cli() as session:
+        done = lifecycle.rollback(session, principal_for_cli(session), name, reason=reason)
+    _show_transition(done.to_dict(), as_json)
+
+
+def _show_transition(data: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"{data['model']}@{data['version']}: {data['from_stage']} -> {data['to_stage']}"
+        + (f" (version {data['demoted']} archived, kept for rollback)" if data["demoted"] else "")
+    )
+    for g in data["gate_results"]:  # type: ignore[attr-defined]
+        mark = "[green]pass[/green]" if g["passed"] else "[red]FAIL[/red]"
+        console.print(f"  gate {g['gate']}: {mark} {g['message']}")
+    if data["override_reason"]:
+        console.print(f"  [yellow]override:[/yellow] {data['override_reason']}")
+
+
+@app.command("approve")
+def approve_cmd(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    stage: Annotated[str, typer.Option("--stage", help="Staging or Production.")] = "Production",
+    comment: Annotated[str, typer.Option("--comment", help="Recorded with the approval.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a version for a stage (approvers; never the version's author)."""
+    from modelward.cli.session import session_from_cli
+    from modelward.registry import approvals
+    from modelward.security.tokens import principal_for_cli
+
+    with session_from_cli() as session:
+        done = approvals.approve(
+            session, principal_for_cli(session), ref, stage.capitalize(), comment
+        )
+    if as_json:
+        print_json(done.to_dict())
+    else:
+        console.print(f"{done.approver} approved {done.model_name}@{done.version} for {done.stage}")
+
+
+@app.command("policy")
+def policy_cmd(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    stage: Annotated[str, typer.Option("--stage", help="Staging or Production.")],
+    approvals_needed: Annotated[
+        int | None, typer.Option("--approvals", help="Approvals required.")
+    ] = None,
+    gates: Annotated[
+        str | None,
+        typer.Option(
+            "--gates",
+            help='JSON list, e.g. \'[{"type":"metric_beats_production","metric":"auc",'
+            '"delta":0.01}]\'',
+        ),
+    ] = None,
+) -> None:
+    """Set a model's approval count and/or gates for a stage (admins)."""
+    from modelward.cli.session import session_from_cli
+    from modelward.errors import InputError
+    from modelward.registry import lifecycle
+    from modelward.security.tokens import principal_for_cli
+
+    with session_from_cli() as session:
+        principal = principal_for_cli(session)
+        if approvals_needed is not None:
+            lifecycle.set_approval_policy(session, principal, name, stage, approvals_needed)
+        if gates is not None:
+            try:
+                specs = json.loads(gates)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"--gates: not valid JSON: {exc}", field="gates") from None
+            if not isinstance(specs, list):
+                raise InputError("--gates: expected a JSON list of gates", field="gates")
+            lifecycle.set_gate_policy(session, principal, name, stage, specs)
+    console.print(f"policy of {name} for {stage.capitalize()} updated")
+
+
+def register(root: typer.Typer) -> None:
+    """Mount ``models`` plus the top-level ``promote`` and ``rollback`` on the root app."""
+    root.add_typer(app, name="models", help="Model versions, lineage, stages and approvals.")
+    root.command("promote")(promote_cmd)
+    root.command("rollback")(rollback_cmd)

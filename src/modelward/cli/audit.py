@@ -14,13 +14,22 @@ app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
 
 
 @app.command("verify")
-def verify_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def verify_cmd(
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="A head hash recorded earlier with `audit head`; it must still be in the chain.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Check the hash chain; exit 1 and name the first bad entry if it was tampered with."""
     from modelward.cli.session import session_from_cli
     from modelward.security import audit
 
     with session_from_cli() as session, session.store.read() as conn:
-        report = audit.verify(conn)
+        report = audit.verify(conn, anchor=anchor)
     if as_json:
         print_json(
             {
@@ -32,6 +41,8 @@ def verify_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         )
     elif report.ok:
         console.print(f"audit chain intact: {report.checked} entries verified")
+    elif report.first_bad_seq is None:
+        err_console.print(f"[red]audit chain broken[/red]: {report.reason}")
     else:
         err_console.print(
             f"[red]audit chain broken[/red] at entry {report.first_bad_seq}: {report.reason} "
@@ -39,6 +50,21 @@ def verify_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("head")
+def head_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the newest hash and the entry count: keep them outside the database (a CI log,
+    a ticket) and pass the hash to `audit verify --anchor` later to prove nothing was cut."""
+    from modelward.cli.session import session_from_cli
+    from modelward.security import audit
+
+    with session_from_cli() as session, session.store.read() as conn:
+        count, newest = audit.head(conn)
+    if as_json:
+        print_json({"entries": count, "head": newest})
+    else:
+        console.print(f"{count} entries; head {newest}")
 
 
 @app.command("log")

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, insert, select, text
+from sqlalchemy import ColumnElement, Connection, func, insert, select, text
 
 from modelward.security.tables import audit_log
 
-__all__ = ["GENESIS", "AuditEntry", "ChainReport", "entries", "record", "verify"]
+__all__ = ["GENESIS", "AuditEntry", "ChainReport", "entries", "head", "record", "verify"]
 
 GENESIS = "0" * 64
 # fixed key for the Postgres advisory lock that serialises appends to the chain
@@ -143,10 +143,17 @@ def _target_clause(target: str) -> ColumnElement[bool]:
     return audit_log.c.target == target
 
 
-def verify(conn: Connection) -> ChainReport:
-    """Walk the whole chain in order; report the first row that breaks it."""
+def verify(conn: Connection, *, anchor: str | None = None) -> ChainReport:
+    """Walk the whole chain in order; report the first row that breaks it.
+
+    The chain alone cannot show that its newest entries were cut off, or that someone
+    with write access rebuilt it with fresh hashes. ``anchor`` closes that gap: a head
+    hash recorded outside the database earlier (``modelward audit head``) must still be
+    in the chain.
+    """
     prev = GENESIS
     checked = 0
+    anchored = anchor is None
     for entry in entries(conn):
         if entry.prev_hash != prev:
             return ChainReport(
@@ -162,4 +169,24 @@ def verify(conn: Connection) -> ChainReport:
             )
         prev = entry.hash
         checked += 1
+        anchored = anchored or entry.hash == anchor
+    if not anchored:
+        return ChainReport(
+            False,
+            checked,
+            None,
+            f"anchor {anchor} is not in the chain (entries were removed from its end, or the "
+            "chain was rebuilt)",
+        )
     return ChainReport(True, checked)
+
+
+def head(conn: Connection) -> tuple[int, str]:
+    """The number of entries and the newest hash: an anchor to keep outside the database."""
+    last = conn.execute(
+        select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+    ).first()
+    if last is None:
+        return 0, GENESIS
+    count = conn.execute(select(func.count()).select_from(audit_log)).scalar_one()
+    return int(count), str(last.hash)

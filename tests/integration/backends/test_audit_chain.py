@@ -87,3 +87,26 @@ def test_record_rolls_back_with_its_transaction(store: Store) -> None:
         raise ValueError("state change failed")
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(audit_log)).scalar_one() == 0
+
+
+def test_an_anchor_catches_entries_cut_from_the_end(store: Store) -> None:
+    _fill(store)
+    with store.read() as conn:
+        count, anchor = audit.head(conn)
+    assert count == 5
+    with store.transaction() as conn:
+        conn.execute(delete(audit_log).where(audit_log.c.seq >= 4))
+    with store.read() as conn:
+        assert audit.verify(conn).ok  # the chain alone cannot see a cut tail
+        report = audit.verify(conn, anchor=anchor)
+    assert not report.ok
+    assert "anchor" in report.reason
+
+
+def test_an_anchor_still_in_the_chain_passes(store: Store) -> None:
+    _fill(store, 3)
+    with store.read() as conn:
+        _, anchor = audit.head(conn)
+    _fill(store, 2)
+    with store.read() as conn:
+        assert audit.verify(conn, anchor=anchor).ok

@@ -47,7 +47,19 @@ def _root(
 
 
 def _register() -> None:
-    from modelward.cli import audit, data, features, models, run, server, users, workspace
+    from modelward.cli import (
+        audit,
+        data,
+        features,
+        models,
+        pipelines,
+        reproduce,
+        run,
+        scheduler,
+        server,
+        users,
+        workspace,
+    )
 
     workspace.register(app)
     app.add_typer(data.app, name="data", help="Dataset snapshots and data contracts.")
@@ -62,6 +74,9 @@ def _register() -> None:
     app.add_typer(audit.app, name="audit", help="The tamper-evident audit log.")
     app.add_typer(users.users_app, name="users", help="People and service accounts, and roles.")
     app.add_typer(users.tokens_app, name="tokens", help="API tokens (shown once, stored hashed).")
+    pipelines.register(app)
+    scheduler.register(app)
+    reproduce.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

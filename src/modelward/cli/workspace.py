@@ -48,8 +48,12 @@ def quickstart_cmd(
         Path, typer.Option("--dir", help="Where to create the example workspace.")
     ] = Path(".quickstart"),
     rows: Annotated[int, typer.Option("--rows", min=1000, help="Customers to generate.")] = 50_000,
+    data_only: Annotated[
+        bool, typer.Option("--data-only", help="Stop after snapshots and contracts.")
+    ] = False,
 ) -> None:
-    """Run the end-to-end example on the embedded default: init, snapshot, validate."""
+    """Run the end-to-end example on the embedded default: snapshot and validate data, then
+    train, evaluate against the champion, register with lineage, promote and reproduce."""
     from modelward.config import init_workspace
     from modelward.data import snapshots
     from modelward.data.contracts import load_contract
@@ -128,10 +132,17 @@ def quickstart_cmd(
             for s in history
         ],
     )
+    if not data_only:
+        from modelward.pipelines.quickstart import prepare_example, run_quickstart_pipeline
+
+        console.rule("[bold]the churn pipeline: train, evaluate, register, promote, reproduce")
+        prepare_example(root)
+        with open_session(root, environ=_environ_for(root)) as session:
+            run_quickstart_pipeline(session, console)
     console.print(
         f"done in {time.perf_counter() - started:.1f} s. Next: "
-        f"`modelward -w {directory} data list`, "
-        f"`modelward -w {directory} data show customers`"
+        f"`modelward -w {directory} data list`, `modelward -w {directory} models list`, "
+        f"`modelward -w {directory} pipelines runs`"
     )
 
 

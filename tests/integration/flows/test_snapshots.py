@@ -481,8 +481,9 @@ def test_pii_never_reaches_the_stored_report(sqlite_session: Session, tmp_path: 
         "  email: {type: string, pii: true, regex: '[a-z]+@example\\.com'}\n"
         "  age: {type: integer, min: 0}\n"
     )
-    snap = snapshots.snapshot(sqlite_session, data, name="people", contract=contract,
-                              override_reason="test of redaction")
+    snap = snapshots.snapshot(
+        sqlite_session, data, name="people", contract=contract, override_reason="test of redaction"
+    )
     stored = json.dumps(snap.validation)
     assert "corp.example" not in stored
     assert "<redacted>" in stored

@@ -1,0 +1,71 @@
+"""The churn pipeline: the supervised tabular template filled in for the example data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelward.pipelines.evaluation import AcceptancePolicy
+from modelward.pipelines.template import Dataset, supervised_tabular
+
+CATEGORICAL = ["plan", "region"]
+
+
+def _encoder() -> Any:
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    return make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+        remainder=StandardScaler(),
+    )
+
+
+def baseline(x: Any, y: Any, seed: int) -> Any:
+    """Logistic regression: the simple model a challenger has to beat."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(_encoder(), LogisticRegression(max_iter=1000)).fit(x, y)
+
+
+def challenger(x: Any, y: Any, seed: int) -> Any:
+    """Gradient boosted trees: catch the tickets-and-few-logins interaction."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+
+    model = GradientBoostingClassifier(
+        n_estimators=80, max_depth=3, learning_rate=0.1, random_state=seed
+    )
+    return make_pipeline(_encoder(), model).fit(x, y)
+
+
+churn = supervised_tabular(
+    "churn",
+    datasets={
+        "activity": Dataset("data/activity.parquet", contract="contracts/activity.yaml"),
+        "labels": Dataset("data/labels.parquet", contract="contracts/labels.yaml"),
+    },
+    spine="labels",
+    label="churned",
+    entity_key="customer_id",
+    timestamp="event_timestamp",
+    label_available_at="label_available_at",
+    features=[
+        "activity:plan",
+        "activity:region",
+        "activity:tenure_months",
+        "activity:support_tickets",
+        "activity:logins",
+        "activity:monthly_spend",
+    ],
+    segments=["plan", "region"],
+    trainers={"baseline": baseline, "challenger": challenger},
+    model_name="churn",
+    policy=AcceptancePolicy(metric="roc_auc", min_delta=0.0, max_segment_drop=0.05, max_ece=0.05),
+    # the example's "now": the generated data ends here (see generate.AS_OF)
+    as_of="2025-12-27T00:00:00+00:00",
+    split="time",
+    test_fraction=0.25,
+    seed=7,
+    description="Predict which customers churn in the next 30 days.",
+)

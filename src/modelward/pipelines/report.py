@@ -1,0 +1,217 @@
+"""The evaluation report: ``evaluation.json`` and a self-contained ``evaluation.html``.
+
+The page draws ROC, precision-recall and reliability curves as inline SVG (no plotting
+library, no external assets), candidate against champion, and tables of the segment
+metrics, the acceptance checks and the golden set. Both files are written to temporary
+names and renamed into place.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from modelward.errors import StorageError
+from modelward.pipelines.evaluation import Evaluation, GoldenSet, PolicyResult
+
+__all__ = ["report_dict", "write_report"]
+
+_W, _H, _PAD = 300, 260, 36
+_COLOURS = ("#1f6feb", "#d9480f")
+
+
+def report_dict(
+    candidate: Evaluation,
+    champion: Evaluation | None,
+    policy: PolicyResult,
+    golden: GoldenSet | None = None,
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "context": context or {},
+        "candidate": candidate.to_dict(),
+        "champion": champion.to_dict() if champion else None,
+        "acceptance": policy.to_dict(),
+        "golden_set": (
+            {"hash": golden.hash, "row_count": len(golden.rows), **golden.to_dict()}
+            if golden
+            else None
+        ),
+    }
+
+
+def _svg_chart(
+    title: str,
+    series: Sequence[tuple[str, list[float], list[float]]],
+    x_label: str,
+    y_label: str,
+    diagonal: bool = False,
+) -> str:
+    def sx(v: float) -> float:
+        return _PAD + v * (_W - _PAD - 10)
+
+    def sy(v: float) -> float:
+        return _H - _PAD - v * (_H - _PAD - 24)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" role="img" '
+        f'aria-label="{html.escape(title)}">',
+        f'<text x="{_W / 2}" y="16" text-anchor="middle" font-weight="bold">'
+        f"{html.escape(title)}</text>",
+        f'<rect x="{sx(0)}" y="{sy(1)}" width="{sx(1) - sx(0)}" height="{sy(0) - sy(1)}" '
+        'fill="none" stroke="#999"/>',
+        f'<text x="{_W / 2}" y="{_H - 6}" text-anchor="middle" font-size="11">'
+        f"{html.escape(x_label)}</text>",
+        f'<text x="12" y="{_H / 2}" font-size="11" transform="rotate(-90 12 {_H / 2})" '
+        f'text-anchor="middle">{html.escape(y_label)}</text>',
+    ]
+    for tick in (0.0, 0.5, 1.0):
+        parts.append(
+            f'<text x="{sx(tick)}" y="{sy(0) + 12}" font-size="9" text-anchor="middle">'
+            f"{tick:g}</text>"
+        )
+        parts.append(
+            f'<text x="{sx(0) - 4}" y="{sy(tick) + 3}" font-size="9" text-anchor="end">'
+            f"{tick:g}</text>"
+        )
+    if diagonal:
+        parts.append(
+            f'<line x1="{sx(0)}" y1="{sy(0)}" x2="{sx(1)}" y2="{sy(1)}" stroke="#bbb" '
+            'stroke-dasharray="4 3"/>'
+        )
+    for i, (name, xs, ys) in enumerate(series):
+        colour = _COLOURS[i % len(_COLOURS)]
+        points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
+        )
+        parts.append(
+            f'<text x="{sx(0.55)}" y="{sy(0.12) - 14 * i}" font-size="11" fill="{colour}">'
+            f"{html.escape(name)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return html.escape(str(value))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html(data: dict[str, Any], metric: str) -> str:
+    cand, champ = data["candidate"], data["champion"]
+    evals = [cand] + ([champ] if champ else [])
+    charts = []
+    for key, title, xl, yl in (
+        ("roc", "ROC", "false positive rate", "true positive rate"),
+        ("pr", "Precision-recall", "recall", "precision"),
+    ):
+        series = [
+            (e["label"], e["curves"][key]["x"], e["curves"][key]["y"])
+            for e in evals
+            if key in e["curves"]
+        ]
+        charts.append(_svg_chart(title, series, xl, yl, diagonal=key == "roc"))
+    rel = [
+        (
+            f"{e['label']} (ECE {e['calibration']['ece']:.3f})",
+            [b["mean_predicted"] for b in e["calibration"]["bins"]],
+            [b["observed"] for b in e["calibration"]["bins"]],
+        )
+        for e in evals
+    ]
+    charts.append(_svg_chart("Reliability", rel, "mean predicted", "observed", diagonal=True))
+
+    names = ["roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1", "ece", "n"]
+    overall = _table(
+        ["model", *names], [[e["label"], *(e["overall"].get(n) for n in names)] for e in evals]
+    )
+    seg_rows = []
+    for column, values in cand["segments"].items():
+        for value, m in values.items():
+            old = ((champ or {}).get("segments", {}).get(column) or {}).get(value) or {}
+            new_v, old_v = m.get(metric), old.get(metric)
+            delta = None if new_v is None or old_v is None else new_v - old_v
+            seg_rows.append([f"{column}={value}", m.get("n"), new_v, old_v, delta])
+    segments = _table(["segment", "rows", "candidate", "champion", "delta"], seg_rows)
+    acc = data["acceptance"]
+    checks = _table(
+        ["check", "passed", "observed", "threshold", "detail"],
+        [
+            [c["name"], "yes" if c["passed"] else "NO", c["observed"], c["threshold"], c["message"]]
+            for c in acc["checks"]
+        ],
+    )
+    golden = data.get("golden_set")
+    golden_html = (
+        f"<p>{golden['row_count']} rows, hash <code>{html.escape(golden['hash'])}</code>; stored "
+        "with the version and checked by <code>modelward reproduce</code>.</p>"
+        if golden
+        else "<p>none</p>"
+    )
+    verdict = "ACCEPTED" if acc["passed"] else "REJECTED"
+    colour = "#1a7f37" if acc["passed"] else "#cf222e"
+    ctx = " · ".join(f"{k}: {html.escape(str(v))}" for k, v in data["context"].items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Evaluation: {html.escape(cand["label"])}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+table {{ border-collapse: collapse; margin: 8px 0 20px; font-size: 13px; }}
+th, td {{ border: 1px solid #ddd; padding: 4px 8px; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+.charts svg {{ margin-right: 12px; }}
+.verdict {{ color: {colour}; font-weight: bold; }}
+</style></head><body>
+<h1>Evaluation of {html.escape(cand["label"])}
+ against {html.escape(champ["label"]) if champ else "no champion"}</h1>
+<p>{ctx}</p>
+<p class="verdict">Acceptance policy: {verdict}</p>
+{checks}
+<h2>Curves</h2><div class="charts">{"".join(charts)}</div>
+<h2>Overall</h2>{overall}
+<h2>Segments ({html.escape(metric)})</h2>{segments}
+<h2>Golden set</h2>{golden_html}
+</body></html>
+"""
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"{path}: cannot write the evaluation report: {exc}") from None
+
+
+def write_report(
+    folder: Path,
+    candidate: Evaluation,
+    champion: Evaluation | None,
+    policy: PolicyResult,
+    golden: GoldenSet | None = None,
+    *,
+    metric: str = "roc_auc",
+    context: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``evaluation.json`` and ``evaluation.html`` into ``folder``; their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = report_dict(candidate, champion, policy, golden, context)
+    json_path, html_path = folder / "evaluation.json", folder / "evaluation.html"
+    _write(json_path, json.dumps(data, indent=2, default=str))
+    _write(html_path, _html(data, metric))
+    return json_path, html_path

@@ -1,0 +1,149 @@
+"""``modelward pipelines`` and ``modelward scheduler`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from modelward.cli import app as root_app
+from modelward.cli import main
+from modelward.config import init_workspace
+
+PIPELINES_PY = """
+from modelward.pipelines import Param, pipeline, step
+
+@step
+def numbers(n: int) -> list[int]:
+    return list(range(n))
+
+@step
+def total(numbers: list[int]) -> int:
+    return sum(numbers)
+
+@step
+def check(total: int, limit: int) -> int:
+    if total > limit:
+        raise RuntimeError(f"total {total} is above the limit {limit}")
+    return total
+
+demo = pipeline("demo", [numbers, total, check],
+                params={"n": Param(int, default=5, help="how many"), "limit": 100},
+                description="Adds numbers up.")
+"""
+
+
+def _register_commands() -> None:
+    from modelward.cli import pipelines, reproduce, scheduler
+
+    names = {g.name for g in root_app.registered_groups}
+    if "pipelines" not in names:
+        pipelines.register(root_app)
+        scheduler.register(root_app)
+        reproduce.register(root_app)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    _register_commands()
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = init_workspace(tmp_path / "ws")
+    monkeypatch.setenv("MODELWARD_WORKSPACE", str(root))
+    monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
+    monkeypatch.delenv("MODELWARD_DATABASE_URL", raising=False)
+    (root / "pipelines.py").write_text(PIPELINES_PY)
+    return root
+
+
+def test_list_show_run_rerun_runs_and_run_show(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "pipelines", "list", "--json")
+    assert code == 0 and [p["name"] for p in json.loads(out)] == ["demo"]
+    code, out, _ = run(capsys, "pipelines", "show", "demo")
+    assert code == 0 and "numbers" in out and "how many" in out
+
+    code, out, err = run(capsys, "pipelines", "run", "demo", "-p", "n=4")
+    assert code == 0, err
+    assert "succeeded" in out and "0 cache hit(s)" in out
+    assert "numbers: succeeded" in err  # step progress on stderr
+    code, out, _ = run(capsys, "pipelines", "run", "demo", "-p", "n=4", "--json")
+    rerun = json.loads(out)
+    assert code == 0 and rerun["cache_hits"] == 3
+    assert [s["status"] for s in rerun["steps"]] == ["cached"] * 3
+
+    code, out, _ = run(capsys, "pipelines", "runs", "demo", "--json")
+    runs = json.loads(out)
+    assert code == 0 and len(runs) == 2 and runs[0]["id"] == rerun["id"]
+    first = runs[1]
+    assert all(s["cpu_seconds"] > 0 and s["peak_memory_bytes"] > 0 for s in first["steps"])
+    code, out, _ = run(capsys, "pipelines", "run-show", first["id"][:10])
+    assert code == 0 and first["id"] in out and "n=4" in out
+
+
+def test_failing_step_exits_1_with_error_and_traceback_stored(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "pipelines", "run", "demo", "-p", "n=20", "-p", "limit=5")
+    assert code == 1
+    assert "step 'check' failed: RuntimeError: total 190 is above the limit 5" in err
+    code, out, _ = run(capsys, "pipelines", "runs", "--json")
+    run_id = json.loads(out)[0]["id"]
+    code, out, err = run(capsys, "pipelines", "run-show", run_id, "--json")
+    shown = json.loads(out)
+    assert shown["status"] == "failed"
+    assert "raise RuntimeError" in shown["steps"][2]["traceback"]
+
+
+def test_bad_parameters_and_cron_exit_2_naming_them(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "pipelines", "run", "demo", "-p", "n=lots")
+    assert code == 2 and "parameter 'n': expected int, got 'lots'" in err
+    code, _, err = run(capsys, "pipelines", "run", "demo", "-p", "m=1")
+    assert code == 2 and "unknown parameter(s) 'm'" in err
+    code, _, err = run(capsys, "pipelines", "schedule", "demo", "0 3 * *")
+    assert code == 2 and "a cron expression has 5 fields" in err
+    code, _, err = run(capsys, "pipelines", "run", "nope")
+    assert code == 2 and "no pipeline named 'nope'" in err
+
+
+def test_schedule_and_scheduler_once(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "pipelines", "schedule", "demo", "0 3 * * *", "-p", "n=3")
+    assert code == 0 and "scheduled demo" in out
+    code, out, _ = run(capsys, "pipelines", "schedules", "--json")
+    assert code == 0 and json.loads(out)[0]["params"] == {"n": 3, "limit": 100}
+    # nothing is due yet: the schedule was made after the latest 03:00 tick
+    code, out, _ = run(capsys, "scheduler", "--once", "-e", "inline")
+    assert code == 0 and "tick" not in out
+
+
+def test_reproduce_of_an_unknown_version_is_a_clear_error(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "reproduce", "churn@1")
+    assert code == 2 and "model 'churn' is not registered" in err
+    code, _, err = run(capsys, "reproduce", "churn@1", "--tolerance", "-1")
+    assert code == 2 and "tolerance" in err
+
+
+def test_ray_unreachable_from_the_cli_fails_fast(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.flows.test_pipelines_ray import _ray
+
+    _ray()
+    (ws / "modelward.toml").write_text(
+        (ws / "modelward.toml").read_text()
+        + '\n[pipelines]\nexecutor = { type = "ray", address = "127.0.0.1:9", '
+        "connect_timeout_s = 2 }\n"
+    )
+    code, _, err = run(capsys, "pipelines", "run", "demo")
+    assert code == 2 and "Ray cluster at '127.0.0.1:9' is not reachable" in err

@@ -162,24 +162,19 @@ def test_debug_shows_traceback(ws: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_installed_entry_point_and_quickstart(tmp_path: Path) -> None:
-    """The README's main job, through the real console script."""
+    """The README's main job, through the real console script, from a bare environment."""
     exe = Path(sys.executable).with_name("modelward")
-    result = subprocess.run(
-        [str(exe), "quickstart", "--dir", str(tmp_path / "qs"), "--rows", "5000"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )
+    env = {"PATH": f"{exe.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    args = [str(exe), "quickstart", "--dir", str(tmp_path / "qs"), "--rows", "5000"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr
-    assert "customers@1 created" in result.stdout
-    assert "refused" in result.stdout
+    out = result.stdout
+    assert "customers@1 created" in out
+    assert "refused" in out
+    assert "promoted to Production" in out
+    assert "verdict: identical" in out
     again = subprocess.run(
-        [str(exe), "quickstart", "--dir", str(tmp_path / "qs"), "--rows", "5000"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        [*args, "--data-only"], capture_output=True, text=True, timeout=300, env=env
     )
     assert again.returncode == 0, again.stderr
     assert "unchanged" in again.stdout

@@ -50,12 +50,14 @@ def _register() -> None:
     from modelward.cli import (
         audit,
         data,
+        endpoints,
         features,
         models,
         pipelines,
         reproduce,
         run,
         scheduler,
+        serve,
         server,
         users,
         workspace,
@@ -77,6 +79,8 @@ def _register() -> None:
     pipelines.register(app)
     scheduler.register(app)
     reproduce.register(app)
+    app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
+    serve.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

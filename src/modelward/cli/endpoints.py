@@ -1,0 +1,145 @@
+"""``modelward endpoints``: create, update, show and list gateway endpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelward.cli.output import console, print_json, print_table
+from modelward.cli.session import session_from_cli
+from modelward.errors import InputError
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+SpecArg = Annotated[
+    Path, typer.Argument(help="Endpoint definition, YAML or JSON (see docs/serving.md).")
+]
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read: {exc.strerror}", file=str(path)) from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: not valid YAML/JSON: {exc}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of endpoint fields", file=str(path))
+    return data
+
+
+@app.command("create")
+def create_cmd(spec: SpecArg, json_out: JsonOpt = False) -> None:
+    """Create an endpoint from a definition file (audited)."""
+    from modelward.security.tokens import principal_for_cli
+    from modelward.serving.endpoints import create_endpoint, parse_spec
+
+    parsed = parse_spec(_read_spec(spec))
+    with session_from_cli() as session:
+        endpoint = create_endpoint(session, principal_for_cli(session), parsed)
+    if json_out:
+        print_json(endpoint.to_dict())
+    else:
+        console.print(f"[green]created[/green] endpoint {endpoint.name} (config version 1)")
+
+
+@app.command("update")
+def update_cmd(
+    spec: SpecArg,
+    expected_version: Annotated[
+        int | None,
+        typer.Option("--expected-version", help="Refuse if the endpoint changed since this."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Replace an endpoint's definition; running gateways pick it up without a restart."""
+    from modelward.security.tokens import principal_for_cli
+    from modelward.serving.endpoints import parse_spec, update_endpoint
+
+    parsed = parse_spec(_read_spec(spec))
+    with session_from_cli() as session:
+        endpoint = update_endpoint(
+            session, principal_for_cli(session), parsed, expected_version=expected_version
+        )
+    if json_out:
+        print_json(endpoint.to_dict())
+    else:
+        console.print(
+            f"[green]updated[/green] endpoint {endpoint.name} "
+            f"(config version {endpoint.config_version})"
+        )
+
+
+@app.command("show")
+def show_cmd(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")], json_out: JsonOpt = False
+) -> None:
+    """An endpoint's definition and config version."""
+    from modelward.serving.endpoints import get_endpoint
+
+    with session_from_cli() as session:
+        endpoint = get_endpoint(session, name)
+    if json_out:
+        print_json(endpoint.to_dict())
+        return
+    spec = endpoint.spec
+    console.print(
+        f"[bold]{spec.name}[/bold] -> {spec.model} (config version {endpoint.config_version}, "
+        f"updated by {endpoint.updated_by} at {endpoint.updated_at:%Y-%m-%d %H:%M:%S})"
+    )
+    print_table(
+        "request",
+        ["field", "type", "entity key", "pii"],
+        [
+            (f, t, "yes" if f in spec.entity_keys else "", "yes" if f in spec.pii_fields else "")
+            for f, t in spec.request.items()
+        ],
+    )
+    fallback = spec.fallback
+    rows = [
+        ("features", ", ".join(spec.features) or "-"),
+        ("transforms", ", ".join(spec.transforms) or "-"),
+        ("latency budget", f"{spec.latency_budget_ms:g} ms"),
+        ("fallback", (fallback.model or json.dumps(fallback.response)) if fallback else "-"),
+        ("cache", f"{spec.cache_ttl_s:g} s" if spec.cache_ttl_s else "off"),
+        ("batching", f"on, up to {spec.max_batch} rows" if spec.batching else "off"),
+        ("callers", ", ".join(spec.callers) or "any authenticated identity"),
+    ]
+    print_table("settings", ["setting", "value"], rows)
+
+
+@app.command("list")
+def list_cmd(json_out: JsonOpt = False) -> None:
+    """Every endpoint with its model and config version."""
+    from modelward.serving.endpoints import list_endpoints
+
+    with session_from_cli() as session:
+        found = list_endpoints(session)
+    if json_out:
+        print_json([e.to_dict() for e in found])
+        return
+    print_table(
+        "endpoints",
+        ["name", "model", "config version", "budget", "updated by", "updated at"],
+        [
+            (
+                e.name,
+                e.spec.model,
+                e.config_version,
+                f"{e.spec.latency_budget_ms:g} ms",
+                e.updated_by,
+                f"{e.updated_at:%Y-%m-%d %H:%M:%S}",
+            )
+            for e in found
+        ],
+    )

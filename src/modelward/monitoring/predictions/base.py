@@ -1,0 +1,61 @@
+"""The prediction log port: where every served prediction is kept for monitoring.
+
+A sink stores :class:`PredictionRecord` batches. It is written only by the
+:class:`~modelward.monitoring.predictions.writer.PredictionLogWriter` (a background thread,
+never the request path) and read by monitoring, shadow analysis and delayed-label
+evaluation. Every backend passes one shared test suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+__all__ = ["PredictionRecord", "PredictionSink"]
+
+
+class PredictionRecord(NamedTuple):
+    """One answered prediction row; ``inputs`` are already PII-redacted.
+
+    A named tuple rather than a frozen dataclass: the gateway makes one per answered row
+    on the request path, and a tuple is the cheapest immutable record to build.
+    """
+
+    request_id: str
+    #: when the request arrived, microseconds since the epoch (UTC)
+    at_us: int
+    endpoint: str
+    model: str
+    model_version: str
+    #: request fields and looked-up features after redaction, as the model saw them
+    inputs: dict[str, Any]
+    prediction: Any
+    latency_ms: float
+    degraded: bool
+
+
+@runtime_checkable
+class PredictionSink(Protocol):
+    """What every prediction log backend provides."""
+
+    @property
+    def label(self) -> str:
+        """Where the log is, for messages and metrics; never holds a password."""
+        ...
+
+    def write(self, records: Sequence[PredictionRecord]) -> None:
+        """Append ``records``, all or none; raise :class:`~modelward.errors.StoreUnavailable`
+        when the backend cannot be reached (the writer then retries the same batch)."""
+        ...
+
+    def read(self, endpoint: str | None = None, limit: int | None = None) -> list[PredictionRecord]:
+        """Records in the order they were written (of one ``endpoint`` when given)."""
+        ...
+
+    def count(self, endpoint: str | None = None) -> int:
+        """How many records are stored (of one ``endpoint`` when given)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the sink is not used afterwards."""
+        ...

@@ -1,0 +1,171 @@
+"""The SQLite prediction log: the embedded default, its own file ``.modelward/predictions.db``.
+
+Why a file of its own and not the metadata database: the log takes a steady stream of
+batch inserts from every gateway worker, while the metadata database serialises writers
+(``BEGIN IMMEDIATE``) for state changes and their audit entries. Sharing it would make a
+registration wait behind prediction batches, and would tie a high-volume, prunable log to
+the database that must be backed up. Monitoring opens this file through the same sink.
+WAL mode lets readers go on while workers append; a busy timeout lets workers take turns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelward.errors import StoreUnavailable
+from modelward.monitoring.predictions.base import PredictionRecord
+
+__all__ = ["SqlitePredictionSink", "SqlitePredictionSinkConfig"]
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS predictions ("
+    "seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, at_us INTEGER NOT NULL, "
+    "endpoint TEXT NOT NULL, model TEXT NOT NULL, model_version TEXT NOT NULL, "
+    "inputs TEXT NOT NULL, prediction TEXT NOT NULL, latency_ms REAL NOT NULL, "
+    "degraded INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_endpoint_at ON predictions (endpoint, at_us)",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_request_id ON predictions (request_id)",
+)
+_COLUMNS = (
+    "request_id, at_us, endpoint, model, model_version, inputs, prediction, latency_ms, degraded"
+)
+
+
+_INSERT_BATCH = (
+    f"INSERT INTO predictions ({_COLUMNS}) SELECT "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(9))
+    + " FROM json_each(?) ORDER BY key"
+)
+
+
+class SqlitePredictionSinkConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["sqlite"] = "sqlite"
+    #: database file; relative paths are under the workspace root.
+    #: Empty: ``.modelward/predictions.db``
+    path: str = ""
+    busy_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class SqlitePredictionSink:
+    def __init__(self, path: Path, busy_timeout_s: float = 30.0) -> None:
+        self.path = path
+        self._timeout = busy_timeout_s
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: SqlitePredictionSinkConfig, root: Path) -> SqlitePredictionSink:
+        path = Path(config.path) if config.path else root / ".modelward" / "predictions.db"
+        if not path.is_absolute():
+            path = root / path
+        return cls(path, config.busy_timeout_s)
+
+    @property
+    def label(self) -> str:
+        return f"sqlite:{self.path}"
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                for statement in _DDL:
+                    conn.execute(statement)
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreUnavailable(
+                    f"cannot open the prediction log {self.label}: {exc}", store=self.label
+                ) from None
+            self._conn = conn
+        return self._conn
+
+    def write(self, records: Sequence[PredictionRecord]) -> None:
+        # The whole batch goes in as one JSON array, expanded by SQLite (json_each): one
+        # statement, so the writer thread releases and re-takes the GIL once per batch
+        # instead of once per row (per-row executemany made the request thread wait on the
+        # GIL behind it, row after row).
+        option = orjson.OPT_SERIALIZE_NUMPY
+        batch = orjson.dumps(
+            [
+                (
+                    r.request_id,
+                    r.at_us,
+                    r.endpoint,
+                    r.model,
+                    r.model_version,
+                    orjson.dumps(r.inputs, option=option).decode(),
+                    orjson.dumps(r.prediction, option=option).decode(),
+                    r.latency_ms,
+                    int(r.degraded),
+                )
+                for r in records
+            ]
+        ).decode()
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(_INSERT_BATCH, (batch,))
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(
+                    f"cannot write the prediction log {self.label}: {exc}", store=self.label
+                ) from None
+
+    def read(self, endpoint: str | None = None, limit: int | None = None) -> list[PredictionRecord]:
+        query = f"SELECT {_COLUMNS} FROM predictions"
+        args: list[Any] = []
+        if endpoint is not None:
+            query += " WHERE endpoint = ?"
+            args.append(endpoint)
+        query += " ORDER BY seq"
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            rows = self._connect().execute(query, args).fetchall()
+        return [
+            PredictionRecord(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                orjson.loads(r[5]),
+                orjson.loads(r[6]),
+                r[7],
+                bool(r[8]),
+            )
+            for r in rows
+        ]
+
+    def count(self, endpoint: str | None = None) -> int:
+        query = "SELECT count(*) FROM predictions"
+        args: tuple[str, ...] = ()
+        if endpoint is not None:
+            query += " WHERE endpoint = ?"
+            args = (endpoint,)
+        with self._lock:
+            return int(self._connect().execute(query, args).fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,98 @@
+"""Assembling a gateway for a workspace: the wiring ``modelward serve`` uses.
+
+Everything the gateway reads from other contexts is connected here and only here: the
+endpoint rows (serving's own table), model resolution (the registry), model files
+(MLflow), token checks (security), online features (features) and the prediction log
+sink (monitoring). Tests wire a :class:`~modelward.serving.gateway.Gateway` with fakes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from modelward.monitoring.predictions import PredictionLogWriter, open_prediction_sink
+from modelward.serving.accesslog import AccessLog
+from modelward.serving.auth import TokenVerifier
+from modelward.serving.config_cache import EndpointCache, Sources
+from modelward.serving.endpoints import Endpoint, load_endpoints
+from modelward.serving.gateway import Gateway
+from modelward.serving.metrics import GatewayMetrics
+from modelward.serving.models import MlflowModelLoader, RegistryModelResolver
+
+if TYPE_CHECKING:
+    from modelward.features import FeatureLookup
+    from modelward.security.roles import Principal
+    from modelward.session import Session
+
+__all__ = ["ENV_ENDPOINTS", "app_from_environment", "create_gateway"]
+
+#: comma-separated endpoint names a ``serve`` process is limited to (empty: all)
+ENV_ENDPOINTS = "MODELWARD_SERVE_ENDPOINTS"
+
+
+def create_gateway(
+    session: Session, *, only: frozenset[str] | None = None, access_log: bool | None = None
+) -> Gateway:
+    """A gateway over the workspace of ``session`` (which it closes at shutdown)."""
+    settings = session.workspace.settings.serving
+    root = session.workspace.root
+    lookup_holder: list[FeatureLookup] = []
+
+    def endpoints() -> list[Endpoint]:
+        with session.store.read() as conn:
+            return load_endpoints(conn)
+
+    def lookup() -> FeatureLookup:
+        from modelward.features import FeatureLookup, load_catalog, online_store
+
+        if not lookup_holder:
+            lookup_holder.append(FeatureLookup(online_store(session), load_catalog(session)))
+        return lookup_holder[0]
+
+    def probe() -> None:
+        if lookup_holder:
+            lookup_holder[0].store.read("modelward_readyz", ["probe"])
+
+    def authenticate(token: str) -> Principal:
+        from modelward.security.tokens import authenticate as check
+
+        with session.store.read() as conn:
+            return check(conn, token)
+
+    def close() -> None:
+        for found in lookup_holder:
+            found.store.close()
+        session.close()
+
+    metrics = GatewayMetrics()
+    sources = Sources(
+        load_endpoints=endpoints,
+        resolver=RegistryModelResolver(session),
+        loader=MlflowModelLoader(session),
+        lookup=lookup,
+    )
+    writer = PredictionLogWriter(
+        open_prediction_sink(settings.prediction_log, root),
+        capacity=settings.prediction_log_capacity,
+        batch_size=settings.prediction_log_batch,
+    )
+    use_log = settings.access_log if access_log is None else access_log
+    return Gateway(
+        settings,
+        EndpointCache(sources, metrics, only),
+        TokenVerifier(authenticate, settings.token_cache_s),
+        writer,
+        metrics,
+        access_log=AccessLog() if use_log else None,
+        on_close=close,
+        feature_probe=probe,
+    )
+
+
+def app_from_environment() -> Gateway:
+    """The uvicorn factory (``--factory``): each worker process builds its own gateway."""
+    from modelward.session import open_session
+
+    names = {n.strip() for n in os.environ.get(ENV_ENDPOINTS, "").split(",") if n.strip()}
+    return create_gateway(open_session(), only=frozenset(names) if names else None)

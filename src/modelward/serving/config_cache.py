@@ -1,0 +1,171 @@
+"""Endpoint runtimes cached in the gateway and refreshed by version, never per request.
+
+:meth:`EndpointCache.build` runs on a thread at start-up and then every poll interval: one
+query for all endpoint rows (name, spec, ``config_version``) and one registry lookup per
+model reference (so a stage change, e.g. a new Production version, is noticed too). Only an
+endpoint whose config version or resolved model version changed is rebuilt: model loaded
+(or reused from the cache by URI) and warmed up, schema compiled, batcher started. The
+gateway then swaps the whole mapping in one assignment on the event loop; requests that
+picked up the old runtime finish on it, and it is closed once its queue is drained.
+
+If a refresh fails for an endpoint (the database is down, the model version was deleted),
+the last good runtime keeps serving and the failure is counted and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from modelward.errors import ConfigError
+from modelward.serving.endpoints import Endpoint
+from modelward.serving.metrics import EndpointMetrics, GatewayMetrics
+from modelward.serving.models import LoadedModel, ModelLoader, ModelResolver, ResolvedModel
+from modelward.serving.pipeline import EndpointRuntime, model_columns
+from modelward.serving.schema import RequestSchema
+
+if TYPE_CHECKING:
+    from modelward.features import FeatureLookup
+
+__all__ = ["EndpointCache", "Sources"]
+
+_log = logging.getLogger("modelward.serving")
+
+
+@dataclass
+class Sources:
+    """What the gateway reads from the rest of the system, wired explicitly."""
+
+    load_endpoints: Callable[[], list[Endpoint]]
+    resolver: ModelResolver
+    loader: ModelLoader
+    #: the online feature lookup (built on first need); None: no feature store configured
+    lookup: Callable[[], FeatureLookup] | None = None
+
+
+class EndpointCache:
+    def __init__(
+        self, sources: Sources, metrics: GatewayMetrics, only: frozenset[str] | None = None
+    ) -> None:
+        self.sources = sources
+        self.metrics = metrics
+        self.only = only
+        self.runtimes: dict[str, EndpointRuntime] = {}
+        #: endpoints that could not be loaded yet, with the reason (for /readyz)
+        self.failed: dict[str, str] = {}
+        self._models: dict[tuple[str, str, str, tuple[str, ...]], LoadedModel] = {}
+        self._lookup: FeatureLookup | None = None
+        #: seconds spent loading (reading, deserialising, warming up) models so far
+        self.load_s = 0.0
+
+    def lookup(self) -> FeatureLookup | None:
+        if self._lookup is None and self.sources.lookup is not None:
+            self._lookup = self.sources.lookup()
+        return self._lookup
+
+    def build(self) -> tuple[dict[str, EndpointRuntime], list[EndpointRuntime]]:
+        """The next mapping and the runtimes it retires. Runs on a worker thread."""
+        endpoints = self.sources.load_endpoints()
+        current = self.runtimes
+        fresh: dict[str, EndpointRuntime] = {}
+        failed: dict[str, str] = {}
+        for endpoint in endpoints:
+            name = endpoint.name
+            if self.only is not None and name not in self.only:
+                continue
+            old = current.get(name)
+            try:
+                primary = self.sources.resolver.resolve(endpoint.spec.model)
+                fallback = endpoint.spec.fallback
+                backup = (
+                    self.sources.resolver.resolve(fallback.model)
+                    if fallback is not None and fallback.model is not None
+                    else None
+                )
+                versions = (primary.version, backup.version if backup else None)
+                if (
+                    old is not None
+                    and old.config_version == endpoint.config_version
+                    and old.loaded_versions == versions
+                ):
+                    fresh[name] = old
+                    continue
+                fresh[name] = self._runtime(endpoint, primary, backup)
+                self.metrics.reloads.labels(name).inc()
+                _log.info(
+                    "endpoint %s loaded: config version %d, model %s@%s",
+                    name,
+                    endpoint.config_version,
+                    primary.name,
+                    primary.version,
+                )
+            except Exception as exc:
+                self.metrics.reload_errors.labels(name).inc()
+                reason = f"{type(exc).__name__}: {exc}"
+                if old is not None:
+                    fresh[name] = old
+                    _log.warning("endpoint %s: refresh failed, still serving: %s", name, reason)
+                else:
+                    failed[name] = reason
+                    if self.failed.get(name) != reason:  # once per new reason, not every poll
+                        _log.error("endpoint %s: cannot be loaded: %s", name, reason)
+        self.failed = failed
+        retired = [rt for name, rt in current.items() if fresh.get(name) is not rt]
+        return fresh, retired
+
+    def _model(self, resolved: ResolvedModel, output: str, columns: list[str]) -> LoadedModel:
+        key = (resolved.uri, resolved.version, output, tuple(columns))
+        model = self._models.get(key)
+        if model is None:
+            began = time.perf_counter()
+            model = self.sources.loader.load(resolved, output, columns)
+            self.load_s += time.perf_counter() - began
+            self._models[key] = model
+        return model
+
+    def _runtime(
+        self, endpoint: Endpoint, primary: ResolvedModel, backup: ResolvedModel | None
+    ) -> EndpointRuntime:
+        spec = endpoint.spec
+        lookup = self.lookup() if spec.feature_refs else None
+        if spec.feature_refs and lookup is None:
+            raise ConfigError(
+                f"endpoint {spec.name!r} reads online features, but the gateway has no "
+                "feature store ([features] definitions and online store)",
+                endpoint=spec.name,
+            )
+        feature_names: list[str] = []
+        if lookup is not None:
+            for selection in lookup.catalog.select(spec.feature_refs):
+                feature_names.extend(n for n in selection.names if n not in feature_names)
+        columns = model_columns(spec, feature_names)
+        return EndpointRuntime(
+            spec=spec,
+            config_version=endpoint.config_version,
+            model=self._model(primary, spec.output, columns),
+            columns=columns,
+            schema=RequestSchema(spec.name, spec.request, spec.max_rows),
+            lookup=lookup,
+            feature_names=feature_names,
+            fallback_model=self._model(backup, spec.output, columns) if backup else None,
+            loaded_versions=(primary.version, backup.version if backup else None),
+            observe_batch=self._observer(spec.name),
+        )
+
+    def _observer(self, endpoint: str) -> Callable[[LoadedModel, float, float, int], None]:
+        bound: dict[str, EndpointMetrics] = {}
+        metrics = self.metrics
+
+        def observe(model: LoadedModel, features_s: float, model_s: float, rows: int) -> None:
+            em = bound.get(model.version)
+            if em is None:
+                em = bound[model.version] = metrics.bind(endpoint, model.version)
+            if features_s:
+                em.features.observe(features_s)
+            em.model.observe(model_s)
+            em.batch.observe(rows)
+
+        return observe

@@ -1,0 +1,267 @@
+"""Endpoint definitions: what a gateway route serves, stored in the metadata database.
+
+An endpoint names the model (``NAME@stage`` or ``NAME@version``), the request fields and
+their types, the entity keys and feature views to read online, on-demand transforms, a
+latency budget, a fallback, an optional response cache, the PII fields to redact from the
+prediction log, and who may call it. Every change bumps ``config_version`` and is audited
+in the same transaction; gateways poll the versions and reload only what changed.
+
+Example::
+
+    spec = EndpointSpec(
+        name="churn",
+        model="churn@production",
+        request={"customer_id": "int", "email": "string", "discount": "float"},
+        entity_keys=["customer_id"],
+        features=["customer_stats:tenure_months", "customer_stats:monthly_spend"],
+        latency_budget_ms=50,
+        fallback=Fallback(response=0.0),
+        pii_fields=["email"],
+    )
+    create_endpoint(session, principal, spec)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import Connection, Row, insert, select, update
+
+from modelward.errors import Conflict, InputError, NotFound
+from modelward.security import audit
+from modelward.security.roles import Permission, Principal
+from modelward.serving.tables import endpoints
+
+if TYPE_CHECKING:
+    from modelward.session import Session
+
+__all__ = [
+    "Endpoint",
+    "EndpointSpec",
+    "Fallback",
+    "FieldType",
+    "create_endpoint",
+    "get_endpoint",
+    "list_endpoints",
+    "load_endpoints",
+    "parse_spec",
+    "update_endpoint",
+]
+
+FieldType = Literal["float", "int", "bool", "string"]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}@([0-9]+|[A-Za-z]+)$")
+
+
+class Fallback(BaseModel):
+    """What answers (with ``degraded: true``) when the model or the features fail.
+
+    Either another model version (``model = "churn@2"``) or a fixed ``response``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = None
+    response: Any = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Fallback:
+        if (self.model is None) == (self.response is None):
+            raise ValueError("give exactly one of model (NAME@VERSION) or response")
+        if self.model is not None and not _REF.match(self.model):
+            raise ValueError(f"model {self.model!r} is not NAME@VERSION or NAME@stage")
+        return self
+
+
+class EndpointSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    #: ``NAME@production``, ``NAME@staging`` or ``NAME@3``
+    model: str
+    #: request fields and their types, in the order the model sees them
+    request: dict[str, FieldType]
+    #: request fields that key the online feature lookup
+    entity_keys: list[str] = Field(default_factory=list)
+    #: online features to read: ``"view:feature"`` or ``"view"``
+    features: list[str] = Field(default_factory=list)
+    #: on-demand views computed at request time (the same code as training)
+    transforms: list[str] = Field(default_factory=list)
+    #: model input columns in order; default: non-key request fields, then features
+    model_inputs: list[str] | None = None
+    latency_budget_ms: float = Field(default=100.0, gt=0, le=60_000)
+    fallback: Fallback | None = None
+    #: seconds an identical request's answer is reused; 0 turns the cache off
+    cache_ttl_s: float = Field(default=0.0, ge=0)
+    #: request fields replaced by ``"[redacted]"`` in the prediction log
+    pii_fields: list[str] = Field(default_factory=list)
+    #: identity names (or ``role:<role>``) that may call; empty: any authenticated identity
+    callers: list[str] = Field(default_factory=list)
+    #: score requests already waiting in one model call (opportunistic, no timed wait)
+    batching: bool = True
+    #: run the model on its own thread, so the deadline can cut a hung call short; false:
+    #: on the event loop (least overhead; an overrun is only seen when the call returns)
+    isolate_model: bool = True
+    max_batch: int = Field(default=64, ge=1, le=10_000)
+    #: ``proba``: positive-class probability (binary) or class probabilities; ``predict``
+    output: Literal["auto", "proba", "predict"] = "auto"
+    #: rows per request at most (a batch request)
+    max_rows: int = Field(default=1_000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EndpointSpec:
+        if not _NAME.match(self.name):
+            raise ValueError(f"name {self.name[:60]!r}: use 1-128 letters, digits, '_', '-' or '.'")
+        if not _REF.match(self.model):
+            raise ValueError(f"model {self.model!r}: expected NAME@VERSION or NAME@stage")
+        if not self.request:
+            raise ValueError("request: declare at least one request field")
+        for field in self.request:
+            if not _FIELD.match(field):
+                raise ValueError(f"request field {field!r}: use letters, digits and '_'")
+        for group, names in (("entity_keys", self.entity_keys), ("pii_fields", self.pii_fields)):
+            unknown = [n for n in names if n not in self.request]
+            if unknown:
+                raise ValueError(f"{group}: {', '.join(unknown)} not among the request fields")
+        if self.features and not self.entity_keys:
+            raise ValueError("entity_keys: online features need at least one entity key")
+        return self
+
+    @property
+    def feature_refs(self) -> list[str]:
+        return [*self.features, *self.transforms]
+
+
+def parse_spec(data: dict[str, Any]) -> EndpointSpec:
+    """Validate ``data`` into a spec; errors name each bad field."""
+    try:
+        return EndpointSpec.model_validate(data)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "endpoint"
+            parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+        raise InputError("invalid endpoint: " + "; ".join(parts), field="endpoint") from None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    spec: EndpointSpec
+    config_version: int
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "config_version": self.config_version,
+            "spec": self.spec.model_dump(mode="json"),
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
+
+
+def _from_row(row: Row[Any]) -> Endpoint:
+    return Endpoint(
+        EndpointSpec.model_validate(row.spec),
+        row.config_version,
+        row.created_by,
+        row.created_at,
+        row.updated_by,
+        row.updated_at,
+    )
+
+
+def create_endpoint(session: Session, actor: Principal, spec: EndpointSpec) -> Endpoint:
+    actor.require(Permission.ENDPOINTS_WRITE)
+    now = datetime.now(UTC)
+    body = spec.model_dump(mode="json")
+    with session.store.transaction() as conn:
+        if conn.execute(select(endpoints.c.name).where(endpoints.c.name == spec.name)).first():
+            raise Conflict(
+                f"endpoint {spec.name!r} already exists; update it instead", endpoint=spec.name
+            )
+        conn.execute(
+            insert(endpoints).values(
+                name=spec.name,
+                spec=body,
+                config_version=1,
+                created_by=actor.name,
+                created_at=now,
+                updated_by=actor.name,
+                updated_at=now,
+            )
+        )
+        audit.record(
+            conn,
+            actor=actor.name,
+            action="endpoint.created",
+            target=f"endpoint:{spec.name}",
+            payload={"config_version": 1, "spec": body},
+        )
+    return Endpoint(spec, 1, actor.name, now, actor.name, now)
+
+
+def update_endpoint(
+    session: Session, actor: Principal, spec: EndpointSpec, *, expected_version: int | None = None
+) -> Endpoint:
+    """Replace the definition; ``expected_version`` refuses a change made on a stale read."""
+    actor.require(Permission.ENDPOINTS_WRITE)
+    now = datetime.now(UTC)
+    body = spec.model_dump(mode="json")
+    with session.store.transaction() as conn:
+        row = conn.execute(select(endpoints).where(endpoints.c.name == spec.name)).first()
+        if row is None:
+            raise NotFound(f"endpoint {spec.name!r} does not exist", endpoint=spec.name)
+        if expected_version is not None and row.config_version != expected_version:
+            raise Conflict(
+                f"endpoint {spec.name!r} is at config version {row.config_version}, "
+                f"not {expected_version}; read it again",
+                endpoint=spec.name,
+            )
+        changed = sorted(k for k in body if body[k] != row.spec.get(k))
+        version = row.config_version + 1
+        conn.execute(
+            update(endpoints)
+            .where(endpoints.c.name == spec.name)
+            .values(spec=body, config_version=version, updated_by=actor.name, updated_at=now)
+        )
+        audit.record(
+            conn,
+            actor=actor.name,
+            action="endpoint.updated",
+            target=f"endpoint:{spec.name}",
+            payload={"config_version": version, "changed": changed, "spec": body},
+        )
+    return Endpoint(spec, version, row.created_by, row.created_at, actor.name, now)
+
+
+def get_endpoint(session: Session, name: str) -> Endpoint:
+    with session.store.read() as conn:
+        row = conn.execute(select(endpoints).where(endpoints.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"endpoint {name[:60]!r} does not exist", endpoint=name[:60])
+    return _from_row(row)
+
+
+def list_endpoints(session: Session) -> list[Endpoint]:
+    with session.store.read() as conn:
+        return load_endpoints(conn)
+
+
+def load_endpoints(conn: Connection) -> list[Endpoint]:
+    """Every endpoint, for the gateway's background refresh (one query)."""
+    return [_from_row(r) for r in conn.execute(select(endpoints).order_by(endpoints.c.name))]

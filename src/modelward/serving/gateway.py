@@ -1,0 +1,585 @@
+"""The online inference gateway: a bare ASGI application, served by uvicorn.
+
+Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz`` and
+``GET /metrics``. A bare ASGI callable rather than a framework: routing is four string
+tests, and every microsecond a framework spends per request is one the model cannot.
+
+A prediction goes: concurrency slot (503 + Retry-After when none) -> token (cached) ->
+endpoint runtime (cached) -> caller allowed -> body read under the size limit (413) ->
+schema check (400/422) -> breakers -> features + model (on the endpoint's thread, or on
+the event loop with ``isolate_model: false``; see :mod:`~modelward.serving.pipeline`)
+under the latency budget -> respond. On a timeout, an error or an open breaker the fallback
+answers with ``"degraded": true``. The prediction log and the access log are queued for
+background threads; nothing on this path touches the metadata database or a disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import orjson
+
+from modelward.config.settings import ServingSettings
+from modelward.errors import InputError, ModelwardError, NotFound
+from modelward.monitoring.predictions import PredictionLogWriter, PredictionRecord
+from modelward.serving.accesslog import AccessLog
+from modelward.serving.auth import TokenVerifier, may_call
+from modelward.serving.config_cache import EndpointCache
+from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
+from modelward.serving.pipeline import (
+    EndpointRuntime,
+    FeatureStoreFailed,
+    MissingFeatures,
+    ModelFailed,
+    ModelUnavailable,
+    Scored,
+)
+from modelward.serving.problems import (
+    InternalError,
+    MethodNotAllowed,
+    Overloaded,
+    PayloadTooLarge,
+    fallback_reason,
+    problem_body,
+    respond,
+)
+from modelward.serving.resilience import ConcurrencyLimit
+
+__all__ = ["Gateway"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_log = logging.getLogger("modelward.serving")
+_PREFIX = "/v1/endpoints/"
+_SUFFIX = "/predict"
+_JSON = [(b"content-type", b"application/json")]
+_PROBLEM = [(b"content-type", b"application/problem+json")]
+_REDACTED = "[redacted]"
+#: model version recorded in the prediction log for an endpoint's fixed fallback response
+_FIXED_RESPONSE = "fallback-response"
+#: response cache entries per endpoint; the cache is emptied when full (cheap, bounded)
+_CACHE_ENTRIES = 10_000
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class Gateway:
+    """The ASGI application. Wired by :func:`modelward.serving.app.create_gateway` for a
+    workspace, or by hand with fakes (tests); ``startup``/``shutdown`` run on lifespan."""
+
+    def __init__(
+        self,
+        settings: ServingSettings,
+        cache: EndpointCache,
+        verifier: TokenVerifier,
+        writer: PredictionLogWriter,
+        metrics: GatewayMetrics,
+        *,
+        access_log: AccessLog | None = None,
+        on_close: Callable[[], None] | None = None,
+        feature_probe: Callable[[], None] | None = None,
+        tracer_provider: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.verifier = verifier
+        self.writer = writer
+        self.metrics = metrics
+        self.access_log = access_log
+        self._on_close = on_close
+        self._feature_probe = feature_probe
+        self.limit = ConcurrencyLimit(settings.max_concurrency)
+        self.ready = False
+        #: seconds start-up took: endpoints read, models loaded and warmed up
+        self.startup_s = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._id_prefix = os.urandom(5).hex()
+        self._id_next = 0
+        self._em: dict[tuple[str, str], EndpointMetrics] = {}
+        self._tracer: Any = None
+        if settings.tracing:
+            from opentelemetry import trace
+
+            self._tracer = trace.get_tracer("modelward.serving", tracer_provider=tracer_provider)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Load every endpoint, start the background work; serving may begin afterwards."""
+        began = time.perf_counter()
+        await self.refresh()
+        self.writer.start()
+        self._tasks = [
+            asyncio.create_task(self._poll(), name="endpoint-refresh"),
+            asyncio.create_task(self._sync_gauges(), name="gauges"),
+        ]
+        self.ready = True
+        self.startup_s = time.perf_counter() - began
+        if self.settings.gc_freeze:
+            # everything loaded so far lives as long as the process: stop rescanning it
+            gc.collect()
+            gc.freeze()
+
+    async def shutdown(self) -> None:
+        """After uvicorn drained in-flight requests: stop workers, flush the prediction log."""
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        runtimes = list(self.cache.runtimes.values())
+        await asyncio.to_thread(_close_all, runtimes)
+        lost = await asyncio.to_thread(self.writer.close, self.settings.graceful_timeout_s)
+        if lost:
+            _log.error("prediction log: %d records could not be written before shutdown", lost)
+        self._sync_log_metrics()
+        if self.access_log is not None:
+            self.access_log.close()
+        if self._on_close is not None:
+            self._on_close()
+
+    async def refresh(self) -> None:
+        """Rebuild what changed (on a thread) and swap it in at once."""
+        fresh, retired = await asyncio.to_thread(self.cache.build)
+        self.cache.runtimes = fresh
+        if retired:
+            # requests holding a retired runtime were queued before the swap: drain, then stop
+            await asyncio.to_thread(_close_all, retired)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_s)
+            await self._poll_once()
+
+    async def _poll_once(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:  # database down: keep serving what is loaded
+            self.metrics.reload_errors.labels("").inc()
+            _log.warning("endpoint refresh failed, serving the loaded config: %s", exc)
+
+    async def _sync_gauges(self) -> None:
+        while True:
+            self._sync_log_metrics()
+            await asyncio.sleep(1.0)
+
+    def _sync_log_metrics(self) -> None:
+        w = self.writer
+        self.metrics.sync_log(w.depth, w.dropped, w.written)
+        self.metrics.in_flight.set(self.limit.in_flight)
+        for name, rt in self.cache.runtimes.items():
+            self.metrics.breaker.labels(name, "model").set(int(rt.model_breaker.state))
+            self.metrics.breaker.labels(name, "features").set(int(rt.feature_breaker.state))
+
+    # --- ASGI --------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    _log.error("gateway start-up failed: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _request_id(self, given: bytes | None) -> str:
+        if given:
+            return given.decode("latin-1")[:128]
+        self._id_next += 1
+        return f"{self._id_prefix}{self._id_next:x}"
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        path: str = scope["path"]
+        authorization = given_id = length = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value.decode("latin-1")
+            elif key == b"x-request-id":
+                given_id = value
+            elif key == b"content-length":
+                length = value
+        request_id = self._request_id(given_id)
+        if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
+            if scope["method"] != "POST":
+                await self._problem(
+                    send,
+                    MethodNotAllowed(f"{path[:100]} accepts POST only"),
+                    request_id,
+                    path,
+                    started,
+                    extra=[(b"allow", b"POST")],
+                )
+                return
+            name = path[len(_PREFIX) : -len(_SUFFIX)]
+            with self._span("gateway.request"):
+                await self._predict(name, authorization, length, receive, send, request_id, started)
+        elif path == "/healthz":
+            await respond(send, 200, b'{"status":"alive"}', _JSON, request_id)
+        elif path == "/readyz":
+            await self._readyz(send, request_id)
+        elif path == "/metrics":
+            self._sync_log_metrics()
+            body = self.metrics.render()
+            await respond(send, 200, body, [(b"content-type", CONTENT_TYPE.encode())], request_id)
+        else:
+            await self._problem(
+                send, NotFound(f"no route {path[:100]!r}"), request_id, path, started
+            )
+
+    async def _readyz(self, send: Send, request_id: str) -> None:
+        problems: dict[str, str] = dict(self.cache.failed)
+        if not self.ready:
+            problems["gateway"] = "starting or stopping"
+        if self._feature_probe is not None and any(
+            rt.uses_features for rt in self.cache.runtimes.values()
+        ):
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self._feature_probe), timeout=2.0)
+            except Exception as exc:
+                problems["feature_store"] = f"{type(exc).__name__}: {exc}"[:300]
+        body = {
+            "status": "ready" if not problems else "not ready",
+            "endpoints": {
+                name: {
+                    "model": rt.model.name,
+                    "model_version": rt.model.version,
+                    "config_version": rt.config_version,
+                }
+                for name, rt in self.cache.runtimes.items()
+            },
+            "problems": problems,
+            "startup_s": round(self.startup_s, 4),
+            # start-up minus model loading: what the gateway adds before it can serve
+            "ready_after_load_s": round(max(self.startup_s - self.cache.load_s, 0.0), 4),
+        }
+        await respond(send, 200 if not problems else 503, orjson.dumps(body), _JSON, request_id)
+
+    async def _read_body(self, receive: Receive, length: bytes | None) -> bytes:
+        limit = self.settings.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(
+                f"the request body of {int(length)} bytes is over the limit of {limit} bytes",
+                limit=limit,
+            )
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            return body
+        chunks = [body]
+        size = len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"the request body is over the limit of {limit} bytes", limit=limit
+                )
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def _predict(
+        self,
+        name: str,
+        authorization: str | None,
+        length: bytes | None,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        started: float,
+    ) -> None:
+        path = f"{_PREFIX}{name}{_SUFFIX}"
+        if not self.limit.try_acquire():
+            known = name if name in self.cache.runtimes else ""  # no label per unknown path
+            self.metrics.errors.labels(known, "Overloaded").inc()
+            await self._problem(
+                send,
+                Overloaded(
+                    f"over {self.settings.max_concurrency} requests in flight; retry shortly"
+                ),
+                request_id,
+                path,
+                started,
+                extra=[(b"retry-after", str(Overloaded.retry_after_s).encode())],
+            )
+            return
+        runtime: EndpointRuntime | None = None
+        try:
+            principal = await self.verifier.principal(authorization)
+            runtime = self.cache.runtimes.get(name)
+            if runtime is None:
+                raise NotFound(f"endpoint {name[:60]!r} is not served here", endpoint=name[:60])
+            may_call(principal, runtime.spec)
+            body = await self._read_body(receive, length)
+            # the runtime may have been swapped while the body was read: use the newest
+            runtime = self.cache.runtimes.get(name)
+            if runtime is None:
+                raise NotFound(f"endpoint {name[:60]!r} was removed", endpoint=name[:60])
+            with self._span("validate"):
+                rows, batch = runtime.schema.parse(body)
+            await self._serve(runtime, rows, batch, send, request_id, started)
+        except _ClientGone:
+            return
+        except ModelwardError as exc:
+            self.metrics.errors.labels(name if runtime else "", type(exc).__name__).inc()
+            await self._problem(send, exc, request_id, path, started, endpoint=name)
+        except Exception as exc:  # a bug: answer 500 without internals, log the cause
+            _log.exception("request %s failed", request_id)
+            label = runtime.spec.name if runtime is not None else ""
+            self.metrics.errors.labels(label, type(exc).__name__).inc()
+            await self._problem(send, InternalError(), request_id, path, started, endpoint=name)
+        finally:
+            self.limit.release()
+
+    async def _serve(
+        self,
+        runtime: EndpointRuntime,
+        rows: list[dict[str, Any]],
+        batch: bool,
+        send: Send,
+        request_id: str,
+        started: float,
+    ) -> None:
+        spec = runtime.spec
+        model = runtime.model
+        cache = runtime.response_cache if spec.cache_ttl_s else None
+        key = None
+        scored: Scored | None = None
+        reason: str | None = None
+        if cache is not None:
+            key = orjson.dumps(rows)
+            hit = cache.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                scored = hit[1]
+        if scored is None:
+            with self._span("predict"):
+                scored, reason = await self._score(runtime, rows)
+            if scored is not None and cache is not None and key is not None:
+                if len(cache) >= _CACHE_ENTRIES:
+                    cache.clear()
+                cache[key] = (time.monotonic() + spec.cache_ttl_s, scored)
+        if scored is None:
+            self.metrics.fallbacks.labels(spec.name, fallback_reason(reason)).inc()
+            scored, model = await self._fallback(runtime, rows, reason or "")
+        # feature and model timings are observed once per batch, by the runtime
+        em = self._endpoint_metrics(spec.name, model.version)
+        degraded = reason is not None
+        payload: dict[str, Any] = {
+            "request_id": request_id,
+            "endpoint": spec.name,
+            "model": model.name,
+            # a fixed fallback response came from no model version
+            "model_version": model.version if not degraded or scored.model_s else None,
+            "degraded": degraded,
+        }
+        if degraded:
+            payload["reason"] = reason
+        if batch:
+            payload["predictions"] = scored.predictions
+        else:
+            payload["prediction"] = scored.predictions[0]
+        await respond(send, 200, orjson.dumps(payload), _JSON, request_id)
+        elapsed = time.perf_counter() - started
+        em.latency.observe(elapsed)
+        em.ok.inc()
+        self._log_predictions(
+            runtime,
+            request_id,
+            scored,
+            model.name,
+            payload["model_version"] or _FIXED_RESPONSE,
+            elapsed,
+            degraded,
+        )
+        if self.access_log is not None:
+            self.access_log.log(
+                request_id,
+                "POST",
+                f"{_PREFIX}{spec.name}{_SUFFIX}",
+                200,
+                elapsed,
+                spec.name,
+                model.version,
+                degraded,
+            )
+
+    async def _score(
+        self, runtime: EndpointRuntime, rows: list[dict[str, Any]]
+    ) -> tuple[Scored | None, str | None]:
+        """The model's answer under the breakers and the budget, or why there is none."""
+        spec = runtime.spec
+        if not runtime.model_breaker.allow():
+            return None, "model circuit open"
+        if runtime.uses_features and not runtime.feature_breaker.allow():
+            runtime.model_breaker.release()
+            return None, "feature store circuit open"
+        budget = spec.latency_budget_ms / 1000.0
+        submitted = time.time_ns()
+        try:
+            scored = await runtime.predict(rows, budget)
+        except TimeoutError:
+            runtime.model_breaker.failure()
+            runtime.feature_breaker.release()
+            return None, f"latency budget of {spec.latency_budget_ms:g} ms exceeded"
+        except FeatureStoreFailed as exc:
+            runtime.model_breaker.release()
+            runtime.feature_breaker.failure()
+            return None, f"feature store failed: {exc}"
+        except MissingFeatures as exc:
+            runtime.model_breaker.release()
+            runtime.feature_breaker.success()
+            return None, str(exc)
+        except ModelFailed as exc:
+            runtime.model_breaker.failure()
+            runtime.feature_breaker.release()
+            return None, f"model failed: {exc}"
+        except InputError:  # an on-demand transform refused this request's values: a 422
+            runtime.model_breaker.release()
+            runtime.feature_breaker.success()
+            raise
+        runtime.model_breaker.success()
+        if runtime.uses_features:
+            runtime.feature_breaker.success()
+        if self._tracer is not None:
+            self._stage_spans(submitted, scored)
+        return scored, None
+
+    def _stage_spans(self, submitted_ns: int, scored: Scored) -> None:
+        """Child spans for the stages that ran on the batcher thread, timed from there."""
+        features_ns = int(scored.features_s * 1e9)
+        model_ns = int(scored.model_s * 1e9)
+        end = time.time_ns()
+        start_model = end - model_ns
+        if features_ns:
+            span = self._tracer.start_span("features", start_time=start_model - features_ns)
+            span.set_attribute("modelward.batch_rows", scored.batch_size)
+            span.end(end_time=start_model)
+        span = self._tracer.start_span("model", start_time=max(start_model, submitted_ns))
+        span.set_attribute("modelward.batch_rows", scored.batch_size)
+        span.end(end_time=end)
+
+    async def _fallback(
+        self, runtime: EndpointRuntime, rows: list[dict[str, Any]], reason: str
+    ) -> tuple[Scored, Any]:
+        fallback = runtime.spec.fallback
+        if fallback is not None and fallback.model is None:
+            fixed = Scored([fallback.response] * len(rows), rows, 0.0, 0.0, 0)
+            return fixed, runtime.model
+        if fallback is not None and runtime.fallback_model is not None:
+            budget = runtime.spec.latency_budget_ms / 1000.0
+            try:
+                scored = await runtime.predict(rows, budget, fallback=True)
+                return scored, runtime.fallback_model
+            except (TimeoutError, FeatureStoreFailed, MissingFeatures, ModelFailed) as exc:
+                reason = f"{reason}; the fallback model failed too: {exc or 'timeout'}"
+        raise ModelUnavailable(
+            f"endpoint {runtime.spec.name!r} cannot answer: {reason}",
+            endpoint=runtime.spec.name,
+        )
+
+    def _log_predictions(
+        self,
+        runtime: EndpointRuntime,
+        request_id: str,
+        scored: Scored,
+        model: str,
+        version: str,
+        elapsed: float,
+        degraded: bool,
+    ) -> None:
+        spec = runtime.spec
+        at_us = time.time_ns() // 1000
+        latency_ms = elapsed * 1000.0
+        pii = spec.pii_fields
+        submit = self.writer.submit
+        many = len(scored.predictions) > 1
+        for i, (row, prediction) in enumerate(zip(scored.inputs, scored.predictions, strict=True)):
+            if pii:
+                row = {**row, **dict.fromkeys(pii, _REDACTED)}
+            submit(
+                PredictionRecord(
+                    f"{request_id}/{i}" if many else request_id,
+                    at_us,
+                    spec.name,
+                    model,
+                    version,
+                    row,
+                    prediction,
+                    latency_ms,
+                    degraded,
+                )
+            )
+
+    def _endpoint_metrics(self, endpoint: str, version: str) -> EndpointMetrics:
+        em = self._em.get((endpoint, version))
+        if em is None:
+            em = self._em[(endpoint, version)] = self.metrics.bind(endpoint, version)
+        return em
+
+    def _span(self, name: str) -> AbstractContextManager[Any]:
+        if self._tracer is None:
+            return nullcontext()
+        span: AbstractContextManager[Any] = self._tracer.start_as_current_span(name)
+        return span
+
+    async def _problem(
+        self,
+        send: Send,
+        exc: ModelwardError,
+        request_id: str,
+        path: str,
+        started: float,
+        *,
+        endpoint: str | None = None,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        headers = _PROBLEM + (extra or [])
+        await respond(send, exc.http_status, problem_body(exc, request_id), headers, request_id)
+        if self.access_log is not None:
+            self.access_log.log(
+                request_id,
+                "POST" if endpoint else "GET",
+                path,
+                exc.http_status,
+                time.perf_counter() - started,
+                endpoint,
+                None,
+                None,
+                type(exc).__name__,
+            )
+
+
+def _close_all(runtimes: list[EndpointRuntime]) -> None:
+    for runtime in runtimes:
+        runtime.close()

@@ -1,0 +1,95 @@
+"""``modelward endpoints`` as a user runs it: create from YAML, list, show, update, refusals."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from modelward.cli import main
+from modelward.config import init_workspace
+from modelward.security.tokens import bootstrap_admin
+from modelward.session import open_session
+
+SPEC = """
+name: churn
+model: churn@production
+request: {customer_id: int, email: string, discount: float}
+entity_keys: [customer_id]
+features: [customer_stats]
+pii_fields: [email]
+latency_budget_ms: 40
+fallback: {response: 0.0}
+"""
+
+
+def wire() -> None:
+    """Mount the serving commands if cli/app.py does not (yet); a no-op once it does."""
+    from modelward.cli import endpoints, serve
+
+    root = importlib.import_module("modelward.cli.app")
+    register = root._register
+    if getattr(register, "serving_wired", False):
+        return
+
+    def wired() -> None:
+        register()
+        names = {c.name for c in root.app.registered_commands}
+        names |= {g.name for g in root.app.registered_groups}
+        if "serve" not in names:
+            serve.register(root.app)
+        if "endpoints" not in names:
+            root.app.add_typer(endpoints.app, name="endpoints")
+
+    wired.serving_wired = True  # type: ignore[attr-defined]
+    root._register = wired
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    wire()
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = init_workspace(tmp_path / "ws")
+    for key in ("MODELWARD_DATABASE_URL", "MODELWARD_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MODELWARD_WORKSPACE", str(root))
+    monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
+    with open_session(root) as session:
+        bootstrap_admin(session)
+    (root / "churn.yaml").write_text(SPEC)
+    return root
+
+
+def test_create_list_show_update(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "endpoints", "create", str(ws / "churn.yaml"))
+    assert code == 0 and "created endpoint churn" in out
+    code, out, _ = run(capsys, "endpoints", "list", "--json")
+    assert code == 0
+    [listed] = json.loads(out)
+    assert (listed["name"], listed["config_version"]) == ("churn", 1)
+    assert listed["spec"]["pii_fields"] == ["email"]
+    code, out, _ = run(capsys, "endpoints", "show", "churn")
+    assert code == 0 and "churn@production" in out and "40 ms" in out
+    (ws / "churn.yaml").write_text(SPEC.replace("40", "25"))
+    code, out, _ = run(
+        capsys, "endpoints", "update", str(ws / "churn.yaml"), "--expected-version", "1", "--json"
+    )
+    assert code == 0 and json.loads(out)["config_version"] == 2
+
+
+def test_refusals_exit_2_naming_the_problem(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (ws / "bad.yaml").write_text(SPEC.replace("float}", "decimal}"))
+    code, _, err = run(capsys, "endpoints", "create", str(ws / "bad.yaml"))
+    assert code == 2 and "request.discount" in err
+    code, _, err = run(capsys, "endpoints", "show", "nope")
+    assert code == 2 and "'nope' does not exist" in err
+    code, out, _ = run(capsys, "endpoints", "show", "nope", "--json")
+    assert code == 2 and json.loads(out)["error"] == "NotFound"

@@ -266,6 +266,8 @@ def start(kind: str, workers: int, setup: dict[str, Any], log: Path) -> tuple[An
             str(workers),
         ]
         ready = f"http://127.0.0.1:{port}/ping"
+        # mlflow starts `uvicorn` by name: the venv's bin folder must be on PATH
+        env["PATH"] = f"{Path(py).parent}{os.pathsep}{env.get('PATH', '')}"
     else:
         env |= {"MODELWARD_WORKSPACE": str(setup["root"]), "MODELWARD_IDENTITY__USER": "bench"}
         cmd = [py, "-c", LAUNCH, "serve", "--port", str(port), "--workers", str(workers)]

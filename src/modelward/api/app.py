@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from modelward.api import problems
+from modelward.api import endpoints, problems
 from modelward.api.routes import router
 from modelward.session import Session, open_session
 
@@ -23,6 +23,7 @@ def create_app(session: Session) -> FastAPI:
     app.state.session = session
     problems.install(app)
     app.include_router(router)
+    app.include_router(endpoints.router)
     return app
 
 

@@ -6,14 +6,11 @@ that type is opened, so a missing optional client (``redis``) breaks only that b
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from modelward.errors import ConfigError
+from modelward.config.backends import open_backend
 from modelward.features.online.base import OnlineStore, Record
 
 __all__ = ["BACKENDS", "OnlineStore", "Record", "open_online_store"]
@@ -28,28 +25,5 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
 
 def open_online_store(config: Mapping[str, Any], root: Path) -> OnlineStore:
     """Open the store ``config`` describes; relative paths are under ``root``."""
-    kind = config.get("type", "sqlite")
-    if kind not in BACKENDS:
-        raise ConfigError(
-            f"features.online.type {kind!r} is not one of {', '.join(BACKENDS)}",
-            field="features.online.type",
-        )
-    module_name, store_name, config_name = BACKENDS[kind]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"features.online.type {kind!r} needs a package that is not installed: {exc.name} "
-            f"(pip install 'modelward[{kind}]')",
-            field="features.online.type",
-        ) from None
-    try:
-        parsed = getattr(module, config_name)(**dict(config))
-    except ValidationError as exc:
-        where = "; ".join(
-            f"features.online.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(where, field="features.online") from None
-    store: OnlineStore = getattr(module, store_name).from_config(parsed, root)
+    store: OnlineStore = open_backend(config, BACKENDS, root, setting="features.online")
     return store

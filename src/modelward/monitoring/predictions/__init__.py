@@ -6,14 +6,11 @@ import path and the module is imported only when a sink of that type is opened.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from modelward.errors import ConfigError
+from modelward.config.backends import open_backend
 from modelward.monitoring.predictions.base import PredictionRecord, PredictionSink
 from modelward.monitoring.predictions.writer import PredictionLogWriter
 
@@ -47,28 +44,5 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
 
 def open_prediction_sink(config: Mapping[str, Any], root: Path) -> PredictionSink:
     """Open the sink ``config`` describes; relative paths are under ``root``."""
-    kind = config.get("type", "sqlite")
-    if kind not in BACKENDS:
-        raise ConfigError(
-            f"serving.prediction_log.type {kind!r} is not one of {', '.join(BACKENDS)}",
-            field="serving.prediction_log.type",
-        )
-    module_name, sink_name, config_name = BACKENDS[kind]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"serving.prediction_log.type {kind!r} needs a package that is not installed: "
-            f"{exc.name}",
-            field="serving.prediction_log.type",
-        ) from None
-    try:
-        parsed = getattr(module, config_name)(**dict(config))
-    except ValidationError as exc:
-        where = "; ".join(
-            f"serving.prediction_log.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(where, field="serving.prediction_log") from None
-    sink: PredictionSink = getattr(module, sink_name).from_config(parsed, root)
+    sink: PredictionSink = open_backend(config, BACKENDS, root, setting="serving.prediction_log")
     return sink

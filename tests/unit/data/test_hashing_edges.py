@@ -8,6 +8,7 @@ reaches it. pandas 3 hands Arrow ``large_string`` columns where older versions g
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import pyarrow as pa
@@ -123,3 +124,83 @@ def test_snapshots_of_string_and_large_string_files_share_one_content_hash(
         b = snapshot(wide, name="wide", session=session)
     assert a.content_hash == b.content_hash
     assert [c["type"] for c in b.schema] == ["int64", "string"]
+
+
+# --- every physical type, pinned ---------------------------------------------------------
+
+
+def _every_type() -> pa.Table:
+    """One column per type family the hash fills differently, each with a null in it."""
+    from datetime import date, datetime, time
+    from decimal import Decimal
+
+    utc = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    return pa.table(
+        {
+            "b": pa.array([True, None, False], pa.bool_()),
+            "i8": pa.array([1, None, -1], pa.int8()),
+            "i16": pa.array([300, None, -300], pa.int16()),
+            "i32": pa.array([70_000, None, -1], pa.int32()),
+            "i64": pa.array([2**40, None, -1], pa.int64()),
+            "f": pa.array([1.5, None, -0.0], pa.float64()),
+            "s": pa.array(["x", None, ""], pa.string()),
+            "bin": pa.array([b"\x01", None, b""], pa.binary()),
+            "fixed": pa.array([b"ab", None, b"cd"], pa.binary(2)),
+            "d": pa.array([date(2024, 1, 1), None, date(1970, 1, 1)], pa.date32()),
+            "t": pa.array([utc, None, utc], pa.timestamp("us", tz="UTC")),
+            "naive": pa.array([utc.replace(tzinfo=None), None, None], pa.timestamp("ms")),
+            "tod": pa.array([time(1, 2, 3), None, time(0)], pa.time64("us")),
+            "dec": pa.array([Decimal("1.25"), None, Decimal("-3.50")], pa.decimal128(9, 2)),
+            "dec256": pa.array([Decimal("7.5"), None, Decimal("0")], pa.decimal256(40, 1)),
+            "nested": pa.array([[1], None, []], pa.list_(pa.int64())),
+        }
+    )
+
+
+# a change here is a change of the hash definition: snapshots taken before would no longer
+# be found by content, so bump the version in modelward.data.hashing instead
+GOLDEN_EVERY_TYPE_HASH = "sha256:8ca2df3fa74c853b8c53dcc0ff3894db9888d8843cba6db14a19daa73e17ce8a"
+
+
+def test_every_type_with_nulls_hashes_to_its_golden_value() -> None:
+    table = _every_type()
+    assert _hash(table) == GOLDEN_EVERY_TYPE_HASH
+    assert _hash(table, 1) == GOLDEN_EVERY_TYPE_HASH
+
+
+@pytest.mark.parametrize("column", _every_type().column_names)
+def test_moving_a_null_changes_the_hash_in_every_type(column: str) -> None:
+    table = _every_type()
+    col = table.column(column).to_pylist()
+    moved = [col[1], col[0], col[2]]  # the null goes from row 1 to row 0
+    changed = table.set_column(
+        table.column_names.index(column), column, pa.array(moved, table.schema.field(column).type)
+    )
+    assert _hash(changed) != _hash(table)
+
+
+def test_a_sliced_column_without_nulls_hashes_like_a_fresh_one() -> None:
+    full = pa.table({"s": ["skip", "x", "yy"], "i": [9, 1, 2]})
+    fresh = pa.table({"s": ["x", "yy"], "i": [1, 2]})
+    assert _hash(full.slice(1, 2)) == _hash(fresh)
+
+
+def test_the_hasher_counts_every_row_once(boundary: pa.Table) -> None:
+    from modelward.data.hashing import TableHasher
+
+    hasher = TableHasher(boundary.schema)
+    for batch in boundary.to_batches(max_chunksize=30_000):
+        hasher.update(batch)
+    hasher.hexdigest()
+    assert hasher.rows == ROWS
+    empty = TableHasher(boundary.schema)
+    empty.hexdigest()
+    assert empty.rows == 0
+
+
+def test_a_list_column_with_nulls_can_be_hashed() -> None:
+    # pyarrow raises ValueError (not AttributeError) for the bit width of a nested type;
+    # the hash once let it escape, so a snapshot of any list column with a null crashed
+    table = pa.table({"l": pa.array([[1], None, []], pa.list_(pa.int64()))})
+    assert _hash(table) == _hash(table, 1)
+    assert _hash(table) != _hash(pa.table({"l": pa.array([[1], [], None], pa.list_(pa.int64()))}))

@@ -50,14 +50,14 @@ MODULES: dict[str, list[str]] = {
     ],
     "features.sources": [
         "tests/unit/features/test_offline.py",
-        "tests/unit/features/test_materialize.py",
+        "tests/unit/features/test_materialization.py",
     ],
     "features.lookup": [
         "tests/unit/features/test_definitions_and_lookup.py",
         "tests/unit/features/test_ttl_edges.py",
     ],
-    "features.materialize": [
-        "tests/unit/features/test_materialize.py",
+    "features.materialization": [
+        "tests/unit/features/test_materialization.py",
         "tests/integration/flows/test_features_materialize.py",
     ],
     "registry.approvals": ["tests/unit/registry/test_approvals.py"],
@@ -88,7 +88,7 @@ MODULES: dict[str, list[str]] = {
         "tests/unit/serving/test_fuzz.py",
     ],
     "pipelines.cache": ["tests/unit/pipelines/test_cache.py"],
-    "pipelines.reproduce": ["tests/unit/pipelines/test_reproduce.py"],
+    "pipelines.reproduction": ["tests/unit/pipelines/test_reproduction.py"],
 }
 
 # pytest options for every mutant run: the Postgres half of the backend matrix doubles

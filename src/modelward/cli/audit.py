@@ -25,20 +25,13 @@ def verify_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check the hash chain; exit 1 and name the first bad entry if it was tampered with."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import audit
 
     with session_from_cli() as session, session.store.read() as conn:
-        report = audit.verify(conn, anchor=anchor)
+        report = security.verify(conn, anchor=anchor)
     if as_json:
-        print_json(
-            {
-                "ok": report.ok,
-                "checked": report.checked,
-                "first_bad_seq": report.first_bad_seq,
-                "reason": report.reason,
-            }
-        )
+        print_json(report.to_dict())
     elif report.ok:
         console.print(f"audit chain intact: {report.checked} entries verified")
     elif report.first_bad_seq is None:
@@ -56,11 +49,11 @@ def verify_cmd(
 def head_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print the newest hash and the entry count: keep them outside the database (a CI log,
     a ticket) and pass the hash to `audit verify --anchor` later to prove nothing was cut."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import audit
 
     with session_from_cli() as session, session.store.read() as conn:
-        count, newest = audit.head(conn)
+        count, newest = security.head(conn)
     if as_json:
         print_json({"entries": count, "head": newest})
     else:
@@ -76,26 +69,15 @@ def log_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List audit entries (newest last), filtered by target, action or actor."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import audit
 
     with session_from_cli() as session, session.store.read() as conn:
-        found = list(audit.entries(conn, target=target, action=action, actor=actor, newest=limit))
-    if as_json:
-        print_json(
-            [
-                {
-                    "seq": e.seq,
-                    "at": e.at,
-                    "actor": e.actor,
-                    "action": e.action,
-                    "target": e.target,
-                    "payload": e.payload,
-                    "hash": e.hash,
-                }
-                for e in found
-            ]
+        found = list(
+            security.entries(conn, target=target, action=action, actor=actor, newest=limit)
         )
+    if as_json:
+        print_json([e.to_dict() for e in found])
         return
     print_table(
         None,

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
+from modelward import security
 from modelward.errors import Conflict, InputError, NotFound
 from modelward.registry import tracking
 from modelward.registry.lineage import check_snapshots, empty_record, missing_items
 from modelward.registry.tables import model_versions, registered_models, training_runs
-from modelward.security import audit
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 __all__ = [
     "STAGES",
     "ModelVersion",
+    "RegisteredModel",
     "get_version",
+    "list_models",
     "list_versions",
     "parse_ref",
     "register",
@@ -146,7 +148,7 @@ def _ensure_model(conn: Connection, name: str, actor: str) -> None:
                 gate_policy=DEFAULT_GATES,
             )
         )
-        audit.record(
+        security.record(
             conn,
             actor=actor,
             action="model.created",
@@ -206,7 +208,7 @@ def _insert_version(
     note_model_version(
         conn, model=name, version=str(version), feature_views=lineage.get("feature_views") or []
     )
-    audit.record(
+    security.record(
         conn,
         actor=actor,
         action=action,
@@ -427,3 +429,45 @@ def _get(conn: Connection, name: str, which: int | str) -> ModelVersion:
             raise NotFound(f"model {name!r} is not registered", model=name)
         raise NotFound(f"model {name!r} has no version {which}", model=name, version=str(which))
     return _from_row(row)
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model name with its Production pointers and its gate and approval policies."""
+
+    name: str
+    production_version: int | None
+    previous_production_version: int | None
+    approval_policy: dict[str, int]
+    gate_policy: dict[str, list[dict[str, Any]]]
+    created_by: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "production_version": self.production_version,
+            "previous_production_version": self.previous_production_version,
+            "approval_policy": self.approval_policy,
+            "gate_policy": self.gate_policy,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+        }
+
+
+def list_models(session: Session) -> list[RegisteredModel]:
+    """Every registered model, by name."""
+    with session.store.read() as conn:
+        rows = conn.execute(select(registered_models).order_by(registered_models.c.name))
+        return [
+            RegisteredModel(
+                r.name,
+                r.production_version,
+                r.previous_production_version,
+                dict(r.approval_policy or {}),
+                dict(r.gate_policy or {}),
+                r.created_by,
+                r.created_at,
+            )
+            for r in rows
+        ]

@@ -22,7 +22,7 @@ from modelward.config import Workspace
 from modelward.data import list_snapshots, snapshot
 from modelward.data.hashing import hash_batches
 from modelward.features import Entity, Feature, FeatureView
-from modelward.features.materialize import materialize_view, watermark
+from modelward.features.materialization import materialize_view, watermark
 from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.online.sqlite import SqliteOnlineStore
 from modelward.features.tables import feature_runs
@@ -157,7 +157,7 @@ def _write_stats(root: Path, customers: int = 6_000) -> None:
 MATERIALIZE = """
 from datetime import UTC, datetime
 from pathlib import Path
-from modelward.features.materialize import materialize_view
+from modelward.features.materialization import materialize_view
 from modelward.features.online.sqlite import SqliteOnlineStore
 from tests.integration.crash.test_kill9 import stats_view
 

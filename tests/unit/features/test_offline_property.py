@@ -26,14 +26,44 @@ ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
 
 keys = st.sampled_from([0, 1, 2, 0, 1, None])  # null keys (never matching) are rare
 minutes = st.integers(min_value=0, max_value=8)
-feature_row = st.tuples(
-    keys,
-    st.one_of(minutes, minutes, minutes, st.none()),  # rows without an event time are ignored
-    st.one_of(st.none(), minutes),  # created time; null loses a tie
+created_time = st.one_of(st.none(), minutes)  # created time; null loses a tie
+values = st.tuples(
     st.one_of(st.none(), st.integers(-5, 5)),
     st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, width=32)),
 )
+feature_row = st.builds(
+    lambda key, minute, created, vals: (key, minute, created, *vals),
+    keys,
+    st.one_of(minutes, minutes, minutes, st.none()),  # rows without an event time are ignored
+    created_time,
+    values,
+)
 spine_row = st.tuples(st.sampled_from([0, 1, 2, 3, None]), minutes)
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int | None]:
+    """Feature rows, a spine aimed at them, and a TTL: edges by construction, not by luck.
+
+    Some rows repeat another row's key and event time (a tie for the created time to
+    decide); most spine rows sit on a feature row's time plus 0, 1, the TTL or the TTL
+    plus one minute, for the key of that row; the rest fall anywhere.
+    """
+    ttl = draw(st.one_of(st.none(), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)))
+    rows = draw(st.lists(feature_row, min_size=3, max_size=20))
+    for _ in range(draw(st.integers(0, 3))):
+        key, minute, *_ = draw(st.sampled_from(rows))
+        rows.append((key, minute, draw(created_time), *draw(values)))
+    anchors = [(r[0], r[1]) for r in rows if r[0] is not None and r[1] is not None]
+    spine = []
+    for _ in range(draw(st.integers(3, 12))):
+        if anchors and draw(st.integers(0, 2)):
+            key, minute = draw(st.sampled_from(anchors))
+            offset = draw(st.sampled_from([0, 1, ttl or 2, (ttl or 2) + 1]))
+            spine.append((key, minute + offset))
+        else:
+            spine.append(draw(spine_row))
+    return _unambiguous(rows), spine, ttl
 
 
 def _at(minute: int | None) -> datetime | None:
@@ -124,33 +154,26 @@ def test_join_matches_brute_force(tmp_path: Path) -> None:
 
     @settings(max_examples=60, deadline=None, database=None)
     @given(
-        rows=st.lists(feature_row, min_size=4, max_size=25).map(_unambiguous),
-        spine=st.lists(spine_row, min_size=4, max_size=15),
-        ttl_minutes=st.one_of(st.none(), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)),
+        case=cases(),
         spine_zone=st.sampled_from(ZONES),
         naive_source=st.booleans(),
     )
     @example(  # age exactly the TTL, and one minute past it
-        rows=[(1, 2, 2, 7, 0.5)],
-        spine=[(1, 4), (1, 5)],
-        ttl_minutes=2,
+        case=([(1, 2, 2, 7, 0.5)], [(1, 4), (1, 5)], 2),
         spine_zone="UTC",
         naive_source=False,
     )
     @example(  # a tie on event time decided by the created time; a null created time loses
-        rows=[(1, 3, None, 1, 1.0), (1, 3, 4, 2, 2.0), (1, 3, 2, 3, 3.0)],
-        spine=[(1, 3)],
-        ttl_minutes=None,
+        case=([(1, 3, None, 1, 1.0), (1, 3, 4, 2, 2.0), (1, 3, 2, 3, 3.0)], [(1, 3)], None),
         spine_zone="Pacific/Chatham",
         naive_source=True,
     )
     def check(
-        rows: list[tuple[Any, ...]],
-        spine: list[tuple[Any, ...]],
-        ttl_minutes: int | None,
+        case: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int | None],
         spine_zone: str,
         naive_source: bool,
     ) -> None:
+        rows, spine, ttl_minutes = case
         source_tz = None if naive_source else "UTC"
         ts_type = pa.timestamp("us", tz=source_tz)
 

@@ -18,7 +18,7 @@ import pytest
 
 from modelward.config import Workspace
 from modelward.features import Catalog, Entity, Feature, FeatureLookup, FeatureView
-from modelward.features.materialize import materialize_view, watermark
+from modelward.features.materialization import materialize_view, watermark
 from modelward.features.online.memory import MemoryOnlineStore
 from modelward.session import Session
 from tests.unit.features.conftest import hours, write_stats

@@ -15,7 +15,7 @@ import pytest
 from modelward.config import Workspace
 from modelward.errors import InputError
 from modelward.pipelines import find_pipeline, load_output, run_pipeline
-from modelward.pipelines.reproduce import Difference, ReproduceReport, _compare, reproduce
+from modelward.pipelines.reproduction import Difference, ReproduceReport, _compare, reproduce
 from modelward.session import Session
 from tests.unit.registry.support import MLFLOW_WARNINGS
 

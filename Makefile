@@ -38,7 +38,7 @@ mutation: $(VENV)/.installed-dev
 
 # the bounded sample CI runs: the modules the last commit touched, else one chosen by it
 mutation-ci: $(VENV)/.installed-dev
-	$(BIN)/python tools/mutation.py --ci --sample 25 --max-children 2 --fail-under 80
+	$(BIN)/python tools/mutation.py --ci --sample 15 --max-children 2 --budget-s 300 --fail-under 80
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/validate_contract.py

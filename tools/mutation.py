@@ -23,6 +23,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -171,22 +172,35 @@ def _diff(work: Path, name: str) -> str:
     )
 
 
-def run_module(module: str, *, max_children: int, names: list[str] | None = None) -> ModuleResult:
+def run_module(
+    module: str,
+    *,
+    max_children: int,
+    names: list[str] | None = None,
+    budget_s: float | None = None,
+) -> ModuleResult:
     work = _prepare(module, MODULES[module])
     began = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     with (work / "run.log").open("w") as log:
-        subprocess.run(
+        child = subprocess.Popen(
             [str(BIN / "mutmut"), "run", "--max-children", str(max_children), *(names or [])],
             cwd=work,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            check=False,
+            start_new_session=True,  # its forked workers are stopped with it
         )
+        try:
+            child.wait(timeout=budget_s)
+        except subprocess.TimeoutExpired:
+            # out of time: stop, and judge the mutants that were finished (mutmut keeps them)
+            os.killpg(child.pid, signal.SIGTERM)
+            child.wait()
     statuses = _results(work)
     if names is not None:
         statuses = {k: v for k, v in statuses.items() if k in set(names)}
+    statuses = {k: v for k, v in statuses.items() if v != "not checked"}
     result = ModuleResult(module, seconds=time.monotonic() - began)
     for name, status in statuses.items():
         result.mutants += 1
@@ -224,7 +238,7 @@ def _print(results: list[ModuleResult]) -> None:
         return
     table = Table(title="mutation testing")
     for col in ("module", "mutants", "killed", "timeout", "survived", "no tests", "score", "time"):
-        table.add_column(col, justify="left" if col == "module" else "right")
+        table.add_column(col, justify="left" if col == "module" else "right", no_wrap=True)
     total = ModuleResult("total")
     for r in results:
         table.add_row(
@@ -250,7 +264,7 @@ def _print(results: list[ModuleResult]) -> None:
         f"{total.seconds:.0f}s",
         style="bold",
     )
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 def _changed_modules() -> list[str]:
@@ -272,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ci", action="store_true", help="a bounded sample of mutants")
     parser.add_argument("--sample", type=int, default=25, help="mutants per module with --ci")
     parser.add_argument("--fail-under", type=float, default=None, help="minimum score, percent")
+    parser.add_argument("--budget-s", type=float, default=None, help="seconds per module at most")
     args = parser.parse_args(argv)
 
     if args.modules:
@@ -298,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
             every = _all_names(module)
             rng = random.Random(f"{module}:{len(every)}")  # noqa: S311 - a sample, not a secret
             names = sorted(rng.sample(every, min(args.sample, len(every))))
-        results.append(run_module(module, max_children=args.max_children, names=names))
+        results.append(
+            run_module(module, max_children=args.max_children, names=names, budget_s=args.budget_s)
+        )
         _print(results)
 
     WORK.mkdir(exist_ok=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from modelward.serving.problems import RequestInvalid
+from modelward.serving.problems import MalformedRequest, RequestInvalid
 from modelward.serving.schema import RequestSchema
 
 SCHEMA = RequestSchema("churn", {"x": "float", "n": "int", "ok": "bool", "s": "string"}, 3)
@@ -120,3 +120,64 @@ def test_at_most_a_hundred_errors_are_carried_and_ten_shown() -> None:
         schema.validate({"inputs": {f"f{i}": "x" for i in range(150)}})
     assert len(info.value.details["errors"]) == 100
     assert "(and 140 more)" in str(info.value)
+
+
+# --- the messages a caller reads ------------------------------------------------------------
+# built inside each test (a module-level schema is built at import, before mutation tools
+# or coverage can see it), and compared whole: the text is the interface of a 422
+
+
+def _refusal(schema: RequestSchema, body: Any) -> RequestInvalid:
+    with pytest.raises(RequestInvalid) as info:
+        schema.validate(body)
+    return info.value
+
+
+def test_the_summary_names_the_endpoint_and_each_field() -> None:
+    schema = RequestSchema("scoring", {"a": "int", "b": "string"}, 2)
+    refused = _refusal(schema, {"inputs": {"a": "1", "b": 2}})
+    assert str(refused) == (
+        "request to endpoint 'scoring' is invalid: inputs.a must be a 64-bit integer; "
+        "inputs.b must be a string"
+    )
+    refused = _refusal(schema, {"inputs": {"a": 1, "b": "x", "c": 0}})
+    assert refused.details["errors"] == [
+        {"field": "inputs.c", "rule": "is not a request field of endpoint 'scoring'"}
+    ]
+
+
+def test_ten_errors_are_shown_and_the_rest_counted() -> None:
+    schema = RequestSchema("wide", {f"f{i}": "int" for i in range(11)}, 1)
+    ten = _refusal(schema, {"inputs": {**{f"f{i}": "x" for i in range(10)}, "f10": 1}})
+    assert len(ten.details["errors"]) == 10
+    assert str(ten).endswith("inputs.f9 must be a 64-bit integer")
+    assert "more)" not in str(ten)
+    eleven = _refusal(schema, {"inputs": {f"f{i}": "x" for i in range(11)}})
+    assert str(eleven).endswith("inputs.f9 must be a 64-bit integer (and 1 more)")
+    assert "inputs.f10" not in str(eleven)
+
+
+def test_the_top_level_shape_is_explained() -> None:
+    schema = RequestSchema("m", {"a": "int"}, 2)
+    with pytest.raises(MalformedRequest) as info:
+        schema.validate([{"a": 1}])
+    assert str(info.value) == (
+        'the request body must be a JSON object: {"inputs": {...}} or {"inputs": [{...}, ...]}'
+    )
+    assert _refusal(schema, {"INPUTS": {"a": 1}}).details["errors"] == [
+        {"field": "INPUTS", "rule": "unknown top-level field; only 'inputs' is allowed"},
+        {"field": "inputs", "rule": "is required"},
+    ]
+    assert _refusal(schema, {"inputs": 3}).details["errors"] == [
+        {"field": "inputs", "rule": "must be an object (one row) or a list of rows"}
+    ]
+    assert _refusal(schema, {"inputs": [{"a": 1}] * 3}).details["errors"] == [
+        {"field": "inputs", "rule": "at most 2 rows per request"}
+    ]
+
+
+def test_a_body_that_is_not_json_says_so() -> None:
+    schema = RequestSchema("m", {"a": "int"}, 2)
+    with pytest.raises(MalformedRequest, match=r"^the request body is not valid JSON: "):
+        schema.parse(b'{"inputs": ')
+    assert schema.parse(b'{"inputs": {"a": 1}}') == ([{"a": 1}], False)

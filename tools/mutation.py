@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
         ).stdout.strip()
-        modules = _changed_modules()[:2] or [
+        modules = _changed_modules()[:1] or [
             list(MODULES)[int(hashlib.sha256(head.encode()).hexdigest(), 16) % len(MODULES)]
         ]
     else:

@@ -163,3 +163,16 @@ def test_bad_gate_specs_name_their_place() -> None:
 
 def test_an_empty_record_misses_every_item_in_order() -> None:
     assert missing_items(empty_record()) == list(ITEMS)
+
+
+@pytest.mark.parametrize("missing", ["candidate", "production"])
+def test_a_metric_missing_on_either_side_fails_the_comparison(missing: str) -> None:
+    with_metric = _with_auc(0.9)
+    without = copy.deepcopy(complete())
+    without["metrics"] = {"overall": {"f1": 0.5}, "segments": {}}
+    cand, prod = (_version(without), _with_auc(0.5, version=1))
+    if missing == "production":
+        cand, prod = with_metric, _version(without, 1)
+    result = Beats("auc").evaluate(GateContext(cand, prod, "Production"))
+    assert not result.passed
+    assert "missing on the candidate or on Production version 1" in result.message

@@ -176,3 +176,18 @@ def test_a_metric_missing_on_either_side_fails_the_comparison(missing: str) -> N
     result = Beats("auc").evaluate(GateContext(cand, prod, "Production"))
     assert not result.passed
     assert "missing on the candidate or on Production version 1" in result.message
+
+
+def test_every_result_names_its_gate_and_passes_as_a_boolean() -> None:
+    prod = _with_auc(0.75, version=1)
+    contexts = [
+        GateContext(_with_auc(0.9), None, "Production"),
+        GateContext(_with_auc(0.9), prod, "Production"),
+        GateContext(_with_auc(0.9, evaluation="sha256:x"), prod, "Production"),
+    ]
+    for ctx in contexts:
+        for gate in (Beats("auc"), MetricAbove("auc", 0.5), LineageComplete()):
+            result = gate.evaluate(ctx)
+            assert result.gate == gate.name
+            assert type(result.passed) is bool
+            assert result.to_dict()["gate"] == gate.name

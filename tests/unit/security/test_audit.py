@@ -96,3 +96,75 @@ def test_an_empty_chain_verifies_and_has_the_genesis_head(store: Store) -> None:
     with store.read() as conn:
         assert audit.verify(conn).ok
         assert audit.head(conn) == (0, audit.GENESIS)
+
+
+def _log(store: Store) -> None:
+    for actor, action, target in [
+        ("ana", "model.promote", "model:churn@1"),
+        ("bob", "model.approved", "model:churn@2"),
+        ("ana", "model.promote", "model:churn_x@1"),
+        ("cy", "endpoint.updated", "endpoint:churn"),
+        ("ana", "model.approved", "model:chu%rn@3"),
+    ]:
+        with store.transaction() as conn:
+            audit.record(conn, actor=actor, action=action, target=target, payload={})
+
+
+def _targets(store: Store, **filters: Any) -> list[str]:
+    with store.read() as conn:
+        return [e.target for e in audit.entries(conn, **filters)]
+
+
+def test_entries_filter_by_target_action_and_actor(store: Store) -> None:
+    _log(store)
+    assert _targets(store, target="model:churn@1") == ["model:churn@1"]
+    assert _targets(store, action="model.approved") == ["model:churn@2", "model:chu%rn@3"]
+    assert _targets(store, actor="ana") == ["model:churn@1", "model:churn_x@1", "model:chu%rn@3"]
+    assert _targets(store, actor="ana", action="model.promote", target="model:churn@*") == [
+        "model:churn@1"
+    ]
+
+
+def test_a_target_prefix_treats_like_wildcards_as_text(store: Store) -> None:
+    _log(store)
+    # "_" and "%" in the prefix are literal characters, not LIKE wildcards
+    assert _targets(store, target="model:churn@*") == ["model:churn@1", "model:churn@2"]
+    assert _targets(store, target="model:churn_*") == ["model:churn_x@1"]
+    assert _targets(store, target="model:chu%*") == ["model:chu%rn@3"]
+    assert _targets(store, target="model:*") == [
+        "model:churn@1",
+        "model:churn@2",
+        "model:churn_x@1",
+        "model:chu%rn@3",
+    ]
+
+
+def test_limit_keeps_the_first_and_newest_the_last_in_chain_order(store: Store) -> None:
+    _log(store)
+    assert _targets(store, limit=2) == ["model:churn@1", "model:churn@2"]
+    assert _targets(store, newest=2) == ["endpoint:churn", "model:chu%rn@3"]
+    assert _targets(store, newest=2, actor="ana") == ["model:churn_x@1", "model:chu%rn@3"]
+    assert _targets(store, newest=1, action="model.promote") == ["model:churn_x@1"]
+    assert _targets(store, newest=1, target="model:churn@*") == ["model:churn@2"]
+
+
+def test_record_returns_what_it_stored(store: Store) -> None:
+    with store.transaction() as conn:
+        first = audit.record(conn, actor="ana", action="a", target="t", payload={"k": (1, 2)})
+        second = audit.record(conn, actor="bob", action="b", target="u")
+    assert (first.seq, first.prev_hash, first.payload) == (1, audit.GENESIS, {"k": [1, 2]})
+    assert (second.prev_hash, second.payload, second.actor) == (first.hash, {}, "bob")
+    with store.read() as conn:
+        stored = list(audit.entries(conn))
+    assert [(e.seq, e.hash, e.actor, e.action, e.target) for e in stored] == [
+        (1, first.hash, "ana", "a", "t"),
+        (2, second.hash, "bob", "b", "u"),
+    ]
+
+
+def test_an_anchor_names_what_is_wrong(store: Store) -> None:
+    _fill(store, 2)
+    with store.read() as conn:
+        report = audit.verify(conn, anchor="f" * 64)
+    assert (report.ok, report.checked, report.first_bad_seq) == (False, 2, None)
+    assert report.reason.startswith(f"anchor {'f' * 64} is not in the chain")

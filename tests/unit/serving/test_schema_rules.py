@@ -181,3 +181,10 @@ def test_a_body_that_is_not_json_says_so() -> None:
     with pytest.raises(MalformedRequest, match=r"^the request body is not valid JSON: "):
         schema.parse(b'{"inputs": ')
     assert schema.parse(b'{"inputs": {"a": 1}}') == ([{"a": 1}], False)
+
+
+def test_beside_inputs_only_the_unknown_field_is_named() -> None:
+    schema = RequestSchema("m", {"a": "int"}, 2)
+    assert _refusal(schema, {"inputs": {"a": 1}, "debug": True}).details["errors"] == [
+        {"field": "debug", "rule": "unknown top-level field; only 'inputs' is allowed"}
+    ]

@@ -168,3 +168,21 @@ def test_an_anchor_names_what_is_wrong(store: Store) -> None:
         report = audit.verify(conn, anchor="f" * 64)
     assert (report.ok, report.checked, report.first_bad_seq) == (False, 2, None)
     assert report.reason.startswith(f"anchor {'f' * 64} is not in the chain")
+
+
+def test_the_entry_hash_is_a_fixed_definition() -> None:
+    """Chains written by earlier versions must still verify: the digest of a known entry is
+    pinned (key names, separators, time format and key order all reach it)."""
+    from datetime import UTC, datetime
+
+    at = datetime(2024, 5, 1, 12, 30, 0, 123456, tzinfo=UTC)
+    payload = {"why": "gate passed", "n": [1, 2.5, None], "é": True}
+    digest = audit._digest(audit.GENESIS, at, "ana", "model.promote", "model:churn@3", payload)
+    assert digest == "d357a8eb2cd881b723ab8f52d091a45b68b6230a8cc4a3c8937e678f1d8c8d5c"
+    # the same instant in another zone is the same entry
+    from zoneinfo import ZoneInfo
+
+    paris = at.astimezone(ZoneInfo("Europe/Paris"))
+    assert audit._digest(
+        audit.GENESIS, paris, "ana", "model.promote", "model:churn@3", payload
+    ) == (digest)

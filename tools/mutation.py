@@ -218,12 +218,13 @@ def run_module(
     return result
 
 
-def _all_names(module: str) -> list[str]:
-    """Every mutant of ``module`` (generating them if needed, which runs no test)."""
+def _all_names(module: str, budget_s: float | None) -> list[str]:
+    """Every mutant of ``module``: generating them runs the module's tests once (for the
+    map of which test covers which function) and then stops, as no mutant is named."""
     work = WORK / module
     names = list(_results(work)) if work.exists() else []
     if not names:
-        run_module(module, max_children=1, names=["__none__"])  # generation + stats only
+        run_module(module, max_children=1, names=["__none__"], budget_s=budget_s)
         names = list(_results(work))
     return names
 
@@ -310,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     for module in modules:
         names = None
         if args.ci:
-            every = _all_names(module)
+            every = _all_names(module, args.budget_s)
+            if not every:
+                print(f"{module}: no mutants within the budget; nothing sampled")
+                continue
             rng = random.Random(f"{module}:{len(every)}")  # noqa: S311 - a sample, not a secret
             names = sorted(rng.sample(every, min(args.sample, len(every))))
         results.append(

@@ -115,6 +115,12 @@ class ModuleResult:
         return 100.0 * (self.killed + self.timeout) / judged if judged else 100.0
 
 
+#: modules whose full run has reached the 90% goal (docs/testing.md); CI samples only these,
+#: so a commit's CI result never depends on which module it happens to touch. A module
+#: joins the list when its full `make mutation MODULES=...` run reaches the goal.
+AT_GOAL = ("data.hashing", "serving.schema")
+
+
 def _source_file(module: str) -> str:
     return f"src/modelward/{module.replace('.', '/')}.py"
 
@@ -296,13 +302,14 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(MODULES)}")
     elif args.ci:
-        # the modules the change touched, else one module chosen by the commit, so that
-        # successive commits sample the whole list over time
+        # of the modules at goal: one the change touched, else one chosen by the commit, so
+        # that successive commits sample all of them over time
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
         ).stdout.strip()
-        modules = _changed_modules()[:1] or [
-            list(MODULES)[int(hashlib.sha256(head.encode()).hexdigest(), 16) % len(MODULES)]
+        touched = [m for m in _changed_modules() if m in AT_GOAL]
+        modules = touched[:1] or [
+            AT_GOAL[int(hashlib.sha256(head.encode()).hexdigest(), 16) % len(AT_GOAL)]
         ]
     else:
         modules = list(MODULES)

@@ -59,6 +59,7 @@ def whoami(who: Reader) -> dict[str, Any]:
 
 @router.get("/models", tags=["models"])
 def list_models(session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
+    versions.sync(session)  # models registered by plain MLflow code are models too
     with session.store.read() as conn:
         rows = conn.execute(select(registered_models).order_by(registered_models.c.name))
         return [
@@ -83,7 +84,7 @@ def sync_models(session: CurrentSession, _: Writer) -> list[dict[str, Any]]:
 
 @router.get("/models/{name}/versions", tags=["models"])
 def list_versions(name: str, session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
-    return [v.to_dict() for v in versions.list_versions(session, name, discover=False)]
+    return [v.to_dict() for v in versions.list_versions(session, name)]
 
 
 @router.get("/models/{name}/versions/{version}", tags=["models"])
@@ -171,13 +172,17 @@ def audit_log(
 
 @router.get("/audit/verify", tags=["audit"])
 def audit_verify(session: CurrentSession, _: AuditReader) -> dict[str, Any]:
+    from modelward.registry import reconcile
+
     with session.store.read() as conn:
         report = audit.verify(conn)
+    diverging = reconcile.check(session)
     return {
-        "ok": report.ok,
+        "ok": report.ok and not diverging,
         "checked": report.checked,
         "first_bad_seq": report.first_bad_seq,
         "reason": report.reason,
+        "registry_divergences": [d.to_dict() for d in diverging],
     }
 
 

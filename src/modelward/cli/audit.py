@@ -24,19 +24,25 @@ def verify_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Check the hash chain; exit 1 and name the first bad entry if it was tampered with."""
+    """Check the hash chain, and that MLflow still agrees with the registry's record (no
+    alias moved, version deleted or model renamed outside modelward); exit 1 naming the
+    first bad entry or each divergence."""
     from modelward.cli.session import session_from_cli
+    from modelward.registry import reconcile
     from modelward.security import audit
 
-    with session_from_cli() as session, session.store.read() as conn:
-        report = audit.verify(conn, anchor=anchor)
+    with session_from_cli() as session:
+        with session.store.read() as conn:
+            report = audit.verify(conn, anchor=anchor)
+        diverging = reconcile.check(session)
     if as_json:
         print_json(
             {
-                "ok": report.ok,
+                "ok": report.ok and not diverging,
                 "checked": report.checked,
                 "first_bad_seq": report.first_bad_seq,
                 "reason": report.reason,
+                "registry_divergences": [d.to_dict() for d in diverging],
             }
         )
     elif report.ok:
@@ -48,7 +54,14 @@ def verify_cmd(
             f"[red]audit chain broken[/red] at entry {report.first_bad_seq}: {report.reason} "
             f"({report.checked} entries before it verified)"
         )
-    if not report.ok:
+    if diverging and not as_json:
+        err_console.print(
+            f"[red]registry bypassed[/red]: MLflow differs from modelward's gated record in "
+            f"{len(diverging)} way(s):"
+        )
+        for d in diverging:
+            err_console.print(f"  {d.message} ({d.hint})", markup=False)
+    if not report.ok or diverging:
         raise typer.Exit(1)
 
 

@@ -12,10 +12,26 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from modelward.registry.runs import RunRecord, TrackedRun, run
-    from modelward.registry.versions import ModelVersion
+    from modelward.registry.versions import (
+        ModelVersion,
+        discover_model,
+        get_version,
+        list_versions,
+        sync,
+    )
     from modelward.session import Session
 
-__all__ = ["ModelVersion", "RunRecord", "TrackedRun", "register", "run"]
+__all__ = [
+    "ModelVersion",
+    "RunRecord",
+    "TrackedRun",
+    "discover_model",
+    "get_version",
+    "list_versions",
+    "register",
+    "run",
+    "sync",
+]
 
 
 def register(
@@ -40,6 +56,10 @@ _LAZY = {
     "TrackedRun": ("modelward.registry.runs", "TrackedRun"),
     "RunRecord": ("modelward.registry.runs", "RunRecord"),
     "ModelVersion": ("modelward.registry.versions", "ModelVersion"),
+    "get_version": ("modelward.registry.versions", "get_version"),
+    "list_versions": ("modelward.registry.versions", "list_versions"),
+    "sync": ("modelward.registry.versions", "sync"),
+    "discover_model": ("modelward.registry.versions", "discover_model"),
 }
 
 

@@ -20,6 +20,7 @@ __all__ = ["lineage_diff", "lineage_report", "report_rows"]
 def lineage_report(session: Session, ref: str) -> dict[str, Any]:
     """Every question of the design's lineage list, answered for one version."""
     name, which = versions.parse_ref(ref)
+    versions.get_version(session, (name, which))  # discovers a plain-MLflow version
     with session.store.read() as conn:
         version = versions._get(conn, name, which)
         model = conn.execute(

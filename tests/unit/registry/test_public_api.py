@@ -25,8 +25,12 @@ def test_public_surface() -> None:
         "ModelVersion",
         "RunRecord",
         "TrackedRun",
+        "discover_model",
+        "get_version",
+        "list_versions",
         "register",
         "run",
+        "sync",
     ]
     for name in modelward.registry.__all__:
         assert getattr(modelward.registry, name) is not None

@@ -6,6 +6,9 @@ the ``features`` step's record. The version's lineage names the pipeline run and
 content hash of the model, the training set and the split, and it carries the metrics
 (overall and per segment), the acceptance policy's result (``acceptance_passed`` for the
 registry's ``metric_above`` gate), the evaluation report and the golden set as artifacts.
+
+Registering is idempotent: a model (by content hash) already registered for the same
+training set returns that version instead of a second one.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ def register_candidate(
     chosen = evaluation["chosen"]
     candidate = evaluation["candidates"][chosen]
     accepted = bool(evaluation["acceptance"]["passed"])
+    model_hash = (ctx.stored_inputs.get("chosen_model") or {}).get("hash")
+    same = _registered_already(session, model_name, model_hash, split_manifest.get("train_hash"))
+    if same is not None:
+        # the same model trained on the same rows (a rerun judged against a newer champion,
+        # say): registering it again would make a second version of one model
+        return {"version": same.ref, "accepted": accepted, "chosen": chosen, "reused": True}
     with runs.run(
         f"{ctx.pipeline}-{chosen}-{ctx.run_id[:8]}",
         session=session,
@@ -84,4 +93,26 @@ def register_candidate(
         "golden_set_hash": evaluation["golden_set"]["hash"],
     }
     version = versions.register(session, model_name, run)
-    return {"version": version.ref, "accepted": accepted, "chosen": chosen}
+    return {"version": version.ref, "accepted": accepted, "chosen": chosen, "reused": False}
+
+
+def _registered_already(
+    session: Any, model_name: str, model_hash: str | None, train_hash: str | None
+) -> Any:
+    """The version of ``model_name`` a pipeline registered with this model and training set."""
+    from modelward.errors import NotFound
+    from modelward.registry import list_versions
+
+    if not model_hash or not train_hash:
+        return None
+    try:
+        known = list_versions(session, model_name, discover=False)
+    except NotFound:
+        return None
+    for version in known:
+        run = version.lineage.get("pipeline_run") or {}
+        if (run.get("model") or {}).get("hash") == model_hash and (
+            run.get("training_set_hash") == train_hash
+        ):
+            return version
+    return None

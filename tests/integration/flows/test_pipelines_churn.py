@@ -8,7 +8,9 @@ contract refuses in a workspace of its own.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,7 +103,7 @@ def test_rerun_hits_the_cache_and_registers_nothing_new(
     again = run_pipeline(session, find_pipeline(session, "churn"), executor="local")
     assert again.ok
     cached = [s.step for s in again.steps if s.status == "cached"]
-    assert cached == ["split", "train_baseline", "train_challenger", "evaluate", "register"]
+    assert cached == [s.step for s in first.steps if s.step != "extract"]
     assert load_output(session, again, "register") == load_output(session, first, "register")
     assert again.outputs["training_set"] == first.outputs["training_set"]
 
@@ -158,3 +160,48 @@ def test_acceptance_result_drives_the_registry_gate(churn: tuple[Session, Pipeli
     assert get_version(session, registered["version"]).stage == "Staging"
     rejected = hook(ctx, {**registered, "accepted": False})
     assert rejected["promoted"] is False and "rejected" in rejected["reason"]
+
+
+def _generator() -> Any:
+    return load_module_file(example_dir() / "generate.py", prefix="modelward_example_churn_")
+
+
+def test_a_newer_snapshot_taken_meanwhile_is_not_read_by_a_rerun(
+    churn: tuple[Session, PipelineRun], tmp_path: Path
+) -> None:
+    """The defect of issue 16: SnapshotSource("activity") read the latest snapshot at join
+    time, so a rerun trained on a snapshot its extract step never took."""
+    from modelward.data import snapshot
+
+    session, first = churn
+    later = _generator().write_churn_data(tmp_path, customers=1_000, months=13)[0]
+    newer = snapshot(later, name="activity", session=session)  # someone else's, meanwhile
+    assert newer.version == 2
+    again = run_pipeline(session, find_pipeline(session, "churn"), executor="local")
+    assert again.ok, again.error
+    assert [s.step for s in again.steps if s.status != "cached"] == ["extract"]
+    lineage = load_output(session, again, "feature_lineage")
+    assert {d["name"]: d["version"] for d in lineage["datasets"]} == {"labels": 1, "activity": 1}
+    inputs = load_output(session, again, "inputs")
+    assert inputs["snapshots"] == {
+        "activity": load_output(session, first, "extract")["activity"]["id"]
+    }
+    assert load_output(session, again, "register") == load_output(session, first, "register")
+
+
+def test_new_data_retrains_and_registers_a_new_version(
+    churn: tuple[Session, PipelineRun],
+) -> None:
+    session, first = churn
+    gen = _generator()
+    gen.write_churn_data(session.workspace.root / "data", customers=1_000, months=13)
+    as_of = (gen.AS_OF + timedelta(days=30)).isoformat()
+    later = run_pipeline(
+        session, find_pipeline(session, "churn"), {"as_of": as_of}, executor="local"
+    )
+    assert later.ok, later.error
+    ran = {s.step: s.status for s in later.steps}
+    assert ran["train_baseline"] == ran["train_challenger"] == ran["register"] == "succeeded"
+    registered = load_output(session, later, "register")
+    assert registered["reused"] is False
+    assert registered["version"] != load_output(session, first, "register")["version"]

@@ -75,6 +75,7 @@ def register_candidate(
             )
         overall = _numbers(candidate["overall"])
         overall["acceptance_passed"] = 1.0 if accepted else 0.0
+        overall |= _fairness_metrics(candidate.get("fairness") or {})
         run.log_metrics(overall, dataset=evaluated_on)
         for column, values in candidate["segments"].items():
             for value, metrics in values.items():
@@ -83,6 +84,9 @@ def register_candidate(
         mlflow.log_dict(evaluation, "modelward/evaluation.json")
         mlflow.log_dict(evaluation["golden_set"], "modelward/golden_set.json")
     assert run.record is not None
+    # what the fairness and forbidden-input gates read (registry.gates.policy)
+    run.record.lineage["fairness"] = candidate.get("fairness") or None
+    run.record.lineage["model_inputs"] = list(feature_lineage.get("feature_columns") or [])
     run.record.lineage["pipeline_run"] = {
         "id": ctx.run_id,
         "pipeline": ctx.pipeline,
@@ -116,3 +120,18 @@ def _registered_already(
         ):
             return version
     return None
+
+
+def _fairness_metrics(fairness: dict[str, Any]) -> dict[str, float]:
+    """``fairness.region.selection_rate_ratio`` and friends, for MLflow and metric gates."""
+    out = {}
+    for attribute, report in fairness.items():
+        for key in (
+            "selection_rate_ratio",
+            "selection_rate_difference",
+            "true_positive_rate_difference",
+        ):
+            value = report["overall"].get(key)
+            if isinstance(value, int | float):
+                out[f"fairness.{attribute}.{key}"] = float(value)
+    return out

@@ -102,6 +102,7 @@ def supervised_tabular(
     trainers: Mapping[str, Trainer],
     model_name: str,
     segments: Sequence[str] = (),
+    sensitive: Sequence[str] = (),
     label_available_at: str | None = None,
     policy: AcceptancePolicy | None = None,
     golden_per_segment: int = 3,
@@ -117,7 +118,9 @@ def supervised_tabular(
     ``spine`` names the dataset of labelled events (``entity_key``, ``timestamp``,
     ``label`` and, for delayed labels, ``label_available_at``); ``features`` are feature
     references resolved by the workspace's feature definitions; ``segments`` are columns
-    of the training set reported separately (e.g. plan, region).
+    of the training set reported separately (e.g. plan, region); ``sensitive`` are columns
+    (of the spine or features) across whose groups the evaluation measures selection-rate
+    and true-positive-rate parity, judged by the policy's fairness thresholds.
     """
     if spine not in datasets:
         raise InputError(f"template {name!r}: spine {spine!r} is not one of the datasets")
@@ -220,7 +223,9 @@ def supervised_tabular(
         if label_available_at is not None:
             cutoff = pa.scalar(datetime.fromisoformat(inputs["as_of"]))
             labels = labels.filter(pc.less_equal(labels.column(label_available_at), cutoff))
-        keep = [entity_key, timestamp, label] + [s for s in segments if s in labels.column_names]
+        keep = [entity_key, timestamp, label] + [
+            s for s in dict.fromkeys([*segments, *sensitive]) if s in labels.column_names
+        ]
         with training_set(
             labels.select(keep),
             list(features),
@@ -301,6 +306,7 @@ def supervised_tabular(
         segments,
         accept,
         golden_per_segment,
+        sensitive,
     )
 
     @step(side_effects=True, version=model_name)
@@ -370,6 +376,7 @@ def _evaluate_step(
     segments: Sequence[str],
     policy: AcceptancePolicy,
     golden_per_segment: int,
+    sensitive: Sequence[str] = (),
 ) -> Step:
     def evaluate_(**kw: Any) -> tuple[dict[str, Any], Any, dict[str, Any]]:
         from modelward.pipelines.report import write_report
@@ -378,10 +385,21 @@ def _evaluate_step(
         ctx: StepContext = kw["ctx"]
         x, y = _xy(test, kw["feature_lineage"]["feature_columns"], label)
         seg = {s: test.column(s).to_pylist() for s in segments}
+        absent = [a for a in sensitive if a not in test.column_names]
+        if absent:
+            raise InputError(
+                f"sensitive attribute(s) {', '.join(absent)} are neither spine columns nor "
+                "features, so fairness cannot be measured",
+                field="sensitive",
+            )
+        groups = {a: test.column(a).to_pylist() for a in sensitive}
         scored = {}
         for out in model_outputs:
             p = kw[out].predict_proba(x)[:, 1]
-            scored[out] = (p, evaluate(y, p, segments=seg, label=out.removeprefix("model_")))
+            scored[out] = (
+                p,
+                evaluate(y, p, segments=seg, label=out.removeprefix("model_"), sensitive=groups),
+            )
         higher = policy.metric not in ("log_loss", "brier", "ece")
         best = sorted(
             scored,
@@ -438,9 +456,9 @@ def _evaluate_step(
     return step(
         name="evaluate",
         outputs=("evaluation", "chosen_model", "report"),
-        version=hashlib.sha256(repr((policy, segments, golden_per_segment)).encode()).hexdigest()[
-            :16
-        ],
+        version=hashlib.sha256(
+            repr((policy, segments, golden_per_segment, tuple(sensitive))).encode()
+        ).hexdigest()[:16],
     )(evaluate_)
 
 

@@ -265,6 +265,7 @@ def register(
         check_snapshots(conn, lineage)
     with tracking.using_workspace(session.workspace):
         mv = mlflow.register_model(uri, name)
+    _note_signature(session, lineage, uri)
     with session.store.transaction() as conn:
         version = _insert_version(
             conn,
@@ -329,6 +330,26 @@ def _lineage_from_mlflow(
     return lineage
 
 
+def _note_signature(session: Session, lineage: dict[str, Any], uri: str) -> None:
+    """Record the input names of the model's MLflow signature (None: it has none).
+
+    The ``forbidden_inputs`` gate reads them, so a gate never has to open the artifact.
+    """
+    from mlflow.exceptions import MlflowException
+
+    names: list[str] | None = None
+    try:
+        from mlflow.models import get_model_info
+
+        with tracking.using_workspace(session.workspace):
+            signature = get_model_info(uri).signature
+        if signature is not None and signature.inputs is not None:
+            names = [str(n) for n in signature.inputs.input_names()]
+    except (MlflowException, OSError, ValueError):
+        names = None  # not an MLflow model folder, or unreadable: inputs stay unknown
+    lineage["model_artifact"] = {**(lineage.get("model_artifact") or {}), "signature_inputs": names}
+
+
 def _tag_completeness(session: Session, version: ModelVersion) -> None:
     c = tracking.client(session.workspace)
     c.set_model_version_tag(
@@ -386,6 +407,7 @@ def _record_discovered(session: Session, found: list[MlflowVersion]) -> list[Mod
             record if record is not None else _lineage_from_mlflow(session, mv.run_id, mv.source)
         )
         lineage["model_artifact"] = {**(lineage.get("model_artifact") or {}), "uri": mv.source}
+        _note_signature(session, lineage, str(mv.source))
         actor = mv.user_id or lineage.get("author") or "mlflow"
         with session.store.transaction() as conn:
             exists = conn.execute(

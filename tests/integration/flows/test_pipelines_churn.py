@@ -162,6 +162,43 @@ def test_acceptance_result_drives_the_registry_gate(churn: tuple[Session, Pipeli
     assert rejected["promoted"] is False and "rejected" in rejected["reason"]
 
 
+def test_fairness_is_reported_and_business_gates_judge_the_version(
+    churn: tuple[Session, PipelineRun],
+) -> None:
+    from modelward.errors import CheckFailed
+    from modelward.registry.lifecycle import set_gate_policy, transition
+    from modelward.registry.versions import get_version
+    from modelward.security.roles import Principal, Role
+
+    session, run = churn
+    evaluation = load_output(session, run, "evaluation")
+    region = evaluation["candidates"]["challenger"]["fairness"]["region"]
+    assert set(region["overall"]["groups"]) == {"na", "eu", "apac", "latam"}
+    assert {"plan=basic", "plan=pro"} <= set(region["segments"])
+    page = Path(load_output(session, run, "report")["html"]).read_text()
+    assert "<h2>Fairness</h2>" in page and "selection-rate ratio" in page
+    version = get_version(session, load_output(session, run, "register")["version"])
+    assert version.lineage["model_inputs"][:2] == ["plan", "region"]
+    assert "fairness.region.selection_rate_ratio" in version.lineage["metrics"]["overall"]
+    boss = Principal("root", Role.ADMIN)
+    # a protected attribute among the inputs: refused, naming it
+    set_gate_policy(
+        session,
+        boss,
+        "churn",
+        "Production",
+        [
+            {"type": "forbidden_inputs", "features": ["region", "email"]},
+            {"type": "fairness", "attribute": "region", "max_true_positive_rate_difference": 0.9},
+        ],
+    )
+    with pytest.raises(CheckFailed) as refused:
+        transition(session, boss, version.ref, "Production", reason="try")
+    assert "forbidden_inputs: the model reads forbidden input(s) region" in refused.value.message
+    assert "fairness:" not in refused.value.message  # the parity itself passed
+    set_gate_policy(session, boss, "churn", "Production", [{"type": "lineage_complete"}])
+
+
 def _generator() -> Any:
     return load_module_file(example_dir() / "generate.py", prefix="modelward_example_churn_")
 

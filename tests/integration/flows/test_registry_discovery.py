@@ -84,3 +84,26 @@ def test_rest_lineage_approvals_and_policies_see_it_too(session: Session) -> Non
     }
     moved = lifecycle.transition(session, boss, "fresh@1", "Staging", reason="no gates")
     assert moved.to_stage == "Staging"
+
+
+def test_a_plain_mlflow_signature_feeds_the_forbidden_inputs_gate(session: Session) -> None:
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    from modelward.errors import CheckFailed
+
+    frame = pd.DataFrame({"age": [20.0, 30, 40, 50], "gender": [0.0, 1, 0, 1]})
+    model = LogisticRegression().fit(frame, [0, 1, 0, 1])
+    with tracking.using_workspace(session.workspace), mlflow.start_run():
+        mlflow.sklearn.log_model(
+            model, name="model", signature=infer_signature(frame), registered_model_name="credit"
+        )
+    version = versions.get_version(session, "credit@1")
+    assert version.lineage["model_artifact"]["signature_inputs"] == ["age", "gender"]
+    boss = admin(session)
+    gate = {"type": "forbidden_inputs", "features": ["gender"]}
+    lifecycle.set_gate_policy(session, boss, "credit", "Staging", [gate])
+    with pytest.raises(CheckFailed, match=r"forbidden input\(s\) gender"):
+        lifecycle.transition(session, boss, "credit@1", "Staging", reason="try")

@@ -1,4 +1,5 @@
-"""Built-in gates: lineage complete, metric above a threshold, metric beats Production."""
+"""Built-in gates: lineage complete, metric above a threshold, metric beats Production, and
+the business gates (fairness, forbidden inputs) of :mod:`.business`."""
 
 from __future__ import annotations
 
@@ -130,7 +131,14 @@ class MetricBeatsProduction:
         )
 
 
+def _business() -> dict[str, GateFactory]:
+    from modelward.registry.gates.business import FairnessParity, ForbiddenInputs
+
+    return {"fairness": FairnessParity, "forbidden_inputs": ForbiddenInputs}
+
+
 BUILTINS: dict[str, GateFactory] = {
+    **_business(),
     "lineage_complete": LineageComplete,
     "metric_above": MetricAbove,
     "metric_beats_production": MetricBeatsProduction,

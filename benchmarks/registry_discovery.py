@@ -55,10 +55,11 @@ def main() -> None:
 
     from sqlalchemy import select
 
+    from modelward import registry
     from modelward.config import Workspace, init_workspace
-    from modelward.registry import lifecycle, tracking, versions
+    from modelward.registry import lifecycle, tracking
     from modelward.registry.tables import model_versions
-    from modelward.security.roles import Principal, Role
+    from modelward.security import Principal, Role
     from modelward.session import Session
 
     console = Console(stderr=True)
@@ -73,7 +74,7 @@ def main() -> None:
                 client.create_registered_model(f"m{m}")
                 for _ in range(args.versions):
                     client.create_model_version(f"m{m}", artifact, None)
-            versions.sync(session)
+            registry.sync(session)
         boss = Principal("bench", Role.ADMIN)
         for m in range(args.models):
             lifecycle.set_gate_policy(session, boss, f"m{m}", "Staging", [])
@@ -91,7 +92,7 @@ def main() -> None:
                 ).one()
 
         rows["resolve, known version (gateway poll)"] = _timed(
-            lambda: versions.get_version(session, known), args.repeat * 10
+            lambda: registry.get_version(session, known), args.repeat * 10
         )
         rows["  limit: bare SQL select of the row"] = _timed(bare_select, args.repeat * 10)
         rows["resolve, known model, no such stage"] = _timed(
@@ -108,18 +109,18 @@ def main() -> None:
             return f"{model}@{client.create_model_version(model, artifact, None).version}"
 
         rows["resolve, miss -> discover (new MLflow version)"] = _after_setup(
-            lambda: fresh("m1"), lambda ref: versions.get_version(session, ref), args.repeat
+            lambda: fresh("m1"), lambda ref: registry.get_version(session, ref), args.repeat
         )
         rows["  limit: the filtered MLflow search alone"] = _timed(
             lambda: list(client.search_model_versions(filter_string="name = 'm1'")), args.repeat
         )
         rows["  full sync of every version (models list)"] = _timed(
-            lambda: versions.sync(session), args.repeat
+            lambda: registry.sync(session), args.repeat
         )
 
         def discovered(model: str) -> str:
             ref = fresh(model)
-            versions.get_version(session, ref)
+            registry.get_version(session, ref)
             return ref
 
         def promote(ref: str) -> None:
@@ -174,11 +175,11 @@ def _summary(samples: list[float]) -> dict[str, float]:
 
 
 def _missing(session: object, ref: str) -> None:
+    from modelward import registry
     from modelward.errors import NotFound
-    from modelward.registry import versions
 
     try:
-        versions.get_version(session, ref)  # type: ignore[arg-type]
+        registry.get_version(session, ref)  # type: ignore[arg-type]
     except NotFound:
         return
     raise AssertionError(f"{ref} exists")

@@ -7,14 +7,13 @@ second time: nothing is trained, nothing is registered, and the story it prints 
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
+from modelward.cli.quickstart import run_quickstart_pipeline
 from modelward.config import Workspace, init_workspace
-from modelward.pipelines.quickstart import prepare_example, run_quickstart_pipeline
+from modelward.examples import prepare_example
 from modelward.registry import list_versions
 from modelward.registry.lifecycle import history
 from modelward.session import Session
@@ -24,14 +23,13 @@ pytestmark = [pytest.mark.slow, *MLFLOW_WARNINGS]
 CUSTOMERS = 1_000
 
 
-def _quickstart(root: Path) -> tuple[list[object], str]:
+def _quickstart(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[object], str]:
     """What `modelward quickstart` does after its data part, on a small example."""
     prepare_example(root, customers=CUSTOMERS)
-    out = io.StringIO()
-    console = Console(file=out, width=200, color_system=None)
+    capsys.readouterr()
     with Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "tester"})) as s:
-        runs = run_quickstart_pipeline(s, console, executor="local", customers=CUSTOMERS)
-    return list(runs), out.getvalue()
+        runs = run_quickstart_pipeline(s, executor="local", customers=CUSTOMERS)
+    return list(runs), capsys.readouterr().out
 
 
 def _trained(run: object) -> list[str]:
@@ -43,10 +41,10 @@ def _trained(run: object) -> list[str]:
 
 
 def test_the_quickstart_twice_trains_and_registers_nothing_the_second_time(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = init_workspace(tmp_path / "qs", project="churn-quickstart")
-    runs, text = _quickstart(root)
+    runs, text = _quickstart(root, capsys)
     session = Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "tester"}))
     with session:
         first = {v.ref: v for v in list_versions(session, "churn")}
@@ -60,7 +58,7 @@ def test_the_quickstart_twice_trains_and_registers_nothing_the_second_time(
     assert _trained(runs[2]) == []
     assert len(first) == 2
 
-    again, text = _quickstart(root)
+    again, text = _quickstart(root, capsys)
     with session:
         assert {v.ref: v.stage for v in list_versions(session, "churn")} == {
             ref: v.stage for ref, v in first.items()

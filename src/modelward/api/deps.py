@@ -12,8 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from modelward.security.roles import Permission, Principal
-from modelward.security.tokens import authenticate
+from modelward.security import Permission, Principal, authenticate
 from modelward.session import Session
 
 __all__ = ["PERMISSION_ATTR", "CurrentSession", "principal", "requires"]

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from modelward.api.deps import CurrentSession, requires
 from modelward.errors import InputError
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 
 __all__ = ["router"]
 
@@ -28,23 +28,23 @@ Spec = Annotated[dict[str, Any], Body(description="The endpoint definition, as i
 
 @router.get("")
 def list_endpoints(session: CurrentSession, _: EndpointReader) -> list[dict[str, Any]]:
-    from modelward.serving import endpoints
+    from modelward import serving
 
-    return [e.to_dict() for e in endpoints.list_endpoints(session)]
+    return [e.to_dict() for e in serving.list_endpoints(session)]
 
 
 @router.get("/{name}")
 def get_endpoint(name: Name, session: CurrentSession, _: EndpointReader) -> dict[str, Any]:
-    from modelward.serving import endpoints
+    from modelward import serving
 
-    return endpoints.get_endpoint(session, name).to_dict()
+    return serving.get_endpoint(session, name).to_dict()
 
 
 @router.post("", status_code=201)
 def create_endpoint(spec: Spec, session: CurrentSession, who: EndpointWriter) -> dict[str, Any]:
-    from modelward.serving import endpoints
+    from modelward import serving
 
-    return endpoints.create_endpoint(session, who, endpoints.parse_spec(spec)).to_dict()
+    return serving.create_endpoint(session, who, serving.parse_spec(spec)).to_dict()
 
 
 @router.put("/{name}")
@@ -57,14 +57,14 @@ def update_endpoint(
         int | None, Query(ge=1, description="Refuse the change if the config moved on.")
     ] = None,
 ) -> dict[str, Any]:
-    from modelward.serving import endpoints
+    from modelward import serving
 
-    parsed = endpoints.parse_spec(spec)
+    parsed = serving.parse_spec(spec)
     if parsed.name != name:
         raise InputError(
             f"endpoint name in the path ({name!r}) and in the body ({parsed.name!r}) differ",
             field="name",
         )
-    return endpoints.update_endpoint(
+    return serving.update_endpoint(
         session, who, parsed, expected_version=expected_version
     ).to_dict()

@@ -6,13 +6,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
+from modelward import registry, security
 from modelward.api.deps import CurrentSession, requires
-from modelward.registry import approvals, lifecycle, reports, versions
-from modelward.registry.tables import registered_models
-from modelward.security import audit
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 
 __all__ = ["router"]
 
@@ -48,7 +45,7 @@ class RollbackRequest(_Body):
 
 
 def _ref(name: str, version: int) -> str:
-    versions.validate_name(name)
+    registry.validate_name(name)
     return f"{name}@{version}"
 
 
@@ -59,42 +56,29 @@ def whoami(who: Reader) -> dict[str, Any]:
 
 @router.get("/models", tags=["models"])
 def list_models(session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
-    versions.sync(session)  # models registered by plain MLflow code are models too
-    with session.store.read() as conn:
-        rows = conn.execute(select(registered_models).order_by(registered_models.c.name))
-        return [
-            {
-                "name": r.name,
-                "production_version": r.production_version,
-                "previous_production_version": r.previous_production_version,
-                "approval_policy": r.approval_policy,
-                "gate_policy": r.gate_policy,
-                "created_by": r.created_by,
-                "created_at": r.created_at,
-            }
-            for r in rows
-        ]
+    registry.sync(session)  # models registered by plain MLflow code are models too
+    return [m.to_dict() for m in registry.list_models(session)]
 
 
 @router.post("/models/sync", tags=["models"])
 def sync_models(session: CurrentSession, _: Writer) -> list[dict[str, Any]]:
     """Record versions registered by plain MLflow code since the last look."""
-    return [v.to_dict() for v in versions.sync(session)]
+    return [v.to_dict() for v in registry.sync(session)]
 
 
 @router.get("/models/{name}/versions", tags=["models"])
 def list_versions(name: str, session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
-    return [v.to_dict() for v in versions.list_versions(session, name)]
+    return [v.to_dict() for v in registry.list_versions(session, name)]
 
 
 @router.get("/models/{name}/versions/{version}", tags=["models"])
 def get_version(name: str, version: int, session: CurrentSession, _: Reader) -> dict[str, Any]:
-    return versions.get_version(session, _ref(name, version)).to_dict()
+    return registry.get_version(session, _ref(name, version)).to_dict()
 
 
 @router.get("/models/{name}/versions/{version}/lineage", tags=["lineage"])
 def lineage(name: str, version: int, session: CurrentSession, _: Reader) -> dict[str, Any]:
-    return reports.lineage_report(session, _ref(name, version))
+    return registry.lineage_report(session, _ref(name, version))
 
 
 @router.get("/models/{name}/lineage/diff", tags=["lineage"])
@@ -105,14 +89,14 @@ def lineage_diff(
     old: Annotated[int, Query(alias="from", ge=1)],
     new: Annotated[int, Query(alias="to", ge=1)],
 ) -> dict[str, Any]:
-    return reports.lineage_diff(session, _ref(name, old), _ref(name, new))
+    return registry.lineage_diff(session, _ref(name, old), _ref(name, new))
 
 
 @router.get("/models/{name}/versions/{version}/transitions", tags=["lifecycle"])
 def transitions(
     name: str, version: int, session: CurrentSession, _: Reader
 ) -> list[dict[str, Any]]:
-    return lifecycle.history(session, _ref(name, version))
+    return registry.history(session, _ref(name, version))
 
 
 @router.post("/models/{name}/versions/{version}/transitions", tags=["lifecycle"])
@@ -120,7 +104,7 @@ def transition(
     name: str, version: int, body: TransitionRequest, session: CurrentSession, who: Mover
 ) -> dict[str, Any]:
     """Move a version to a stage through its gates and approvals (422 with evidence if not)."""
-    done = lifecycle.transition(
+    done = registry.transition(
         session,
         who,
         _ref(name, version),
@@ -135,14 +119,14 @@ def transition(
 def approve(
     name: str, version: int, body: ApprovalRequest, session: CurrentSession, who: Approver
 ) -> dict[str, Any]:
-    return approvals.approve(session, who, _ref(name, version), body.stage, body.comment).to_dict()
+    return registry.approve(session, who, _ref(name, version), body.stage, body.comment).to_dict()
 
 
 @router.post("/models/{name}/rollback", tags=["lifecycle"])
 def rollback(
     name: str, body: RollbackRequest, session: CurrentSession, who: RollerBack
 ) -> dict[str, Any]:
-    return lifecycle.rollback(session, who, name, reason=body.reason).to_dict()
+    return registry.rollback(session, who, name, reason=body.reason).to_dict()
 
 
 @router.get("/audit", tags=["audit"])
@@ -155,33 +139,17 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     with session.store.read() as conn:
-        return [
-            {
-                "seq": e.seq,
-                "at": e.at,
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "payload": e.payload,
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
-            for e in audit.entries(conn, target=target, action=action, actor=actor, newest=limit)
-        ]
+        found = security.entries(conn, target=target, action=action, actor=actor, newest=limit)
+        return [e.to_dict() for e in found]
 
 
 @router.get("/audit/verify", tags=["audit"])
 def audit_verify(session: CurrentSession, _: AuditReader) -> dict[str, Any]:
-    from modelward.registry import reconcile
-
     with session.store.read() as conn:
-        report = audit.verify(conn)
-    diverging = reconcile.check(session)
-    return {
+        report = security.verify(conn)
+    diverging = registry.check_divergences(session)
+    return report.to_dict() | {
         "ok": report.ok and not diverging,
-        "checked": report.checked,
-        "first_bad_seq": report.first_bad_seq,
-        "reason": report.reason,
         "registry_divergences": [d.to_dict() for d in diverging],
     }
 
@@ -192,13 +160,13 @@ def list_snapshots(
     _: DataReader,
     name: Annotated[str | None, Query(max_length=128)] = None,
 ) -> list[dict[str, Any]]:
-    from modelward.data import snapshots
+    from modelward.data import list_snapshots
 
-    return [s.to_dict() for s in snapshots.list_snapshots(session, name)]
+    return [s.to_dict() for s in list_snapshots(session, name)]
 
 
 @router.get("/snapshots/{ref}", tags=["snapshots"])
 def get_snapshot(ref: Name, session: CurrentSession, _: DataReader) -> dict[str, Any]:
-    from modelward.data import snapshots
+    from modelward.data import get_snapshot
 
-    return snapshots.get_snapshot(session, ref).to_dict()
+    return get_snapshot(session, ref).to_dict()

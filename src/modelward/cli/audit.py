@@ -27,21 +27,18 @@ def verify_cmd(
     """Check the hash chain, and that MLflow still agrees with the registry's record (no
     alias moved, version deleted or model renamed outside modelward); exit 1 naming the
     first bad entry or each divergence."""
+    from modelward import registry, security
     from modelward.cli.session import session_from_cli
-    from modelward.registry import reconcile
-    from modelward.security import audit
 
     with session_from_cli() as session:
         with session.store.read() as conn:
-            report = audit.verify(conn, anchor=anchor)
-        diverging = reconcile.check(session)
+            report = security.verify(conn, anchor=anchor)
+        diverging = registry.check_divergences(session)
     if as_json:
         print_json(
-            {
+            report.to_dict()
+            | {
                 "ok": report.ok and not diverging,
-                "checked": report.checked,
-                "first_bad_seq": report.first_bad_seq,
-                "reason": report.reason,
                 "registry_divergences": [d.to_dict() for d in diverging],
             }
         )
@@ -69,11 +66,11 @@ def verify_cmd(
 def head_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print the newest hash and the entry count: keep them outside the database (a CI log,
     a ticket) and pass the hash to `audit verify --anchor` later to prove nothing was cut."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import audit
 
     with session_from_cli() as session, session.store.read() as conn:
-        count, newest = audit.head(conn)
+        count, newest = security.head(conn)
     if as_json:
         print_json({"entries": count, "head": newest})
     else:
@@ -89,26 +86,15 @@ def log_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List audit entries (newest last), filtered by target, action or actor."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import audit
 
     with session_from_cli() as session, session.store.read() as conn:
-        found = list(audit.entries(conn, target=target, action=action, actor=actor, newest=limit))
-    if as_json:
-        print_json(
-            [
-                {
-                    "seq": e.seq,
-                    "at": e.at,
-                    "actor": e.actor,
-                    "action": e.action,
-                    "target": e.target,
-                    "payload": e.payload,
-                    "hash": e.hash,
-                }
-                for e in found
-            ]
+        found = list(
+            security.entries(conn, target=target, action=action, actor=actor, newest=limit)
         )
+    if as_json:
+        print_json([e.to_dict() for e in found])
         return
     print_table(
         None,

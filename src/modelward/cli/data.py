@@ -12,7 +12,7 @@ from modelward.cli.output import console, err_console, print_json, print_table, 
 from modelward.cli.session import session_from_cli
 
 if TYPE_CHECKING:
-    from modelward.data.validation import ValidationReport
+    from modelward.data import ValidationReport
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -37,7 +37,7 @@ def snapshot_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Take an immutable, content-addressed snapshot of SOURCE."""
-    from modelward.data import snapshots
+    from modelward.data import snapshot
 
     with session_from_cli() as session, progress() as bar:
         task = bar.add_task(f"snapshot {name}", total=None)
@@ -45,13 +45,13 @@ def snapshot_cmd(
         def on_progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        snap = snapshots.snapshot(
-            session,
+        snap = snapshot(
             source,
             name=name,
             contract=contract,
             override_reason=override,
             on_progress=on_progress,
+            session=session,
         )
     if json_out:
         print_json(snap.to_dict())
@@ -67,10 +67,10 @@ def list_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """List snapshots."""
-    from modelward.data import snapshots
+    from modelward.data import list_snapshots
 
     with session_from_cli() as session:
-        snaps = snapshots.list_snapshots(session, name)
+        snaps = list_snapshots(session, name)
     if json_out:
         print_json([s.to_dict() for s in snaps])
         return
@@ -98,10 +98,10 @@ def show_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one snapshot: its record and schema."""
-    from modelward.data import snapshots
+    from modelward.data import get_snapshot
 
     with session_from_cli() as session:
-        snap = snapshots.get_snapshot(session, ref)
+        snap = get_snapshot(session, ref)
     if json_out:
         print_json(snap.to_dict())
         return
@@ -115,10 +115,10 @@ def diff_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Schema difference between two snapshots."""
-    from modelward.data import snapshots
+    from modelward.data import diff_schemas
 
     with session_from_cli() as session:
-        d = snapshots.diff_schemas(session, old, new)
+        d = diff_schemas(session, old, new)
     if json_out:
         print_json(d.to_dict())
         return
@@ -146,17 +146,16 @@ def validate_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Check SOURCE against a data contract; exit 1 when any rule fails."""
-    from modelward.data.contracts import load_contract
-    from modelward.data.validation import validate
+    from modelward.data import load_contract, validate
 
     when = _parse_as_of(as_of)
     loaded = load_contract(contract)
     if source.startswith("snapshot:"):
-        from modelward.data import snapshots
+        from modelward.data import scan_snapshot
 
         with session_from_cli() as session:
             report = validate(
-                snapshots.scan_snapshot(session, source[len("snapshot:") :]),
+                scan_snapshot(session, source[len("snapshot:") :]),
                 loaded,
                 as_of=when,
                 settings=session.workspace.settings.data,
@@ -182,7 +181,7 @@ def infer_contract_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a starting contract inferred from the data; review and tighten it."""
-    from modelward.data.inference import infer_contract
+    from modelward.data import infer_contract
     from modelward.errors import InputError
 
     contract = infer_contract(source, name=name)
@@ -250,7 +249,7 @@ def _print_snapshot(snap: Any) -> None:
 
 def print_report(report: ValidationReport) -> None:
     """A rule-by-rule table; failures first, with a few offending rows."""
-    from modelward.data.validation import jsonable
+    from modelward.data import jsonable
 
     results = sorted(report.results, key=lambda r: r.passed)
     print_table(

@@ -27,12 +27,14 @@ def list_cmd(
 ) -> None:
     """Versions known to modelward, including ones registered by plain MLflow code, and
     every way MLflow differs from modelward's record (an alias moved outside modelward...)."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import reconcile, versions
 
     with session_from_cli() as session:
-        found = versions.list_versions(session, name)
-        diverging = [d for d in reconcile.check(session) if name is None or d.model == name]
+        found = registry.list_versions(session, name)
+        diverging = [
+            d for d in registry.check_divergences(session) if name is None or d.model == name
+        ]
     if as_json:
         print_json(
             [
@@ -83,12 +85,13 @@ def reconcile_cmd(
 ) -> None:
     """Put MLflow back in line with modelward's record (admins; audited). Exit 1 when a
     divergence needs a person (a deleted version cannot come back under its number)."""
+    from modelward import registry, security
     from modelward.cli.session import session_from_cli
-    from modelward.registry import reconcile
-    from modelward.security.tokens import principal_for_cli
 
     with session_from_cli() as session:
-        report = reconcile.reconcile(session, principal_for_cli(session), name, dry_run=dry_run)
+        report = registry.reconcile(
+            session, security.principal_for_cli(session), name, dry_run=dry_run
+        )
     if as_json:
         print_json(report.to_dict())
     else:
@@ -113,13 +116,13 @@ def lineage_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Everything a version's lineage answers; with --diff, what changed between two."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import reports, versions
 
     with session_from_cli() as session:
-        versions.sync(session)
+        registry.sync(session)
         if against is not None:
-            result = reports.lineage_diff(session, against, ref)
+            result = registry.lineage_diff(session, against, ref)
             if as_json:
                 print_json(result)
                 return
@@ -129,11 +132,11 @@ def lineage_cmd(
                 [(c["path"], _short(c["old"]), _short(c["new"])) for c in result["changes"]],
             )
             return
-        report = reports.lineage_report(session, ref)
+        report = registry.lineage_report(session, ref)
     if as_json:
         print_json(report)
         return
-    print_table(f"lineage of {report['ref']}", ["question", "answer"], reports.report_rows(report))
+    print_table(f"lineage of {report['ref']}", ["question", "answer"], registry.report_rows(report))
 
 
 def _short(value: object) -> str:
@@ -152,13 +155,13 @@ def promote_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Move a version to a stage through its gates and approvals (exit 1 when refused)."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import lifecycle
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
         principal = principal_for_cli(session)
-        done = lifecycle.transition(
+        done = registry.transition(
             session, principal, ref, to, reason=reason, override_reason=override
         )
     _show_transition(done.to_dict(), as_json)
@@ -170,12 +173,12 @@ def rollback_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Put the previous Production version back into Production."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import lifecycle
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
-        done = lifecycle.rollback(session, principal_for_cli(session), name, reason=reason)
+        done = registry.rollback(session, principal_for_cli(session), name, reason=reason)
     _show_transition(done.to_dict(), as_json)
 
 
@@ -202,12 +205,12 @@ def approve_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a version for a stage (approvers; never the version's author)."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import approvals
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
-        done = approvals.approve(
+        done = registry.approve(
             session, principal_for_cli(session), ref, stage.capitalize(), comment
         )
     if as_json:
@@ -233,15 +236,15 @@ def policy_cmd(
     ] = None,
 ) -> None:
     """Set a model's approval count and/or gates for a stage (admins)."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
     from modelward.errors import InputError
-    from modelward.registry import lifecycle
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
         principal = principal_for_cli(session)
         if approvals_needed is not None:
-            lifecycle.set_approval_policy(session, principal, name, stage, approvals_needed)
+            registry.set_approval_policy(session, principal, name, stage, approvals_needed)
         if gates is not None:
             try:
                 specs = json.loads(gates)
@@ -249,7 +252,7 @@ def policy_cmd(
                 raise InputError(f"--gates: not valid JSON: {exc}", field="gates") from None
             if not isinstance(specs, list):
                 raise InputError("--gates: expected a JSON list of gates", field="gates")
-            lifecycle.set_gate_policy(session, principal, name, stage, specs)
+            registry.set_gate_policy(session, principal, name, stage, specs)
     console.print(f"policy of {name} for {stage.capitalize()} updated")
 
 

@@ -431,7 +431,7 @@ class AcceptancePolicy:
         return out
 
     def _fairness(self, candidate: Evaluation) -> list[PolicyCheck]:
-        from modelward.registry.gates import parity_checks
+        from modelward.registry import parity_checks
 
         if not self.judges_fairness:
             return []

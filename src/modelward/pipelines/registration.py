@@ -41,7 +41,7 @@ def register_candidate(
 ) -> dict[str, Any]:
     import mlflow
 
-    from modelward.registry import runs, versions
+    from modelward import registry
 
     session = ctx.session
     chosen = evaluation["chosen"]
@@ -53,7 +53,7 @@ def register_candidate(
         # the same model trained on the same rows (a rerun judged against a newer champion,
         # say): registering it again would make a second version of one model
         return {"version": same.ref, "accepted": accepted, "chosen": chosen, "reused": True}
-    with runs.run(
+    with registry.run(
         f"{ctx.pipeline}-{chosen}-{ctx.run_id[:8]}",
         session=session,
         split=split_manifest["logic"],
@@ -84,7 +84,7 @@ def register_candidate(
         mlflow.log_dict(evaluation, "modelward/evaluation.json")
         mlflow.log_dict(evaluation["golden_set"], "modelward/golden_set.json")
     assert run.record is not None
-    # what the fairness and forbidden-input gates read (registry.gates.policy)
+    # what the fairness and forbidden-input gates read (the registry's business gates)
     run.record.lineage["fairness"] = candidate.get("fairness") or None
     run.record.lineage["model_inputs"] = list(feature_lineage.get("feature_columns") or [])
     run.record.lineage["pipeline_run"] = {
@@ -96,7 +96,7 @@ def register_candidate(
         "acceptance": evaluation["acceptance"],
         "golden_set_hash": evaluation["golden_set"]["hash"],
     }
-    version = versions.register(session, model_name, run)
+    version = registry.register(model_name, run, session=session)
     return {"version": version.ref, "accepted": accepted, "chosen": chosen, "reused": False}
 
 
@@ -104,13 +104,13 @@ def _registered_already(
     session: Any, model_name: str, model_hash: str | None, train_hash: str | None
 ) -> Any:
     """The version of ``model_name`` a pipeline registered with this model and training set."""
+    from modelward import registry
     from modelward.errors import NotFound
-    from modelward.registry import list_versions
 
     if not model_hash or not train_hash:
         return None
     try:
-        known = list_versions(session, model_name, discover=False)
+        known = registry.list_versions(session, model_name, discover=False)
     except NotFound:
         return None
     for version in known:

@@ -135,15 +135,14 @@ def supervised_tabular(
         (the same content gives the same snapshot), pin the snapshots behind the feature
         views, the contracts, ``as_of`` and the champion. Every later step reads only these,
         so it is cached on them: a rerun on the same inputs recomputes nothing."""
-        from modelward.data.contracts import load_contract
-        from modelward.data.snapshots import snapshot
+        from modelward.data import load_contract, snapshot
         from modelward.features import resolve_inputs
 
         root = ctx.session.workspace.root
         out: dict[str, Any] = {}
         taken: dict[str, str] = {}
         for ds_name, ds in sorted(datasets.items()):
-            snap = snapshot(ctx.session, root / ds.source, name=ds_name)
+            snap = snapshot(root / ds.source, name=ds_name, session=ctx.session)
             taken[ds_name] = snap.id
             out[ds_name] = {
                 "ref": snap.ref,
@@ -169,9 +168,8 @@ def supervised_tabular(
         extract: dict[str, Any], inputs: dict[str, Any], ctx: StepContext
     ) -> dict[str, Any]:
         """Check each snapshot against its contract; any violation stops the run."""
-        from modelward.data.contracts import load_contract
-        from modelward.data.snapshots import get_snapshot
-        from modelward.data.validation import validate as check
+        from modelward.data import get_snapshot, load_contract
+        from modelward.data import validate as check
 
         root = ctx.session.workspace.root
         reports = {}
@@ -216,7 +214,7 @@ def supervised_tabular(
     ) -> tuple[pa.Table, dict[str, Any]]:
         """Point-in-time join of the features onto the labels known at ``as_of``, reading
         exactly the snapshots ``extract`` pinned."""
-        from modelward.data.snapshots import read_snapshot
+        from modelward.data import read_snapshot
         from modelward.features import training_set
 
         labels = read_snapshot(ctx.session, extract[spine]["id"])
@@ -292,9 +290,9 @@ def supervised_tabular(
             return objects_of(ctx.session).get(StoredValue.from_dict(stored)), {"ref": prod.ref}
         import mlflow
 
-        from modelward.registry import tracking
+        from modelward.registry import using_workspace
 
-        with tracking.using_workspace(ctx.session.workspace):
+        with using_workspace(ctx.session.workspace):
             return mlflow.sklearn.load_model(prod.model_uri), {"ref": prod.ref}
 
     evaluate_step = _evaluate_step(
@@ -478,8 +476,8 @@ def request_promotion(stage: str = "Staging") -> Callable[[StepContext, dict[str
                 "promoted": False,
                 "reason": "the acceptance policy rejected the candidate",
             }
-        from modelward.registry.lifecycle import transition
-        from modelward.security.tokens import principal_for_cli
+        from modelward.registry import transition
+        from modelward.security import principal_for_cli
 
         try:
             moved = transition(

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from modelward import security
 from modelward.errors import Conflict, InputError, PermissionDenied
-from modelward.registry import versions
+from modelward.registry import discovery, versions
 from modelward.registry.tables import approvals
-from modelward.security import audit
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -72,7 +72,7 @@ def approve(
         raise InputError(
             f"stage: approvals are for {' or '.join(APPROVABLE)}, not {stage!r}", field="stage"
         )
-    version = versions.get_version(session, ref)
+    version = discovery.get_version(session, ref)
     if principal.name in authors_of(version):
         raise PermissionDenied(
             f"{principal.name} is an author of {version.ref} and can never approve it; "
@@ -92,7 +92,7 @@ def approve(
                     comment=comment[:2000],
                 )
             )
-            audit.record(
+            security.record(
                 conn,
                 actor=principal.name,
                 action="model.approved",

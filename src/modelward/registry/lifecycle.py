@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from modelward import security
 from modelward.errors import CheckFailed, Conflict, InputError, NotFound
-from modelward.registry import tracking, versions
+from modelward.registry import discovery, tracking, versions
 from modelward.registry.approvals import approvals_for, authors_of
 from modelward.registry.gates.base import GateContext, GateResult, build_gates, evaluate_all
 from modelward.registry.tables import model_versions, registered_models, stage_transitions
-from modelward.security import audit
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -128,7 +128,7 @@ def transition(
         raise InputError("reason: say why this transition is made", field="reason")
     name, which = versions.parse_ref(ref)
     # a version plain MLflow code registered a moment ago is recorded here, not refused
-    versions.get_version(session, (name, which))
+    discovery.get_version(session, (name, which))
 
     with session.store.read() as conn:
         model = _model_row(conn, name)
@@ -159,7 +159,8 @@ def transition(
     if target in _GATED and kind == "promote":
         specs = (model.gate_policy or {}).get(target, [])
         gates = build_gates(specs, where=f"gate_policy.{target}")
-        results = evaluate_all(gates, GateContext(candidate, production, target))
+        context = GateContext(candidate, production, target, session=session, principal=principal)
+        results = evaluate_all(gates, context)
         required = int((model.approval_policy or {}).get(target, 0))
         authors = authors_of(candidate)
         valid = {a.approver for a in given if a.approver not in authors}
@@ -239,7 +240,7 @@ def transition(
                     override_reason=override_reason,
                 )
             )
-            audit.record(
+            security.record(
                 conn,
                 actor=principal.name,
                 action=f"model.{kind}",
@@ -298,7 +299,7 @@ def _refuse(
 ) -> None:
     gate_dicts = [r.to_dict() for r in results]
     with session.store.transaction() as conn:
-        audit.record(
+        security.record(
             conn,
             actor=principal.name,
             action="model.transition.refused",
@@ -322,7 +323,7 @@ def _refuse(
 def rollback(session: Session, principal: Principal, name: str, *, reason: str) -> Transition:
     """Put the previous Production version back into Production (gates already passed once)."""
     principal.require(Permission.MODELS_ROLLBACK)
-    versions.require_model(session, name)
+    discovery.require_model(session, name)
     with session.store.read() as conn:
         model = _model_row(conn, name)
     if model.previous_production_version is None:
@@ -341,7 +342,7 @@ def rollback(session: Session, principal: Principal, name: str, *, reason: str) 
 
 def history(session: Session, ref: str) -> list[dict[str, Any]]:
     name, which = versions.parse_ref(ref)
-    versions.get_version(session, (name, which))
+    discovery.get_version(session, (name, which))
     with session.store.read() as conn:
         version = versions._get(conn, name, which)
         rows = conn.execute(
@@ -390,7 +391,7 @@ def set_approval_policy(
         raise InputError(f"stage: approval policies are for {' and '.join(_GATED)}", field="stage")
     if not 0 <= required <= 10:
         raise InputError("required: must be between 0 and 10", field="required")
-    versions.require_model(session, name)
+    discovery.require_model(session, name)
     with session.store.transaction() as conn:
         model = _model_row(conn, versions.validate_name(name))
         policy = {**(model.approval_policy or {}), target: required}
@@ -399,7 +400,7 @@ def set_approval_policy(
             .where(registered_models.c.name == name)
             .values(approval_policy=policy, revision=model.revision + 1)
         )
-        audit.record(
+        security.record(
             conn,
             actor=principal.name,
             action="model.approval_policy.set",
@@ -417,7 +418,7 @@ def set_gate_policy(
     if target not in _GATED:
         raise InputError(f"stage: gate policies are for {' and '.join(_GATED)}", field="stage")
     build_gates(gates, where=f"gate_policy.{target}")  # refuse unknown or malformed gates now
-    versions.require_model(session, name)
+    discovery.require_model(session, name)
     with session.store.transaction() as conn:
         model = _model_row(conn, versions.validate_name(name))
         policy = {**(model.gate_policy or {}), target: list(gates)}
@@ -426,7 +427,7 @@ def set_gate_policy(
             .where(registered_models.c.name == name)
             .values(gate_policy=policy, revision=model.revision + 1)
         )
-        audit.record(
+        security.record(
             conn,
             actor=principal.name,
             action="model.gate_policy.set",

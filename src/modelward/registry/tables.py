@@ -15,7 +15,7 @@ from sqlalchemy import (
     text,
 )
 
-from modelward.store.schema import UTCDateTime, metadata
+from modelward.store import UTCDateTime, metadata
 
 __all__ = [
     "approvals",
@@ -125,7 +125,7 @@ approvals = Table(
     UniqueConstraint("model_name", "version", "stage", "approver"),
 )
 
-#: divergences from MLflow noticed and not yet gone (registry.reconcile): a divergence is
+#: divergences from MLflow noticed and not yet gone (registry.divergences): a divergence is
 #: alerted once, when its row is inserted, not on every look
 registry_divergences = Table(
     "registry_divergences",

@@ -36,6 +36,19 @@ class AuditEntry:
     prev_hash: str
     hash: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as the CLI's ``--json`` and the REST API show it."""
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "payload": self.payload,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
 
 @dataclass(frozen=True)
 class ChainReport:
@@ -43,6 +56,14 @@ class ChainReport:
     checked: int
     first_bad_seq: int | None = None
     reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_bad_seq": self.first_bad_seq,
+            "reason": self.reason,
+        }
 
 
 def _digest(

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection, Row, insert, select, update
 
+from modelward import security
 from modelward.errors import Conflict, InputError, NotFound
-from modelward.security import audit
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 from modelward.serving.tables import endpoints
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def create_endpoint(session: Session, actor: Principal, spec: EndpointSpec) -> E
                 updated_at=now,
             )
         )
-        audit.record(
+        security.record(
             conn,
             actor=actor.name,
             action="endpoint.created",
@@ -239,7 +239,7 @@ def update_endpoint(
             .where(endpoints.c.name == spec.name)
             .values(spec=body, config_version=version, updated_by=actor.name, updated_at=now)
         )
-        audit.record(
+        security.record(
             conn,
             actor=actor.name,
             action="endpoint.updated",

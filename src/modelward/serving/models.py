@@ -193,9 +193,9 @@ class MlflowModelLoader:
         import mlflow
         import yaml
 
-        from modelward.registry import tracking
+        from modelward.registry import using_workspace
 
-        with tracking.using_workspace(self.session.workspace):
+        with using_workspace(self.session.workspace):
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model.uri))
         meta = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) or {}
         flavors = meta.get("flavors") or {}

@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from modelward.config import Workspace, init_workspace
+from modelward.examples import HISTORY_AS_OF, prepare_example, write_churn_data
 from modelward.pipelines import PipelineRun, find_pipeline, load_output, run_pipeline
-from modelward.pipelines.quickstart import example_dir, prepare_example
-from modelward.pipelines.reproduce import reproduce
-from modelward.pipelines.worker import load_module_file
+from modelward.pipelines.reproduction import reproduce
 from modelward.session import Session
 
 pytestmark = pytest.mark.slow
@@ -42,7 +40,7 @@ def churn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, P
 def test_example_runs_locally_and_registers_with_full_lineage(
     churn: tuple[Session, PipelineRun],
 ) -> None:
-    from modelward.registry.versions import get_version
+    from modelward.registry import get_version
 
     session, run = churn
     assert run.ok, run.error
@@ -119,8 +117,7 @@ def test_reproduce_reports_identical_results(churn: tuple[Session, PipelineRun])
 
 def test_contract_violation_stops_the_run_fail_closed(tmp_path: Path) -> None:
     session = _workspace(tmp_path / "ws")
-    gen = load_module_file(example_dir() / "generate.py", prefix="modelward_example_churn_")
-    gen.write_churn_data(session.workspace.root / "data", customers=1_000, broken=True)
+    write_churn_data(session.workspace.root / "data", customers=1_000, broken=True)
     with session:
         run = run_pipeline(session, find_pipeline(session, "churn"), executor="local")
     assert run.status == "failed"
@@ -137,8 +134,8 @@ def test_contract_violation_stops_the_run_fail_closed(tmp_path: Path) -> None:
 def test_acceptance_result_drives_the_registry_gate(churn: tuple[Session, PipelineRun]) -> None:
     from modelward.pipelines import StepContext
     from modelward.pipelines.template import request_promotion
+    from modelward.registry import get_version
     from modelward.registry.lifecycle import set_approval_policy, set_gate_policy
-    from modelward.registry.versions import get_version
     from modelward.security.roles import Principal, Role
     from modelward.security.tokens import bootstrap_admin
 
@@ -166,8 +163,8 @@ def test_fairness_is_reported_and_business_gates_judge_the_version(
     churn: tuple[Session, PipelineRun],
 ) -> None:
     from modelward.errors import CheckFailed
+    from modelward.registry import get_version
     from modelward.registry.lifecycle import set_gate_policy, transition
-    from modelward.registry.versions import get_version
     from modelward.security.roles import Principal, Role
 
     session, run = churn
@@ -199,10 +196,6 @@ def test_fairness_is_reported_and_business_gates_judge_the_version(
     set_gate_policy(session, boss, "churn", "Production", [{"type": "lineage_complete"}])
 
 
-def _generator() -> Any:
-    return load_module_file(example_dir() / "generate.py", prefix="modelward_example_churn_")
-
-
 def test_a_newer_snapshot_taken_meanwhile_is_not_read_by_a_rerun(
     churn: tuple[Session, PipelineRun], tmp_path: Path
 ) -> None:
@@ -211,7 +204,7 @@ def test_a_newer_snapshot_taken_meanwhile_is_not_read_by_a_rerun(
     from modelward.data import snapshot
 
     session, first = churn
-    later = _generator().write_churn_data(tmp_path, customers=1_000, months=13)[0]
+    later = write_churn_data(tmp_path, customers=1_000, months=13)[0]
     newer = snapshot(later, name="activity", session=session)  # someone else's, meanwhile
     assert newer.version == 2
     again = run_pipeline(session, find_pipeline(session, "churn"), executor="local")
@@ -230,9 +223,8 @@ def test_new_data_retrains_and_registers_a_new_version(
     churn: tuple[Session, PipelineRun],
 ) -> None:
     session, first = churn
-    gen = _generator()
-    gen.write_churn_data(session.workspace.root / "data", customers=1_000, months=13)
-    as_of = (gen.AS_OF + timedelta(days=30)).isoformat()
+    write_churn_data(session.workspace.root / "data", customers=1_000, months=13)
+    as_of = (HISTORY_AS_OF + timedelta(days=30)).isoformat()
     later = run_pipeline(
         session, find_pipeline(session, "churn"), {"as_of": as_of}, executor="local"
     )

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from modelward import registry
 from modelward.api import create_app
 from modelward.config import Workspace
 from modelward.errors import NotFound
-from modelward.registry import approvals, lifecycle, reports, tracking, versions
+from modelward.registry import approvals, lifecycle, reports, tracking
 from modelward.security import audit, tokens
 from modelward.security.roles import Role
 from modelward.serving.models import RegistryModelResolver
@@ -54,7 +55,7 @@ def test_the_gateway_resolver_finds_a_plain_mlflow_version_without_a_sync(
     with pytest.raises(NotFound, match="has no version Production"):
         RegistryModelResolver(session).resolve("gbm@production")
     with pytest.raises(NotFound, match="'nope' is not registered"):
-        versions.get_version(session, "nope@1")
+        registry.get_version(session, "nope@1")
 
 
 def test_rest_lineage_approvals_and_policies_see_it_too(session: Session) -> None:
@@ -100,7 +101,7 @@ def test_a_plain_mlflow_signature_feeds_the_forbidden_inputs_gate(session: Sessi
         mlflow.sklearn.log_model(
             model, name="model", signature=infer_signature(frame), registered_model_name="credit"
         )
-    version = versions.get_version(session, "credit@1")
+    version = registry.get_version(session, "credit@1")
     assert version.lineage["model_artifact"]["signature_inputs"] == ["age", "gender"]
     boss = admin(session)
     gate = {"type": "forbidden_inputs", "features": ["gender"]}

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from modelward import registry
 from modelward.config import Workspace
 from modelward.errors import PermissionDenied
-from modelward.registry import lifecycle, reconcile, tracking, versions
+from modelward.registry import check_divergences, lifecycle, reconcile, tracking
 from modelward.security import audit
 from modelward.security.roles import Principal, Role
 from modelward.serving.models import RegistryModelResolver
@@ -68,16 +69,16 @@ def test_an_alias_moved_with_mlflows_api_is_caught_never_served_and_reconciled(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     s = gated.session
-    assert reconcile.check(s) == []
+    assert check_divergences(s) == []
     # the bypass of the issue: MLflow's own API points `production` at the un-gated version
     _client(s).set_registered_model_alias("churn", "production", "2")
 
     # the gateway resolves stages from modelward's record: the gated version keeps serving
     assert RegistryModelResolver(s).resolve("churn@production").version == "1"
-    assert versions.get_version(s, "churn@production").version == 1
+    assert registry.get_version(s, "churn@production").version == 1
 
     with caplog.at_level(logging.WARNING, logger="modelward.registry"):
-        [found] = reconcile.check(s)
+        [found] = check_divergences(s)
     assert (found.kind, found.subject, found.expected, found.found) == (
         "alias",
         "production",
@@ -86,7 +87,7 @@ def test_an_alias_moved_with_mlflows_api_is_caught_never_served_and_reconciled(
     )
     assert "moved outside modelward" in found.message
     assert any("alias 'production' points at version 2" in r.message for r in caplog.records)
-    reconcile.check(s)  # alerted once, not on every look
+    check_divergences(s)  # alerted once, not on every look
     [noticed] = _actions(s, "model.divergence.noticed")
     assert noticed.target == "model:churn" and noticed.payload["found"] == "2"
 
@@ -124,11 +125,11 @@ def test_a_deleted_version_and_a_legacy_stage_are_reported_and_one_needs_a_perso
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # MLflow deprecates stages
         client.transition_model_version_stage("churn", "2", "Production")
-    kinds = {d.kind: d for d in reconcile.check(s)}
+    kinds = {d.kind: d for d in check_divergences(s)}
     assert set(kinds) == {"mlflow_stage"}
     assert "models:/churn/Production would load it" in kinds["mlflow_stage"].message
     client.delete_model_version("churn", "1")  # the Production version, gone from MLflow
-    kinds = {d.kind: d for d in reconcile.check(s)}
+    kinds = {d.kind: d for d in check_divergences(s)}
     assert set(kinds) == {"mlflow_stage", "version_deleted", "alias"}
     assert kinds["version_deleted"].subject == "1"
 
@@ -140,8 +141,8 @@ def test_a_deleted_version_and_a_legacy_stage_are_reported_and_one_needs_a_perso
     assert "needs a person" in err and "cannot come back under number 1" in err
     assert client.get_model_version("churn", "2").current_stage == "None"
     # modelward's record is untouched: still the gated version, still served from its URI
-    assert versions.get_version(s, "churn@production").version == 1
-    assert {d.kind for d in reconcile.check(s)} == {"version_deleted", "alias"}
+    assert registry.get_version(s, "churn@production").version == 1
+    assert {d.kind for d in check_divergences(s)} == {"version_deleted", "alias"}
 
 
 def test_a_model_renamed_in_mlflow_is_no_new_model_and_gets_its_name_back(
@@ -153,7 +154,7 @@ def test_a_model_renamed_in_mlflow_is_no_new_model_and_gets_its_name_back(
     assert code == 0
     # the renamed versions are not "discovered" as a new model
     assert {v["model"] for v in json.loads(out)} == {"churn"}
-    [found] = reconcile.check(s)
+    [found] = check_divergences(s)
     assert (found.kind, found.found) == ("model_renamed", "churn-renamed")
     code, out, _ = cli(capsys, monkeypatch, s.workspace, "models", "reconcile", "--json")
     report = json.loads(out)
@@ -161,9 +162,9 @@ def test_a_model_renamed_in_mlflow_is_no_new_model_and_gets_its_name_back(
         "renamed MLflow model 'churn-renamed' back to 'churn'"
     ]
     assert _client(s).get_registered_model("churn").aliases == {"production": 1}
-    assert reconcile.check(s) == []
+    assert check_divergences(s) == []
 
 
 def test_only_admins_reconcile(gated: Gated) -> None:
     with pytest.raises(PermissionDenied, match=r"models:override"):
-        reconcile.reconcile(gated.session, Principal("dev", Role.DEVELOPER))
+        reconcile(gated.session, Principal("dev", Role.DEVELOPER))

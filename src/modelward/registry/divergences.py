@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import delete, insert, select
 
+from modelward import security
 from modelward.registry import tracking
 from modelward.registry.tables import model_versions, registry_divergences
-from modelward.security import audit
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -257,7 +257,7 @@ def _notice(session: Session, found: Iterable[Divergence]) -> None:
                     key=d.key, model_name=d.model, kind=d.kind, detail=d.to_dict(), noticed_at=now
                 )
             )
-            audit.record(
+            security.record(
                 conn,
                 actor="modelward",
                 action="model.divergence.noticed",
@@ -269,7 +269,7 @@ def _notice(session: Session, found: Iterable[Divergence]) -> None:
             if key not in known:
                 continue
             conn.execute(delete(registry_divergences).where(registry_divergences.c.key == key))
-            audit.record(
+            security.record(
                 conn,
                 actor="modelward",
                 action="model.divergence.cleared",
@@ -354,7 +354,7 @@ def reconcile(
         by_model.setdefault(d.model, []).append(d)
     with session.store.transaction() as conn:
         for model, repaired in by_model.items():
-            audit.record(
+            security.record(
                 conn,
                 actor=principal.name,
                 action="model.reconciled",

@@ -58,6 +58,10 @@ churn = supervised_tabular(
         "activity:monthly_spend",
     ],
     segments=["plan", "region"],
+    # parity of who is flagged (selection rate) and of who is caught (true-positive rate)
+    # across regions, over all rows and within each plan: in the evaluation report, and
+    # judged with the policy's fairness thresholds below
+    sensitive=["region"],
     trainers={"baseline": baseline, "challenger": challenger},
     model_name="churn",
     policy=AcceptancePolicy(metric="roc_auc", min_delta=0.0, max_segment_drop=0.05, max_ece=0.05),

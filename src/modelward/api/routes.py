@@ -56,6 +56,7 @@ def whoami(who: Reader) -> dict[str, Any]:
 
 @router.get("/models", tags=["models"])
 def list_models(session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
+    registry.sync(session)  # models registered by plain MLflow code are models too
     return [m.to_dict() for m in registry.list_models(session)]
 
 
@@ -67,7 +68,7 @@ def sync_models(session: CurrentSession, _: Writer) -> list[dict[str, Any]]:
 
 @router.get("/models/{name}/versions", tags=["models"])
 def list_versions(name: str, session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
-    return [v.to_dict() for v in registry.list_versions(session, name, discover=False)]
+    return [v.to_dict() for v in registry.list_versions(session, name)]
 
 
 @router.get("/models/{name}/versions/{version}", tags=["models"])
@@ -146,7 +147,11 @@ def audit_log(
 def audit_verify(session: CurrentSession, _: AuditReader) -> dict[str, Any]:
     with session.store.read() as conn:
         report = security.verify(conn)
-    return report.to_dict()
+    diverging = registry.check_divergences(session)
+    return report.to_dict() | {
+        "ok": report.ok and not diverging,
+        "registry_divergences": [d.to_dict() for d in diverging],
+    }
 
 
 @router.get("/snapshots", tags=["snapshots"])

@@ -24,14 +24,24 @@ def verify_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Check the hash chain; exit 1 and name the first bad entry if it was tampered with."""
-    from modelward import security
+    """Check the hash chain, and that MLflow still agrees with the registry's record (no
+    alias moved, version deleted or model renamed outside modelward); exit 1 naming the
+    first bad entry or each divergence."""
+    from modelward import registry, security
     from modelward.cli.session import session_from_cli
 
-    with session_from_cli() as session, session.store.read() as conn:
-        report = security.verify(conn, anchor=anchor)
+    with session_from_cli() as session:
+        with session.store.read() as conn:
+            report = security.verify(conn, anchor=anchor)
+        diverging = registry.check_divergences(session)
     if as_json:
-        print_json(report.to_dict())
+        print_json(
+            report.to_dict()
+            | {
+                "ok": report.ok and not diverging,
+                "registry_divergences": [d.to_dict() for d in diverging],
+            }
+        )
     elif report.ok:
         console.print(f"audit chain intact: {report.checked} entries verified")
     elif report.first_bad_seq is None:
@@ -41,7 +51,14 @@ def verify_cmd(
             f"[red]audit chain broken[/red] at entry {report.first_bad_seq}: {report.reason} "
             f"({report.checked} entries before it verified)"
         )
-    if not report.ok:
+    if diverging and not as_json:
+        err_console.print(
+            f"[red]registry bypassed[/red]: MLflow differs from modelward's gated record in "
+            f"{len(diverging)} way(s):"
+        )
+        for d in diverging:
+            err_console.print(f"  {d.message} ({d.hint})", markup=False)
+    if not report.ok or diverging:
         raise typer.Exit(1)
 
 

@@ -7,11 +7,11 @@ Reads need no token; stage changes, approvals and policies act as the identity o
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from modelward.cli.output import console, print_json, print_table
+from modelward.cli.output import console, err_console, print_json, print_table
 
 __all__ = ["app", "register"]
 
@@ -25,14 +25,24 @@ def list_cmd(
     name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Versions known to modelward, including ones registered by plain MLflow code."""
+    """Versions known to modelward, including ones registered by plain MLflow code, and
+    every way MLflow differs from modelward's record (an alias moved outside modelward...)."""
     from modelward import registry
     from modelward.cli.session import session_from_cli
 
     with session_from_cli() as session:
         found = registry.list_versions(session, name)
+        diverging = [
+            d for d in registry.check_divergences(session) if name is None or d.model == name
+        ]
     if as_json:
-        print_json([{k: v for k, v in mv.to_dict().items() if k != "lineage"} for mv in found])
+        print_json(
+            [
+                {k: v for k, v in mv.to_dict().items() if k != "lineage"}
+                | {"divergences": [d.message for d in diverging if d.model == mv.model_name]}
+                for mv in found
+            ]
+        )
         return
     print_table(
         None,
@@ -49,6 +59,52 @@ def list_cmd(
             for mv in found
         ],
     )
+    _warn_divergences(diverging)
+
+
+def _warn_divergences(diverging: list[Any]) -> None:
+    if not diverging:
+        return
+    err_console.print(
+        f"[red]MLflow differs from modelward's record in {len(diverging)} way(s)[/red] "
+        "(changed outside modelward; modelward serves and gates from its own record):",
+        markup=True,
+    )
+    for d in diverging:
+        err_console.print(f"  {d.message}", markup=False)
+    err_console.print("  put MLflow back in line: modelward models reconcile", markup=False)
+
+
+@app.command("reconcile")
+def reconcile_cmd(
+    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be done; change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put MLflow back in line with modelward's record (admins; audited). Exit 1 when a
+    divergence needs a person (a deleted version cannot come back under its number)."""
+    from modelward import registry, security
+    from modelward.cli.session import session_from_cli
+
+    with session_from_cli() as session:
+        report = registry.reconcile(
+            session, security.principal_for_cli(session), name, dry_run=dry_run
+        )
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        verb = "would do" if dry_run else "done"
+        for action in report.actions:
+            console.print(f"{verb}: {action}", markup=False)
+        for d in report.remaining:
+            err_console.print(f"[red]needs a person[/red]: {d.message}", markup=True)
+            err_console.print(f"  {d.hint}", markup=False)
+        if not report.actions and not report.remaining:
+            console.print("MLflow is in line with modelward's record")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command("lineage")

@@ -127,14 +127,34 @@ def quickstart_cmd(
     )
 
 
-def run_quickstart_pipeline(session: Session, *, executor: str | None = None) -> list[PipelineRun]:
+def _what_happened(run: PipelineRun, registered: dict[str, Any]) -> str:
+    ran = [s.step for s in run.steps if s.status == "succeeded"]
+    trained = [s for s in ran if s.startswith("train_")]
+    steps = f"{len(ran)} step(s) ran, {len(run.steps) - len(ran)} from the cache"
+    steps += f" (trained: {', '.join(trained)})" if trained else "; trained nothing"
+    if "register" not in ran:
+        return f"{steps}; registered nothing new ({registered['version']}, from the cache)"
+    if registered.get("reused"):
+        return (
+            f"{steps}; registered nothing new: {registered['version']} is this model "
+            "on this training set"
+        )
+    return f"{steps}; registered [bold]{registered['version']}[/bold] ({registered['chosen']})"
+
+
+def run_quickstart_pipeline(
+    session: Session, *, executor: str | None = None, customers: int = 3_000
+) -> list[PipelineRun]:
     """Run the churn pipeline as the quickstart shows it, printing the story; the three runs.
 
-    A first model (no champion yet) becomes the Production champion; a month later a
+    A first model (no champion yet) passes its gates into Production as the champion (its
+    lineage is complete: the example project is committed to git); a month later a
     challenger is evaluated against it; the same run again shows that nothing is
-    recomputed; finally the champion is reproduced.
+    recomputed; finally the champion is reproduced. Run twice in one workspace, it trains
+    and registers nothing the second time, and says so.
     """
     from modelward.cli.pipelines import print_summary
+    from modelward.errors import NotFound
     from modelward.examples import HISTORY_AS_OF, write_churn_data
     from modelward.pipelines import find_pipeline, load_output, reproduce, run_pipeline
     from modelward.registry import approve, get_version, transition
@@ -153,40 +173,62 @@ def run_quickstart_pipeline(session: Session, *, executor: str | None = None) ->
         runs.append(run)
         return run
 
-    first = one("pipeline run 1: first model, no champion yet", {})
+    try:
+        champion = get_version(session, "churn@production")
+    except NotFound:
+        champion = None
+    first = one(
+        "pipeline run 1: first model, no champion yet"
+        if champion is None
+        else f"pipeline run 1: the first month again, champion {champion.ref}",
+        {},
+    )
     registered = load_output(session, first, "register")
-    console.print(f"registered [bold]{registered['version']}[/bold] ({registered['chosen']})")
-    if get_version(session, registered["version"]).stage != "Production":  # a second quickstart
+    console.print(_what_happened(first, registered))
+    version = get_version(session, registered["version"])
+    if version.stage == "Production":
+        console.print(f"{version.ref} is the champion already (Production)")
+    elif champion is not None:
+        console.print(f"the champion stays {champion.ref}")
+    else:
         with contextlib.suppress(Conflict):
             approve(
                 session,
                 Principal("quickstart-reviewer", Role.APPROVER),
-                registered["version"],
+                version.ref,
                 "Production",
                 comment="quickstart: reviewed the evaluation report",
             )
         transition(
             session,
             Principal(session.actor, Role.ADMIN),
-            registered["version"],
+            version.ref,
             "Production",
             reason="quickstart: the first model becomes the champion",
-            override_reason="quickstart demo workspace: not a git repository",
+            # only without git is the lineage short of its commit; the gate says so
+            override_reason=None
+            if version.lineage_complete
+            else "quickstart demo workspace: git is not installed, so no commit",
         )
-    console.print(f"{registered['version']} promoted to Production: the champion")
+        console.print(
+            f"{version.ref} promoted to Production: the champion (gates passed: lineage "
+            f"{'complete' if version.lineage_complete else 'incomplete, overridden'})"
+        )
 
-    write_churn_data(root / "data", months=13)
+    write_churn_data(root / "data", months=13, customers=customers)
     as_of = (HISTORY_AS_OF + timedelta(days=30)).isoformat()
     second = one("pipeline run 2: a month later, challenger vs champion", {"as_of": as_of})
     result = load_output(session, second, "register")
     evaluation = load_output(session, second, "evaluation")
     report = load_output(session, second, "report")
     verdict = "accepted" if result["accepted"] else "rejected"
+    console.print(_what_happened(second, result))
     console.print(
-        f"registered [bold]{result['version']}[/bold] ({result['chosen']}); acceptance policy "
-        f"{verdict} against {evaluation['acceptance']['champion']}; report: {report['html']}"
+        f"acceptance policy {verdict} against {evaluation['acceptance']['champion']}; "
+        f"report: {report['html']}"
     )
-    one("pipeline run 3: the same inputs again (cache)", {"as_of": as_of})
+    third = one("pipeline run 3: the same inputs again (cache)", {"as_of": as_of})
+    console.print(_what_happened(third, load_output(session, third, "register")))
 
     started = time.perf_counter()
     check = reproduce(session, registered["version"], executor=executor)

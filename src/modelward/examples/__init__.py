@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         write_customers,
     )
     from modelward.examples.drivers import DEFINITIONS, EXAMPLE_END, write_example
-    from modelward.examples.project import example_dir, prepare_example
+    from modelward.examples.project import commit_workspace, example_dir, prepare_example
 
 __all__ = [
     "AS_OF",
@@ -37,6 +37,7 @@ __all__ = [
     "EXAMPLE_END",
     "HISTORY_AS_OF",
     "HISTORY_START",
+    "commit_workspace",
     "example_dir",
     "prepare_example",
     "write_churn_data",
@@ -56,6 +57,7 @@ __getattr__, __dir__ = lazy_exports(
         "DEFINITIONS": "drivers",
         "EXAMPLE_END": "drivers",
         "write_example": "drivers",
+        "commit_workspace": "project",
         "example_dir": "project",
         "prepare_example": "project",
     },

@@ -1,7 +1,8 @@
 """The ``examples/churn`` project of a source checkout, copied into a workspace.
 
 Its feature definitions, contracts and pipeline are the files a user would write; the
-data comes from :func:`modelward.examples.churn.write_churn_data`.
+data comes from :func:`modelward.examples.churn.write_churn_data`. The project is committed
+to git, as a user's would be, so the lineage of what it trains is complete.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from modelward.errors import InputError
 from modelward.examples.churn import write_churn_data
 
-__all__ = ["example_dir", "prepare_example"]
+__all__ = ["commit_workspace", "example_dir", "prepare_example"]
 
 _FILES = ("features.py", "pipelines.py", "contracts/activity.yaml", "contracts/labels.yaml")
 
@@ -28,11 +29,61 @@ def example_dir() -> Path:
     return found
 
 
-def prepare_example(root: Path, *, months: int = 12, customers: int = 3_000) -> None:
-    """Copy the example project into the workspace at ``root`` and write its data."""
+def prepare_example(
+    root: Path, *, months: int = 12, customers: int = 3_000, commit: bool = True
+) -> str | None:
+    """Copy the example project into the workspace at ``root`` and write its data.
+
+    With ``commit``, the workspace becomes a git repository and its code is committed, so
+    what the pipeline registers has complete lineage (the git commit is one of its items)
+    and passes the lineage gate on its own. Returns the commit, or None without git.
+    """
     source = example_dir()
     for rel in _FILES:
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / rel, target)
     write_churn_data(root / "data", customers=customers, months=months)
+    return commit_workspace(root) if commit else None
+
+
+#: what a workspace keeps out of git: its stores and data live in snapshots, not in commits
+_GITIGNORE = "mlflow.db\n.modelward/\ndata/\n__pycache__/\n"
+
+
+def commit_workspace(root: Path) -> str | None:
+    """``git init`` the workspace if needed and commit its files; the HEAD commit.
+
+    A second call with nothing changed makes no commit. None when git is not installed
+    (the quickstart then says why its champion needs an override).
+    """
+    import subprocess
+
+    def git(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=check, timeout=60
+        )
+
+    try:
+        if not (root / ".git").exists():
+            git("init", "-q")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    ignore = root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(_GITIGNORE, encoding="utf-8")
+    git("add", "-A")
+    if git("diff", "--cached", "--quiet", check=False).returncode != 0:
+        # a machine without a git identity still gets a commit, named for what made it
+        who = (
+            []
+            if git("config", "user.email", check=False).stdout.strip()
+            else [
+                "-c",
+                "user.name=modelward quickstart",
+                "-c",
+                "user.email=quickstart@modelward.invalid",
+            ]
+        )
+        git(*who, "commit", "-q", "-m", "modelward quickstart: the churn example project")
+    return git("rev-parse", "HEAD").stdout.strip()

@@ -32,7 +32,7 @@ from modelward.features.definitions import (
 )
 from modelward.features.lookup import FeatureLookup, OnlineResult
 from modelward.features.materialization import MaterializationRun
-from modelward.features.offline import TrainingSet, training_set
+from modelward.features.offline import TrainingSet, resolve_inputs, training_set
 from modelward.features.online import OnlineStore, Record, open_online_store
 from modelward.features.skew import SkewReport
 from modelward.features.versions import Change, Plan, note_model_version
@@ -67,6 +67,7 @@ __all__ = [
     "online_store",
     "open_online_store",
     "plan",
+    "resolve_inputs",
     "show",
     "stats_history",
     "training_set",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from modelward.config import DataSettings
     from modelward.session import Session
 
-__all__ = ["TrainingSet", "training_set"]
+__all__ = ["TrainingSet", "resolve_inputs", "training_set"]
 
 _ROW = "__mw_row"
 _BATCH_ROWS = 65_536
@@ -375,6 +375,7 @@ def training_set(
     full_names: bool = False,
     allow_duplicates: bool = False,
     settings: DataSettings | None = None,
+    snapshots: Mapping[str, str] | None = None,
 ) -> TrainingSet:
     """Point-in-time join of ``features`` onto the spine ``entity_df``.
 
@@ -382,6 +383,8 @@ def training_set(
     ``catalog`` or else the workspace's definitions module. The spine needs the entity key
     columns and a timezone-aware ``timestamp_column``. Building the set notes the views in
     the active lineage collector, so a model registered in the same run records them.
+    ``snapshots`` pins name-only snapshot sources (``{"activity": "activity@3"}``): without
+    it ``SnapshotSource("activity")`` reads the latest snapshot at the time of the join.
 
     Example::
 
@@ -421,7 +424,7 @@ def training_set(
         _check_spine_rows(con, spine, spine_from, timestamp_column, keys, allow_duplicates)
         resolved: list[tuple[FeatureView, ResolvedSource]] = []
         for view in views:
-            source = resolve_view_source(view, session)
+            source = resolve_view_source(view, session, snapshots)
             check_source(view, source_columns(con, source, view.name), source)
             resolved.append((view, source))
         outputs = _plan_outputs(selections, schema.names, full_names)
@@ -485,3 +488,38 @@ def _lineage(
                     src.snapshot_id, name, int(version or 0), src.content_hash
                 )
     return tuple(uses.values()), tuple(datasets.values())
+
+
+def resolve_inputs(
+    features: Sequence[FeatureRef],
+    *,
+    session: Session,
+    snapshots: Mapping[str, str] | None = None,
+    catalog: Catalog | None = None,
+) -> dict[str, Any]:
+    """What a training set on ``features`` reads, resolved now, as JSON.
+
+    ``{"views": {name: {"definition_hash", "source", "content_hash", "snapshot_id"}},
+    "snapshots": {snapshot name: snapshot id}}``: a pipeline records this once at its start
+    and passes ``snapshots`` back to :func:`training_set`, so every later step reads the
+    same bytes even if someone takes a newer snapshot meanwhile. ``snapshots`` given here
+    pins names first (the snapshots the run itself just took).
+    """
+    catalog = catalog or load_catalog(session)
+    selections = catalog.select(list(features))
+    views: dict[str, dict[str, Any]] = {
+        sel.view.name: {"definition_hash": sel.view.definition_hash} for sel in selections
+    }
+    pins: dict[str, str] = {}
+    for view in _batch_views(selections):
+        source = resolve_view_source(view, session, snapshots)
+        views.setdefault(view.name, {"definition_hash": view.definition_hash})
+        views[view.name] |= {
+            "source": source.label,
+            "content_hash": source.content_hash,
+            "snapshot_id": source.snapshot_id,
+        }
+        ref = view.source_descriptor.get("ref")
+        if source.snapshot_id is not None and ref is not None and "@" not in ref:
+            pins[ref] = source.snapshot_id
+    return {"views": views, "snapshots": pins}

@@ -9,6 +9,7 @@ feature cast to its declared type, and rows without an event time left out.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +23,13 @@ from modelward.features.definitions import DUCKDB_TYPES, FeatureView
 if TYPE_CHECKING:
     from modelward.session import Session
 
-__all__ = ["ResolvedSource", "latest_relation", "resolve_view_source", "view_relation"]
+__all__ = [
+    "ResolvedSource",
+    "latest_relation",
+    "pinned_ref",
+    "resolve_view_source",
+    "view_relation",
+]
 
 #: internal column names; a double underscore prefix keeps them clear of user columns
 EVENT_TS = "__mw_event_ts"
@@ -60,8 +67,30 @@ def _file_fingerprint(paths: list[Path]) -> str:
     return f"parquet-footer:{digest.hexdigest()}"
 
 
-def resolve_view_source(view: FeatureView, session: Session | None) -> ResolvedSource:
-    """Where the view's rows are: a snapshot (by ref), a Parquet file or a SQL query."""
+def pinned_ref(view: FeatureView, snapshots: Mapping[str, str] | None) -> str | None:
+    """The snapshot a view reads: its own ref, or the pin for a name-only ``SnapshotSource``.
+
+    ``SnapshotSource("activity")`` means "the latest activity snapshot", which moves as soon
+    as someone takes another one; a pipeline run pins the name once at its start
+    (``{"activity": "activity@3"}`` or a snapshot id) so every step reads the same bytes.
+    ``None`` for a view whose source is no snapshot.
+    """
+    desc = view.source_descriptor
+    if desc["kind"] != "snapshot":
+        return None
+    ref = desc["ref"]
+    if snapshots and "@" not in ref and ref in snapshots:
+        return snapshots[ref]
+    return ref
+
+
+def resolve_view_source(
+    view: FeatureView,
+    session: Session | None,
+    snapshots: Mapping[str, str] | None = None,
+) -> ResolvedSource:
+    """Where the view's rows are: a snapshot (by ref, or pinned: :func:`pinned_ref`), a
+    Parquet file or a SQL query."""
     desc = view.source_descriptor
     if desc["kind"] == "sql":
         return ResolvedSource(f"({desc['sql']})", f"sql:{desc['sql']}", None)
@@ -73,7 +102,7 @@ def resolve_view_source(view: FeatureView, session: Session | None) -> ResolvedS
             )
         from modelward.data import get_snapshot
 
-        snap = get_snapshot(session, desc["ref"])
+        snap = get_snapshot(session, str(pinned_ref(view, snapshots)))
         return ResolvedSource(
             f"read_parquet({quote_literal(str(snap.path))})",
             f"snapshot:{snap.name}@{snap.version}",

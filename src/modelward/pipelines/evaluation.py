@@ -132,6 +132,8 @@ class Evaluation:
     calibration: Calibration
     #: ROC (x=FPR, y=TPR) and PR (x=recall, y=precision), at most 101 points each
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    #: parity across each declared sensitive attribute (:func:`~.fairness.fairness`)
+    fairness: dict[str, Any] = field(default_factory=dict)
 
     def metric(self, name: str) -> float | None:
         if name == "ece":
@@ -145,6 +147,7 @@ class Evaluation:
             "segments": self.segments,
             "calibration": self.calibration.to_dict(),
             "curves": self.curves,
+            "fairness": self.fairness,
         }
 
     def flat_segments(self, metric: str) -> dict[str, float]:
@@ -165,8 +168,14 @@ def evaluate(
     label: str = "candidate",
     bins: int = 10,
     threshold: float = 0.5,
+    sensitive: Mapping[str, Sequence[Any]] | None = None,
+    min_group_rows: int = 30,
 ) -> Evaluation:
-    """Score predicted probabilities of the positive class against 0/1 labels."""
+    """Score predicted probabilities of the positive class against 0/1 labels.
+
+    ``sensitive`` declares attributes (``{"region": values}``) whose groups are compared
+    for selection-rate and true-positive-rate parity, overall and inside each segment.
+    """
     import numpy as np
     from sklearn.metrics import precision_recall_curve, roc_curve
 
@@ -199,12 +208,20 @@ def evaluate(
         fpr, tpr, _ = roc_curve(y, p)
         precision, recall, _ = precision_recall_curve(y, p)
         curves = {"roc": _curve(fpr, tpr), "pr": _curve(recall[::-1], precision[::-1])}
+    parity: dict[str, Any] = {}
+    if sensitive:
+        from modelward.pipelines.fairness import fairness
+
+        parity = fairness(
+            y, p, sensitive, segments=segments, threshold=threshold, min_group_rows=min_group_rows
+        )
     return Evaluation(
         label,
         _metrics(y, p, threshold),
         per_segment,
         calibration(y.tolist(), p.tolist(), bins),
         curves,
+        parity,
     )
 
 
@@ -313,12 +330,32 @@ class AcceptancePolicy:
     max_ece: float = 0.1
     #: segments with fewer rows are reported but not judged (too noisy)
     min_segment_rows: int = 50
+    #: fairness across each sensitive attribute the evaluation declared: the lowest group
+    #: selection rate over the highest must be at least this (0.8: the four-fifths rule)
+    min_selection_rate_ratio: float | None = None
+    #: ... and the true-positive rates of the groups at most this far apart
+    max_true_positive_rate_difference: float | None = None
+    #: judge the parities inside every segment too, not only over all rows
+    fairness_per_segment: bool = True
 
     def __post_init__(self) -> None:
         for name in ("min_delta", "max_segment_drop", "max_ece"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise InputError(f"AcceptancePolicy.{name}: must be a number >= 0", field=name)
+        for name in ("min_selection_rate_ratio", "max_true_positive_rate_difference"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or not 0 <= value <= 1):
+                raise InputError(
+                    f"AcceptancePolicy.{name}: must be between 0 and 1, or None", field=name
+                )
+
+    @property
+    def judges_fairness(self) -> bool:
+        return (
+            self.min_selection_rate_ratio is not None
+            or self.max_true_positive_rate_difference is not None
+        )
 
     def _better(self, new: float, old: float) -> float:
         return old - new if self.metric in LOWER_IS_BETTER else new - old
@@ -355,6 +392,7 @@ class AcceptancePolicy:
                 )
             )
             checks.extend(self._segments(candidate, champion))
+        checks.extend(self._fairness(candidate))
         ece = candidate.calibration.ece
         checks.append(
             PolicyCheck(
@@ -391,3 +429,31 @@ class AcceptancePolicy:
                     )
                 )
         return out
+
+    def _fairness(self, candidate: Evaluation) -> list[PolicyCheck]:
+        from modelward.registry import parity_checks
+
+        if not self.judges_fairness:
+            return []
+        if not candidate.fairness:
+            return [
+                PolicyCheck(
+                    "fairness",
+                    False,
+                    None,
+                    None,
+                    "the policy judges fairness, but the evaluation declared no sensitive "
+                    "attribute",
+                )
+            ]
+        return [
+            PolicyCheck(c.name, c.passed, c.observed, c.threshold, c.message)
+            for attribute, report in candidate.fairness.items()
+            for c in parity_checks(
+                attribute,
+                report,
+                min_selection_rate_ratio=self.min_selection_rate_ratio,
+                max_true_positive_rate_difference=self.max_true_positive_rate_difference,
+                per_segment=self.fairness_per_segment,
+            )
+        ]

@@ -6,6 +6,9 @@ the ``features`` step's record. The version's lineage names the pipeline run and
 content hash of the model, the training set and the split, and it carries the metrics
 (overall and per segment), the acceptance policy's result (``acceptance_passed`` for the
 registry's ``metric_above`` gate), the evaluation report and the golden set as artifacts.
+
+Registering is idempotent: a model (by content hash) already registered for the same
+training set returns that version instead of a second one.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ def register_candidate(
     chosen = evaluation["chosen"]
     candidate = evaluation["candidates"][chosen]
     accepted = bool(evaluation["acceptance"]["passed"])
+    model_hash = (ctx.stored_inputs.get("chosen_model") or {}).get("hash")
+    same = _registered_already(session, model_name, model_hash, split_manifest.get("train_hash"))
+    if same is not None:
+        # the same model trained on the same rows (a rerun judged against a newer champion,
+        # say): registering it again would make a second version of one model
+        return {"version": same.ref, "accepted": accepted, "chosen": chosen, "reused": True}
     with registry.run(
         f"{ctx.pipeline}-{chosen}-{ctx.run_id[:8]}",
         session=session,
@@ -66,6 +75,7 @@ def register_candidate(
             )
         overall = _numbers(candidate["overall"])
         overall["acceptance_passed"] = 1.0 if accepted else 0.0
+        overall |= _fairness_metrics(candidate.get("fairness") or {})
         run.log_metrics(overall, dataset=evaluated_on)
         for column, values in candidate["segments"].items():
             for value, metrics in values.items():
@@ -74,6 +84,9 @@ def register_candidate(
         mlflow.log_dict(evaluation, "modelward/evaluation.json")
         mlflow.log_dict(evaluation["golden_set"], "modelward/golden_set.json")
     assert run.record is not None
+    # what the fairness and forbidden-input gates read (the registry's business gates)
+    run.record.lineage["fairness"] = candidate.get("fairness") or None
+    run.record.lineage["model_inputs"] = list(feature_lineage.get("feature_columns") or [])
     run.record.lineage["pipeline_run"] = {
         "id": ctx.run_id,
         "pipeline": ctx.pipeline,
@@ -84,4 +97,41 @@ def register_candidate(
         "golden_set_hash": evaluation["golden_set"]["hash"],
     }
     version = registry.register(model_name, run, session=session)
-    return {"version": version.ref, "accepted": accepted, "chosen": chosen}
+    return {"version": version.ref, "accepted": accepted, "chosen": chosen, "reused": False}
+
+
+def _registered_already(
+    session: Any, model_name: str, model_hash: str | None, train_hash: str | None
+) -> Any:
+    """The version of ``model_name`` a pipeline registered with this model and training set."""
+    from modelward import registry
+    from modelward.errors import NotFound
+
+    if not model_hash or not train_hash:
+        return None
+    try:
+        known = registry.list_versions(session, model_name, discover=False)
+    except NotFound:
+        return None
+    for version in known:
+        run = version.lineage.get("pipeline_run") or {}
+        if (run.get("model") or {}).get("hash") == model_hash and (
+            run.get("training_set_hash") == train_hash
+        ):
+            return version
+    return None
+
+
+def _fairness_metrics(fairness: dict[str, Any]) -> dict[str, float]:
+    """``fairness.region.selection_rate_ratio`` and friends, for MLflow and metric gates."""
+    out = {}
+    for attribute, report in fairness.items():
+        for key in (
+            "selection_rate_ratio",
+            "selection_rate_difference",
+            "true_positive_rate_difference",
+        ):
+            value = report["overall"].get(key)
+            if isinstance(value, int | float):
+                out[f"fairness.{attribute}.{key}"] = float(value)
+    return out

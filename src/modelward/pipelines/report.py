@@ -111,6 +111,86 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _bars(title: str, groups: dict[str, dict[str, Any]]) -> str:
+    """Selection rate and true-positive rate per group, as paired horizontal bars."""
+    width, row_h, left = 420, 26, 90
+    rows = sorted(groups.items())
+    height = 30 + row_h * len(rows) + 24
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{html.escape(title)}">',
+        f'<text x="4" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    span = width - left - 60
+    for i, (name, g) in enumerate(rows):
+        y = 30 + i * row_h
+        parts.append(f'<text x="4" y="{y + 14}" font-size="12">{html.escape(name)}</text>')
+        for j, (key, colour) in enumerate(
+            (("selection_rate", "#0969da"), ("true_positive_rate", "#bf8700"))
+        ):
+            value = g.get(key)
+            if value is None:
+                continue
+            parts.append(
+                f'<rect x="{left}" y="{y + j * 10}" width="{span * value:.1f}" height="9" '
+                f'fill="{colour}"><title>{key} {value:.3f}</title></rect>'
+                f'<text x="{left + span * value + 4:.1f}" y="{y + j * 10 + 8}" '
+                f'font-size="10">{value:.2f}</text>'
+            )
+    legend_y = height - 8
+    parts.append(
+        f'<rect x="{left}" y="{legend_y - 8}" width="9" height="9" fill="#0969da"/>'
+        f'<text x="{left + 12}" y="{legend_y}" font-size="11">selection rate</text>'
+        f'<rect x="{left + 110}" y="{legend_y - 8}" width="9" height="9" fill="#bf8700"/>'
+        f'<text x="{left + 122}" y="{legend_y}" font-size="11">true-positive rate</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _fairness_html(fairness: dict[str, Any]) -> str:
+    if not fairness:
+        return "<p>no sensitive attribute declared</p>"
+    out = []
+    for attribute, report in fairness.items():
+        scopes = [("all rows", report["overall"]), *report["segments"].items()]
+        rows = [
+            [
+                scope,
+                ", ".join(
+                    f"{g}: {v['selection_rate']:.3f} / "
+                    + (
+                        "n/a"
+                        if v["true_positive_rate"] is None
+                        else f"{v['true_positive_rate']:.3f}"
+                    )
+                    + f" (n={v['n']})"
+                    for g, v in sorted(r["groups"].items())
+                    if v["selection_rate"] is not None
+                ),
+                r["selection_rate_ratio"],
+                r["selection_rate_difference"],
+                r["true_positive_rate_difference"],
+            ]
+            for scope, r in scopes
+        ]
+        out.append(
+            f"<h3>{html.escape(attribute)} (threshold {report['threshold']})</h3>"
+            + _bars(f"{attribute}: rates per group, all rows", report["overall"]["groups"])
+            + _table(
+                [
+                    "scope",
+                    "group: selection rate / true-positive rate (rows)",
+                    "selection-rate ratio",
+                    "selection-rate difference",
+                    "true-positive-rate difference",
+                ],
+                rows,
+            )
+        )
+    return "".join(out)
+
+
 def _html(data: dict[str, Any], metric: str) -> str:
     cand, champ = data["candidate"], data["champion"]
     evals = [cand] + ([champ] if champ else [])
@@ -183,6 +263,7 @@ th:first-child, td:first-child {{ text-align: left; }}
 <h2>Curves</h2><div class="charts">{"".join(charts)}</div>
 <h2>Overall</h2>{overall}
 <h2>Segments ({html.escape(metric)})</h2>{segments}
+<h2>Fairness</h2>{_fairness_html(cand.get("fairness") or {})}
 <h2>Golden set</h2>{golden_html}
 </body></html>
 """

@@ -8,9 +8,12 @@ Production model) -> ``evaluate`` (all candidates and the champion on the same h
 rows, acceptance policy, report, golden set) -> ``register`` (with full lineage) ->
 optional ``release`` (your hook: request an approval, trigger a deployment).
 
-Steps that read the outside world (``extract``, ``validate``, ``features``, ``champion``)
-run every time; the rest are cached on the content hashes of what they read, so a rerun
-on unchanged data trains nothing and registers nothing new.
+Only ``extract`` reads the outside world, once, at the start: it snapshots the datasets
+and pins everything else the run will read (the snapshots behind the feature views, the
+feature definitions and contracts by hash, ``as_of``, the champion's version). It runs
+every time; every other step is cached on the content hashes of what it reads, so a rerun
+on unchanged inputs trains nothing and registers nothing new, and a run can never mix a
+snapshot taken by someone else half-way through.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from modelward.errors import CheckFailed, ContractViolation, InputError, NotFound
+from modelward.errors import CheckFailed, Conflict, ContractViolation, InputError, NotFound
 from modelward.pipelines.evaluation import AcceptancePolicy, evaluate, golden_set
 from modelward.pipelines.graph import Pipeline
 from modelward.pipelines.params import Param
@@ -99,6 +102,7 @@ def supervised_tabular(
     trainers: Mapping[str, Trainer],
     model_name: str,
     segments: Sequence[str] = (),
+    sensitive: Sequence[str] = (),
     label_available_at: str | None = None,
     policy: AcceptancePolicy | None = None,
     golden_per_segment: int = 3,
@@ -114,7 +118,9 @@ def supervised_tabular(
     ``spine`` names the dataset of labelled events (``entity_key``, ``timestamp``,
     ``label`` and, for delayed labels, ``label_available_at``); ``features`` are feature
     references resolved by the workspace's feature definitions; ``segments`` are columns
-    of the training set reported separately (e.g. plan, region).
+    of the training set reported separately (e.g. plan, region); ``sensitive`` are columns
+    (of the spine or features) across whose groups the evaluation measures selection-rate
+    and true-positive-rate parity, judged by the policy's fairness thresholds.
     """
     if spine not in datasets:
         raise InputError(f"template {name!r}: spine {spine!r} is not one of the datasets")
@@ -123,25 +129,44 @@ def supervised_tabular(
     accept = policy or AcceptancePolicy()
     module = sys._getframe(1).f_globals.get("__name__")
 
-    @step(cache=False)
-    def extract(ctx: StepContext) -> dict[str, Any]:
-        """Snapshot every dataset (the same content gives the same snapshot)."""
-        from modelward.data import snapshot
+    @step(cache=False, outputs=("extract", "inputs", "champion_ref"))
+    def extract(as_of: str, ctx: StepContext) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+        """Resolve every input of the run once, to content hashes: snapshot each dataset
+        (the same content gives the same snapshot), pin the snapshots behind the feature
+        views, the contracts, ``as_of`` and the champion. Every later step reads only these,
+        so it is cached on them: a rerun on the same inputs recomputes nothing."""
+        from modelward.data import load_contract, snapshot
+        from modelward.features import resolve_inputs
 
         root = ctx.session.workspace.root
-        out = {}
+        out: dict[str, Any] = {}
+        taken: dict[str, str] = {}
         for ds_name, ds in sorted(datasets.items()):
             snap = snapshot(root / ds.source, name=ds_name, session=ctx.session)
+            taken[ds_name] = snap.id
             out[ds_name] = {
                 "ref": snap.ref,
                 "id": snap.id,
                 "content_hash": snap.content_hash,
                 "rows": snap.row_count,
+                "contract_hash": (
+                    load_contract(root / ds.contract).content_hash() if ds.contract else None
+                ),
             }
-        return out
+        # a view on SnapshotSource("labels") reads the snapshot taken above, never a later one
+        inputs = resolve_inputs(
+            list(features),
+            session=ctx.session,
+            snapshots=taken,
+        )
+        inputs["as_of"] = _as_of(as_of).isoformat()
+        prod = _production(ctx.session, model_name)
+        return out, inputs, prod.ref if prod is not None else None
 
-    @step(cache=False)
-    def validate(extract: dict[str, Any], as_of: str, ctx: StepContext) -> dict[str, Any]:
+    @step
+    def validate(
+        extract: dict[str, Any], inputs: dict[str, Any], ctx: StepContext
+    ) -> dict[str, Any]:
         """Check each snapshot against its contract; any violation stops the run."""
         from modelward.data import get_snapshot, load_contract
         from modelward.data import validate as check
@@ -151,11 +176,17 @@ def supervised_tabular(
         for ds_name, ds in sorted(datasets.items()):
             if ds.contract is None:
                 continue
-            snap = get_snapshot(ctx.session, extract[ds_name]["ref"])
+            contract = load_contract(root / ds.contract)
+            if contract.content_hash() != extract[ds_name]["contract_hash"]:
+                raise InputError(
+                    f"contract {ds.contract} changed while the run was going; run again",
+                    path=ds.contract,
+                )
+            snap = get_snapshot(ctx.session, extract[ds_name]["id"])
             report = check(
                 snap.path,
-                load_contract(root / ds.contract),
-                as_of=_as_of(as_of),
+                contract,
+                as_of=datetime.fromisoformat(inputs["as_of"]),
                 settings=ctx.session.workspace.settings.data,
             )
             reports[ds_name] = report.to_dict()
@@ -177,25 +208,42 @@ def supervised_tabular(
             for k, r in reports.items()
         }
 
-    @step(name="features", cache=False, outputs=("training_set", "feature_lineage"))
+    @step(name="features", outputs=("training_set", "feature_lineage"))
     def features_(
-        extract: dict[str, Any], validate: dict[str, Any], as_of: str, ctx: StepContext
+        extract: dict[str, Any], validate: dict[str, Any], inputs: dict[str, Any], ctx: StepContext
     ) -> tuple[pa.Table, dict[str, Any]]:
-        """Point-in-time join of the features onto the labels known at ``as_of``."""
+        """Point-in-time join of the features onto the labels known at ``as_of``, reading
+        exactly the snapshots ``extract`` pinned."""
         from modelward.data import read_snapshot
         from modelward.features import training_set
 
-        labels = read_snapshot(ctx.session, extract[spine]["ref"])
+        labels = read_snapshot(ctx.session, extract[spine]["id"])
         if label_available_at is not None:
-            known = pc.less_equal(labels.column(label_available_at), pa.scalar(_as_of(as_of)))
-            labels = labels.filter(known)
-        keep = [entity_key, timestamp, label] + [s for s in segments if s in labels.column_names]
+            cutoff = pa.scalar(datetime.fromisoformat(inputs["as_of"]))
+            labels = labels.filter(pc.less_equal(labels.column(label_available_at), cutoff))
+        keep = [entity_key, timestamp, label] + [
+            s for s in dict.fromkeys([*segments, *sensitive]) if s in labels.column_names
+        ]
         with training_set(
-            labels.select(keep), list(features), session=ctx.session, timestamp_column=timestamp
+            labels.select(keep),
+            list(features),
+            session=ctx.session,
+            timestamp_column=timestamp,
+            snapshots=inputs["snapshots"],
         ) as ts:
             table = ts.to_arrow()
             lineage = ts.lineage_dict()
             columns = ts.feature_columns
+        changed = [
+            v["name"]
+            for v in lineage["feature_views"]
+            if v["definition_hash"] != (inputs["views"].get(v["name"]) or {}).get("definition_hash")
+        ]
+        if changed:
+            raise InputError(
+                f"feature view(s) {', '.join(changed)} changed while the run was going; run again",
+                view=changed[0],
+            )
         table = table.sort_by([(timestamp, "ascending"), (entity_key, "ascending")])
         spine_use = {
             "snapshot_id": extract[spine]["id"],
@@ -226,15 +274,17 @@ def supervised_tabular(
 
     train_steps = [_train_step(t_name, fn, label) for t_name, fn in trainers.items()]
 
-    @step(cache=False, outputs=("champion_model", "champion_info"))
-    def champion(ctx: StepContext) -> tuple[Any, dict[str, Any]]:
-        """The current Production model, if any (trained by this workspace's pipelines)."""
+    @step(outputs=("champion_model", "champion_info"))
+    def champion(champion_ref: str | None, ctx: StepContext) -> tuple[Any, dict[str, Any]]:
+        """The Production model when the run started, if any (a version's model is
+        immutable, so this is cached on its reference)."""
         from modelward.pipelines.cache import StoredValue
         from modelward.pipelines.engine import objects_of
+        from modelward.registry import get_version
 
-        prod = _production(ctx.session, model_name)
-        if prod is None:
+        if champion_ref is None:
             return None, {"ref": None}
+        prod = get_version(ctx.session, champion_ref)
         stored = (prod.lineage.get("pipeline_run") or {}).get("model")
         if stored:
             return objects_of(ctx.session).get(StoredValue.from_dict(stored)), {"ref": prod.ref}
@@ -254,6 +304,7 @@ def supervised_tabular(
         segments,
         accept,
         golden_per_segment,
+        sensitive,
     )
 
     @step(side_effects=True, version=model_name)
@@ -323,6 +374,7 @@ def _evaluate_step(
     segments: Sequence[str],
     policy: AcceptancePolicy,
     golden_per_segment: int,
+    sensitive: Sequence[str] = (),
 ) -> Step:
     def evaluate_(**kw: Any) -> tuple[dict[str, Any], Any, dict[str, Any]]:
         from modelward.pipelines.report import write_report
@@ -331,10 +383,21 @@ def _evaluate_step(
         ctx: StepContext = kw["ctx"]
         x, y = _xy(test, kw["feature_lineage"]["feature_columns"], label)
         seg = {s: test.column(s).to_pylist() for s in segments}
+        absent = [a for a in sensitive if a not in test.column_names]
+        if absent:
+            raise InputError(
+                f"sensitive attribute(s) {', '.join(absent)} are neither spine columns nor "
+                "features, so fairness cannot be measured",
+                field="sensitive",
+            )
+        groups = {a: test.column(a).to_pylist() for a in sensitive}
         scored = {}
         for out in model_outputs:
             p = kw[out].predict_proba(x)[:, 1]
-            scored[out] = (p, evaluate(y, p, segments=seg, label=out.removeprefix("model_")))
+            scored[out] = (
+                p,
+                evaluate(y, p, segments=seg, label=out.removeprefix("model_"), sensitive=groups),
+            )
         higher = policy.metric not in ("log_loss", "brier", "ece")
         best = sorted(
             scored,
@@ -391,9 +454,9 @@ def _evaluate_step(
     return step(
         name="evaluate",
         outputs=("evaluation", "chosen_model", "report"),
-        version=hashlib.sha256(repr((policy, segments, golden_per_segment)).encode()).hexdigest()[
-            :16
-        ],
+        version=hashlib.sha256(
+            repr((policy, segments, golden_per_segment, tuple(sensitive))).encode()
+        ).hexdigest()[:16],
     )(evaluate_)
 
 
@@ -424,7 +487,7 @@ def request_promotion(stage: str = "Staging") -> Callable[[StepContext, dict[str
                 stage,
                 reason=f"pipeline {ctx.pipeline} run {ctx.run_id}: acceptance policy passed",
             )
-        except CheckFailed as exc:
+        except (CheckFailed, Conflict) as exc:  # refused, or already there
             return {"requested": stage, "promoted": False, "reason": exc.message}
         return {"requested": stage, "promoted": True, "gates": moved.gate_results}
 

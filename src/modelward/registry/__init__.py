@@ -19,9 +19,13 @@ from modelward._exports import lazy_exports
 
 if TYPE_CHECKING:
     from modelward.registry.approvals import Approval, approve
+    from modelward.registry.discovery import discover_model, get_version, list_versions, sync
+    from modelward.registry.divergences import Divergence, ReconcileReport, reconcile
+    from modelward.registry.divergences import check as check_divergences
     from modelward.registry.environment import Environment
     from modelward.registry.environment import capture as capture_environment
     from modelward.registry.gates.base import Gate, GateContext, GateResult, register_gate
+    from modelward.registry.gates.business import ParityCheck, parity_checks
     from modelward.registry.lifecycle import (
         Transition,
         history,
@@ -39,11 +43,8 @@ if TYPE_CHECKING:
         STAGES,
         ModelVersion,
         RegisteredModel,
-        get_version,
         list_models,
-        list_versions,
         parse_ref,
-        sync,
         validate_name,
     )
     from modelward.session import Session
@@ -51,17 +52,22 @@ if TYPE_CHECKING:
 __all__ = [
     "STAGES",
     "Approval",
+    "Divergence",
     "Environment",
     "Gate",
     "GateContext",
     "GateResult",
     "ModelVersion",
+    "ParityCheck",
+    "ReconcileReport",
     "RegisteredModel",
     "RunRecord",
     "TrackedRun",
     "Transition",
     "approve",
     "capture_environment",
+    "check_divergences",
+    "discover_model",
     "ensure_tracking_store",
     "get_version",
     "history",
@@ -69,7 +75,9 @@ __all__ = [
     "lineage_report",
     "list_models",
     "list_versions",
+    "parity_checks",
     "parse_ref",
+    "reconcile",
     "register",
     "register_gate",
     "report_rows",
@@ -95,6 +103,12 @@ __getattr__, __dir__ = lazy_exports(
         "GateContext": "gates.base",
         "GateResult": "gates.base",
         "register_gate": "gates.base",
+        "ParityCheck": "gates.business",
+        "parity_checks": "gates.business",
+        "Divergence": "divergences",
+        "ReconcileReport": "divergences",
+        "reconcile": "divergences",
+        "check_divergences": "divergences:check",
         "Transition": "lifecycle",
         "history": "lifecycle",
         "rollback": "lifecycle",
@@ -113,11 +127,12 @@ __getattr__, __dir__ = lazy_exports(
         "STAGES": "versions",
         "ModelVersion": "versions",
         "RegisteredModel": "versions",
-        "get_version": "versions",
+        "get_version": "discovery",
+        "discover_model": "discovery",
         "list_models": "versions",
-        "list_versions": "versions",
+        "list_versions": "discovery",
         "parse_ref": "versions",
-        "sync": "versions",
+        "sync": "discovery",
         "validate_name": "versions",
     },
 )

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelward import security
 from modelward.errors import Conflict, InputError, PermissionDenied
-from modelward.registry import versions
+from modelward.registry import discovery, versions
 from modelward.registry.tables import approvals
 from modelward.security import Permission, Principal
 
@@ -72,7 +72,7 @@ def approve(
         raise InputError(
             f"stage: approvals are for {' or '.join(APPROVABLE)}, not {stage!r}", field="stage"
         )
-    version = versions.get_version(session, ref)
+    version = discovery.get_version(session, ref)
     if principal.name in authors_of(version):
         raise PermissionDenied(
             f"{principal.name} is an author of {version.ref} and can never approve it; "

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelward import security
 from modelward.errors import CheckFailed, Conflict, InputError, NotFound
-from modelward.registry import tracking, versions
+from modelward.registry import discovery, tracking, versions
 from modelward.registry.approvals import approvals_for, authors_of
 from modelward.registry.gates.base import GateContext, GateResult, build_gates, evaluate_all
 from modelward.registry.tables import model_versions, registered_models, stage_transitions
@@ -127,6 +127,8 @@ def transition(
     if not reason or not reason.strip():
         raise InputError("reason: say why this transition is made", field="reason")
     name, which = versions.parse_ref(ref)
+    # a version plain MLflow code registered a moment ago is recorded here, not refused
+    discovery.get_version(session, (name, which))
 
     with session.store.read() as conn:
         model = _model_row(conn, name)
@@ -321,7 +323,7 @@ def _refuse(
 def rollback(session: Session, principal: Principal, name: str, *, reason: str) -> Transition:
     """Put the previous Production version back into Production (gates already passed once)."""
     principal.require(Permission.MODELS_ROLLBACK)
-    versions.validate_name(name)
+    discovery.require_model(session, name)
     with session.store.read() as conn:
         model = _model_row(conn, name)
     if model.previous_production_version is None:
@@ -340,6 +342,7 @@ def rollback(session: Session, principal: Principal, name: str, *, reason: str) 
 
 def history(session: Session, ref: str) -> list[dict[str, Any]]:
     name, which = versions.parse_ref(ref)
+    discovery.get_version(session, (name, which))
     with session.store.read() as conn:
         version = versions._get(conn, name, which)
         rows = conn.execute(
@@ -388,6 +391,7 @@ def set_approval_policy(
         raise InputError(f"stage: approval policies are for {' and '.join(_GATED)}", field="stage")
     if not 0 <= required <= 10:
         raise InputError("required: must be between 0 and 10", field="required")
+    discovery.require_model(session, name)
     with session.store.transaction() as conn:
         model = _model_row(conn, versions.validate_name(name))
         policy = {**(model.approval_policy or {}), target: required}
@@ -414,6 +418,7 @@ def set_gate_policy(
     if target not in _GATED:
         raise InputError(f"stage: gate policies are for {' and '.join(_GATED)}", field="stage")
     build_gates(gates, where=f"gate_policy.{target}")  # refuse unknown or malformed gates now
+    discovery.require_model(session, name)
     with session.store.transaction() as conn:
         model = _model_row(conn, versions.validate_name(name))
         policy = {**(model.gate_policy or {}), target: list(gates)}

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from modelward.registry import versions
+from modelward.registry import discovery, versions
 from modelward.registry.approvals import approvals_for, authors_of
 from modelward.registry.lineage import diff
 from modelward.registry.tables import registered_models, stage_transitions
@@ -20,6 +20,7 @@ __all__ = ["lineage_diff", "lineage_report", "report_rows"]
 def lineage_report(session: Session, ref: str) -> dict[str, Any]:
     """Every question of the design's lineage list, answered for one version."""
     name, which = versions.parse_ref(ref)
+    discovery.get_version(session, (name, which))  # discovers a plain-MLflow version
     with session.store.read() as conn:
         version = versions._get(conn, name, which)
         model = conn.execute(
@@ -155,7 +156,7 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def lineage_diff(session: Session, old_ref: str, new_ref: str) -> dict[str, Any]:
-    old = versions.get_version(session, old_ref)
-    new = versions.get_version(session, new_ref)
+    old = discovery.get_version(session, old_ref)
+    new = discovery.get_version(session, new_ref)
     changes = diff(old.lineage, new.lineage)
     return {"old": old.ref, "new": new.ref, "changes": [c.to_dict() for c in changes]}

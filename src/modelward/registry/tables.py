@@ -21,6 +21,7 @@ __all__ = [
     "approvals",
     "model_versions",
     "registered_models",
+    "registry_divergences",
     "stage_transitions",
     "training_runs",
 ]
@@ -122,4 +123,17 @@ approvals = Table(
         ["model_name", "version"], ["model_versions.model_name", "model_versions.version"]
     ),
     UniqueConstraint("model_name", "version", "stage", "approver"),
+)
+
+#: divergences from MLflow noticed and not yet gone (registry.divergences): a divergence is
+#: alerted once, when its row is inserted, not on every look
+registry_divergences = Table(
+    "registry_divergences",
+    metadata,
+    Column("key", String(400), nullable=False),
+    Column("model_name", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("noticed_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("key"),
 )

@@ -2,8 +2,8 @@
 
 Version numbers are MLflow's: modelward registers in MLflow's model registry and keeps its
 own row (stage, lineage, completeness) beside it. A version registered by plain MLflow code
-is *discovered* on the next read (``models list``) and recorded with the lineage its run
-tags allow, its missing items named.
+is *discovered* (:mod:`~modelward.registry.discovery`) the first time anything looks for
+it and recorded with the lineage its run tags allow, its missing items named.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from modelward.registry.tables import model_versions, registered_models, trainin
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
-    from mlflow.entities.model_registry import ModelVersion as MlflowVersion
 
     from modelward.registry.runs import RunRecord, TrackedRun
     from modelward.session import Session
@@ -32,12 +31,9 @@ __all__ = [
     "STAGES",
     "ModelVersion",
     "RegisteredModel",
-    "get_version",
     "list_models",
-    "list_versions",
     "parse_ref",
     "register",
-    "sync",
     "validate_name",
 ]
 
@@ -264,6 +260,7 @@ def register(
         check_snapshots(conn, lineage)
     with tracking.using_workspace(session.workspace):
         mv = mlflow.register_model(uri, name)
+    _note_signature(session, lineage, uri)
     with session.store.transaction() as conn:
         version = _insert_version(
             conn,
@@ -328,6 +325,26 @@ def _lineage_from_mlflow(
     return lineage
 
 
+def _note_signature(session: Session, lineage: dict[str, Any], uri: str) -> None:
+    """Record the input names of the model's MLflow signature (None: it has none).
+
+    The ``forbidden_inputs`` gate reads them, so a gate never has to open the artifact.
+    """
+    from mlflow.exceptions import MlflowException
+
+    names: list[str] | None = None
+    try:
+        from mlflow.models import get_model_info
+
+        with tracking.using_workspace(session.workspace):
+            signature = get_model_info(uri).signature
+        if signature is not None and signature.inputs is not None:
+            names = [str(n) for n in signature.inputs.input_names()]
+    except (MlflowException, OSError, ValueError):
+        names = None  # not an MLflow model folder, or unreadable: inputs stay unknown
+    lineage["model_artifact"] = {**(lineage.get("model_artifact") or {}), "signature_inputs": names}
+
+
 def _tag_completeness(session: Session, version: ModelVersion) -> None:
     c = tracking.client(session.workspace)
     c.set_model_version_tag(
@@ -343,75 +360,6 @@ def _tag_completeness(session: Session, version: ModelVersion) -> None:
             "modelward.lineage_missing",
             ", ".join(version.lineage_missing),
         )
-
-
-def sync(session: Session) -> list[ModelVersion]:
-    """Record versions registered by plain MLflow code that modelward has not seen yet."""
-    c = tracking.client(session.workspace)
-    with session.store.read() as conn:
-        known = {
-            (r.model_name, r.version)
-            for r in conn.execute(select(model_versions.c.model_name, model_versions.c.version))
-        }
-    found: list[MlflowVersion] = []
-    token = None
-    while True:
-        page = c.search_model_versions(max_results=200, page_token=token)
-        found.extend(mv for mv in page if (mv.name, int(mv.version)) not in known)
-        token = page.token
-        if not token:
-            break
-    discovered = []
-    for mv in sorted(found, key=lambda m: (m.name, int(m.version))):
-        if not _NAME.match(mv.name):
-            continue  # a name modelward refuses; it stays visible in MLflow only
-        record = _record_of(session, mv.run_id) if mv.run_id else None
-        lineage = (
-            record if record is not None else _lineage_from_mlflow(session, mv.run_id, mv.source)
-        )
-        lineage["model_artifact"] = {**(lineage.get("model_artifact") or {}), "uri": mv.source}
-        actor = mv.user_id or lineage.get("author") or "mlflow"
-        with session.store.transaction() as conn:
-            exists = conn.execute(
-                select(model_versions.c.version).where(
-                    model_versions.c.model_name == mv.name,
-                    model_versions.c.version == int(mv.version),
-                )
-            ).first()
-            if exists is not None:
-                continue  # another process discovered it first
-            version = _insert_version(
-                conn,
-                name=mv.name,
-                version=int(mv.version),
-                source="mlflow",
-                run_id=mv.run_id,
-                model_uri=str(mv.source),
-                lineage=lineage,
-                actor=str(actor),
-                action="model.version.discovered",
-            )
-        discovered.append(version)
-        _tag_completeness(session, version)
-    return discovered
-
-
-def list_versions(
-    session: Session, name: str | None = None, *, discover: bool = True
-) -> list[ModelVersion]:
-    if discover:
-        sync(session)
-    query = select(model_versions).order_by(model_versions.c.model_name, model_versions.c.version)
-    if name is not None:
-        query = query.where(model_versions.c.model_name == validate_name(name))
-    with session.store.read() as conn:
-        return [_from_row(r) for r in conn.execute(query)]
-
-
-def get_version(session: Session, ref: str | tuple[str, int | str]) -> ModelVersion:
-    name, which = parse_ref(ref) if isinstance(ref, str) else ref
-    with session.store.read() as conn:
-        return _get(conn, name, which)
 
 
 def _get(conn: Connection, name: str, which: int | str) -> ModelVersion:

@@ -88,7 +88,13 @@ class StaticModelResolver:
 
 
 class RegistryModelResolver:
-    """Resolves through the registry context (its ``get_version``); used by ``serve``."""
+    """Resolves through the registry context (its ``get_version``); used by ``serve``.
+
+    Stages come from modelward's record, never from MLflow's mutable aliases, so a
+    ``production`` alias moved with MLflow's own API cannot put an un-gated version in
+    front of traffic. A version registered by plain MLflow code is found on the first
+    poll after it exists (the registry asks MLflow when a lookup misses).
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session

@@ -8,12 +8,13 @@ contract refuses in a workspace of its own.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from modelward.config import Workspace, init_workspace
-from modelward.examples import prepare_example, write_churn_data
+from modelward.examples import HISTORY_AS_OF, prepare_example, write_churn_data
 from modelward.pipelines import PipelineRun, find_pipeline, load_output, run_pipeline
 from modelward.pipelines.reproduction import reproduce
 from modelward.session import Session
@@ -39,7 +40,7 @@ def churn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, P
 def test_example_runs_locally_and_registers_with_full_lineage(
     churn: tuple[Session, PipelineRun],
 ) -> None:
-    from modelward.registry.versions import get_version
+    from modelward.registry import get_version
 
     session, run = churn
     assert run.ok, run.error
@@ -100,7 +101,7 @@ def test_rerun_hits_the_cache_and_registers_nothing_new(
     again = run_pipeline(session, find_pipeline(session, "churn"), executor="local")
     assert again.ok
     cached = [s.step for s in again.steps if s.status == "cached"]
-    assert cached == ["split", "train_baseline", "train_challenger", "evaluate", "register"]
+    assert cached == [s.step for s in first.steps if s.step != "extract"]
     assert load_output(session, again, "register") == load_output(session, first, "register")
     assert again.outputs["training_set"] == first.outputs["training_set"]
 
@@ -133,8 +134,8 @@ def test_contract_violation_stops_the_run_fail_closed(tmp_path: Path) -> None:
 def test_acceptance_result_drives_the_registry_gate(churn: tuple[Session, PipelineRun]) -> None:
     from modelward.pipelines import StepContext
     from modelward.pipelines.template import request_promotion
+    from modelward.registry import get_version
     from modelward.registry.lifecycle import set_approval_policy, set_gate_policy
-    from modelward.registry.versions import get_version
     from modelward.security.roles import Principal, Role
     from modelward.security.tokens import bootstrap_admin
 
@@ -156,3 +157,80 @@ def test_acceptance_result_drives_the_registry_gate(churn: tuple[Session, Pipeli
     assert get_version(session, registered["version"]).stage == "Staging"
     rejected = hook(ctx, {**registered, "accepted": False})
     assert rejected["promoted"] is False and "rejected" in rejected["reason"]
+
+
+def test_fairness_is_reported_and_business_gates_judge_the_version(
+    churn: tuple[Session, PipelineRun],
+) -> None:
+    from modelward.errors import CheckFailed
+    from modelward.registry import get_version
+    from modelward.registry.lifecycle import set_gate_policy, transition
+    from modelward.security.roles import Principal, Role
+
+    session, run = churn
+    evaluation = load_output(session, run, "evaluation")
+    region = evaluation["candidates"]["challenger"]["fairness"]["region"]
+    assert set(region["overall"]["groups"]) == {"na", "eu", "apac", "latam"}
+    assert {"plan=basic", "plan=pro"} <= set(region["segments"])
+    page = Path(load_output(session, run, "report")["html"]).read_text()
+    assert "<h2>Fairness</h2>" in page and "selection-rate ratio" in page
+    version = get_version(session, load_output(session, run, "register")["version"])
+    assert version.lineage["model_inputs"][:2] == ["plan", "region"]
+    assert "fairness.region.selection_rate_ratio" in version.lineage["metrics"]["overall"]
+    boss = Principal("root", Role.ADMIN)
+    # a protected attribute among the inputs: refused, naming it
+    set_gate_policy(
+        session,
+        boss,
+        "churn",
+        "Production",
+        [
+            {"type": "forbidden_inputs", "features": ["region", "email"]},
+            {"type": "fairness", "attribute": "region", "max_true_positive_rate_difference": 0.9},
+        ],
+    )
+    with pytest.raises(CheckFailed) as refused:
+        transition(session, boss, version.ref, "Production", reason="try")
+    assert "forbidden_inputs: the model reads forbidden input(s) region" in refused.value.message
+    assert "fairness:" not in refused.value.message  # the parity itself passed
+    set_gate_policy(session, boss, "churn", "Production", [{"type": "lineage_complete"}])
+
+
+def test_a_newer_snapshot_taken_meanwhile_is_not_read_by_a_rerun(
+    churn: tuple[Session, PipelineRun], tmp_path: Path
+) -> None:
+    """The defect of issue 16: SnapshotSource("activity") read the latest snapshot at join
+    time, so a rerun trained on a snapshot its extract step never took."""
+    from modelward.data import snapshot
+
+    session, first = churn
+    later = write_churn_data(tmp_path, customers=1_000, months=13)[0]
+    newer = snapshot(later, name="activity", session=session)  # someone else's, meanwhile
+    assert newer.version == 2
+    again = run_pipeline(session, find_pipeline(session, "churn"), executor="local")
+    assert again.ok, again.error
+    assert [s.step for s in again.steps if s.status != "cached"] == ["extract"]
+    lineage = load_output(session, again, "feature_lineage")
+    assert {d["name"]: d["version"] for d in lineage["datasets"]} == {"labels": 1, "activity": 1}
+    inputs = load_output(session, again, "inputs")
+    assert inputs["snapshots"] == {
+        "activity": load_output(session, first, "extract")["activity"]["id"]
+    }
+    assert load_output(session, again, "register") == load_output(session, first, "register")
+
+
+def test_new_data_retrains_and_registers_a_new_version(
+    churn: tuple[Session, PipelineRun],
+) -> None:
+    session, first = churn
+    write_churn_data(session.workspace.root / "data", customers=1_000, months=13)
+    as_of = (HISTORY_AS_OF + timedelta(days=30)).isoformat()
+    later = run_pipeline(
+        session, find_pipeline(session, "churn"), {"as_of": as_of}, executor="local"
+    )
+    assert later.ok, later.error
+    ran = {s.step: s.status for s in later.steps}
+    assert ran["train_baseline"] == ran["train_challenger"] == ran["register"] == "succeeded"
+    registered = load_output(session, later, "register")
+    assert registered["reused"] is False
+    assert registered["version"] != load_output(session, first, "register")["version"]

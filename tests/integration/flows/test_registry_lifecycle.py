@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from modelward import registry
 from modelward.config import Workspace
 from modelward.errors import (
     CheckFailed,
@@ -101,7 +102,7 @@ def test_promotion_through_gates_and_a_second_persons_approval(team: Team) -> No
     failed = [g for g in info.value.details["gate_results"] if not g["passed"]]
     assert [g["gate"] for g in failed] == ["metric_beats_production"]
     assert failed[0]["evidence"]["production"] == 0.80
-    assert versions.get_version(s, v2.ref).stage == "None"
+    assert registry.get_version(s, v2.ref).stage == "None"
     assert "model.transition.refused" in _actions(s, f"model:{v2.ref}")
 
     # an admin override passes it, and the override and its reason are on the record
@@ -116,7 +117,7 @@ def test_promotion_through_gates_and_a_second_persons_approval(team: Team) -> No
         override_reason="incident 42: v1 leaks a feature",
     )
     assert done.demoted == 1 and done.override_reason.startswith("incident 42")
-    assert versions.get_version(s, "churn@1").stage == "Archived"
+    assert registry.get_version(s, "churn@1").stage == "Archived"
     assert int(client.get_model_version_by_alias("churn", "production").version) == 2
 
     # a "rollback" that skips the gates can only re-instate the previous Production version
@@ -125,7 +126,7 @@ def test_promotion_through_gates_and_a_second_persons_approval(team: Team) -> No
     # rollback re-instates v1 and keeps v2 addressable for the way back
     back = lifecycle.rollback(s, team.alice, "churn", reason="v2 misbehaves")
     assert (back.version, back.kind, back.demoted) == (1, "rollback", 2)
-    assert versions.get_version(s, "churn@production").version == 1
+    assert registry.get_version(s, "churn@production").version == 1
     assert int(client.get_model_version_by_alias("churn", "production").version) == 1
 
     report = reports.lineage_report(s, "churn@2")
@@ -242,7 +243,7 @@ def test_two_racing_transitions_cannot_both_succeed(team: Team) -> None:
     assert len(winners) == 1 and len(losers) == 1, outcomes
     assert "another transition won the race" in losers[0].message
     in_production = [
-        v for v in versions.list_versions(s, "churn", discover=False) if v.stage == "Production"
+        v for v in registry.list_versions(s, "churn", discover=False) if v.stage == "Production"
     ]
     assert [v.ref for v in in_production] == winners
     assert _actions(s, f"model:{winners[0]}").count("model.promote") == 1

@@ -10,10 +10,11 @@ import mlflow
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
+from modelward import registry
 from modelward.config import Workspace
 from modelward.data import api as data
 from modelward.errors import InputError, NotFound
-from modelward.registry import register, reports, run, tracking, versions
+from modelward.registry import register, reports, run, tracking
 from modelward.session import Session
 from tests.unit.registry.support import (
     MLFLOW_WARNINGS,
@@ -150,7 +151,7 @@ def test_lineage_naming_a_snapshot_never_taken_is_refused(session: Session) -> N
     assert info.value.details["field"] == "lineage.datasets[0].snapshot_id"
     client = tracking.client(session.workspace)
     assert client.get_run(r.run_id).info.status == "FAILED"
-    assert versions.list_versions(session) == []
+    assert registry.list_versions(session) == []
 
 
 @pytest.mark.parametrize("bad", ["../etc/passwd", "a/b", "churn\\x", "x" * 10_000, "", " churn"])
@@ -164,11 +165,11 @@ def test_model_names_with_path_characters_or_huge_are_refused(session: Session, 
 
 def test_unknown_versions_and_models_are_not_found(session: Session) -> None:
     with pytest.raises(NotFound, match="not registered"):
-        versions.get_version(session, "nobody@1")
+        registry.get_version(session, "nobody@1")
     train = make_snapshot(session)
     quick_version(session, "churn", auc=0.5, train=train)
     with pytest.raises(NotFound, match="no version 9"):
-        versions.get_version(session, "churn@9")
+        registry.get_version(session, "churn@9")
 
 
 def test_lineage_cli_table_json_and_diff(

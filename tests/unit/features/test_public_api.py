@@ -35,6 +35,7 @@ def test_public_names_are_pinned() -> None:
             "online_store",
             "open_online_store",
             "plan",
+            "resolve_inputs",
             "show",
             "stats_history",
             "training_set",

@@ -48,13 +48,10 @@ def test_template_steps_in_order_with_typed_parameters() -> None:
         "seed": "int",
     }
     assert p.params["split"].choices == ("time", "random")
-    # steps reading the outside world are never cached; side effects are skipped on reproduce
-    assert {s.name for s in p.order if not s.cache} == {
-        "extract",
-        "validate",
-        "features",
-        "champion",
-    }
+    # only extract reads the outside world (once, resolving every input to content hashes);
+    # every other step is cached on what it reads; side effects are skipped on reproduce
+    assert {s.name for s in p.order if not s.cache} == {"extract"}
+    assert p.step("extract").outputs == ("extract", "inputs", "champion_ref")
     assert {s.name for s in p.order if s.side_effects} == {"register", "release"}
 
 

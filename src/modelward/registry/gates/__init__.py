@@ -9,15 +9,27 @@ from modelward.registry.gates.base import (
     register_gate,
 )
 from modelward.registry.gates.builtin import LineageComplete, MetricAbove, MetricBeatsProduction
+from modelward.registry.gates.business import (
+    FairnessParity,
+    ForbiddenInputs,
+    ParityCheck,
+    model_inputs,
+    parity_checks,
+)
 
 __all__ = [
+    "FairnessParity",
+    "ForbiddenInputs",
     "Gate",
     "GateContext",
     "GateResult",
     "LineageComplete",
     "MetricAbove",
     "MetricBeatsProduction",
+    "ParityCheck",
     "build_gates",
     "evaluate_all",
+    "model_inputs",
+    "parity_checks",
     "register_gate",
 ]

@@ -92,6 +92,8 @@ GATES = PluginFamily(
         "metric_above": "modelward.registry.gates.builtin:MetricAbove",
         "metric_beats_production": "modelward.registry.gates.builtin:MetricBeatsProduction",
         "feature_skew": "modelward.registry.gates.feature_skew:feature_skew",
+        "fairness": "modelward.registry.gates.business:FairnessParity",
+        "forbidden_inputs": "modelward.registry.gates.business:ForbiddenInputs",
     },
 )
 

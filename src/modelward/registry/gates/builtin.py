@@ -1,4 +1,5 @@
-"""Built-in gates: lineage complete, metric above a threshold, metric beats Production."""
+"""Built-in gates: lineage complete, metric above a threshold, metric beats Production, and
+the business gates (fairness, forbidden inputs) of :mod:`.business`."""
 
 from __future__ import annotations
 

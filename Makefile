@@ -28,8 +28,12 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
 
+# the suite runs on TEST_WORKERS processes (pytest-xdist, in the dev extra); each test has
+# its own workspace, Postgres schema, Redis key prefix and free ports, so they never meet
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-dev lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # mutation testing of the modules that carry the promises, one module at a time with one
 # worker (CPU-heavy: hours for all of them; MODULES=data.hashing,security.audit for some)

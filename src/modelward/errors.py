@@ -6,6 +6,13 @@ the same failure the same way. Messages name the thing and the rule that failed;
 never carry secrets (callers pass already-redacted text).
 
 Exit codes follow the CLI convention: 0 ok, 1 a check failed, 2 usage or input error.
+
+Over HTTP, both servers (the REST API and the gateway) answer an error with the one
+``application/problem+json`` document (RFC 9457) :meth:`ModelwardError.to_problem` builds
+(:func:`problem_document` for errors that are not a ``ModelwardError``, such as the
+framework's own 404): ``type``, ``title``, ``status``, ``detail``, ``error`` (the class
+name), then the error's details as extension members (``field``, ``errors``, ...), and
+``request_id`` where the server assigns one.
 """
 
 from __future__ import annotations
@@ -13,21 +20,35 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "PROBLEM_JSON",
     "CheckFailed",
     "ConfigError",
     "Conflict",
     "ContractError",
     "ContractViolation",
     "InputError",
+    "InternalError",
+    "MalformedRequest",
+    "MethodNotAllowed",
+    "ModelUnavailable",
     "ModelwardError",
     "NotFound",
     "OnlineStoreUnavailable",
+    "Overloaded",
+    "PayloadTooLarge",
     "PermissionDenied",
+    "RequestInvalid",
     "StorageError",
     "StoreUnavailable",
     "Unauthenticated",
     "UnknownPluginType",
+    "problem_document",
 ]
+
+#: the media type of every HTTP error answer
+PROBLEM_JSON = "application/problem+json"
+# members of a problem document that an error's details may not replace
+_RESERVED = frozenset({"type", "title", "status", "detail", "error", "request_id"})
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -47,12 +68,50 @@ class ModelwardError(Exception):
         self.details = details
 
     def to_dict(self) -> dict[str, Any]:
+        """The error as the CLI's ``--json`` prints it."""
         return {
             "error": type(self).__name__,
             "title": self.title,
             "message": self.message,
             **({"details": self.details} if self.details else {}),
         }
+
+    def to_problem(self, *, request_id: str | None = None) -> dict[str, Any]:
+        """The error as an ``application/problem+json`` document (both HTTP servers)."""
+        return problem_document(
+            self.http_status,
+            self.title,
+            self.message,
+            error=type(self).__name__,
+            request_id=request_id,
+            extensions=self.details,
+        )
+
+
+def problem_document(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    error: str,
+    request_id: str | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An RFC 9457 problem document; ``extensions`` become top-level members (never
+    replacing ``type``, ``title``, ``status``, ``detail``, ``error`` or ``request_id``)."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "error": error,
+    }
+    if request_id is not None:
+        body["request_id"] = request_id
+    for key, value in (extensions or {}).items():
+        if key not in _RESERVED:
+            body[key] = value
+    return body
 
 
 class InputError(ModelwardError):
@@ -134,3 +193,55 @@ class ContractViolation(CheckFailed):
     """Data violates its contract; the operation was refused (fail closed)."""
 
     title = "data contract violated"
+
+
+# -- HTTP-only answers (raised by the servers' request handling, never by a context) ------
+
+
+class MalformedRequest(InputError):
+    """The body is not JSON (or not an object): nothing in it can be checked."""
+
+    http_status = 400
+    title = "malformed request"
+
+
+class RequestInvalid(InputError):
+    """The body is JSON but breaks the endpoint's request schema; ``details["errors"]``
+    names each bad field and the rule it broke."""
+
+    title = "request does not match the endpoint schema"
+
+
+class PayloadTooLarge(InputError):
+    http_status = 413
+    title = "request body too large"
+
+
+class MethodNotAllowed(InputError):
+    http_status = 405
+    title = "method not allowed"
+
+
+class Overloaded(ModelwardError):
+    """More requests in flight than the limit: come back later (``Retry-After``)."""
+
+    http_status = 503
+    title = "overloaded"
+    retry_after_s: ClassVar[int] = 1
+
+
+class ModelUnavailable(ModelwardError):
+    """The model could not answer in time and the endpoint has no usable fallback."""
+
+    http_status = 503
+    title = "model unavailable"
+
+
+class InternalError(ModelwardError):
+    """A bug met while serving a request; the answer says only that it was logged."""
+
+    http_status = 500
+    title = "internal error"
+
+    def __init__(self, message: str = "an internal error occurred; it is logged") -> None:
+        super().__init__(message)

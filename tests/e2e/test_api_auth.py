@@ -161,7 +161,7 @@ def test_bad_names_and_bodies_are_422_naming_the_field(session: Session, http: T
     _, viewer = _token(session, principal(session, "vera", Role.VIEWER))
     auth = {"Authorization": f"Bearer {viewer}"}
     r = http.get(f"/api/v1/models/{'x' * 10_000}/versions/1", headers=auth)
-    assert r.status_code == 422 and r.json()["details"]["field"] == "name"
+    assert r.status_code == 422 and r.json()["field"] == "name"
     r = http.get("/api/v1/models/..%2F..%2Fetc/versions/1", headers=auth)
     assert r.status_code in (404, 422)
     _, dev = _token(session, principal(session, "dora", Role.DEVELOPER))

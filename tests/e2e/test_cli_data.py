@@ -161,6 +161,7 @@ def test_debug_shows_traceback(ws: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert code == 2 and "Traceback" in err
 
 
+@pytest.mark.slow
 def test_installed_entry_point_and_quickstart(tmp_path: Path) -> None:
     """The README's main job, through the real console script, from a bare environment."""
     exe = Path(sys.executable).with_name("modelward")

@@ -33,6 +33,8 @@ demo = pipeline("demo", [numbers, total, check],
                 description="Adds numbers up.")
 """
 
+pytestmark = pytest.mark.slow  # whole flows through the real CLI
+
 
 def _register_commands() -> None:
     from modelward.cli import pipelines, reproduce, scheduler

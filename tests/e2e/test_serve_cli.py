@@ -24,6 +24,8 @@ latency_budget_ms: 40
 fallback: {response: 0.0}
 """
 
+pytestmark = pytest.mark.slow  # whole flows through the real CLI
+
 
 def wire() -> None:
     """Mount the serving commands if cli/app.py does not (yet); a no-op once it does."""

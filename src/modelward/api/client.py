@@ -92,7 +92,9 @@ class Client:
         except ValueError:
             body = {"detail": response.text[:500]}
         detail = str(body.get("detail") or body.get("title") or response.reason_phrase)
-        details = body.get("details") or {}
+        # the problem document's extension members are the error's details
+        standard = {"type", "title", "status", "detail", "error", "request_id"}
+        details = {k: v for k, v in body.items() if k not in standard and k != "message"}
         if response.status_code == 422:
             cls: type[ModelwardError] = (
                 CheckFailed if body.get("error") == "CheckFailed" else InputError

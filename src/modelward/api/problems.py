@@ -1,4 +1,9 @@
-"""Errors as RFC 9457 ``application/problem+json``, mapped once from ``ModelwardError``."""
+"""Errors as RFC 9457 ``application/problem+json``: the document of :mod:`modelward.errors`.
+
+The REST API and the gateway answer with the same document (``ModelwardError.to_problem``):
+a refusal reads the same whichever server gave it. This module maps the framework's own
+errors (request validation, unknown routes) onto it and installs the handlers.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +15,28 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelward.errors import ModelwardError
+from modelward.errors import PROBLEM_JSON, InternalError, ModelwardError, problem_document
 
 __all__ = ["PROBLEM_JSON", "install", "problem"]
 
-PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger(__name__)
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+def _answer(body: dict[str, Any]) -> JSONResponse:
+    status = int(body["status"])
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """A problem answer for an error that is not a ``ModelwardError``."""
+    error = str(extra.pop("error", "HTTPError"))
+    return _answer(problem_document(status, title, detail, error=error, extensions=extra))
+
+
 async def _modelward_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelwardError)
-    return problem(
-        exc.http_status,
-        exc.title,
-        exc.message,
-        error=type(exc).__name__,
-        **({"details": exc.details} if exc.details else {}),
-    )
+    return _answer(exc.to_problem())
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -49,7 +53,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     _log.exception("internal error while serving a request", exc_info=exc)
-    return problem(500, "internal error", "an internal error occurred; it was logged")
+    return _answer(InternalError().to_problem())
 
 
 def install(app: FastAPI) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelward.errors import InputError, NotFound
+from modelward.jsondiff import json_changes
 
 if TYPE_CHECKING:
     from modelward.pipelines.engine import StepEvent
@@ -86,27 +87,21 @@ class ReproduceReport:
 
 def _compare(path: str, old: Any, new: Any, tolerance: float, report: ReproduceReport) -> None:
     """Walk two JSON values; numbers differ beyond or within the tolerance, others exactly."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
-            _compare(f"{path}.{key}", old.get(key), new.get(key), tolerance, report)
-    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            _compare(f"{path}[{i}]", a, b, tolerance, report)
-    elif (
-        isinstance(old, int | float)
-        and isinstance(new, int | float)
-        and not isinstance(old, bool)
-        and not isinstance(new, bool)
-    ):
-        if old == new or (math.isnan(old) and math.isnan(new)):
-            return
-        diff = Difference(path, old, new)
-        if abs(float(old) - float(new)) <= tolerance:
-            report.within_tolerance.append(diff)
+    for where, was, now in json_changes(old, new, path=path, into_lists=True):
+        if _number(was) and _number(now):
+            if math.isnan(was) and math.isnan(now):
+                continue
+            diff = Difference(where, was, now)
+            if abs(float(was) - float(now)) <= tolerance:
+                report.within_tolerance.append(diff)
+            else:
+                report.differences.append(diff)
         else:
-            report.differences.append(diff)
-    elif old != new:
-        report.differences.append(Difference(path, old, new))
+            report.differences.append(Difference(where, was, now))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _code(recorded: PipelineRun, reproduced: PipelineRun) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from modelward.data import content_hashes
 from modelward.errors import InputError
+from modelward.jsondiff import json_changes
 
 __all__ = [
     "ITEMS",
@@ -135,19 +136,7 @@ _LEAF_KEYS = {"datasets", "feature_views"}
 _IGNORED = {"resources", "run_id"}
 
 
-def _walk(prefix: str, old: Any, new: Any, out: list[LineageChange]) -> None:
-    if isinstance(old, dict) and isinstance(new, dict) and prefix not in _LEAF_KEYS:
-        for key in sorted(set(old) | set(new)):
-            if not prefix and key in _IGNORED:
-                continue
-            path = f"{prefix}.{key}" if prefix else key
-            _walk(path, old.get(key), new.get(key), out)
-    elif old != new:
-        out.append(LineageChange(prefix, old, new))
-
-
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[LineageChange]:
     """What differs between two lineage records, as dotted paths (``params.max_depth``)."""
-    out: list[LineageChange] = []
-    _walk("", dict(old), dict(new), out)
-    return out
+    changes = json_changes(dict(old), dict(new), leaves=_LEAF_KEYS, skip=_IGNORED)
+    return [LineageChange(path, was, now) for path, was, now in changes]

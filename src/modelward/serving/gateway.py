@@ -27,28 +27,28 @@ from typing import Any
 import orjson
 
 from modelward.config import ServingSettings
-from modelward.errors import InputError, ModelwardError, NotFound
+from modelward.errors import (
+    InputError,
+    InternalError,
+    MethodNotAllowed,
+    ModelUnavailable,
+    ModelwardError,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+)
 from modelward.monitoring import PredictionLogWriter, PredictionRecord
 from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier, may_call
 from modelward.serving.config_cache import EndpointCache
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
-from modelward.serving.problems import (
-    InternalError,
-    MethodNotAllowed,
-    Overloaded,
-    PayloadTooLarge,
-    fallback_reason,
-    problem_body,
-    respond,
-)
+from modelward.serving.problems import fallback_reason, problem_body, respond
 from modelward.serving.resilience import ConcurrencyLimit
 from modelward.serving.runtime import (
     EndpointRuntime,
     FeatureStoreFailed,
     MissingFeatures,
     ModelFailed,
-    ModelUnavailable,
     Scored,
 )
 
@@ -358,7 +358,10 @@ class Gateway:
             _log.exception("request %s failed", request_id)
             label = runtime.spec.name if runtime is not None else ""
             self.metrics.errors.labels(label, type(exc).__name__).inc()
-            await self._problem(send, InternalError(), request_id, path, started, endpoint=name)
+            failed = InternalError(
+                "the gateway failed on this request; it is logged with its request id"
+            )
+            await self._problem(send, failed, request_id, path, started, endpoint=name)
         finally:
             self.limit.release()
 

@@ -1,25 +1,19 @@
-"""Gateway errors, their application/problem+json form (RFC 9457), and the ASGI answer.
+"""The gateway's error answers on the ASGI wire, and the fallback reason of a degraded one.
 
-These belong to the one hierarchy in :mod:`modelward.errors` (they subclass its classes);
-they live here until that module adopts them, because only the gateway raises them.
+The errors and their problem+json document are :mod:`modelward.errors`'s (the REST API
+answers with the same document); this module only serializes it with orjson and sends it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 
-from modelward.errors import InputError, ModelwardError
+from modelward.errors import ModelwardError
 
 __all__ = [
-    "InternalError",
-    "MalformedRequest",
-    "MethodNotAllowed",
-    "Overloaded",
-    "PayloadTooLarge",
-    "RequestInvalid",
     "fallback_reason",
     "problem_body",
     "respond",
@@ -28,58 +22,8 @@ __all__ = [
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-class MalformedRequest(InputError):
-    """The body is not JSON (or not an object): nothing in it can be checked."""
-
-    http_status = 400
-    title = "malformed request"
-
-
-class RequestInvalid(InputError):
-    """The body is JSON but breaks the endpoint's request schema; ``details["errors"]``
-    names each bad field and the rule it broke."""
-
-    title = "request does not match the endpoint schema"
-
-
-class PayloadTooLarge(ModelwardError):
-    http_status = 413
-    title = "request body too large"
-
-
-class Overloaded(ModelwardError):
-    """More requests in flight than the limit: come back later (``Retry-After``)."""
-
-    http_status = 503
-    title = "overloaded"
-    retry_after_s: ClassVar[int] = 1
-
-
 def problem_body(exc: ModelwardError, request_id: str) -> bytes:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": exc.title,
-        "status": exc.http_status,
-        "detail": exc.message,
-        "error": type(exc).__name__,
-        "request_id": request_id,
-    }
-    for key, value in exc.details.items():
-        body.setdefault(key, value)
-    return orjson.dumps(body, default=str)
-
-
-class MethodNotAllowed(ModelwardError):
-    http_status = 405
-    title = "method not allowed"
-
-
-class InternalError(ModelwardError):
-    http_status = 500
-    title = "internal error"
-
-    def __init__(self) -> None:
-        super().__init__("the gateway failed on this request; it is logged with its request id")
+    return orjson.dumps(exc.to_problem(request_id=request_id), default=str)
 
 
 def fallback_reason(reason: str | None) -> str:

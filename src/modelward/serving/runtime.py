@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelward.errors import InputError, ModelwardError
+from modelward.errors import InputError
 from modelward.serving.batcher import BatcherClosed, LoopBatcher, MicroBatcher
 from modelward.serving.endpoints import EndpointSpec
 from modelward.serving.models import LoadedModel
@@ -46,20 +46,12 @@ __all__ = [
     "Job",
     "MissingFeatures",
     "ModelFailed",
-    "ModelUnavailable",
     "Scored",
     "model_columns",
 ]
 
 
 Batcher = MicroBatcher | LoopBatcher
-
-
-class ModelUnavailable(ModelwardError):
-    """The model could not answer in time and the endpoint has no usable fallback."""
-
-    http_status = 503
-    title = "model unavailable"
 
 
 class ModelFailed(Exception):

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from modelward.errors import MalformedRequest, RequestInvalid
 from modelward.serving.endpoints import FieldType
-from modelward.serving.problems import MalformedRequest, RequestInvalid
 
 __all__ = ["RequestSchema"]
 

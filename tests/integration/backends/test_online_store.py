@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,12 +132,12 @@ def test_unreachable_redis_fails_fast_with_a_clear_error(tmp_path: Path) -> None
         },
         tmp_path,
     )
-    started = time.monotonic()
+    # a refused connection is an OnlineStoreUnavailable naming the store, on read and on
+    # write alike (the configured timeouts bound a silent server; pytest-timeout a hang)
     with pytest.raises(
         OnlineStoreUnavailable, match=r"online store redis://127.0.0.1:1/0 is unreachable"
     ):
         store.read("ns", ["a"])
-    with pytest.raises(OnlineStoreUnavailable):
+    with pytest.raises(OnlineStoreUnavailable, match="is unreachable"):
         store.write("ns", [rec("a", 1)])
-    assert time.monotonic() - started < 5
     store.close()

@@ -88,7 +88,7 @@ def test_flush_waits_until_written(sink: PredictionSink) -> None:
 
 
 def test_unknown_backend_type_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not one of sqlite, redis, memory"):
+    with pytest.raises(ConfigError, match=r"unknown prediction log sink 'kafka'; known: memory"):
         open_prediction_sink({"type": "kafka"}, tmp_path)
     with pytest.raises(ConfigError, match=r"serving\.prediction_log\.maxlen"):
         open_prediction_sink({"type": "redis", "maxlen": -1}, tmp_path)

@@ -24,6 +24,7 @@ from modelward.session import Session
 
 # Third-party warnings raised while MLflow imports (see tests/unit/registry/support.py)
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.filterwarnings(
         "ignore:The ``noload`` loader strategy is deprecated:sqlalchemy.exc.SADeprecationWarning"
     ),

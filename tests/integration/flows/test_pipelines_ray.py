@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,10 +61,10 @@ def test_same_pipeline_runs_on_ray_with_the_same_results(
 
 def test_unreachable_cluster_is_a_clear_error_without_hanging() -> None:
     _ray()
-    started = time.perf_counter()
+    # the connect timeout ends the attempt with an error naming the address (a hang would
+    # be caught by pytest-timeout, never by a clock in the test)
     with pytest.raises(ConfigError, match=r"Ray cluster at '127.0.0.1:9' is not reachable"):
         open_executor({"type": "ray", "address": "127.0.0.1:9", "connect_timeout_s": 2})
-    assert time.perf_counter() - started < 10
 
 
 def test_ray_not_installed_is_a_clear_error(

@@ -47,14 +47,14 @@ def _claim_all(
         return [i for i, t in enumerate(TICKS) if claim_tick(s, schedule_id, t, who) is not None]
 
 
-def _run_due(root: str, env: dict[str, str], who: str, barrier: object) -> list[str]:
+def _run_due(root: str, env: dict[str, str], who: str, barrier: object, now: datetime) -> list[str]:
     ws = Workspace.open(root, environ=env)
     with Session(ws) as s:
         s.store  # noqa: B018
         barrier.wait()  # type: ignore[attr-defined]
         outcomes = run_due(
             s,
-            now=datetime.now(UTC) + timedelta(minutes=2),
+            now=now,
             claimer=who,
             pipelines={"arith": sample.arith},
             executor="inline",
@@ -82,12 +82,16 @@ def test_racing_schedulers_start_one_run_per_tick(
     session: Session, workspace: Workspace, workspace_env: dict[str, str]
 ) -> None:
     create_schedule(session, sample.arith, "* * * * *", {"n": 3})
+    # one instant for both schedulers and the second pass: each reading its own clock, two
+    # processes on a busy machine could fall either side of a minute, i.e. of a tick
+    now = datetime.now(UTC) + timedelta(minutes=2)
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(2)
         with ctx.Pool(2) as pool:
             states = pool.starmap(
-                _run_due, [(str(workspace.root), workspace_env, w, barrier) for w in ("a", "b")]
+                _run_due,
+                [(str(workspace.root), workspace_env, w, barrier, now) for w in ("a", "b")],
             )
     assert sorted(s for pair in states for s in pair) == ["started", "taken"]
     runs = list_runs(session, "arith")
@@ -95,7 +99,7 @@ def test_racing_schedulers_start_one_run_per_tick(
     # a second pass at the same time finds the tick taken
     again = run_due(
         session,
-        now=datetime.now(UTC) + timedelta(minutes=2),
+        now=now,
         pipelines={"arith": sample.arith},
         executor="inline",
     )

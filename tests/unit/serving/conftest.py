@@ -67,17 +67,30 @@ class RaisingModel:
 
 
 class SleepyModel:
-    """Sleeps ``seconds`` per call once ``armed`` (warm-up at load stays fast)."""
+    """Sleeps ``seconds`` per call once ``armed`` (warm-up at load stays fast).
+
+    Once armed it records what it was asked (``rows``, the largest batch) and sets
+    ``finished`` when a call has returned, so tests assert the mechanism (the deadline
+    answered before the model finished, refused requests were never scored), not time.
+    """
 
     classes_ = np.array([0, 1])
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.armed = threading.Event()
+        self.finished = threading.Event()
+        self.rows = 0
+        self.largest_batch = 0
+        self._lock = threading.Lock()
 
     def predict_proba(self, x: Any) -> Any:
         if self.armed.is_set():
+            with self._lock:
+                self.rows += len(x)
+                self.largest_batch = max(self.largest_batch, len(x))
             time.sleep(self.seconds)
+            self.finished.set()
         return np.tile([0.25, 0.75], (len(x), 1))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import numpy as np
@@ -184,20 +183,19 @@ def test_a_model_sleeping_past_the_budget_is_answered_within_it_by_the_fallback_
     world.model("m@2", ConstantModel(0.1), "2")
     world.put(spec(latency_budget_ms=200, fallback=Fallback(model="m@2")))
 
-    async def scenario() -> tuple[Any, float]:
+    async def scenario() -> tuple[Any, bool]:
         async with serving(make_gateway()) as http:
             sleepy.armed.set()
-            t0 = time.perf_counter()
             answer = await http.post(URL, json={"inputs": row()}, headers=AUTH)
-            return answer, time.perf_counter() - t0
+            return answer, sleepy.finished.is_set()
 
-    answer, took = run(scenario())
+    answer, model_had_finished = run(scenario())
     body = answer.json()
     assert body["degraded"] is True and body["model_version"] == "2"
     assert body["prediction"] == 0.1
     assert "latency budget of 200 ms exceeded" in body["reason"]
-    # the budget, the fallback model call and test overhead; far below the 2 s sleep
-    assert took < 1.0
+    # the deadline answered while the sleeping model was still busy: nothing waited for it
+    assert not model_had_finished
 
 
 def test_a_burst_past_the_concurrency_limit_gets_503s_and_accepted_stay_in_budget(
@@ -212,22 +210,26 @@ def test_a_burst_past_the_concurrency_limit_gets_503s_and_accepted_stay_in_budge
         async with serving(make_gateway(max_concurrency=limit)) as http:
             slow.armed.set()
 
-            async def one() -> tuple[int, float, Any]:
-                t0 = time.perf_counter()
+            async def one() -> tuple[int, Any]:
                 r = await http.post(URL, json={"inputs": row()}, headers=AUTH)
-                return r.status_code, time.perf_counter() - t0, r
+                return r.status_code, r
 
             return await asyncio.gather(*(one() for _ in range(limit * 10)))
 
     results = run(scenario())
-    codes = [c for c, _, _ in results]
+    codes = [c for c, _ in results]
     assert codes.count(200) >= limit
     assert codes.count(503) >= limit
     assert set(codes) == {200, 503}
-    refused = next(r for c, _, r in results if c == 503)
+    refused = next(r for c, r in results if c == 503)
     assert refused.headers["retry-after"] == "1"
-    assert all(not r.json()["degraded"] for c, _, r in results if c == 200)
-    assert max(t for c, t, _ in results if c == 200) < 0.5
+    assert refused.json()["error"] == "Overloaded"
+    # every accepted request was scored inside its budget (no deadline fallback), and
+    # every refused one was answered before scoring: the model saw exactly the accepted
+    # rows, never more at once than the concurrency limit lets in
+    assert all(not r.json()["degraded"] for c, r in results if c == 200)
+    assert slow.rows == codes.count(200)
+    assert slow.largest_batch <= limit
 
 
 def test_config_change_and_new_model_version_are_picked_up_without_restart(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelward.serving.problems import MalformedRequest, RequestInvalid
+from modelward.errors import MalformedRequest, RequestInvalid
 from modelward.serving.schema import RequestSchema
 
 SCHEMA = RequestSchema("churn", {"x": "float", "n": "int", "ok": "bool", "s": "string"}, 10)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelward.connections import redact_url, redis_client
 from modelward.errors import OnlineStoreUnavailable
 from modelward.features.online.base import Record
 
@@ -54,13 +55,6 @@ class RedisOnlineStoreConfig(BaseModel):
     connect_timeout_s: float = Field(default=2.0, gt=0)
 
 
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
-
-
 class RedisOnlineStore:
     def __init__(
         self,
@@ -74,13 +68,8 @@ class RedisOnlineStore:
         self._url = url
         self._prefix = key_prefix
         self._errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
-        self._client: Any = redis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=connect_timeout_s,
-            # retrying an unreachable server would multiply the bounded wait
-            retry_on_timeout=False,
-            retry=None,
+        self._client: Any = redis_client(
+            url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s
         )
         self._upsert: Any = None
 
@@ -90,7 +79,7 @@ class RedisOnlineStore:
 
     @property
     def label(self) -> str:
-        return _redact(self._url)
+        return redact_url(self._url)
 
     def _unavailable(self, exc: Exception) -> OnlineStoreUnavailable:
         return OnlineStoreUnavailable(

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelward.connections import redact_url, redis_client
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
 
@@ -32,13 +33,6 @@ class RedisPredictionSinkConfig(BaseModel):
     maxlen: int = Field(default=0, ge=0)
     socket_timeout_s: float = Field(default=2.0, gt=0)
     connect_timeout_s: float = Field(default=2.0, gt=0)
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
 
 
 def _fields(r: PredictionRecord) -> dict[str, Any]:
@@ -85,8 +79,8 @@ class RedisPredictionSink:
         self._prefix = key_prefix
         self._maxlen = maxlen or None
         self._errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
-        self._client: Any = redis.Redis.from_url(
-            url, socket_timeout=socket_timeout_s, socket_connect_timeout=connect_timeout_s
+        self._client: Any = redis_client(
+            url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s
         )
 
     @classmethod
@@ -101,7 +95,7 @@ class RedisPredictionSink:
 
     @property
     def label(self) -> str:
-        return f"redis:{_redact(self._url)}/{self._prefix}"
+        return f"redis:{redact_url(self._url)}/{self._prefix}"
 
     def stream(self, endpoint: str) -> str:
         """The stream key of ``endpoint``; monitoring reads it with consumer groups."""

@@ -12,7 +12,9 @@ from modelward.config import Workspace
 from modelward.security import audit, tokens
 from modelward.security.roles import Role
 from modelward.session import Session
-from tests.unit.registry.support import admin, principal
+from tests.unit.registry.support import MLFLOW_WARNINGS, admin, placeholder_version, principal
+
+pytestmark = MLFLOW_WARNINGS
 
 SPEC = {
     "name": "churn",
@@ -25,6 +27,7 @@ SPEC = {
 @pytest.fixture
 def session(workspace: Workspace) -> Iterator[Session]:
     with Session(workspace) as s:
+        placeholder_version(s, "churn")  # definitions must name a registered model
         yield s
 
 

@@ -12,6 +12,9 @@ from modelward.cli import main
 from modelward.config import init_workspace
 from modelward.security.tokens import bootstrap_admin
 from modelward.session import open_session
+from tests.unit.registry.support import MLFLOW_WARNINGS, placeholder_version
+
+pytestmark = MLFLOW_WARNINGS
 
 SPEC = """
 name: churn
@@ -64,6 +67,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
     with open_session(root) as session:
         bootstrap_admin(session)
+        placeholder_version(session, "churn")  # definitions must name a registered model
     (root / "churn.yaml").write_text(SPEC)
     return root
 
@@ -77,7 +81,7 @@ def test_create_list_show_update(ws: Path, capsys: pytest.CaptureFixture[str]) -
     assert (listed["name"], listed["config_version"]) == ("churn", 1)
     assert listed["spec"]["pii_fields"] == ["email"]
     code, out, _ = run(capsys, "endpoints", "show", "churn")
-    assert code == 0 and "churn@production" in out and "40 ms" in out
+    assert code == 0 and "churn@production" in out and "0.04s" in out
     (ws / "churn.yaml").write_text(SPEC.replace("40", "25"))
     code, out, _ = run(
         capsys, "endpoints", "update", str(ws / "churn.yaml"), "--expected-version", "1", "--json"

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from modelward.api.guard import PRINCIPAL_STATE
 from modelward.security.roles import Permission, Principal
 from modelward.security.tokens import authenticate
 from modelward.session import Session
@@ -31,10 +32,19 @@ CurrentSession = Annotated[Session, Depends(get_session)]
 
 
 def principal(
+    request: Request,
     session: CurrentSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The token's principal; 401 (problem+json) for a missing, wrong, expired or revoked one."""
+    """The token's principal; 401 (problem+json) for a missing, wrong, expired or revoked one.
+
+    The guard (:mod:`modelward.api.guard`) has already checked the token before the body
+    was read; its answer is reused. Without the guard (an app assembled by hand) the
+    token is checked here.
+    """
+    checked = getattr(request.state, PRINCIPAL_STATE, None)
+    if isinstance(checked, Principal):
+        return checked
     with session.store.read() as conn:
         return authenticate(conn, credentials.credentials if credentials else None)
 

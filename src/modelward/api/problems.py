@@ -1,8 +1,14 @@
-"""Errors as RFC 9457 ``application/problem+json``, mapped once from ``ModelwardError``."""
+"""Errors as RFC 9457 ``application/problem+json``, mapped once from ``ModelwardError``.
+
+What a caller sees never names the metadata database (host, user, database name): a
+:class:`~modelward.errors.StoreUnavailable` answer says only that the store is
+unavailable and when to retry; the full (password-free) reason goes to the server log.
+"""
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,41 +16,77 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelward.errors import ModelwardError
+from modelward.errors import ModelwardError, RateLimited, StoreUnavailable
 
-__all__ = ["PROBLEM_JSON", "install", "problem"]
+__all__ = ["PROBLEM_JSON", "install", "problem", "problem_for"]
 
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger(__name__)
+#: seconds a client is asked to wait when the metadata database is unavailable
+_RETRY_STORE_S = 5
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    all_headers = dict(headers or {})
+    if status == 401:
+        all_headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
 
 
-async def _modelward_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ModelwardError)
+def problem_for(exc: ModelwardError) -> JSONResponse:
+    """The answer for a modelward error (also used before routing, by the guard)."""
+    if isinstance(exc, StoreUnavailable):
+        _log.warning("answered 503: %s", exc.message)
+        return problem(
+            exc.http_status,
+            exc.title,
+            "the service cannot reach its storage right now; try again later",
+            headers={"Retry-After": str(_RETRY_STORE_S)},
+            error=type(exc).__name__,
+        )
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     return problem(
         exc.http_status,
         exc.title,
         exc.message,
+        headers=headers,
         error=type(exc).__name__,
         **({"details": exc.details} if exc.details else {}),
     )
 
 
+async def _modelward_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelwardError)
+    return problem_for(exc)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": ".".join(str(p) for p in e["loc"]), "rule": e["msg"]} for e in exc.errors()]
+    errors = [{"field": _where(tuple(e["loc"])), "rule": str(e["msg"])} for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['rule']}" for e in errors)
     return problem(422, "invalid input", detail, error="InputError", errors=errors)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, "http error", str(exc.detail))
+    try:
+        title = HTTPStatus(exc.status_code).phrase.lower()
+    except ValueError:
+        title = "http error"
+    # keep what the framework says with it, e.g. the Allow header of a 405
+    return problem(exc.status_code, title, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from modelward.api import schemas
 from modelward.api.deps import CurrentSession, requires
 from modelward.registry import approvals, lifecycle, reports, versions
 from modelward.registry.tables import registered_models
@@ -25,7 +26,14 @@ RollerBack = Annotated[Principal, Depends(requires(Permission.MODELS_ROLLBACK))]
 Writer = Annotated[Principal, Depends(requires(Permission.MODELS_WRITE))]
 AuditReader = Annotated[Principal, Depends(requires(Permission.AUDIT_READ))]
 DataReader = Annotated[Principal, Depends(requires(Permission.DATASETS_READ))]
-Name = Annotated[str, Field(max_length=128)]
+#: a model name in a path: what ``registry.versions.validate_name`` accepts
+ModelName = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+#: a version number: MLflow's are positive and fit the database's 64-bit integer
+VersionNumber = Annotated[int, Path(ge=1, le=2**63 - 1)]
+VersionQuery = Annotated[int, Query(ge=1, le=2**63 - 1)]
+SnapshotRef = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 class _Body(BaseModel):
@@ -52,12 +60,12 @@ def _ref(name: str, version: int) -> str:
     return f"{name}@{version}"
 
 
-@router.get("/whoami", tags=["identity"])
+@router.get("/whoami", tags=["identity"], response_model=schemas.WhoAmI)
 def whoami(who: Reader) -> dict[str, Any]:
     return {"name": who.name, "role": who.role.value, "kind": who.kind}
 
 
-@router.get("/models", tags=["models"])
+@router.get("/models", tags=["models"], response_model=list[schemas.ModelSummary])
 def list_models(session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
     with session.store.read() as conn:
         rows = conn.execute(select(registered_models).order_by(registered_models.c.name))
@@ -75,48 +83,70 @@ def list_models(session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
         ]
 
 
-@router.post("/models/sync", tags=["models"])
+@router.post("/models/sync", tags=["models"], response_model=list[schemas.ModelVersion])
 def sync_models(session: CurrentSession, _: Writer) -> list[dict[str, Any]]:
     """Record versions registered by plain MLflow code since the last look."""
     return [v.to_dict() for v in versions.sync(session)]
 
 
-@router.get("/models/{name}/versions", tags=["models"])
-def list_versions(name: str, session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
+@router.get("/models/{name}/versions", tags=["models"], response_model=list[schemas.ModelVersion])
+def list_versions(name: ModelName, session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
     return [v.to_dict() for v in versions.list_versions(session, name, discover=False)]
 
 
-@router.get("/models/{name}/versions/{version}", tags=["models"])
-def get_version(name: str, version: int, session: CurrentSession, _: Reader) -> dict[str, Any]:
+@router.get(
+    "/models/{name}/versions/{version}", tags=["models"], response_model=schemas.ModelVersion
+)
+def get_version(
+    name: ModelName, version: VersionNumber, session: CurrentSession, _: Reader
+) -> dict[str, Any]:
     return versions.get_version(session, _ref(name, version)).to_dict()
 
 
-@router.get("/models/{name}/versions/{version}/lineage", tags=["lineage"])
-def lineage(name: str, version: int, session: CurrentSession, _: Reader) -> dict[str, Any]:
+@router.get(
+    "/models/{name}/versions/{version}/lineage",
+    tags=["lineage"],
+    response_model=schemas.LineageReport,
+)
+def lineage(
+    name: ModelName, version: VersionNumber, session: CurrentSession, _: Reader
+) -> dict[str, Any]:
     return reports.lineage_report(session, _ref(name, version))
 
 
-@router.get("/models/{name}/lineage/diff", tags=["lineage"])
+@router.get("/models/{name}/lineage/diff", tags=["lineage"], response_model=schemas.LineageDiff)
 def lineage_diff(
-    name: str,
+    name: ModelName,
     session: CurrentSession,
     _: Reader,
-    old: Annotated[int, Query(alias="from", ge=1)],
-    new: Annotated[int, Query(alias="to", ge=1)],
+    old: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)],
+    new: Annotated[int, Query(alias="to", ge=1, le=2**63 - 1)],
 ) -> dict[str, Any]:
     return reports.lineage_diff(session, _ref(name, old), _ref(name, new))
 
 
-@router.get("/models/{name}/versions/{version}/transitions", tags=["lifecycle"])
+@router.get(
+    "/models/{name}/versions/{version}/transitions",
+    tags=["lifecycle"],
+    response_model=list[schemas.TransitionRecord],
+)
 def transitions(
-    name: str, version: int, session: CurrentSession, _: Reader
+    name: ModelName, version: VersionNumber, session: CurrentSession, _: Reader
 ) -> list[dict[str, Any]]:
     return lifecycle.history(session, _ref(name, version))
 
 
-@router.post("/models/{name}/versions/{version}/transitions", tags=["lifecycle"])
+@router.post(
+    "/models/{name}/versions/{version}/transitions",
+    tags=["lifecycle"],
+    response_model=schemas.Transition,
+)
 def transition(
-    name: str, version: int, body: TransitionRequest, session: CurrentSession, who: Mover
+    name: ModelName,
+    version: VersionNumber,
+    body: TransitionRequest,
+    session: CurrentSession,
+    who: Mover,
 ) -> dict[str, Any]:
     """Move a version to a stage through its gates and approvals (422 with evidence if not)."""
     done = lifecycle.transition(
@@ -130,21 +160,29 @@ def transition(
     return done.to_dict()
 
 
-@router.post("/models/{name}/versions/{version}/approvals", tags=["lifecycle"])
+@router.post(
+    "/models/{name}/versions/{version}/approvals",
+    tags=["lifecycle"],
+    response_model=schemas.Approval,
+)
 def approve(
-    name: str, version: int, body: ApprovalRequest, session: CurrentSession, who: Approver
+    name: ModelName,
+    version: VersionNumber,
+    body: ApprovalRequest,
+    session: CurrentSession,
+    who: Approver,
 ) -> dict[str, Any]:
     return approvals.approve(session, who, _ref(name, version), body.stage, body.comment).to_dict()
 
 
-@router.post("/models/{name}/rollback", tags=["lifecycle"])
+@router.post("/models/{name}/rollback", tags=["lifecycle"], response_model=schemas.Transition)
 def rollback(
-    name: str, body: RollbackRequest, session: CurrentSession, who: RollerBack
+    name: ModelName, body: RollbackRequest, session: CurrentSession, who: RollerBack
 ) -> dict[str, Any]:
     return lifecycle.rollback(session, who, name, reason=body.reason).to_dict()
 
 
-@router.get("/audit", tags=["audit"])
+@router.get("/audit", tags=["audit"], response_model=list[schemas.AuditEntry])
 def audit_log(
     session: CurrentSession,
     _: AuditReader,
@@ -162,6 +200,7 @@ def audit_log(
                 "action": e.action,
                 "target": e.target,
                 "payload": e.payload,
+                "note": e.note,
                 "prev_hash": e.prev_hash,
                 "hash": e.hash,
             }
@@ -169,19 +208,14 @@ def audit_log(
         ]
 
 
-@router.get("/audit/verify", tags=["audit"])
+@router.get("/audit/verify", tags=["audit"], response_model=schemas.ChainReport)
 def audit_verify(session: CurrentSession, _: AuditReader) -> dict[str, Any]:
     with session.store.read() as conn:
         report = audit.verify(conn)
-    return {
-        "ok": report.ok,
-        "checked": report.checked,
-        "first_bad_seq": report.first_bad_seq,
-        "reason": report.reason,
-    }
+    return report.to_dict()
 
 
-@router.get("/snapshots", tags=["snapshots"])
+@router.get("/snapshots", tags=["snapshots"], response_model=list[schemas.Snapshot])
 def list_snapshots(
     session: CurrentSession,
     _: DataReader,
@@ -192,8 +226,8 @@ def list_snapshots(
     return [s.to_dict() for s in snapshots.list_snapshots(session, name)]
 
 
-@router.get("/snapshots/{ref}", tags=["snapshots"])
-def get_snapshot(ref: Name, session: CurrentSession, _: DataReader) -> dict[str, Any]:
+@router.get("/snapshots/{ref}", tags=["snapshots"], response_model=schemas.Snapshot)
+def get_snapshot(ref: SnapshotRef, session: CurrentSession, _: DataReader) -> dict[str, Any]:
     from modelward.data import snapshots
 
     return snapshots.get_snapshot(session, ref).to_dict()

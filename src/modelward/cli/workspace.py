@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from modelward.cli.output import console, print_table, progress
+from modelward.cli.output import command_prefix, console, duration, print_table, progress, say
 
 __all__ = ["register"]
 
@@ -31,16 +32,20 @@ def init_cmd(
         token_file = session.workspace.home / LOCAL_TOKEN_FILE
         # a second init keeps the admin's token; rotate it with `modelward tokens`
         admin = None if token_file.exists() else bootstrap_admin(session)[0]
-    console.print(f"workspace ready at [bold]{root}[/bold]")
-    console.print(f"  config:    {root / CONFIG_FILE} (commit it; never put secrets in it)")
-    console.print(f"  metadata:  {where}")
-    console.print(f"  mlflow:    {root / 'mlflow.db'} (plain mlflow code run here lands in it)")
-    console.print(f"  secrets:   {root / HOME_DIR / 'secrets.toml'} (mode 0600, git-ignored)")
+    say("workspace ready at [bold]{}[/bold]", root)
+    lines = [
+        f"  config:    {root / CONFIG_FILE} (commit it; never put secrets in it)",
+        f"  metadata:  {where}",
+        f"  mlflow:    {root / 'mlflow.db'} (plain mlflow code run here lands in it)",
+        f"  secrets:   {root / HOME_DIR / 'secrets.toml'} (mode 0600, git-ignored)",
+    ]
     if admin is not None:
-        console.print(
+        lines.append(
             f"  admin:     {admin.name}; API token saved to {token_file} (mode 0600, "
             "git-ignored, shown nowhere else); the API also accepts it as MODELWARD_TOKEN"
         )
+    for line in lines:
+        console.print(line, markup=False, soft_wrap=True)
 
 
 def quickstart_cmd(
@@ -54,6 +59,7 @@ def quickstart_cmd(
 ) -> None:
     """Run the end-to-end example on the embedded default: snapshot and validate data, then
     train, evaluate against the champion, register with lineage, promote and reproduce."""
+    from modelward.cli.data import shown
     from modelward.config import init_workspace
     from modelward.data import snapshots
     from modelward.data.contracts import load_contract
@@ -64,7 +70,7 @@ def quickstart_cmd(
     started = time.perf_counter()
     root = init_workspace(directory, project="churn-quickstart")
     console.rule("[bold]modelward quickstart[/bold]")
-    console.print(f"1. workspace at [bold]{root}[/bold] (embedded: SQLite + local files)")
+    say("1. workspace at [bold]{}[/bold] (embedded: SQLite + local files)", root)
 
     contract_path = root / "contracts" / "customers.yaml"
     contract_path.parent.mkdir(exist_ok=True)
@@ -114,7 +120,7 @@ def quickstart_cmd(
         print_table(
             None,
             ["rule", "observed", "threshold"],
-            [(f["rule"], f["observed"], f["threshold"]) for f in failures],
+            [(f["rule"], shown(f["observed"]), shown(f["threshold"])) for f in failures],
         )
         history = snapshots.list_snapshots(session, "customers")
 
@@ -139,11 +145,16 @@ def quickstart_cmd(
         prepare_example(root)
         with open_session(root, environ=_environ_for(root)) as session:
             run_quickstart_pipeline(session, console)
-    console.print(
-        f"done in {time.perf_counter() - started:.1f} s. Next: "
-        f"`modelward -w {directory} data list`, `modelward -w {directory} models list`, "
-        f"`modelward -w {directory} pipelines runs`"
-    )
+    mw = f"{command_prefix()} -w {shlex.quote(str(directory))}"
+    console.print(f"done in {duration(time.perf_counter() - started)}. Next, try:", soft_wrap=True)
+    for hint in ("data list", "models list", "pipelines runs", "audit verify"):
+        console.print(f"  {mw} {hint}", markup=False, soft_wrap=True)
+    if not command_prefix().startswith("modelward"):
+        console.print(
+            "  (or `. .venv/bin/activate` once, to type plain `modelward` in this shell)",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _environ_for(root: Path) -> dict[str, str] | None:

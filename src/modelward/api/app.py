@@ -38,6 +38,7 @@ _ALWAYS = {
     "429": "Too many requests for this token; see `Retry-After`.",
     "503": "The metadata database is unavailable; see `Retry-After`.",
 }
+_NOT_JSON = "The body is not JSON (or not UTF-8)."
 _INVALID = "A parameter or the body is invalid: `errors` names each field and rule."
 _NOT_FOUND = "The model, version, snapshot or endpoint named in the path does not exist."
 _CONFLICT = "The state changed under the request (a duplicate, a race, a stale version)."
@@ -110,6 +111,8 @@ def complete_openapi(spec: dict[str, Any]) -> dict[str, Any]:
             for status, why in _ALWAYS.items():
                 responses[status] = _problem(why)
             responses["422"] = _problem(_INVALID)
+            if "requestBody" in operation:
+                responses["400"] = _problem(_NOT_JSON)
             if "{" in path:
                 responses["404"] = _problem(_NOT_FOUND)
             if method in ("post", "put", "delete"):

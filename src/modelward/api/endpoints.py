@@ -12,13 +12,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from modelward.api import schemas
-from modelward.api.deps import CurrentSession, requires
+from modelward.api.deps import CurrentSession, known_query_only, requires
 from modelward.errors import InputError
 from modelward.security.roles import Permission, Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/endpoints", tags=["endpoints"])
+router = APIRouter(
+    prefix="/api/v1/endpoints", tags=["endpoints"], dependencies=[Depends(known_query_only)]
+)
 
 EndpointReader = Annotated[Principal, Depends(requires(Permission.ENDPOINTS_READ))]
 EndpointWriter = Annotated[Principal, Depends(requires(Permission.ENDPOINTS_WRITE))]

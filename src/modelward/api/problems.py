@@ -72,21 +72,46 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
+_NOT_JSON = "the request body is not valid JSON (UTF-8)"
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        # not a value that breaks a rule, a body that cannot be read: 400, as the gateway says
+        return problem(400, "bad request", _NOT_JSON, error="InputError")
     errors = [{"field": _where(tuple(e["loc"])), "rule": str(e["msg"])} for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['rule']}" for e in errors)
     return problem(422, "invalid input", detail, error="InputError", errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's,
+    so a path with a GET and a POST route would claim to allow only one of them)."""
+    from starlette.routing import Route
+
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     try:
         title = HTTPStatus(exc.status_code).phrase.lower()
     except ValueError:
         title = "http error"
     # keep what the framework says with it, e.g. the Allow header of a 405
-    return problem(exc.status_code, title, str(exc.detail), headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    detail = str(exc.detail)
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request)
+    elif exc.status_code == 400 and detail == "There was an error parsing the body":
+        detail = _NOT_JSON  # FastAPI's words for a body that is not UTF-8
+    return problem(exc.status_code, title, detail, headers=headers)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from modelward.api import schemas
-from modelward.api.deps import CurrentSession, requires
+from modelward.api.deps import CurrentSession, known_query_only, requires
 from modelward.registry import approvals, lifecycle, reports, versions
 from modelward.registry.tables import registered_models
 from modelward.security import audit
@@ -17,7 +17,7 @@ from modelward.security.roles import Permission, Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(known_query_only)])
 
 Reader = Annotated[Principal, Depends(requires(Permission.MODELS_READ))]
 Mover = Annotated[Principal, Depends(requires(Permission.MODELS_TRANSITION))]

@@ -97,3 +97,49 @@ def test_refusals_exit_2_naming_the_problem(ws: Path, capsys: pytest.CaptureFixt
     assert code == 2 and "'nope' does not exist" in err
     code, out, _ = run(capsys, "endpoints", "show", "nope", "--json")
     assert code == 2 and json.loads(out)["error"] == "NotFound"
+
+
+def test_a_model_reference_the_registry_does_not_know_is_refused_at_create(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for ref, why in (
+        ("churn@99", "has no version 99"),
+        ("nope@production", "'nope' is not registered"),
+        ("churn@99999999999999999999999", "version"),
+    ):
+        (ws / "bad.yaml").write_text(SPEC.replace("churn@production", ref))
+        code, _, err = run(capsys, "endpoints", "create", str(ws / "bad.yaml"))
+        assert code == 2 and "model:" in err and why in err, (ref, err)
+    fallback = SPEC.replace("{response: 0.0}", "{model: churn@7}")
+    (ws / "bad.yaml").write_text(fallback)
+    code, _, err = run(capsys, "endpoints", "create", str(ws / "bad.yaml"))
+    assert code == 2 and "fallback.model" in err and "no version 7" in err
+    code, out, _ = run(capsys, "endpoints", "list", "--json")
+    assert json.loads(out) == []  # nothing was stored
+    # a registered model whose stage is still empty is a valid target
+    code, _, err = run(capsys, "endpoints", "create", str(ws / "churn.yaml"))
+    assert code == 0, err
+
+
+def test_delete_removes_the_endpoint_audited(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "endpoints", "create", str(ws / "churn.yaml"))[0] == 0
+    code, _, err = run(capsys, "endpoints", "delete", "churn", "--expected-version", "2")
+    assert code == 1 and "config version 1, not 2" in err  # a stale read is a refusal
+    code, out, _ = run(capsys, "endpoints", "delete", "churn")
+    assert code == 0 and "deleted endpoint churn" in out
+    code, _, err = run(capsys, "endpoints", "show", "churn")
+    assert code == 2 and "does not exist" in err
+    code, out, _ = run(capsys, "audit", "log", "--target", "endpoint:churn", "--json")
+    assert [e["action"] for e in json.loads(out)] == ["endpoint.created", "endpoint.deleted"]
+    code, _, err = run(capsys, "endpoints", "delete", "churn")
+    assert code == 2 and "does not exist" in err
+
+
+@pytest.mark.parametrize("command", ["serve", "server"])
+def test_a_port_out_of_range_is_refused_not_replaced(
+    ws: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    for port in ("99999", "0", "-1"):
+        code, out, err = run(capsys, command, "--port", port)
+        assert code == 2 and "Invalid value for '--port'" in err, (port, err)
+        assert "serving" not in out + err and "API on" not in out + err

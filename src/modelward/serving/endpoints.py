@@ -201,9 +201,11 @@ def check_model_refs(session: Session, spec: EndpointSpec) -> None:
     for field, ref in (("model", spec.model), ("fallback.model", fallback)):
         if ref is None:
             continue
-        name, which = parse_ref(ref)
         try:
+            name, which = parse_ref(ref)
             get_version(session, (name, which))
+        except InputError as exc:
+            raise InputError(f"invalid endpoint: {field}: {exc.message}", field=field) from None
         except NotFound as exc:
             if isinstance(which, str) and "version" in exc.details:
                 continue  # a registered model whose stage is empty for now

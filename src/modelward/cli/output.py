@@ -106,6 +106,8 @@ def command_prefix() -> str:
         shown = os.path.relpath(started)
     except ValueError:  # another drive (Windows)
         shown = str(started)
+    if shown.startswith(".."):  # far from here: the absolute path reads better
+        return os.path.abspath(started)
     return shown if os.sep in shown else f".{os.sep}{shown}"
 
 

@@ -278,6 +278,60 @@ def runs_cmd(
     )
 
 
+@app.command("compare")
+def compare_cmd(
+    old: Annotated[str, typer.Argument(help="The earlier run's id (a unique prefix).")],
+    new: Annotated[str, typer.Argument(help="The later run's id (a unique prefix).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """What differs between two runs: parameters, code, environment, step inputs and
+    outputs, and the chosen candidate's metrics (`pipelines runs` lists the ids)."""
+    from modelward.pipelines.compare import compare_runs
+
+    with session_from_cli() as session:
+        diff = compare_runs(session, old, new)
+    if json_out:
+        print_json(diff.to_dict())
+        return
+    a, b = diff.old.id[:12], diff.new.id[:12]
+    if diff.same:
+        say(
+            "runs {} and {} of {}: same parameters, code, inputs and outputs",
+            a,
+            b,
+            diff.new.pipeline,
+        )
+    else:
+        print_table(
+            f"run {a} -> {b}",
+            ["what", a, b],
+            [(c.what, _value(c.old), _value(c.new)) for c in diff.changes],
+        )
+    print_table(
+        "steps",
+        ["step", a, b, "inputs", "outputs", f"wall {a}", f"wall {b}"],
+        [
+            (
+                s.step,
+                _status(s.old_status) if s.old_status else "-",
+                _status(s.new_status) if s.new_status else "-",
+                "same" if s.same_inputs else styled("changed", "yellow"),
+                "same" if s.same_outputs else styled("changed", "yellow"),
+                duration(s.old_wall_seconds),
+                duration(s.new_wall_seconds),
+            )
+            for s in diff.steps
+        ],
+    )
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    text = "-" if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 @app.command("run-show")
 def run_show_cmd(
     run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],

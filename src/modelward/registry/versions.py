@@ -32,7 +32,10 @@ __all__ = [
     "MAX_VERSION",
     "STAGES",
     "ModelVersion",
+    "RegisteredModel",
+    "get_model",
     "get_version",
+    "list_models",
     "list_versions",
     "parse_ref",
     "register",
@@ -435,3 +438,54 @@ def _get(conn: Connection, name: str, which: int | str) -> ModelVersion:
             raise NotFound(f"model {name!r} is not registered", model=name)
         raise NotFound(f"model {name!r} has no version {which}", model=name, version=str(which))
     return _from_row(row)
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model name with its Production pointers and its gate and approval policies."""
+
+    name: str
+    production_version: int | None
+    previous_production_version: int | None
+    approval_policy: dict[str, int]
+    gate_policy: dict[str, list[dict[str, Any]]]
+    created_by: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "production_version": self.production_version,
+            "previous_production_version": self.previous_production_version,
+            "approval_policy": self.approval_policy,
+            "gate_policy": self.gate_policy,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+        }
+
+
+def list_models(session: Session) -> list[RegisteredModel]:
+    """Every registered model, by name."""
+    with session.store.read() as conn:
+        rows = conn.execute(select(registered_models).order_by(registered_models.c.name))
+        return [
+            RegisteredModel(
+                r.name,
+                r.production_version,
+                r.previous_production_version,
+                dict(r.approval_policy or {}),
+                dict(r.gate_policy or {}),
+                r.created_by,
+                r.created_at,
+            )
+            for r in rows
+        ]
+
+
+def get_model(session: Session, name: str) -> RegisteredModel:
+    """One registered model with its policies; :class:`NotFound` naming it otherwise."""
+    validate_name(name)
+    found = [m for m in list_models(session) if m.name == name]
+    if not found:
+        raise NotFound(f"model {name!r} is not registered", model=name)
+    return found[0]

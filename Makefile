@@ -34,6 +34,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 test: $(VENV)/.installed-dev lint
 	$(BIN)/python -m pytest

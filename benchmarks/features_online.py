@@ -112,7 +112,7 @@ def main() -> None:
 
     from modelward.config import init_workspace
     from modelward.features import Catalog, FeatureLookup, open_online_store
-    from modelward.features.materialize import materialize_view
+    from modelward.features.materialization import materialize_view
     from modelward.session import open_session
 
     features, _ = _generate(args.rows, args.entities, [])

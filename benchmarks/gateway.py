@@ -68,13 +68,13 @@ bench_stats = FeatureView(
 LAUNCH = """
 import importlib, sys
 root = importlib.import_module("modelward.cli.app")
-from modelward.cli import endpoints, serve
+from modelward.cli import endpoints, gateway
 register = root._register
 def wired():
     register()
     names = {c.name for c in root.app.registered_commands}
     if "serve" not in names:
-        serve.register(root.app)
+        gateway.register(root.app)
 root._register = wired
 root.main(sys.argv[1:])
 """

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelward.pipelines.evaluation import AcceptancePolicy
-from modelward.pipelines.template import Dataset, supervised_tabular
+from modelward.pipelines import AcceptancePolicy, Dataset, supervised_tabular
 
 CATEGORICAL = ["plan", "region"]
 
@@ -62,7 +61,7 @@ churn = supervised_tabular(
     trainers={"baseline": baseline, "challenger": challenger},
     model_name="churn",
     policy=AcceptancePolicy(metric="roc_auc", min_delta=0.0, max_segment_drop=0.05, max_ece=0.05),
-    # the example's "now": the generated data ends here (see generate.AS_OF)
+    # the example's "now": the generated data ends here (see modelward.examples.HISTORY_AS_OF)
     as_of="2025-12-27T00:00:00+00:00",
     split="time",
     test_fraction=0.25,

@@ -41,6 +41,7 @@ __all__ = [
     "StorageError",
     "StoreUnavailable",
     "Unauthenticated",
+    "UnknownPluginType",
 ]
 
 EXIT_OK = 0
@@ -84,6 +85,12 @@ class ConfigError(InputError):
     """``modelward.toml``, an environment override or the secrets file is wrong."""
 
     title = "invalid configuration"
+
+
+class UnknownPluginType(ConfigError):
+    """A config ``type`` names no built-in or installed plugin (backend, executor, gate)."""
+
+    title = "unknown plugin type"
 
 
 class ContractError(InputError):

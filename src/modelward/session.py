@@ -16,7 +16,13 @@ from pathlib import Path
 from modelward.config import Workspace
 from modelward.store import Store, open_store
 
-__all__ = ["Session", "current_session", "open_session", "reset_current_session"]
+__all__ = [
+    "Session",
+    "current_session",
+    "open_session",
+    "reset_current_session",
+    "resolve_session",
+]
 
 
 class Session:
@@ -67,6 +73,11 @@ def current_session() -> Session:
                 _current[1].close()
             _current = (key, open_session())
         return _current[1]
+
+
+def resolve_session(session: Session | None) -> Session:
+    """``session`` itself, or (the notebook case, none given) :func:`current_session`."""
+    return session if session is not None else current_session()
 
 
 def reset_current_session() -> None:

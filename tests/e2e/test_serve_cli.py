@@ -30,7 +30,7 @@ fallback: {response: 0.0}
 
 def wire() -> None:
     """Mount the serving commands if cli/app.py does not (yet); a no-op once it does."""
-    from modelward.cli import endpoints, serve
+    from modelward.cli import endpoints, gateway
 
     root = importlib.import_module("modelward.cli.app")
     register = root._register
@@ -42,7 +42,7 @@ def wire() -> None:
         names = {c.name for c in root.app.registered_commands}
         names |= {g.name for g in root.app.registered_groups}
         if "serve" not in names:
-            serve.register(root.app)
+            gateway.register(root.app)
         if "endpoints" not in names:
             root.app.add_typer(endpoints.app, name="endpoints")
 

@@ -33,14 +33,14 @@ LAUNCH = """
 import importlib
 import sys
 root = importlib.import_module("modelward.cli.app")
-from modelward.cli import endpoints, serve
+from modelward.cli import endpoints, gateway
 register = root._register
 def wired():
     register()
     names = {c.name for c in root.app.registered_commands}
     names |= {g.name for g in root.app.registered_groups}
     if "serve" not in names:
-        serve.register(root.app)
+        gateway.register(root.app)
     if "endpoints" not in names:
         root.app.add_typer(endpoints.app, name="endpoints")
 root._register = wired

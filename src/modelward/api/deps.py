@@ -16,8 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from modelward.api.guard import PRINCIPAL_STATE
 from modelward.errors import InputError
-from modelward.security.roles import Permission, Principal
-from modelward.security.tokens import authenticate
+from modelward.security import Permission, Principal, authenticate
 from modelward.session import Session
 
 __all__ = ["PERMISSION_ATTR", "CurrentSession", "known_query_only", "principal", "requires"]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from modelward.api import schemas
 from modelward.api.deps import CurrentSession, known_query_only, requires
 from modelward.errors import InputError
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 
 __all__ = ["router"]
 
@@ -34,23 +34,23 @@ ExpectedVersion = Annotated[
 
 @router.get("", response_model=list[schemas.Endpoint])
 def list_endpoints(session: CurrentSession, _: EndpointReader) -> list[dict[str, Any]]:
-    from modelward.serving import endpoints
+    from modelward import serving
 
-    return [e.to_dict() for e in endpoints.list_endpoints(session)]
+    return [e.to_dict() for e in serving.list_endpoints(session)]
 
 
 @router.get("/{name}", response_model=schemas.Endpoint)
 def get_endpoint(name: Name, session: CurrentSession, _: EndpointReader) -> dict[str, Any]:
-    from modelward.serving import endpoints
+    from modelward import serving
 
-    return endpoints.get_endpoint(session, name).to_dict()
+    return serving.get_endpoint(session, name).to_dict()
 
 
 @router.post("", status_code=201, response_model=schemas.Endpoint)
 def create_endpoint(spec: Spec, session: CurrentSession, who: EndpointWriter) -> dict[str, Any]:
-    from modelward.serving import endpoints
+    from modelward import serving
 
-    return endpoints.create_endpoint(session, who, endpoints.parse_spec(spec)).to_dict()
+    return serving.create_endpoint(session, who, serving.parse_spec(spec)).to_dict()
 
 
 @router.put("/{name}", response_model=schemas.Endpoint)
@@ -61,15 +61,15 @@ def update_endpoint(
     who: EndpointWriter,
     expected_version: ExpectedVersion = None,
 ) -> dict[str, Any]:
-    from modelward.serving import endpoints
+    from modelward import serving
 
-    parsed = endpoints.parse_spec(spec)
+    parsed = serving.parse_spec(spec)
     if parsed.name != name:
         raise InputError(
             f"endpoint name in the path ({name!r}) and in the body ({parsed.name!r}) differ",
             field="name",
         )
-    return endpoints.update_endpoint(
+    return serving.update_endpoint(
         session, who, parsed, expected_version=expected_version
     ).to_dict()
 
@@ -83,8 +83,6 @@ def delete_endpoint(
 ) -> dict[str, Any]:
     """Remove the endpoint (audited); gateways stop serving it at their next refresh.
     The answer is the definition that was removed."""
-    from modelward.serving import endpoints
+    from modelward import serving
 
-    return endpoints.delete_endpoint(
-        session, who, name, expected_version=expected_version
-    ).to_dict()
+    return serving.delete_endpoint(session, who, name, expected_version=expected_version).to_dict()

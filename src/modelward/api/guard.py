@@ -29,8 +29,8 @@ from modelward.api.problems import problem_for
 from modelward.errors import BodyTooLarge, ModelwardError, RateLimited, Unauthenticated
 
 if TYPE_CHECKING:
-    from modelward.config.settings import ServerSettings
-    from modelward.security.roles import Principal
+    from modelward.config import ServerSettings
+    from modelward.security import Principal
     from modelward.session import Session
 
 __all__ = ["PRINCIPAL_STATE", "Guard", "TokenBuckets"]
@@ -155,7 +155,7 @@ class Guard:
         await self.app(scope, receive, send)
 
     def _authenticate(self, token: str | None) -> tuple[Principal, str]:
-        from modelward.security.tokens import authenticate
+        from modelward.security import authenticate
 
         if token is None:
             raise Unauthenticated("an API token is required (Authorization: Bearer <token>)")

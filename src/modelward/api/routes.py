@@ -6,14 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
+from modelward import registry, security
 from modelward.api import schemas
 from modelward.api.deps import CurrentSession, known_query_only, requires
-from modelward.registry import approvals, lifecycle, reports, versions
-from modelward.registry.tables import registered_models
-from modelward.security import audit
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 
 __all__ = ["router"]
 
@@ -56,7 +53,7 @@ class RollbackRequest(_Body):
 
 
 def _ref(name: str, version: int) -> str:
-    versions.validate_name(name)
+    registry.validate_name(name)
     return f"{name}@{version}"
 
 
@@ -67,31 +64,18 @@ def whoami(who: Reader) -> dict[str, Any]:
 
 @router.get("/models", tags=["models"], response_model=list[schemas.ModelSummary])
 def list_models(session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
-    with session.store.read() as conn:
-        rows = conn.execute(select(registered_models).order_by(registered_models.c.name))
-        return [
-            {
-                "name": r.name,
-                "production_version": r.production_version,
-                "previous_production_version": r.previous_production_version,
-                "approval_policy": r.approval_policy,
-                "gate_policy": r.gate_policy,
-                "created_by": r.created_by,
-                "created_at": r.created_at,
-            }
-            for r in rows
-        ]
+    return [m.to_dict() for m in registry.list_models(session)]
 
 
 @router.post("/models/sync", tags=["models"], response_model=list[schemas.ModelVersion])
 def sync_models(session: CurrentSession, _: Writer) -> list[dict[str, Any]]:
     """Record versions registered by plain MLflow code since the last look."""
-    return [v.to_dict() for v in versions.sync(session)]
+    return [v.to_dict() for v in registry.sync(session)]
 
 
 @router.get("/models/{name}/versions", tags=["models"], response_model=list[schemas.ModelVersion])
 def list_versions(name: ModelName, session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
-    return [v.to_dict() for v in versions.list_versions(session, name, discover=False)]
+    return [v.to_dict() for v in registry.list_versions(session, name, discover=False)]
 
 
 @router.get(
@@ -100,7 +84,7 @@ def list_versions(name: ModelName, session: CurrentSession, _: Reader) -> list[d
 def get_version(
     name: ModelName, version: VersionNumber, session: CurrentSession, _: Reader
 ) -> dict[str, Any]:
-    return versions.get_version(session, _ref(name, version)).to_dict()
+    return registry.get_version(session, _ref(name, version)).to_dict()
 
 
 @router.get(
@@ -111,7 +95,7 @@ def get_version(
 def lineage(
     name: ModelName, version: VersionNumber, session: CurrentSession, _: Reader
 ) -> dict[str, Any]:
-    return reports.lineage_report(session, _ref(name, version))
+    return registry.lineage_report(session, _ref(name, version))
 
 
 @router.get("/models/{name}/lineage/diff", tags=["lineage"], response_model=schemas.LineageDiff)
@@ -122,7 +106,7 @@ def lineage_diff(
     old: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)],
     new: Annotated[int, Query(alias="to", ge=1, le=2**63 - 1)],
 ) -> dict[str, Any]:
-    return reports.lineage_diff(session, _ref(name, old), _ref(name, new))
+    return registry.lineage_diff(session, _ref(name, old), _ref(name, new))
 
 
 @router.get(
@@ -133,7 +117,7 @@ def lineage_diff(
 def transitions(
     name: ModelName, version: VersionNumber, session: CurrentSession, _: Reader
 ) -> list[dict[str, Any]]:
-    return lifecycle.history(session, _ref(name, version))
+    return registry.history(session, _ref(name, version))
 
 
 @router.post(
@@ -149,7 +133,7 @@ def transition(
     who: Mover,
 ) -> dict[str, Any]:
     """Move a version to a stage through its gates and approvals (422 with evidence if not)."""
-    done = lifecycle.transition(
+    done = registry.transition(
         session,
         who,
         _ref(name, version),
@@ -172,14 +156,14 @@ def approve(
     session: CurrentSession,
     who: Approver,
 ) -> dict[str, Any]:
-    return approvals.approve(session, who, _ref(name, version), body.stage, body.comment).to_dict()
+    return registry.approve(session, who, _ref(name, version), body.stage, body.comment).to_dict()
 
 
 @router.post("/models/{name}/rollback", tags=["lifecycle"], response_model=schemas.Transition)
 def rollback(
     name: ModelName, body: RollbackRequest, session: CurrentSession, who: RollerBack
 ) -> dict[str, Any]:
-    return lifecycle.rollback(session, who, name, reason=body.reason).to_dict()
+    return registry.rollback(session, who, name, reason=body.reason).to_dict()
 
 
 @router.get("/audit", tags=["audit"], response_model=list[schemas.AuditEntry])
@@ -204,14 +188,14 @@ def audit_log(
                 "prev_hash": e.prev_hash,
                 "hash": e.hash,
             }
-            for e in audit.entries(conn, target=target, action=action, actor=actor, newest=limit)
+            for e in security.entries(conn, target=target, action=action, actor=actor, newest=limit)
         ]
 
 
 @router.get("/audit/verify", tags=["audit"], response_model=schemas.ChainReport)
 def audit_verify(session: CurrentSession, _: AuditReader) -> dict[str, Any]:
     with session.store.read() as conn:
-        report = audit.verify(conn)
+        report = security.verify(conn)
     return report.to_dict()
 
 
@@ -221,13 +205,13 @@ def list_snapshots(
     _: DataReader,
     name: Annotated[str | None, Query(max_length=128)] = None,
 ) -> list[dict[str, Any]]:
-    from modelward.data import snapshots
+    from modelward.data import list_snapshots
 
-    return [s.to_dict() for s in snapshots.list_snapshots(session, name)]
+    return [s.to_dict() for s in list_snapshots(session, name)]
 
 
 @router.get("/snapshots/{ref}", tags=["snapshots"], response_model=schemas.Snapshot)
 def get_snapshot(ref: SnapshotRef, session: CurrentSession, _: DataReader) -> dict[str, Any]:
-    from modelward.data import snapshots
+    from modelward import data
 
-    return snapshots.get_snapshot(session, ref).to_dict()
+    return data.get_snapshot(session, ref).to_dict()

@@ -48,22 +48,24 @@ def _root(
 
 def _register() -> None:
     from modelward.cli import (
+        api_server,
         audit,
         data,
         endpoints,
         features,
+        gateway,
         models,
         pipelines,
+        quickstart,
         reproduce,
         run,
         scheduler,
-        serve,
-        server,
         users,
         workspace,
     )
 
     workspace.register(app)
+    quickstart.register(app)
     app.add_typer(data.app, name="data", help="Dataset snapshots and data contracts.")
     app.add_typer(
         features.app,
@@ -72,7 +74,7 @@ def _register() -> None:
     )
     models.register(app)  # the `models` group, and top-level `promote` and `rollback`
     run.register(app)
-    server.register(app)
+    api_server.register(app)
     app.add_typer(audit.app, name="audit", help="The tamper-evident audit log.")
     app.add_typer(users.users_app, name="users", help="People and service accounts, and roles.")
     app.add_typer(users.tokens_app, name="tokens", help="API tokens (shown once, stored hashed).")
@@ -80,7 +82,7 @@ def _register() -> None:
     scheduler.register(app)
     reproduce.register(app)
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
-    serve.register(app)
+    gateway.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

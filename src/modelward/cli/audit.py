@@ -25,11 +25,11 @@ def verify_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check the hash chain; exit 1 and name the first bad entry if it was tampered with."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import audit
 
     with session_from_cli() as session, session.store.read() as conn:
-        report = audit.verify(conn, anchor=anchor)
+        report = security.verify(conn, anchor=anchor)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
@@ -53,11 +53,10 @@ def verify_cmd(
 def seal_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Append a keyed entry (admins), after putting `audit_key` in the secrets file, so the
     chain's newest entry carries the key from now on and `audit verify` can require it."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
     from modelward.errors import ConfigError
-    from modelward.security import audit
-    from modelward.security.roles import Permission
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import Permission, principal_for_cli
 
     with session_from_cli() as session:
         who = principal_for_cli(session)
@@ -69,7 +68,9 @@ def seal_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 field="audit_key",
             )
         with session.store.transaction() as conn:
-            entry = audit.record(conn, actor=who.name, action="audit.sealed", target="audit:chain")
+            entry = security.record(
+                conn, actor=who.name, action="audit.sealed", target="audit:chain"
+            )
     if as_json:
         print_json({"seq": entry.seq, "hash": entry.hash})
     else:
@@ -80,11 +81,11 @@ def seal_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def head_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print the newest hash and the entry count: keep them outside the database (a CI log,
     a ticket) and pass the hash to `audit verify --anchor` later to prove nothing was cut."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import audit
 
     with session_from_cli() as session, session.store.read() as conn:
-        count, newest = audit.head(conn)
+        count, newest = security.head(conn)
     if as_json:
         print_json({"entries": count, "head": newest})
     else:
@@ -100,27 +101,15 @@ def log_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List audit entries (newest last), filtered by target, action or actor."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import audit
 
     with session_from_cli() as session, session.store.read() as conn:
-        found = list(audit.entries(conn, target=target, action=action, actor=actor, newest=limit))
-    if as_json:
-        print_json(
-            [
-                {
-                    "seq": e.seq,
-                    "at": e.at,
-                    "actor": e.actor,
-                    "action": e.action,
-                    "target": e.target,
-                    "payload": e.payload,
-                    "note": e.note,
-                    "hash": e.hash,
-                }
-                for e in found
-            ]
+        found = list(
+            security.entries(conn, target=target, action=action, actor=actor, newest=limit)
         )
+    if as_json:
+        print_json([e.to_dict() for e in found])
         return
     print_table(
         None,

@@ -21,7 +21,7 @@ from modelward.cli.output import (
 from modelward.cli.session import session_from_cli
 
 if TYPE_CHECKING:
-    from modelward.data.validation import ValidationReport
+    from modelward.data import ValidationReport
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -55,7 +55,7 @@ def snapshot_cmd(
 ) -> None:
     """Take an immutable, content-addressed snapshot of SOURCE (exit 1 if its contract
     refuses it, with the failing rules shown)."""
-    from modelward.data import snapshots
+    from modelward.data import snapshot
     from modelward.errors import ContractViolation
 
     when = _parse_as_of(as_of)
@@ -66,14 +66,14 @@ def snapshot_cmd(
             bar.update(task, completed=done, total=total)
 
         try:
-            snap = snapshots.snapshot(
-                session,
+            snap = snapshot(
                 source,
                 name=name,
                 contract=contract,
                 override_reason=override,
                 as_of=when,
                 on_progress=on_progress,
+                session=session,
             )
         except ContractViolation as exc:
             if not json_out:
@@ -111,10 +111,10 @@ def list_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """List snapshots."""
-    from modelward.data import snapshots
+    from modelward.data import list_snapshots
 
     with session_from_cli() as session:
-        snaps = snapshots.list_snapshots(session, name)
+        snaps = list_snapshots(session, name)
     if json_out:
         print_json([s.to_dict() for s in snaps])
         return
@@ -142,10 +142,10 @@ def show_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one snapshot: its record and schema."""
-    from modelward.data import snapshots
+    from modelward.data import get_snapshot
 
     with session_from_cli() as session:
-        snap = snapshots.get_snapshot(session, ref)
+        snap = get_snapshot(session, ref)
     if json_out:
         print_json(snap.to_dict())
         return
@@ -159,10 +159,10 @@ def diff_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Schema difference between two snapshots."""
-    from modelward.data import snapshots
+    from modelward.data import diff_schemas
 
     with session_from_cli() as session:
-        d = snapshots.diff_schemas(session, old, new)
+        d = diff_schemas(session, old, new)
     if json_out:
         print_json(d.to_dict())
         return
@@ -190,17 +190,16 @@ def validate_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Check SOURCE against a data contract; exit 1 when any rule fails."""
-    from modelward.data.contracts import load_contract
-    from modelward.data.validation import validate
+    from modelward.data import load_contract, validate
 
     when = _parse_as_of(as_of)
     loaded = load_contract(contract)
     if source.startswith("snapshot:"):
-        from modelward.data import snapshots
+        from modelward.data import scan_snapshot
 
         with session_from_cli() as session:
             report = validate(
-                snapshots.scan_snapshot(session, source[len("snapshot:") :]),
+                scan_snapshot(session, source[len("snapshot:") :]),
                 loaded,
                 as_of=when,
                 settings=session.workspace.settings.data,
@@ -226,7 +225,7 @@ def infer_contract_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a starting contract inferred from the data; review and tighten it."""
-    from modelward.data.inference import infer_contract
+    from modelward.data import infer_contract
     from modelward.errors import InputError
 
     contract = infer_contract(source, name=name)
@@ -294,7 +293,7 @@ def _print_snapshot(snap: Any) -> None:
 
 def print_report(report: ValidationReport) -> None:
     """A rule-by-rule table; failures first, with a few offending rows."""
-    from modelward.data.validation import jsonable
+    from modelward.data import jsonable
 
     results = sorted(report.results, key=lambda r: r.passed)
     print_table(
@@ -335,7 +334,7 @@ def shown(value: Any) -> str:
     if isinstance(value, timedelta):
         return duration(value)
     if isinstance(value, str) and value[:1].isdigit() and value[-1:] in "wdhms":
-        from modelward.data.contracts import parse_duration
+        from modelward.data import parse_duration
 
         try:
             return duration(parse_duration(value))

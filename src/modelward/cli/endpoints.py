@@ -41,8 +41,8 @@ def _read_spec(path: Path) -> dict[str, Any]:
 @app.command("create")
 def create_cmd(spec: SpecArg, json_out: JsonOpt = False) -> None:
     """Create an endpoint from a definition file (audited)."""
-    from modelward.security.tokens import principal_for_cli
-    from modelward.serving.endpoints import create_endpoint, parse_spec
+    from modelward.security import principal_for_cli
+    from modelward.serving import create_endpoint, parse_spec
 
     parsed = parse_spec(_read_spec(spec))
     with session_from_cli() as session:
@@ -63,8 +63,8 @@ def update_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Replace an endpoint's definition; running gateways pick it up without a restart."""
-    from modelward.security.tokens import principal_for_cli
-    from modelward.serving.endpoints import parse_spec, update_endpoint
+    from modelward.security import principal_for_cli
+    from modelward.serving import parse_spec, update_endpoint
 
     parsed = parse_spec(_read_spec(spec))
     with session_from_cli() as session:
@@ -86,7 +86,7 @@ def show_cmd(
     name: Annotated[str, typer.Argument(help="Endpoint name.")], json_out: JsonOpt = False
 ) -> None:
     """An endpoint's definition and config version."""
-    from modelward.serving.endpoints import get_endpoint
+    from modelward.serving import get_endpoint
 
     with session_from_cli() as session:
         endpoint = get_endpoint(session, name)
@@ -126,7 +126,7 @@ def show_cmd(
 @app.command("list")
 def list_cmd(json_out: JsonOpt = False) -> None:
     """Every endpoint with its model and config version."""
-    from modelward.serving.endpoints import list_endpoints
+    from modelward.serving import list_endpoints
 
     with session_from_cli() as session:
         found = list_endpoints(session)
@@ -160,8 +160,8 @@ def delete_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove an endpoint (audited); running gateways stop serving it at their next refresh."""
-    from modelward.security.tokens import principal_for_cli
-    from modelward.serving.endpoints import delete_endpoint
+    from modelward.security import principal_for_cli
+    from modelward.serving import delete_endpoint
 
     with session_from_cli() as session:
         gone = delete_endpoint(

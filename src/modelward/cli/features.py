@@ -45,10 +45,10 @@ def _fmt(value: Any) -> str:
 @app.command("plan")
 def plan_cmd(definitions: DefsOpt = None, json_out: JsonOpt = False) -> None:
     """Show what `apply` would register, without changing anything."""
-    from modelward.features import load_catalog, registry
+    from modelward.features import load_catalog, plan
 
     with session_from_cli() as session:
-        result = registry.plan(session, load_catalog(session, definitions))
+        result = plan(session, load_catalog(session, definitions))
     if json_out:
         print_json(result.to_dict())
     else:
@@ -66,10 +66,10 @@ def plan_cmd(definitions: DefsOpt = None, json_out: JsonOpt = False) -> None:
 @app.command("apply")
 def apply_cmd(definitions: DefsOpt = None, json_out: JsonOpt = False) -> None:
     """Register new and changed definitions (audited); refuses feature type changes."""
-    from modelward.features import load_catalog, registry
+    from modelward.features import apply, load_catalog
 
     with session_from_cli() as session:
-        result = registry.apply(session, load_catalog(session, definitions))
+        result = apply(session, load_catalog(session, definitions))
     if json_out:
         print_json(result.to_dict())
         return
@@ -87,10 +87,10 @@ def show_cmd(
     view: Annotated[str, typer.Argument(help="Feature view name.")], json_out: JsonOpt = False
 ) -> None:
     """Owner, sources, definition history and the model versions trained on VIEW."""
-    from modelward.features import registry
+    from modelward.features import show
 
     with session_from_cli() as session:
-        info = registry.show(session, view)
+        info = show(view, session)
     if json_out:
         print_json(info)
         return

@@ -26,11 +26,11 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Versions known to modelward, including ones registered by plain MLflow code."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import versions
 
     with session_from_cli() as session:
-        found = versions.list_versions(session, name)
+        found = registry.list_versions(session, name)
     if as_json:
         print_json([{k: v for k, v in mv.to_dict().items() if k != "lineage"} for mv in found])
         return
@@ -60,13 +60,13 @@ def lineage_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Everything a version's lineage answers; with --diff, what changed between two."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import reports, versions
 
     with session_from_cli() as session:
-        versions.sync(session)
+        registry.sync(session)
         if against is not None:
-            result = reports.lineage_diff(session, against, ref)
+            result = registry.lineage_diff(session, against, ref)
             if as_json:
                 print_json(result)
                 return
@@ -76,11 +76,11 @@ def lineage_cmd(
                 [(c["path"], _short(c["old"]), _short(c["new"])) for c in result["changes"]],
             )
             return
-        report = reports.lineage_report(session, ref)
+        report = registry.lineage_report(session, ref)
     if as_json:
         print_json(report)
         return
-    print_table(f"lineage of {report['ref']}", ["question", "answer"], reports.report_rows(report))
+    print_table(f"lineage of {report['ref']}", ["question", "answer"], registry.report_rows(report))
 
 
 @app.command("show")
@@ -92,20 +92,20 @@ def show_cmd(
 ) -> None:
     """A model (its Production version, gate and approval policies, versions), or one
     version (stage, lineage, artifact, the transitions it went through)."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import lifecycle, versions
 
     with session_from_cli() as session:
         if "@" in ref:
-            version = versions.get_version(session, ref)
-            history = lifecycle.history(session, version.ref)
+            version = registry.get_version(session, ref)
+            history = registry.history(session, version.ref)
             if as_json:
                 print_json({**version.to_dict(), "transitions": history})
                 return
             _show_version(version, history)
             return
-        model = versions.get_model(session, ref)
-        found = versions.list_versions(session, ref)
+        model = registry.get_model(session, ref)
+        found = registry.list_versions(session, ref)
     if as_json:
         print_json(
             {
@@ -145,7 +145,7 @@ def show_cmd(
 
 
 def _show_version(version: object, history: list[dict[str, object]]) -> None:
-    from modelward.registry.versions import ModelVersion
+    from modelward.registry import ModelVersion
 
     assert isinstance(version, ModelVersion)
     print_table(
@@ -185,7 +185,7 @@ def _show_version(version: object, history: list[dict[str, object]]) -> None:
 
 
 def _print_policy(model: object) -> None:
-    from modelward.registry.versions import RegisteredModel
+    from modelward.registry import RegisteredModel
 
     assert isinstance(model, RegisteredModel)
     rows = []
@@ -217,13 +217,13 @@ def promote_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Move a version to a stage through its gates and approvals (exit 1 when refused)."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import lifecycle
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
         principal = principal_for_cli(session)
-        done = lifecycle.transition(
+        done = registry.transition(
             session, principal, ref, to, reason=reason, override_reason=override
         )
     _show_transition(done.to_dict(), as_json)
@@ -235,12 +235,12 @@ def rollback_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Put the previous Production version back into Production."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import lifecycle
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
-        done = lifecycle.rollback(session, principal_for_cli(session), name, reason=reason)
+        done = registry.rollback(session, principal_for_cli(session), name, reason=reason)
     _show_transition(done.to_dict(), as_json)
 
 
@@ -271,12 +271,12 @@ def approve_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a version for a stage (approvers; never the version's author)."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
-    from modelward.registry import approvals
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
-        done = approvals.approve(
+        done = registry.approve(
             session, principal_for_cli(session), ref, stage.capitalize(), comment
         )
     if as_json:
@@ -307,10 +307,10 @@ def policy_cmd(
 ) -> None:
     """Show a model's gates and approvals per stage; with --stage and --approvals and/or
     --gates, change them (admins)."""
+    from modelward import registry
     from modelward.cli.session import session_from_cli
     from modelward.errors import InputError
-    from modelward.registry import lifecycle, versions
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     if approvals_needed is None and gates is None:
         if stage is not None:
@@ -320,7 +320,7 @@ def policy_cmd(
                 field="stage",
             )
         with session_from_cli() as session:
-            model = versions.get_model(session, name)
+            model = registry.get_model(session, name)
         if as_json:
             print_json(
                 {
@@ -337,7 +337,7 @@ def policy_cmd(
     with session_from_cli() as session:
         principal = principal_for_cli(session)
         if approvals_needed is not None:
-            lifecycle.set_approval_policy(session, principal, name, stage, approvals_needed)
+            registry.set_approval_policy(session, principal, name, stage, approvals_needed)
         if gates is not None:
             try:
                 specs = json.loads(gates)
@@ -345,8 +345,8 @@ def policy_cmd(
                 raise InputError(f"--gates: not valid JSON: {exc}", field="gates") from None
             if not isinstance(specs, list):
                 raise InputError("--gates: expected a JSON list of gates", field="gates")
-            lifecycle.set_gate_policy(session, principal, name, stage, specs)
-        model = versions.get_model(session, name)
+            registry.set_gate_policy(session, principal, name, stage, specs)
+        model = registry.get_model(session, name)
     if as_json:
         print_json(
             {"model": model.name, "approvals": model.approval_policy, "gates": model.gate_policy}

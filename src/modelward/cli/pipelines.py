@@ -18,8 +18,7 @@ from modelward.cli.output import (
 from modelward.cli.session import session_from_cli
 
 if TYPE_CHECKING:
-    from modelward.pipelines.engine import StepEvent
-    from modelward.pipelines.runs import PipelineRun, StepRecord
+    from modelward.pipelines import PipelineRun, StepEvent, StepRecord
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -131,7 +130,7 @@ def run_and_report(
     trigger: str = "run",
 ) -> PipelineRun:
     """Run with live progress on stderr, then print the summary (or JSON)."""
-    from modelward.pipelines.engine import run_pipeline
+    from modelward.pipelines import run_pipeline
 
     bar, on_event = _progress_printer()
     with bar:
@@ -163,8 +162,7 @@ def run_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Run pipeline NAME now; exit code 1 if a step fails."""
-    from modelward.pipelines.catalog import find_pipeline
-    from modelward.pipelines.params import parse_assignments
+    from modelward.pipelines import find_pipeline, parse_assignments
 
     given = parse_assignments(param or [])
     with session_from_cli() as session:
@@ -185,7 +183,7 @@ def run_cmd(
 @app.command("list")
 def list_cmd(json_out: JsonOpt = False) -> None:
     """List the pipelines defined in the workspace's pipelines module."""
-    from modelward.pipelines.catalog import load_pipelines
+    from modelward.pipelines import load_pipelines
 
     with session_from_cli() as session:
         pipelines = load_pipelines(session)
@@ -210,7 +208,7 @@ def list_cmd(json_out: JsonOpt = False) -> None:
 @app.command("show")
 def show_cmd(name: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -> None:
     """Show a pipeline's steps (inputs, outputs, caching) and parameters."""
-    from modelward.pipelines.catalog import find_pipeline
+    from modelward.pipelines import find_pipeline
 
     with session_from_cli() as session:
         p = find_pipeline(session, name)
@@ -252,7 +250,7 @@ def runs_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """List recent runs, newest first."""
-    from modelward.pipelines.runs import list_runs
+    from modelward.pipelines import list_runs
 
     with session_from_cli() as session:
         runs = list_runs(session, name, limit=limit)
@@ -286,7 +284,7 @@ def compare_cmd(
 ) -> None:
     """What differs between two runs: parameters, code, environment, step inputs and
     outputs, and the chosen candidate's metrics (`pipelines runs` lists the ids)."""
-    from modelward.pipelines.compare import compare_runs
+    from modelward.pipelines import compare_runs
 
     with session_from_cli() as session:
         diff = compare_runs(session, old, new)
@@ -338,7 +336,7 @@ def run_show_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one run: parameters, code, environment, each step's hashes and cost."""
-    from modelward.pipelines.runs import get_run
+    from modelward.pipelines import get_run
 
     with session_from_cli() as session:
         run = get_run(session, run_id)
@@ -408,9 +406,7 @@ def schedule_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Run pipeline NAME on a cron schedule (executed by `modelward scheduler`)."""
-    from modelward.pipelines.catalog import find_pipeline
-    from modelward.pipelines.params import parse_assignments
-    from modelward.pipelines.schedules import check_cron, create_schedule
+    from modelward.pipelines import check_cron, create_schedule, find_pipeline, parse_assignments
 
     check_cron(cron)  # a bad expression is refused before anything is loaded
     given = parse_assignments(param or [])
@@ -427,7 +423,7 @@ def schedule_cmd(
 @app.command("schedules")
 def schedules_cmd(json_out: JsonOpt = False) -> None:
     """List schedules."""
-    from modelward.pipelines.schedules import list_schedules
+    from modelward.pipelines import list_schedules
 
     with session_from_cli() as session:
         found = list_schedules(session)

@@ -36,7 +36,7 @@ def reproduce_cmd(
 ) -> None:
     """Re-run the pipeline that produced REF from its recorded inputs; exit 1 if it differs."""
     from modelward.cli.pipelines import _progress_printer
-    from modelward.pipelines.reproduce import reproduce
+    from modelward.pipelines import reproduce
 
     bar, on_event = _progress_printer()
     with session_from_cli() as session, bar:

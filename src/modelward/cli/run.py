@@ -36,12 +36,12 @@ def run_cmd(
     docs/registry.md.
     """
     from modelward.cli.session import session_from_cli
-    from modelward.registry import tracking
+    from modelward.registry import ensure_tracking_store, tracking_environ
 
     with session_from_cli() as session:
         workspace = session.workspace
-        tracking.ensure_store(workspace)
-        env = {**os.environ, **tracking.environ(workspace), "MODELWARD_RUN": "1"}
+        ensure_tracking_store(workspace)
+        env = {**os.environ, **tracking_environ(workspace), "MODELWARD_RUN": "1"}
     try:
         done = subprocess.run(launch_command(command), env=env, check=False)
     except FileNotFoundError:

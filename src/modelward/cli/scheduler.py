@@ -12,7 +12,7 @@ from modelward.cli.output import console
 from modelward.cli.session import session_from_cli
 
 if TYPE_CHECKING:
-    from modelward.pipelines.scheduler import TickOutcome
+    from modelward.pipelines import TickOutcome
 
 
 def _show(outcome: TickOutcome) -> None:
@@ -34,7 +34,8 @@ def scheduler_cmd(
     executor: Annotated[str | None, typer.Option("--executor", "-e")] = None,
 ) -> None:
     """Run scheduled pipelines; several schedulers may run at once without doubling up."""
-    from modelward.pipelines.scheduler import run_due, serve
+    from modelward.pipelines import run_due
+    from modelward.pipelines import serve_schedules as serve
 
     with session_from_cli() as session:
         if once:

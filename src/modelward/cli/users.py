@@ -25,12 +25,12 @@ def add_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a user or service account (admins)."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import identities
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
-        who = identities.create_identity(
+        who = security.create_identity(
             session, principal_for_cli(session), name, role, "service" if service else "user"
         )
     if as_json:
@@ -41,11 +41,11 @@ def add_cmd(
 
 @users_app.command("list")
 def list_cmd(as_json: JsonOpt = False) -> None:
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import identities
 
     with session_from_cli() as session:
-        found = identities.list_identities(session)
+        found = security.list_identities(session)
     if as_json:
         print_json([i.to_dict() for i in found])
         return
@@ -62,24 +62,24 @@ def role_cmd(
     role: Annotated[str, typer.Argument(help="The new role.")],
 ) -> None:
     """Change an identity's role (admins)."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import identities
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
-        who = identities.set_role(session, principal_for_cli(session), name, role)
+        who = security.set_role(session, principal_for_cli(session), name, role)
     console.print(f"{who.name} is now {who.role.value}")
 
 
 @users_app.command("disable")
 def disable_cmd(name: Annotated[str, typer.Argument()]) -> None:
     """Disable an identity; its tokens stop working at once (admins)."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import identities
-    from modelward.security.tokens import principal_for_cli
+    from modelward.security import principal_for_cli
 
     with session_from_cli() as session:
-        who = identities.disable(session, principal_for_cli(session), name)
+        who = security.disable_identity(session, principal_for_cli(session), name)
     console.print(f"{who.name} disabled")
 
 
@@ -91,13 +91,13 @@ def issue_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Issue a token; it is printed once and stored only as a hash (admins)."""
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import tokens
 
     with session_from_cli() as session:
-        info, secret = tokens.issue_token(
+        info, secret = security.issue_token(
             session,
-            tokens.principal_for_cli(session),
+            security.principal_for_cli(session),
             identity,
             name,
             timedelta(days=days) if days else None,
@@ -113,11 +113,11 @@ def issue_cmd(
 def tokens_list_cmd(
     identity: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False
 ) -> None:
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import tokens
 
     with session_from_cli() as session:
-        found = tokens.list_tokens(session, identity)
+        found = security.list_tokens(session, identity)
     if as_json:
         print_json([t.to_dict() for t in found])
         return
@@ -130,9 +130,9 @@ def tokens_list_cmd(
 
 @tokens_app.command("revoke")
 def revoke_cmd(token_id: Annotated[str, typer.Argument()]) -> None:
+    from modelward import security
     from modelward.cli.session import session_from_cli
-    from modelward.security import tokens
 
     with session_from_cli() as session:
-        info = tokens.revoke_token(session, tokens.principal_for_cli(session), token_id)
+        info = security.revoke_token(session, security.principal_for_cli(session), token_id)
     console.print(f"token {info.id} of {info.identity} revoked")

@@ -1,12 +1,24 @@
-"""Configuration context: ``modelward.toml``, environment overrides, the workspace home."""
+"""Configuration context: ``modelward.toml``, environment overrides, the workspace home.
 
-from modelward.config.settings import Secrets, Settings
+This module is the context's public surface; other contexts import only from here.
+"""
+
+from modelward.config.settings import (
+    DataSettings,
+    Secrets,
+    ServerSettings,
+    ServingSettings,
+    Settings,
+)
 from modelward.config.workspace import CONFIG_FILE, HOME_DIR, Workspace, find_root, init_workspace
 
 __all__ = [
     "CONFIG_FILE",
     "HOME_DIR",
+    "DataSettings",
     "Secrets",
+    "ServerSettings",
+    "ServingSettings",
     "Settings",
     "Workspace",
     "find_root",

@@ -16,20 +16,13 @@ import pyarrow as pa
 from modelward.data import snapshots as _snapshots
 from modelward.data.snapshots import ProgressCallback, SchemaDiff, Snapshot
 from modelward.data.sources import Source
+from modelward.session import resolve_session
 
 if TYPE_CHECKING:
     from modelward.data.contracts import Contract
     from modelward.session import Session
 
 __all__ = ["diff", "get", "list", "read", "scan", "snapshot"]
-
-
-def _session(session: Session | None) -> Session:
-    if session is not None:
-        return session
-    from modelward.session import current_session
-
-    return current_session()
 
 
 def snapshot(
@@ -44,7 +37,7 @@ def snapshot(
 ) -> Snapshot:
     """Snapshot a Parquet/CSV file or a DuckDB query (see ``snapshots.snapshot``)."""
     return _snapshots.snapshot(
-        _session(session),
+        resolve_session(session),
         source,
         name=name,
         contract=contract,
@@ -55,24 +48,24 @@ def snapshot(
 
 
 def get(ref: str, *, session: Session | None = None) -> Snapshot:
-    return _snapshots.get_snapshot(_session(session), ref)
+    return _snapshots.get_snapshot(resolve_session(session), ref)
 
 
 def list(name: str | None = None, *, session: Session | None = None) -> builtins.list[Snapshot]:
-    return _snapshots.list_snapshots(_session(session), name)
+    return _snapshots.list_snapshots(resolve_session(session), name)
 
 
 def read(
     ref: str, columns: builtins.list[str] | None = None, *, session: Session | None = None
 ) -> pa.Table:
     """The snapshot as an Arrow table (``.to_pandas()`` for pandas); recorded in run lineage."""
-    return _snapshots.read_snapshot(_session(session), ref, columns)
+    return _snapshots.read_snapshot(resolve_session(session), ref, columns)
 
 
 def scan(ref: str, *, session: Session | None = None) -> Source:
     """A DuckDB source over the snapshot (``source.from_clause()``); recorded in run lineage."""
-    return _snapshots.scan_snapshot(_session(session), ref)
+    return _snapshots.scan_snapshot(resolve_session(session), ref)
 
 
 def diff(old_ref: str, new_ref: str, *, session: Session | None = None) -> SchemaDiff:
-    return _snapshots.diff_schemas(_session(session), old_ref, new_ref)
+    return _snapshots.diff_schemas(resolve_session(session), old_ref, new_ref)

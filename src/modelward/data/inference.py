@@ -16,9 +16,10 @@ from typing import Any
 
 import duckdb
 
-from modelward.config.settings import DataSettings
+from modelward.config import DataSettings
 from modelward.data.contracts import COLUMN_TYPES, ColumnSpec, Contract, RowCountRule, TableRules
-from modelward.data.sources import Source, quote_ident
+from modelward.data.engine import quote_ident
+from modelward.data.sources import Source
 from modelward.data.validation import open_relation, read_error, type_family
 
 __all__ = ["MAX_ALLOWED_VALUES", "infer_contract"]

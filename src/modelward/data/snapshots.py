@@ -18,7 +18,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,9 +30,10 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from modelward import lineage
+from modelward import lineage, security
+from modelward.data.engine import connect
 from modelward.data.hashing import TableHasher, normalise_batch
-from modelward.data.sources import Source, connect, resolve_source
+from modelward.data.sources import Source, resolve_source
 from modelward.data.tables import snapshots as snapshots_table
 from modelward.durations import show_duration
 from modelward.errors import (
@@ -42,7 +43,6 @@ from modelward.errors import (
     NotFound,
     StorageError,
 )
-from modelward.security import audit
 
 if TYPE_CHECKING:
     from modelward.data.contracts import Contract
@@ -53,6 +53,7 @@ __all__ = [
     "NAME_PATTERN",
     "SchemaDiff",
     "Snapshot",
+    "content_hashes",
     "diff_schemas",
     "get_snapshot",
     "list_snapshots",
@@ -448,7 +449,7 @@ def _insert(session: Session, record: dict[str, Any]) -> Snapshot:
                     "created_at": datetime.now(UTC),
                 }
                 conn.execute(insert(snapshots_table).values(**row))
-                audit.record(
+                security.record(
                     conn,
                     actor=session.actor,
                     action="data.snapshot.override"
@@ -533,6 +534,23 @@ def _get(conn: Connection, session: Session, ref: str) -> Snapshot:
             f"snapshot {ref!r} not found; `modelward data list` shows what exists", ref=ref
         )
     return _from_row(session, row._mapping)
+
+
+def content_hashes(conn: Connection, snapshot_ids: Iterable[str]) -> dict[str, str]:
+    """``{id: content hash}`` of the snapshots among ``snapshot_ids`` that exist.
+
+    Takes the caller's connection, so another context (the registry checking a lineage
+    record) reads it inside the transaction that depends on the answer.
+    """
+    wanted = {i for i in snapshot_ids if isinstance(i, str)}
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(snapshots_table.c.id, snapshots_table.c.content_hash).where(
+            snapshots_table.c.id.in_(sorted(wanted))
+        )
+    )
+    return {r.id: r.content_hash for r in rows}
 
 
 def get_snapshot(session: Session, ref: str) -> Snapshot:

@@ -6,33 +6,21 @@ validation and joins all read through the same engine, streaming, without pandas
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import duckdb
-
-from modelward.config.settings import DataSettings
+from modelward.data.engine import quote_literal
 from modelward.errors import InputError
 
-__all__ = ["Source", "SourceKind", "connect", "quote_ident", "quote_literal", "resolve_source"]
+__all__ = ["Source", "SourceKind", "resolve_source"]
 
 SourceKind = Literal["parquet", "csv", "sql"]
 
 _PARQUET = {".parquet", ".pq", ".parq"}
 _CSV = {".csv", ".tsv", ".txt"}
 _SQL_START = re.compile(r"^\s*(select|with|from|values|\()", re.IGNORECASE)
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -81,21 +69,3 @@ def resolve_source(source: str | Path) -> Source:
     if not path.is_file():
         raise InputError(f"{path}: not a file", file=str(path))
     return Source("parquet" if suffix in _PARQUET else "csv", str(path.resolve()))
-
-
-def connect(settings: DataSettings | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with modelward's memory and thread limits."""
-    settings = settings or DataSettings()
-    con = duckdb.connect(":memory:")
-    con.execute(f"SET memory_limit = {quote_literal(settings.duckdb_memory_limit)}")
-    con.execute(f"SET threads = {int(settings.duckdb_threads)}")
-    # instants come back in UTC whatever the machine says, so hashes do not depend on it
-    con.execute("SET TimeZone = 'UTC'")
-    # DuckDB draws a progress bar on stdout for long queries, which would corrupt --json
-    con.execute("SET enable_progress_bar = false")
-    # spill under the system temp folder, not a .tmp folder in whatever the cwd is
-    spill = Path(tempfile.gettempdir()) / f"modelward-duckdb-{os.getuid()}"
-    con.execute(f"SET temp_directory = {quote_literal(str(spill))}")
-    # a data tool must not download extensions at run time
-    con.execute("SET autoinstall_known_extensions = false")
-    return con

@@ -13,7 +13,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from modelward.store.schema import UTCDateTime, metadata
+from modelward.store import UTCDateTime, metadata
 
 __all__ = ["snapshots"]
 

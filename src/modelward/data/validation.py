@@ -31,9 +31,10 @@ from typing import Any
 
 import duckdb
 
-from modelward.config.settings import DataSettings
+from modelward.config import DataSettings
 from modelward.data.contracts import ColumnSpec, Contract, FreshnessRule, format_duration, zone_of
-from modelward.data.sources import Source, connect, quote_ident, quote_literal, resolve_source
+from modelward.data.engine import connect, quote_ident, quote_literal
+from modelward.data.sources import Source, resolve_source
 from modelward.errors import ContractError, InputError
 
 __all__ = ["RuleResult", "ValidationReport", "jsonable", "open_relation", "read_error",

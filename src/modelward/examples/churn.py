@@ -1,21 +1,42 @@
-"""The churn example: a deterministic generator of customer data, and its contract.
+"""The churn example's data: customers (with their contract), and their history over time.
 
-Values come from DuckDB's ``hash`` of the row number and a salt rather than from a
-random generator, so the same arguments give the same bytes on any machine and any
-number of threads, and therefore the same snapshot hash.
+:func:`write_customers` writes one customer table, as the quickstart snapshots and
+validates it. :func:`write_churn_data` writes what the churn pipeline trains on:
+customers observed every 30 days (``activity``: spend, support tickets, logins, tenure,
+plan and region at ``event_timestamp``), and whether each churned in the 30 days after an
+observation (``labels``), known only when those 30 days are over (``label_available_at``),
+so a training run at time T may use only labels available by T. Churn depends on the
+features non-linearly (many tickets *and* few logins is much worse than either), by plan
+and by region, so a tree model beats a linear baseline and segments differ.
+
+Values come from DuckDB's ``hash`` of the row and a salt rather than from a random
+generator, so the same arguments give the same bytes on any machine and any number of
+threads, and therefore the same snapshot hashes.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from modelward.data.sources import connect, quote_literal
+from modelward.data import connect, quote_literal
 
-__all__ = ["AS_OF", "CONTRACT_YAML", "write_customers"]
+__all__ = [
+    "AS_OF",
+    "CONTRACT_YAML",
+    "HISTORY_AS_OF",
+    "HISTORY_START",
+    "write_churn_data",
+    "write_customers",
+]
 
 #: the example's "now": freshness of the generated data is judged at this time
 AS_OF = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+
+#: the history's first observation; one every 30 days after it
+HISTORY_START = datetime(2025, 1, 1, tzinfo=UTC)
+#: the history's default "now": 12 observations, the last month's labels still pending
+HISTORY_AS_OF = HISTORY_START + timedelta(days=12 * 30)
 
 CONTRACT_YAML = """\
 name: customers
@@ -69,9 +90,19 @@ table:
 """
 
 
+def _uniform(key: str, salt: int) -> str:
+    """A uniform number in [0, 1) from the row's ``key`` columns and a salt, in SQL."""
+    return f"((hash({key}, {salt}) % 1000003) / 1000003.0)"
+
+
 def _u(salt: int) -> str:
-    """A uniform number in [0, 1) from the row number and a salt, in SQL."""
-    return f"((hash(i, {salt}) % 1000003) / 1000003.0)"
+    """Per customer row (``i``), for the customer table."""
+    return _uniform("i", salt)
+
+
+def _m(salt: int) -> str:
+    """Per (customer, month), for the history."""
+    return _uniform("customer_id, month", salt)
 
 
 def write_customers(path: Path, *, rows: int = 50_000, day: int = 0, broken: bool = False) -> Path:
@@ -122,3 +153,72 @@ def write_customers(path: Path, *, rows: int = 50_000, day: int = 0, broken: boo
     finally:
         con.close()
     return path
+
+
+def write_churn_data(
+    folder: Path, *, customers: int = 3_000, months: int = 12, broken: bool = False
+) -> tuple[Path, Path]:
+    """Write ``activity.parquet`` and ``labels.parquet`` into ``folder``; their paths.
+
+    ``broken=True`` simulates a bad export: negative support ticket counts and unknown
+    plans, which the activity contract refuses.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    start = HISTORY_START.strftime("%Y-%m-%d %H:%M:%S+00")
+    tickets = f"CAST(floor({_m(3)} * {_m(4)} * 9) AS INTEGER)"
+    if broken:
+        tickets = f"CASE WHEN {_m(20)} < 0.02 THEN -1 ELSE {tickets} END"
+    plan = "plan" if not broken else f"CASE WHEN {_m(21)} < 0.02 THEN 'gold' ELSE plan END"
+    rows = f"""
+    WITH c AS (
+      SELECT i + 1 AS customer_id,
+             ['basic', 'basic', 'basic', 'pro', 'pro', 'enterprise'][1 + (hash(i, 1) % 6)::INT]
+               AS plan,
+             ['na', 'eu', 'apac', 'latam'][1 + (hash(i, 2) % 4)::INT] AS region,
+             CAST(floor(((hash(i, 5) % 1000003) / 1000003.0) * 48) AS INTEGER) AS tenure0
+      FROM range({int(customers)}) t(i)
+    ), obs AS (
+      SELECT c.*, m.month FROM c CROSS JOIN (SELECT range AS month FROM range({int(months)})) m
+    ), feats AS (
+      SELECT customer_id, month, {plan} AS plan, region,
+             tenure0 + month AS tenure_months,
+             {tickets} AS support_tickets,
+             CAST(floor({_m(6)} * 30) AS INTEGER) AS logins,
+             round((CASE plan WHEN 'enterprise' THEN 400 WHEN 'pro' THEN 80 ELSE 20 END)
+                   * (0.6 + 0.8 * {_m(7)}), 2) AS monthly_spend,
+             TIMESTAMPTZ '{start}' + to_days(CAST(month * 30 AS INTEGER)) AS event_timestamp
+      FROM obs
+    ), scored AS (
+      SELECT *,
+        -3.0 + 0.15 * greatest(support_tickets, 0) - 0.02 * logins - 0.01 * tenure_months
+        + CASE plan WHEN 'basic' THEN 0.5 WHEN 'enterprise' THEN -0.9 ELSE 0 END
+        + CASE region WHEN 'latam' THEN 0.45 WHEN 'eu' THEN -0.2 ELSE 0 END
+        -- what a linear model misses: new customers, and unhappy customers who stopped
+        -- logging in, churn far more
+        + CASE WHEN tenure_months < 4 THEN 1.8 ELSE 0 END
+        + CASE WHEN support_tickets >= 3 AND logins < 8 THEN 2.2 ELSE 0 END AS z
+      FROM feats
+    )
+    SELECT *, CAST({_m(9)} < 1 / (1 + exp(-z)) AS INTEGER) AS churned FROM scored
+    """
+    activity, labels = folder / "activity.parquet", folder / "labels.parquet"
+    con = connect()
+    try:
+        con.execute(f"CREATE TEMP TABLE rows AS {rows}")
+        con.execute(
+            f"""COPY (SELECT customer_id, event_timestamp, plan, region, tenure_months,
+                             support_tickets, logins, monthly_spend
+                      FROM rows ORDER BY event_timestamp, customer_id)
+                TO {quote_literal(str(activity))} (FORMAT parquet)"""
+        )
+        con.execute(
+            f"""COPY (SELECT customer_id,
+                             event_timestamp + INTERVAL 1 HOUR AS event_timestamp,
+                             churned,
+                             event_timestamp + INTERVAL 31 DAY AS label_available_at
+                      FROM rows ORDER BY event_timestamp, customer_id)
+                TO {quote_literal(str(labels))} (FORMAT parquet)"""
+        )
+    finally:
+        con.close()
+    return activity, labels

@@ -31,11 +31,11 @@ from modelward.features.definitions import (
     on_demand,
 )
 from modelward.features.lookup import FeatureLookup, OnlineResult
-from modelward.features.materialize import MaterializationRun
+from modelward.features.materialization import MaterializationRun
 from modelward.features.offline import TrainingSet, training_set
 from modelward.features.online import OnlineStore, Record, open_online_store
-from modelward.features.registry import Change, Plan, note_model_version
 from modelward.features.skew import SkewReport
+from modelward.features.versions import Change, Plan, note_model_version
 
 __all__ = [
     "Catalog",

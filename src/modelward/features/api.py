@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from modelward.errors import InputError
-from modelward.features import registry
+from modelward.features import versions
 from modelward.features.catalog import Catalog, FeatureRef, load_catalog
 from modelward.features.definitions import FeatureView, View
 from modelward.features.health import compute_stats, history, record_stats
 from modelward.features.lookup import FeatureLookup, OnlineResult
-from modelward.features.materialize import MaterializationRun, Progress, materialize_view
+from modelward.features.materialization import MaterializationRun, Progress, materialize_view
 from modelward.features.online import OnlineStore, open_online_store
 from modelward.features.skew import SkewReport, skew_check
 from modelward.features.sources import (
@@ -22,6 +22,7 @@ from modelward.features.sources import (
     resolve_view_source,
     source_columns,
 )
+from modelward.session import resolve_session
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -39,21 +40,13 @@ __all__ = [
 ]
 
 
-def _session(session: Session | None) -> Session:
-    if session is not None:
-        return session
-    from modelward.session import current_session
-
-    return current_session()
-
-
 def _catalog(session: Session, catalog: Catalog | None) -> Catalog:
     return catalog if catalog is not None else load_catalog(session)
 
 
 def online_store(session: Session | None = None) -> OnlineStore:
     """The online store ``[features.online]`` configures (the caller closes it)."""
-    session = _session(session)
+    session = resolve_session(session)
     return open_online_store(session.workspace.settings.features.online, session.workspace.root)
 
 
@@ -80,7 +73,7 @@ def materialize(
 
     ``views`` defaults to every batch view with ``online=True`` in the definitions.
     """
-    session = _session(session)
+    session = resolve_session(session)
     catalog = _catalog(session, catalog)
     targets = (
         [_batch_view(catalog, v) for v in views]
@@ -116,7 +109,7 @@ def get_online_features(
     catalog: Catalog | None = None,
 ) -> OnlineResult:
     """One-off online read; a server keeps a :class:`FeatureLookup` instead."""
-    session = _session(session)
+    session = resolve_session(session)
     store = online_store(session)
     try:
         lookup = FeatureLookup(store, _catalog(session, catalog))
@@ -125,18 +118,18 @@ def get_online_features(
         store.close()
 
 
-def plan(session: Session | None = None, catalog: Catalog | None = None) -> registry.Plan:
-    session = _session(session)
-    return registry.plan(session, _catalog(session, catalog))
+def plan(session: Session | None = None, catalog: Catalog | None = None) -> versions.Plan:
+    session = resolve_session(session)
+    return versions.plan(session, _catalog(session, catalog))
 
 
-def apply(session: Session | None = None, catalog: Catalog | None = None) -> registry.Plan:
-    session = _session(session)
-    return registry.apply(session, _catalog(session, catalog))
+def apply(session: Session | None = None, catalog: Catalog | None = None) -> versions.Plan:
+    session = resolve_session(session)
+    return versions.apply(session, _catalog(session, catalog))
 
 
 def show(name: str, session: Session | None = None) -> dict[str, Any]:
-    return registry.show(_session(session), name)
+    return versions.show(resolve_session(session), name)
 
 
 def stats_history(
@@ -144,16 +137,16 @@ def stats_history(
     session: Session | None = None,
     limit: int = 20,
 ) -> list[dict[str, Any]]:
-    return history(_session(session), name, limit)
+    return history(resolve_session(session), name, limit)
 
 
 def compute_view_stats(
     name: str, session: Session | None = None, catalog: Catalog | None = None
 ) -> dict[str, Any]:
     """Statistics of the latest value per entity in the source now, recorded as history."""
-    from modelward.data.sources import connect
+    from modelward.data import connect
 
-    session = _session(session)
+    session = resolve_session(session)
     view = _batch_view(_catalog(session, catalog), name)
     con = connect(session.workspace.settings.data)
     try:
@@ -178,7 +171,7 @@ def check_skew(
     store: OnlineStore | None = None,
 ) -> SkewReport:
     """Skew report for a view; ``report.raise_for_failure()`` makes it a gate."""
-    session = _session(session)
+    session = resolve_session(session)
     view = _batch_view(_catalog(session, catalog), name)
     limit = session.workspace.settings.features.skew_threshold if threshold is None else threshold
     own = store is None

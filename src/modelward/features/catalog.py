@@ -8,9 +8,6 @@ A feature reference is ``"view:feature"``, ``"view"`` (all its features) or a vi
 from __future__ import annotations
 
 import difflib
-import hashlib
-import importlib.util
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from modelward.errors import InputError, NotFound
 from modelward.features.definitions import Entity, FeatureView, OnDemandView, View
+from modelward.usercode import load_module_file
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -104,25 +102,10 @@ class Catalog:
 
 
 def _load_module(path: Path) -> ModuleType:
-    # stable across processes (unlike hash()), so re-loading the same file reuses the name
-    name = "modelward_user_features_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise InputError(f"{path}: cannot be loaded as a Python module", file=str(path))
-    module = importlib.util.module_from_spec(spec)
-    # registered so dataclasses and pickling inside the file can find their module
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except InputError:
-        raise
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise InputError(
-            f"{path}: loading the feature definitions failed: {type(exc).__name__}: {exc}",
-            file=str(path),
-        ) from None
-    return module
+    # executed afresh each time: an edited definitions file is seen by the next command
+    return load_module_file(
+        path, prefix="modelward_user_features_", what="the feature definitions", reuse=False
+    )
 
 
 def catalog_from_module(module: ModuleType) -> Catalog:

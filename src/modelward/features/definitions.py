@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import pyarrow as pa
 
 from modelward.errors import InputError
+from modelward.features.packing import CODEC_VERSION, DType
 
 if TYPE_CHECKING:
-    from modelward.data.contracts import Contract
+    from modelward.data import Contract
 
 __all__ = [
     "DType",
@@ -56,7 +57,6 @@ __all__ = [
     "on_demand",
 ]
 
-DType = Literal["int64", "float64", "string", "bool", "timestamp"]
 _DTYPES: tuple[str, ...] = get_args(DType)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
@@ -336,8 +336,6 @@ class FeatureView:
         Only keys, feature names and types decide the layout, so a new description keeps
         the materialized values while a type change starts from an empty namespace.
         """
-        from modelward.features.packing import CODEC_VERSION
-
         layout = {
             "keys": list(self.join_keys),
             "features": [[f.name, f.dtype] for f in self.features],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from sqlalchemy import Connection, insert, select
 
-from modelward.data.sources import quote_ident
+from modelward.data import quote_ident
 from modelward.features.definitions import FeatureView
 from modelward.features.sources import EVENT_TS
 from modelward.features.tables import feature_stats

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from modelward.data.sources import connect, quote_ident, quote_literal
+from modelward.data import connect, quote_ident, quote_literal
 from modelward.errors import InputError, StorageError
 from modelward.features.catalog import Catalog, FeatureRef, Selection, load_catalog
 from modelward.features.definitions import ARROW_TYPES, FeatureView, OnDemandView
@@ -38,7 +38,7 @@ from modelward.features.transforms import apply_on_demand
 from modelward.lineage import DatasetUse, FeatureViewUse, note_dataset, note_feature_view
 
 if TYPE_CHECKING:
-    from modelward.config.settings import DataSettings
+    from modelward.config import DataSettings
     from modelward.session import Session
 
 __all__ = ["TrainingSet", "training_set"]
@@ -390,9 +390,9 @@ def training_set(
     """
     if catalog is None:
         if session is None and any(isinstance(f, str) for f in features):
-            from modelward.session import current_session
+            from modelward.session import resolve_session
 
-            session = current_session()
+            session = resolve_session(session)
         catalog = (
             load_catalog(session)
             if session is not None and any(isinstance(f, str) for f in features)

@@ -16,13 +16,23 @@ import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
-from modelward.features.definitions import DType
-
-__all__ = ["CODEC_VERSION", "entity_key", "from_us", "pack", "to_us", "unpack", "unpack_many"]
+__all__ = [
+    "CODEC_VERSION",
+    "DType",
+    "entity_key",
+    "from_us",
+    "pack",
+    "to_us",
+    "unpack",
+    "unpack_many",
+]
 
 #: bumped with any change to the byte layout; part of each view's online namespace
+#: the value types a feature can have, and so the types this codec carries
+DType = Literal["int64", "float64", "string", "bool", "timestamp"]
+
 CODEC_VERSION = 1
 _VERSION_BYTE = bytes([CODEC_VERSION])
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from modelward.data.sources import connect, quote_ident
+from modelward.data import connect, quote_ident
 from modelward.errors import CheckFailed, InputError
 from modelward.features.catalog import Catalog
 from modelward.features.definitions import FeatureView

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from modelward.data.sources import quote_ident, quote_literal
+from modelward.data import quote_ident, quote_literal
 from modelward.errors import InputError
 from modelward.features.definitions import DUCKDB_TYPES, FeatureView
 

@@ -14,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from modelward.store.schema import UTCDateTime, metadata
+from modelward.store import UTCDateTime, metadata
 
 __all__ = ["feature_runs", "feature_stats", "feature_uses", "feature_views"]
 

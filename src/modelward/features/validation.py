@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from modelward.data.sources import quote_ident, quote_literal
+from modelward.data import quote_ident, quote_literal
 from modelward.features.definitions import FeatureView, Rule
 
 __all__ = ["Violation", "check_rules"]

@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from modelward.data.hashing import hash_batches
+from modelward.data import hash_batches
 from modelward.errors import StorageError
 
 __all__ = ["ObjectStore", "StoredValue", "cache_key"]

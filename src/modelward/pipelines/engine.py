@@ -69,9 +69,9 @@ def load_output(session: Session, run: PipelineRun, name: str) -> Any:
 
 
 def _code(session: Session, pipeline: Pipeline) -> tuple[dict[str, Any], dict[str, Any]]:
-    from modelward.registry.environment import capture
+    from modelward.registry import capture_environment
 
-    env = capture(session.workspace.root)
+    env = capture_environment(session.workspace.root)
     code = {
         "definition_hash": pipeline.definition_hash,
         "steps": {s.name: s.code_hash for s in pipeline.order},

@@ -38,13 +38,13 @@ def register_candidate(
 ) -> dict[str, Any]:
     import mlflow
 
-    from modelward.registry import runs, versions
+    from modelward import registry
 
     session = ctx.session
     chosen = evaluation["chosen"]
     candidate = evaluation["candidates"][chosen]
     accepted = bool(evaluation["acceptance"]["passed"])
-    with runs.run(
+    with registry.run(
         f"{ctx.pipeline}-{chosen}-{ctx.run_id[:8]}",
         session=session,
         split=split_manifest["logic"],
@@ -83,5 +83,5 @@ def register_candidate(
         "acceptance": evaluation["acceptance"],
         "golden_set_hash": evaluation["golden_set"]["hash"],
     }
-    version = versions.register(session, model_name, run)
+    version = registry.register(model_name, run, session=session)
     return {"version": version.ref, "accepted": accepted, "chosen": chosen}

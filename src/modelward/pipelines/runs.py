@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from modelward import security
 from modelward.errors import CheckFailed, NotFound
 from modelward.pipelines.cache import StoredValue
 from modelward.pipelines.tables import FINISHED_RUN_STATES, pipeline_runs, pipeline_steps
-from modelward.security import audit
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -207,7 +207,7 @@ def insert_run(conn: Connection, run: PipelineRun) -> None:
                 params=s.params,
             )
         )
-    audit.record(
+    security.record(
         conn,
         actor=run.created_by,
         action="pipeline.run.started",
@@ -243,7 +243,7 @@ def finish_run(conn: Connection, run: PipelineRun, actor: str) -> None:
         .where(pipeline_runs.c.id == run.id)
         .values(status=run.status, finished_at=run.finished_at, error=run.error)
     )
-    audit.record(
+    security.record(
         conn,
         actor=actor,
         action="pipeline.run.finished",

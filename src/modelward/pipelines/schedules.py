@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from modelward import security
 from modelward.errors import Conflict, InputError, NotFound
 from modelward.pipelines.params import resolve_params
 from modelward.pipelines.tables import pipeline_schedules, schedule_ticks
-from modelward.security import audit
 
 if TYPE_CHECKING:
     from modelward.pipelines.graph import Pipeline
@@ -128,7 +128,7 @@ def create_schedule(
                 )
                 .returning(pipeline_schedules.c.id)
             ).scalar_one()
-            audit.record(
+            security.record(
                 conn,
                 actor=session.actor,
                 action="pipeline.schedule.created",
@@ -165,7 +165,7 @@ def set_enabled(session: Session, schedule_id: int, enabled: bool) -> None:
         )
         if done.rowcount == 0:
             raise NotFound(f"no pipeline schedule {schedule_id}", schedule=schedule_id)
-        audit.record(
+        security.record(
             conn,
             actor=session.actor,
             action="pipeline.schedule.enabled" if enabled else "pipeline.schedule.disabled",

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from modelward.data.hashing import hash_batches
+from modelward.data import hash_batches
 from modelward.errors import InputError
 
 __all__ = ["split_table"]

@@ -85,7 +85,7 @@ def _xy(table: pa.Table, columns: Sequence[str], label: str) -> tuple[Any, Any]:
 
 
 def _production(session: Session, model_name: str) -> Any:
-    from modelward.registry.versions import get_version
+    from modelward.registry import get_version
 
     try:
         return get_version(session, f"{model_name}@production")
@@ -132,12 +132,12 @@ def supervised_tabular(
     @step(cache=False)
     def extract(ctx: StepContext) -> dict[str, Any]:
         """Snapshot every dataset (the same content gives the same snapshot)."""
-        from modelward.data.snapshots import snapshot
+        from modelward.data import snapshot
 
         root = ctx.session.workspace.root
         out = {}
         for ds_name, ds in sorted(datasets.items()):
-            snap = snapshot(ctx.session, root / ds.source, name=ds_name)
+            snap = snapshot(root / ds.source, name=ds_name, session=ctx.session)
             out[ds_name] = {
                 "ref": snap.ref,
                 "id": snap.id,
@@ -149,9 +149,8 @@ def supervised_tabular(
     @step(cache=False)
     def validate(extract: dict[str, Any], as_of: str, ctx: StepContext) -> dict[str, Any]:
         """Check each snapshot against its contract; any violation stops the run."""
-        from modelward.data.contracts import load_contract
-        from modelward.data.snapshots import get_snapshot
-        from modelward.data.validation import validate as check
+        from modelward.data import get_snapshot, load_contract
+        from modelward.data import validate as check
 
         root = ctx.session.workspace.root
         reports = {}
@@ -189,7 +188,7 @@ def supervised_tabular(
         extract: dict[str, Any], validate: dict[str, Any], as_of: str, ctx: StepContext
     ) -> tuple[pa.Table, dict[str, Any]]:
         """Point-in-time join of the features onto the labels known at ``as_of``."""
-        from modelward.data.snapshots import read_snapshot
+        from modelward.data import read_snapshot
         from modelward.features import training_set
 
         labels = read_snapshot(ctx.session, extract[spine]["ref"])
@@ -247,9 +246,9 @@ def supervised_tabular(
             return objects_of(ctx.session).get(StoredValue.from_dict(stored)), {"ref": prod.ref}
         import mlflow
 
-        from modelward.registry import tracking
+        from modelward.registry import using_workspace
 
-        with tracking.using_workspace(ctx.session.workspace):
+        with using_workspace(ctx.session.workspace):
             return mlflow.sklearn.load_model(prod.model_uri), {"ref": prod.ref}
 
     evaluate_step = _evaluate_step(
@@ -434,8 +433,8 @@ def request_promotion(stage: str = "Staging") -> Callable[[StepContext, dict[str
                 "promoted": False,
                 "reason": "the acceptance policy rejected the candidate",
             }
-        from modelward.registry.lifecycle import transition
-        from modelward.security.tokens import principal_for_cli
+        from modelward.registry import transition
+        from modelward.security import principal_for_cli
 
         try:
             moved = transition(

@@ -9,7 +9,6 @@ pipeline is defined, which step, the parameter values, the input hashes, the wor
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -22,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from modelward import usercode
 from modelward.errors import InputError, ModelwardError
 from modelward.pipelines.cache import ObjectStore, StoredValue
 from modelward.pipelines.graph import Pipeline
@@ -34,27 +34,8 @@ __all__ = ["execute", "load_module_file", "load_pipeline", "pipeline_ref"]
 
 
 def load_module_file(path: Path, prefix: str = "modelward_user_pipelines_") -> ModuleType:
-    """Import a Python file under a name stable across processes (so workers agree)."""
-    path = path.resolve()
-    name = prefix + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise InputError(f"{path}: cannot be loaded as a Python module", file=str(path))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except ModelwardError:
-        sys.modules.pop(name, None)
-        raise
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise InputError(
-            f"{path}: loading the pipelines failed: {type(exc).__name__}: {exc}", file=str(path)
-        ) from None
-    return module
+    """Import a pipelines file under a name stable across processes (so workers agree)."""
+    return usercode.load_module_file(path, prefix=prefix, what="the pipelines")
 
 
 def pipeline_ref(pipeline: Pipeline) -> dict[str, str]:
@@ -90,8 +71,7 @@ def load_pipeline(ref: Mapping[str, str]) -> Pipeline:
 
 def _session_factory(task: Mapping[str, Any]) -> Any:
     def open_() -> Session:
-        from modelward.config import Workspace
-        from modelward.config.settings import Secrets, Settings
+        from modelward.config import Secrets, Settings, Workspace
         from modelward.session import Session
 
         ws = Workspace(

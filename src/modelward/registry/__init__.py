@@ -1,21 +1,132 @@
 """Registry context: model versions on MLflow, lineage, lifecycle stages, gates, approvals.
 
-The notebook API is :func:`run` and :func:`register` (``mw.run``, ``mw.register``); the
-rest takes an explicit :class:`~modelward.session.Session`. Submodules load on first use,
-so importing this package imports neither MLflow nor SQLAlchemy tables.
+This module is the registry's public surface: other contexts, the CLI and the REST API
+import only from here. The notebook API is :func:`run` and :func:`register` (``mw.run``,
+``mw.register``); the rest takes an explicit :class:`~modelward.session.Session`.
+
+>>> from modelward.registry import get_version, transition
+>>> version = get_version(session, "churn@3")  # doctest: +SKIP
+>>> transition(session, principal, "churn@3", "Production", reason="beats v2")  # doctest: +SKIP
+
+Names load on first use, so importing this package imports neither MLflow nor SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modelward._exports import lazy_exports
 
 if TYPE_CHECKING:
+    from modelward.registry.approvals import Approval, approve
+    from modelward.registry.environment import Environment
+    from modelward.registry.environment import capture as capture_environment
+    from modelward.registry.gates.base import Gate, GateContext, GateResult, register_gate
+    from modelward.registry.lifecycle import (
+        Transition,
+        history,
+        rollback,
+        set_approval_policy,
+        set_gate_policy,
+        transition,
+    )
+    from modelward.registry.reports import lineage_diff, lineage_report, report_rows
     from modelward.registry.runs import RunRecord, TrackedRun, run
-    from modelward.registry.versions import ModelVersion
+    from modelward.registry.tracking import ensure_store as ensure_tracking_store
+    from modelward.registry.tracking import environ as tracking_environ
+    from modelward.registry.tracking import using_workspace
+    from modelward.registry.versions import (
+        MAX_VERSION,
+        STAGES,
+        ModelVersion,
+        RegisteredModel,
+        get_model,
+        get_version,
+        list_models,
+        list_versions,
+        parse_ref,
+        sync,
+        validate_name,
+    )
     from modelward.session import Session
 
-__all__ = ["ModelVersion", "RunRecord", "TrackedRun", "register", "run"]
+__all__ = [
+    "MAX_VERSION",
+    "STAGES",
+    "Approval",
+    "Environment",
+    "Gate",
+    "GateContext",
+    "GateResult",
+    "ModelVersion",
+    "RegisteredModel",
+    "RunRecord",
+    "TrackedRun",
+    "Transition",
+    "approve",
+    "capture_environment",
+    "ensure_tracking_store",
+    "get_model",
+    "get_version",
+    "history",
+    "lineage_diff",
+    "lineage_report",
+    "list_models",
+    "list_versions",
+    "parse_ref",
+    "register",
+    "register_gate",
+    "report_rows",
+    "rollback",
+    "run",
+    "set_approval_policy",
+    "set_gate_policy",
+    "sync",
+    "tracking_environ",
+    "transition",
+    "using_workspace",
+    "validate_name",
+]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Approval": "approvals",
+        "approve": "approvals",
+        "Environment": "environment",
+        "capture_environment": "environment:capture",
+        "Gate": "gates.base",
+        "GateContext": "gates.base",
+        "GateResult": "gates.base",
+        "register_gate": "gates.base",
+        "Transition": "lifecycle",
+        "history": "lifecycle",
+        "rollback": "lifecycle",
+        "set_approval_policy": "lifecycle",
+        "set_gate_policy": "lifecycle",
+        "transition": "lifecycle",
+        "lineage_diff": "reports",
+        "lineage_report": "reports",
+        "report_rows": "reports",
+        "RunRecord": "runs",
+        "TrackedRun": "runs",
+        "run": "runs",
+        "ensure_tracking_store": "tracking:ensure_store",
+        "tracking_environ": "tracking:environ",
+        "using_workspace": "tracking",
+        "STAGES": "versions",
+        "ModelVersion": "versions",
+        "MAX_VERSION": "versions",
+        "RegisteredModel": "versions",
+        "get_model": "versions",
+        "get_version": "versions",
+        "list_models": "versions",
+        "list_versions": "versions",
+        "parse_ref": "versions",
+        "sync": "versions",
+        "validate_name": "versions",
+    },
+)
 
 
 def register(
@@ -25,26 +136,12 @@ def register(
     model_uri: str | None = None,
     session: Session | None = None,
 ) -> ModelVersion:
-    """Register the model a ``mw.run`` logged (or ``model_uri``) as a new version of ``name``."""
+    """Register the model a ``mw.run`` logged (or ``model_uri``) as a new version of ``name``.
+
+    ``run`` is what ``mw.run`` yielded (or its record, or an MLflow run id). Without a
+    ``session``, the workspace found from ``$MODELWARD_WORKSPACE`` or the cwd is used.
+    """
     from modelward.registry import versions
+    from modelward.session import resolve_session
 
-    if session is None:
-        from modelward.session import current_session
-
-        session = current_session()
-    return versions.register(session, name, run, model_uri=model_uri)
-
-
-_LAZY = {
-    "run": ("modelward.registry.runs", "run"),
-    "TrackedRun": ("modelward.registry.runs", "TrackedRun"),
-    "RunRecord": ("modelward.registry.runs", "RunRecord"),
-    "ModelVersion": ("modelward.registry.versions", "ModelVersion"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'modelward.registry' has no attribute {name!r}")
+    return versions.register(resolve_session(session), name, run, model_uri=model_uri)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from modelward import security
 from modelward.errors import Conflict, InputError, PermissionDenied
 from modelward.registry import versions
 from modelward.registry.tables import approvals
-from modelward.security import audit
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -92,7 +92,7 @@ def approve(
                     comment=comment[:2000],
                 )
             )
-            audit.record(
+            security.record(
                 conn,
                 actor=principal.name,
                 action="model.approved",

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from modelward import security
 from modelward.errors import CheckFailed, Conflict, InputError, NotFound
 from modelward.registry import tracking, versions
 from modelward.registry.approvals import approvals_for, authors_of
 from modelward.registry.gates.base import GateContext, GateResult, build_gates, evaluate_all
 from modelward.registry.tables import model_versions, registered_models, stage_transitions
-from modelward.security import audit
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -157,7 +157,8 @@ def transition(
     if target in _GATED and kind == "promote":
         specs = (model.gate_policy or {}).get(target, [])
         gates = build_gates(specs, where=f"gate_policy.{target}")
-        results = evaluate_all(gates, GateContext(candidate, production, target))
+        context = GateContext(candidate, production, target, session=session, principal=principal)
+        results = evaluate_all(gates, context)
         required = int((model.approval_policy or {}).get(target, 0))
         authors = authors_of(candidate)
         valid = {a.approver for a in given if a.approver not in authors}
@@ -237,7 +238,7 @@ def transition(
                     override_reason=override_reason,
                 )
             )
-            audit.record(
+            security.record(
                 conn,
                 actor=principal.name,
                 action=f"model.{kind}",
@@ -296,7 +297,7 @@ def _refuse(
 ) -> None:
     gate_dicts = [r.to_dict() for r in results]
     with session.store.transaction() as conn:
-        audit.record(
+        security.record(
             conn,
             actor=principal.name,
             action="model.transition.refused",
@@ -395,7 +396,7 @@ def set_approval_policy(
             .where(registered_models.c.name == name)
             .values(approval_policy=policy, revision=model.revision + 1)
         )
-        audit.record(
+        security.record(
             conn,
             actor=principal.name,
             action="model.approval_policy.set",
@@ -421,7 +422,7 @@ def set_gate_policy(
             .where(registered_models.c.name == name)
             .values(gate_policy=policy, revision=model.revision + 1)
         )
-        audit.record(
+        security.record(
             conn,
             actor=principal.name,
             action="model.gate_policy.set",

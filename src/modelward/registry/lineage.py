@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from modelward.data.tables import snapshots
+from modelward.data import content_hashes
 from modelward.errors import InputError
 
 __all__ = [
@@ -100,21 +100,22 @@ def missing_items(record: Mapping[str, Any]) -> list[str]:
 
 def check_snapshots(conn: Connection, record: Mapping[str, Any]) -> None:
     """Refuse a record naming a snapshot that was never taken (or with another hash)."""
-    for i, use in enumerate(record.get("datasets") or []):
-        row = conn.execute(
-            select(snapshots.c.content_hash).where(snapshots.c.id == use.get("snapshot_id"))
-        ).first()
+    uses = list(record.get("datasets") or [])
+    known = content_hashes(conn, (use.get("snapshot_id") for use in uses))
+    for i, use in enumerate(uses):
+        snapshot_id = use.get("snapshot_id")
+        found = known.get(snapshot_id) if isinstance(snapshot_id, str) else None
         field = f"lineage.datasets[{i}]"
-        if row is None:
+        if found is None:
             raise InputError(
                 f"{field}.snapshot_id: snapshot {use.get('snapshot_id')!r} was never taken in "
                 "this workspace; lineage may only name snapshots that exist",
                 field=f"{field}.snapshot_id",
             )
-        if row.content_hash != use.get("content_hash"):
+        if found != use.get("content_hash"):
             raise InputError(
                 f"{field}.content_hash: {use.get('content_hash')!r} is not the content hash of "
-                f"snapshot {use.get('snapshot_id')!r} ({row.content_hash})",
+                f"snapshot {use.get('snapshot_id')!r} ({found})",
                 field=f"{field}.content_hash",
             )
 

@@ -45,7 +45,7 @@ class ModelwardRunContext:
 
     @staticmethod
     def _root() -> Path | None:
-        from modelward.config.workspace import CONFIG_FILE
+        from modelward.config import CONFIG_FILE
 
         start = Path(os.environ.get("MODELWARD_WORKSPACE") or Path.cwd()).resolve()
         for candidate in (start, *start.parents):

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert
 
 from modelward import lineage as seam
+from modelward import security
 from modelward.errors import InputError
 from modelward.registry import environment, tracking
 from modelward.registry.lineage import check_snapshots, empty_record, missing_items
 from modelward.registry.serialization import trusted_types_for
 from modelward.registry.tables import training_runs
-from modelward.security import audit
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -105,9 +105,9 @@ class TrackedRun:
         import mlflow
 
         if dataset is not None:
-            from modelward.data import snapshots
+            from modelward.data import get_snapshot
 
-            snap = snapshots.get_snapshot(self.session, dataset)
+            snap = get_snapshot(self.session, dataset)
             self.evaluation = {
                 "snapshot_id": snap.id,
                 "name": snap.name,
@@ -201,10 +201,9 @@ def run(
     if name is not None and not 0 < len(name) <= 250:
         raise InputError("name: a run name is 1-250 characters", field="name")
 
-    if session is None:
-        from modelward.session import current_session
+    from modelward.session import resolve_session
 
-        session = current_session()
+    session = resolve_session(session)
     workspace = session.workspace
     started_at = datetime.now(UTC)
     wall0, cpu0, child0 = _usage()
@@ -243,7 +242,7 @@ def run(
                     lineage=record.lineage,
                 )
             )
-            audit.record(
+            security.record(
                 conn,
                 actor=session.actor,
                 action="run.recorded",

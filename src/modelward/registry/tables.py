@@ -15,7 +15,7 @@ from sqlalchemy import (
     text,
 )
 
-from modelward.store.schema import UTCDateTime, metadata
+from modelward.store import UTCDateTime, metadata
 
 __all__ = [
     "approvals",

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
+from modelward import security
 from modelward.errors import Conflict, InputError, NotFound
 from modelward.registry import tracking
 from modelward.registry.lineage import check_snapshots, empty_record, missing_items
 from modelward.registry.tables import model_versions, registered_models, training_runs
-from modelward.security import audit
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -157,7 +157,7 @@ def _ensure_model(conn: Connection, name: str, actor: str) -> None:
                 gate_policy=DEFAULT_GATES,
             )
         )
-        audit.record(
+        security.record(
             conn,
             actor=actor,
             action="model.created",
@@ -217,7 +217,7 @@ def _insert_version(
     note_model_version(
         conn, model=name, version=str(version), feature_views=lineage.get("feature_views") or []
     )
-    audit.record(
+    security.record(
         conn,
         actor=actor,
         action=action,

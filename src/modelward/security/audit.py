@@ -59,6 +59,20 @@ class AuditEntry:
     hash: str
     note: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as the CLI's ``--json`` and the REST API show it."""
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "payload": self.payload,
+            "note": self.note,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
 
 @dataclass(frozen=True)
 class ChainReport:

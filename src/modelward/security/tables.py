@@ -13,7 +13,7 @@ from sqlalchemy import (
     Text,
 )
 
-from modelward.store.schema import UTCDateTime, metadata
+from modelward.store import UTCDateTime, metadata
 
 __all__ = ["api_tokens", "audit_log", "identities"]
 

@@ -1,42 +1,63 @@
 """Serving context: endpoint definitions and the online inference gateway.
 
-Importing this package loads neither the gateway's dependencies nor any model library;
-the names below are resolved on first use.
+This module is the context's public surface; other contexts, the CLI and the REST API
+import only from here. Importing it loads neither the gateway's dependencies nor any
+model library; the names below are resolved on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+from modelward._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from modelward.serving.app import ENV_ENDPOINTS, create_gateway
+    from modelward.serving.endpoints import (
+        Endpoint,
+        EndpointSpec,
+        Fallback,
+        check_model_refs,
+        create_endpoint,
+        delete_endpoint,
+        get_endpoint,
+        list_endpoints,
+        parse_spec,
+        update_endpoint,
+    )
+    from modelward.serving.gateway import Gateway
 
 __all__ = [
+    "ENV_ENDPOINTS",
     "Endpoint",
     "EndpointSpec",
     "Fallback",
     "Gateway",
+    "check_model_refs",
     "create_endpoint",
     "create_gateway",
+    "delete_endpoint",
     "get_endpoint",
     "list_endpoints",
     "parse_spec",
     "update_endpoint",
 ]
 
-_LAZY = {
-    "Endpoint": "modelward.serving.endpoints",
-    "EndpointSpec": "modelward.serving.endpoints",
-    "Fallback": "modelward.serving.endpoints",
-    "create_endpoint": "modelward.serving.endpoints",
-    "get_endpoint": "modelward.serving.endpoints",
-    "list_endpoints": "modelward.serving.endpoints",
-    "parse_spec": "modelward.serving.endpoints",
-    "update_endpoint": "modelward.serving.endpoints",
-    "Gateway": "modelward.serving.gateway",
-    "create_gateway": "modelward.serving.app",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'modelward.serving' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ENV_ENDPOINTS": "app",
+        "create_gateway": "app",
+        "Endpoint": "endpoints",
+        "EndpointSpec": "endpoints",
+        "Fallback": "endpoints",
+        "check_model_refs": "endpoints",
+        "create_endpoint": "endpoints",
+        "delete_endpoint": "endpoints",
+        "get_endpoint": "endpoints",
+        "list_endpoints": "endpoints",
+        "parse_spec": "endpoints",
+        "update_endpoint": "endpoints",
+        "Gateway": "gateway",
+    },
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from modelward.monitoring.predictions import PredictionLogWriter, open_prediction_sink
+from modelward.monitoring import PredictionLogWriter, open_prediction_sink
 from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier
 from modelward.serving.config_cache import EndpointCache, Sources
@@ -22,7 +22,7 @@ from modelward.serving.models import MlflowModelLoader, RegistryModelResolver
 
 if TYPE_CHECKING:
     from modelward.features import FeatureLookup
-    from modelward.security.roles import Principal
+    from modelward.security import Principal
     from modelward.session import Session
 
 __all__ = ["ENV_ENDPOINTS", "app_from_environment", "create_gateway"]
@@ -55,7 +55,7 @@ def create_gateway(
             lookup_holder[0].store.read("modelward_readyz", ["probe"])
 
     def authenticate(token: str) -> Principal:
-        from modelward.security.tokens import authenticate as check
+        from modelward.security import authenticate as check
 
         with session.store.read() as conn:
             return check(conn, token)

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from modelward.errors import PermissionDenied, Unauthenticated
-from modelward.security.roles import Principal
+from modelward.security import Principal
 from modelward.serving.endpoints import EndpointSpec
 
 __all__ = ["TokenVerifier", "may_call"]

@@ -24,7 +24,7 @@ from modelward.errors import ConfigError
 from modelward.serving.endpoints import Endpoint
 from modelward.serving.metrics import EndpointMetrics, GatewayMetrics
 from modelward.serving.models import LoadedModel, ModelLoader, ModelResolver, ResolvedModel
-from modelward.serving.pipeline import EndpointRuntime, model_columns
+from modelward.serving.runtime import EndpointRuntime, model_columns
 from modelward.serving.schema import RequestSchema
 
 if TYPE_CHECKING:

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from modelward import security
 from modelward.errors import Conflict, InputError, NotFound
-from modelward.security import audit
-from modelward.security.roles import Permission, Principal
+from modelward.security import Permission, Principal
 from modelward.serving.tables import endpoints
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def check_model_refs(session: Session, spec: EndpointSpec) -> None:
     gateway's ``/readyz`` says why, until a version enters the stage). Checked when a
     definition is created or updated, so a typo fails there and not at serve time.
     """
-    from modelward.registry.versions import get_version, parse_ref
+    from modelward.registry import get_version, parse_ref
 
     fallback = spec.fallback.model if spec.fallback is not None else None
     for field, ref in (("model", spec.model), ("fallback.model", fallback)):
@@ -236,7 +236,7 @@ def create_endpoint(session: Session, actor: Principal, spec: EndpointSpec) -> E
                 updated_at=now,
             )
         )
-        audit.record(
+        security.record(
             conn,
             actor=actor.name,
             action="endpoint.created",
@@ -271,7 +271,7 @@ def update_endpoint(
             .where(endpoints.c.name == spec.name)
             .values(spec=body, config_version=version, updated_by=actor.name, updated_at=now)
         )
-        audit.record(
+        security.record(
             conn,
             actor=actor.name,
             action="endpoint.updated",
@@ -298,7 +298,7 @@ def delete_endpoint(
                 endpoint=name,
             )
         conn.execute(delete(endpoints).where(endpoints.c.name == name))
-        audit.record(
+        security.record(
             conn,
             actor=actor.name,
             action="endpoint.deleted",

@@ -7,7 +7,7 @@ tests, and every microsecond a framework spends per request is one the model can
 A prediction goes: concurrency slot (503 + Retry-After when none) -> token (cached) ->
 endpoint runtime (cached) -> caller allowed -> body read under the size limit (413) ->
 schema check (400/422) -> breakers -> features + model (on the endpoint's thread, or on
-the event loop with ``isolate_model: false``; see :mod:`~modelward.serving.pipeline`)
+the event loop with ``isolate_model: false``; see :mod:`~modelward.serving.runtime`)
 under the latency budget -> respond. On a timeout, an error or an open breaker the fallback
 answers with ``"degraded": true``. The prediction log and the access log are queued for
 background threads; nothing on this path touches the metadata database or a disk.
@@ -26,21 +26,13 @@ from typing import Any
 
 import orjson
 
-from modelward.config.settings import ServingSettings
+from modelward.config import ServingSettings
 from modelward.errors import InputError, ModelwardError, NotFound
-from modelward.monitoring.predictions import PredictionLogWriter, PredictionRecord
+from modelward.monitoring import PredictionLogWriter, PredictionRecord
 from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier, may_call
 from modelward.serving.config_cache import EndpointCache
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
-from modelward.serving.pipeline import (
-    EndpointRuntime,
-    FeatureStoreFailed,
-    MissingFeatures,
-    ModelFailed,
-    ModelUnavailable,
-    Scored,
-)
 from modelward.serving.problems import (
     InternalError,
     MethodNotAllowed,
@@ -51,6 +43,14 @@ from modelward.serving.problems import (
     respond,
 )
 from modelward.serving.resilience import ConcurrencyLimit
+from modelward.serving.runtime import (
+    EndpointRuntime,
+    FeatureStoreFailed,
+    MissingFeatures,
+    ModelFailed,
+    ModelUnavailable,
+    Scored,
+)
 
 __all__ = ["Gateway"]
 

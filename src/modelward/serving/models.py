@@ -94,7 +94,7 @@ class RegistryModelResolver:
         self.session = session
 
     def resolve(self, ref: str) -> ResolvedModel:
-        from modelward.registry.versions import get_version
+        from modelward.registry import get_version
 
         mv = get_version(self.session, ref)
         return ResolvedModel(mv.model_name, str(mv.version), mv.model_uri)
@@ -187,9 +187,9 @@ class MlflowModelLoader:
         import mlflow
         import yaml
 
-        from modelward.registry import tracking
+        from modelward.registry import using_workspace
 
-        with tracking.using_workspace(self.session.workspace):
+        with using_workspace(self.session.workspace):
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model.uri))
         meta = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) or {}
         flavors = meta.get("flavors") or {}

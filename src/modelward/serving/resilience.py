@@ -1,7 +1,7 @@
 """Resilience parts of the gateway: circuit breakers and the concurrency limit.
 
 The per-request deadline is ``asyncio.timeout`` around the wait for the model worker (see
-:mod:`modelward.serving.pipeline`); these classes decide *whether* to try at all.
+:mod:`modelward.serving.runtime`); these classes decide *whether* to try at all.
 Both run on the event loop only, so they need no locks.
 """
 

@@ -2,7 +2,7 @@
 
 from sqlalchemy import JSON, Column, Integer, PrimaryKeyConstraint, String, Table
 
-from modelward.store.schema import UTCDateTime, metadata
+from modelward.store import UTCDateTime, metadata
 
 __all__ = ["endpoints"]
 

@@ -116,7 +116,8 @@ def test_concurrent_readers_and_a_writer(online: OnlineStore) -> None:
 
 
 def test_unknown_backend_type_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"features.online.type 'cassandra'"):
+    unknown = r"features.online.type: unknown online store 'cassandra'"
+    with pytest.raises(ConfigError, match=unknown):
         open_online_store({"type": "cassandra"}, tmp_path)
     with pytest.raises(ConfigError, match=r"features.online.pathh"):
         open_online_store({"type": "sqlite", "pathh": "x"}, tmp_path)

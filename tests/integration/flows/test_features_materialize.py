@@ -23,7 +23,7 @@ from modelward.features import (
     materialize,
     stats_history,
 )
-from modelward.features.materialize import materialize_view, watermark
+from modelward.features.materialization import materialize_view, watermark
 from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.tables import feature_runs
 from modelward.security import entries

@@ -138,7 +138,7 @@ def test_snapshot_source_carries_its_content_hash_into_lineage(session: Session)
 
 
 def test_skew_check_passes_on_the_example(sqlite_workspace: Workspace) -> None:
-    from modelward.features.example import EXAMPLE_END, write_example
+    from modelward.examples import EXAMPLE_END, write_example
 
     write_example(sqlite_workspace.root)
     with Session(sqlite_workspace) as s:

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from modelward.config import Workspace, init_workspace
+from modelward.examples import prepare_example, write_churn_data
 from modelward.pipelines import PipelineRun, find_pipeline, load_output, run_pipeline
-from modelward.pipelines.quickstart import example_dir, prepare_example
-from modelward.pipelines.reproduce import reproduce
-from modelward.pipelines.worker import load_module_file
+from modelward.pipelines.reproduction import reproduce
 from modelward.session import Session
 
 pytestmark = pytest.mark.slow
@@ -117,8 +116,7 @@ def test_reproduce_reports_identical_results(churn: tuple[Session, PipelineRun])
 
 def test_contract_violation_stops_the_run_fail_closed(tmp_path: Path) -> None:
     session = _workspace(tmp_path / "ws")
-    gen = load_module_file(example_dir() / "generate.py", prefix="modelward_example_churn_")
-    gen.write_churn_data(session.workspace.root / "data", customers=1_000, broken=True)
+    write_churn_data(session.workspace.root / "data", customers=1_000, broken=True)
     with session:
         run = run_pipeline(session, find_pipeline(session, "churn"), executor="local")
     assert run.status == "failed"

@@ -84,8 +84,8 @@ def test_unknown_executor_type_is_named(session: Session, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_churn_example_runs_on_ray(ray_instance: object, tmp_path: Path) -> None:
     from modelward.config import init_workspace
+    from modelward.examples import prepare_example
     from modelward.pipelines import find_pipeline
-    from modelward.pipelines.quickstart import prepare_example
 
     root = init_workspace(tmp_path / "ws", project="churn")
     prepare_example(root, customers=1_000)

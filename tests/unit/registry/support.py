@@ -105,7 +105,7 @@ MLFLOW_WARNINGS = [
 
 def _wire() -> None:
     """Mount the registry commands if cli/app.py does not (yet); a no-op once it does."""
-    from modelward.cli import audit, models, run, server, users
+    from modelward.cli import api_server, audit, models, run, users
 
     root = importlib.import_module("modelward.cli.app")
 
@@ -116,7 +116,7 @@ def _wire() -> None:
     if "run" not in names:
         run.register(root.app)
     if "server" not in names:
-        server.register(root.app)
+        api_server.register(root.app)
     if "audit" not in names:
         root.app.add_typer(audit.app, name="audit")
     if "users" not in names:

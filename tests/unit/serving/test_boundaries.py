@@ -9,7 +9,7 @@ import sys
 PROBE = """
 import json, sys
 import modelward.serving
-import modelward.serving.app, modelward.serving.gateway, modelward.cli.serve
+import modelward.serving.app, modelward.serving.gateway, modelward.cli.gateway
 print(json.dumps(sorted(sys.modules)))
 """
 

@@ -10,20 +10,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelward.config.backends import open_backend
 from modelward.features.online.base import OnlineStore, Record
+from modelward.plugins import PluginFamily, open_backend
 
-__all__ = ["BACKENDS", "OnlineStore", "Record", "open_online_store"]
+__all__ = ["OnlineStore", "Record", "open_online_store"]
 
-#: type -> (module, store class, config class)
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    "sqlite": ("modelward.features.online.sqlite", "SqliteOnlineStore", "SqliteOnlineStoreConfig"),
-    "redis": ("modelward.features.online.redis", "RedisOnlineStore", "RedisOnlineStoreConfig"),
-    "memory": ("modelward.features.online.memory", "MemoryOnlineStore", "MemoryOnlineStoreConfig"),
-}
+#: the backends of this port: config ``type`` -> "module:Class" (its config class is
+#: ``<Class>Config`` in the same module); third-party backends use the entry point group
+ONLINE_STORES = PluginFamily(
+    kind="online store",
+    setting="features.online",
+    group="modelward.online_stores",
+    builtins={
+        "sqlite": "modelward.features.online.sqlite:SqliteOnlineStore",
+        "redis": "modelward.features.online.redis:RedisOnlineStore",
+        "memory": "modelward.features.online.memory:MemoryOnlineStore",
+    },
+)
 
 
 def open_online_store(config: Mapping[str, Any], root: Path) -> OnlineStore:
     """Open the store ``config`` describes; relative paths are under ``root``."""
-    store: OnlineStore = open_backend(config, BACKENDS, root, setting="features.online")
+    store: OnlineStore = open_backend(config, ONLINE_STORES, root)
     return store

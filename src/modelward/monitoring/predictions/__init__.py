@@ -10,39 +10,32 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelward.config.backends import open_backend
 from modelward.monitoring.predictions.base import PredictionRecord, PredictionSink
 from modelward.monitoring.predictions.writer import PredictionLogWriter
+from modelward.plugins import PluginFamily, open_backend
 
 __all__ = [
-    "BACKENDS",
     "PredictionLogWriter",
     "PredictionRecord",
     "PredictionSink",
     "open_prediction_sink",
 ]
 
-#: type -> (module, sink class, config class)
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    "sqlite": (
-        "modelward.monitoring.predictions.sqlite",
-        "SqlitePredictionSink",
-        "SqlitePredictionSinkConfig",
-    ),
-    "redis": (
-        "modelward.monitoring.predictions.redis",
-        "RedisPredictionSink",
-        "RedisPredictionSinkConfig",
-    ),
-    "memory": (
-        "modelward.monitoring.predictions.memory",
-        "MemoryPredictionSink",
-        "MemoryPredictionSinkConfig",
-    ),
-}
+#: the backends of this port: config ``type`` -> "module:Class" (its config class is
+#: ``<Class>Config`` in the same module); third-party backends use the entry point group
+PREDICTION_SINKS = PluginFamily(
+    kind="prediction log sink",
+    setting="serving.prediction_log",
+    group="modelward.prediction_sinks",
+    builtins={
+        "sqlite": "modelward.monitoring.predictions.sqlite:SqlitePredictionSink",
+        "redis": "modelward.monitoring.predictions.redis:RedisPredictionSink",
+        "memory": "modelward.monitoring.predictions.memory:MemoryPredictionSink",
+    },
+)
 
 
 def open_prediction_sink(config: Mapping[str, Any], root: Path) -> PredictionSink:
     """Open the sink ``config`` describes; relative paths are under ``root``."""
-    sink: PredictionSink = open_backend(config, BACKENDS, root, setting="serving.prediction_log")
+    sink: PredictionSink = open_backend(config, PREDICTION_SINKS, root)
     return sink

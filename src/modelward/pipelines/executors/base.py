@@ -9,18 +9,18 @@ backends are imported only when chosen.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelward.errors import ConfigError
+from modelward.plugins import PluginFamily
 
 if TYPE_CHECKING:
     from modelward.pipelines.cache import ObjectStore, StoredValue
     from modelward.pipelines.graph import Pipeline
 
-__all__ = ["BACKENDS", "Executor", "StepOutcome", "open_executor"]
+__all__ = ["EXECUTORS", "Executor", "StepOutcome", "open_executor"]
 
 
 @dataclass
@@ -55,27 +55,25 @@ class Executor(Protocol):
         ...
 
 
-#: config ``type`` -> "module:Class"; the class takes the config's other keys as keywords
-BACKENDS = {
-    "local": "modelward.pipelines.executors.local:LocalExecutor",
-    "inline": "modelward.pipelines.executors.local:InlineExecutor",
-    "ray": "modelward.pipelines.executors.ray:RayExecutor",
-}
+#: config ``type`` -> "module:Class"; the class takes the config's other keys as keywords.
+#: Third-party executors use the ``modelward.executors`` entry point group.
+EXECUTORS = PluginFamily(
+    kind="executor",
+    setting="pipelines.executor",
+    group="modelward.executors",
+    builtins={
+        "local": "modelward.pipelines.executors.local:LocalExecutor",
+        "inline": "modelward.pipelines.executors.local:InlineExecutor",
+        "ray": "modelward.pipelines.executors.ray:RayExecutor",
+    },
+)
 
 
 def open_executor(config: str | Mapping[str, Any]) -> Executor:
     """An executor from config: ``"local"`` or ``{"type": "ray", "address": "..."}``."""
     spec = {"type": config} if isinstance(config, str) else dict(config)
-    kind = spec.pop("type", "local")
-    target = BACKENDS.get(str(kind))
-    if target is None:
-        raise ConfigError(
-            f"pipelines.executor.type: unknown executor {kind!r}; known: "
-            f"{', '.join(sorted(BACKENDS))}",
-            field="pipelines.executor.type",
-        )
-    module, _, cls = target.partition(":")
-    factory = getattr(importlib.import_module(module), cls)
+    kind = str(spec.pop("type", "local"))
+    factory = EXECUTORS.load(kind)
     try:
         executor: Executor = factory(**spec)
     except TypeError as exc:

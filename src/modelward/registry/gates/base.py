@@ -1,28 +1,36 @@
 """The gate port: code that says whether a version may enter a stage, with evidence.
 
-A gate is any object with a ``name`` and ``evaluate(context) -> GateResult``. Built-ins
-live in :mod:`modelward.registry.gates.builtin`; custom gates are registered in process
-with :func:`register_gate` or shipped by a package under the ``modelward.gates`` entry
-point group (``mygate = mypkg.gates:factory``); ``factory(**params)`` returns the gate.
-A model's gate policy names gates as ``{"type": "<name>", **params}``.
+A gate is any object with a ``name`` and ``evaluate(context) -> GateResult``. The gate
+types are a :class:`~modelward.plugins.PluginFamily`: built-ins live in
+:mod:`modelward.registry.gates.builtin` and :mod:`~modelward.registry.gates.feature_skew`;
+custom gates are registered in process with :func:`register_gate` or shipped by a package
+under the ``modelward.gates`` entry point group (``mygate = mypkg.gates:factory``);
+``factory(**params)`` returns the gate. A model's gate policy names gates as
+``{"type": "<name>", **params}``.
+
+The context carries the session the promotion was asked in and who asked, so a gate
+that reads the workspace (the feature-skew gate) reads that one, never whatever the
+process's environment or working folder would resolve to.
 
 A gate that raises counts as failed (fail closed), its error kept as evidence.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelward.errors import ConfigError
+from modelward.plugins import PluginFamily
 
 if TYPE_CHECKING:
     from modelward.registry.versions import ModelVersion
+    from modelward.security import Principal
+    from modelward.session import Session
 
 __all__ = [
+    "GATES",
     "Gate",
     "GateContext",
     "GateFactory",
@@ -32,8 +40,6 @@ __all__ = [
     "register_gate",
 ]
 
-ENTRY_POINT_GROUP = "modelward.gates"
-
 
 @dataclass(frozen=True)
 class GateContext:
@@ -41,6 +47,12 @@ class GateContext:
     #: the model's current Production version, if any (never the candidate itself)
     production: ModelVersion | None
     target_stage: str
+    #: the session the transition was asked in: the workspace a gate must read. ``None``
+    #: only for gates evaluated outside a transition (unit tests of pure gates); a gate
+    #: that needs the workspace fails closed without one.
+    session: Session | None = field(default=None, compare=False)
+    #: who asked for the transition
+    principal: Principal | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -69,32 +81,24 @@ class Gate(Protocol):
 
 
 GateFactory = Callable[..., Gate]
-_registered: dict[str, GateFactory] = {}
-# gates other contexts own, imported only when a policy names them
-_OTHER_CONTEXTS = {"feature_skew": ("modelward.features.gates", "feature_skew")}
+
+#: gate ``type`` -> "module:factory"; ``factory(**params)`` returns the gate
+GATES = PluginFamily(
+    kind="gate",
+    setting="gate_policy",
+    group="modelward.gates",
+    builtins={
+        "lineage_complete": "modelward.registry.gates.builtin:LineageComplete",
+        "metric_above": "modelward.registry.gates.builtin:MetricAbove",
+        "metric_beats_production": "modelward.registry.gates.builtin:MetricBeatsProduction",
+        "feature_skew": "modelward.registry.gates.feature_skew:feature_skew",
+    },
+)
 
 
 def register_gate(type_name: str, factory: GateFactory) -> None:
     """Make ``{"type": type_name, ...}`` usable in gate policies in this process."""
-    _registered[type_name] = factory
-
-
-def _factory(type_name: str) -> GateFactory | None:
-    from modelward.registry.gates.builtin import BUILTINS
-
-    if type_name in _registered:
-        return _registered[type_name]
-    if type_name in BUILTINS:
-        return BUILTINS[type_name]
-    if type_name in _OTHER_CONTEXTS:
-        module, attr = _OTHER_CONTEXTS[type_name]
-        found: GateFactory = getattr(importlib.import_module(module), attr)
-        return found
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == type_name:
-            loaded: GateFactory = ep.load()
-            return loaded
-    return None
+    GATES.register(type_name, factory)
 
 
 def build_gates(specs: Sequence[Mapping[str, Any]], *, where: str = "gate_policy") -> list[Gate]:
@@ -105,11 +109,7 @@ def build_gates(specs: Sequence[Mapping[str, Any]], *, where: str = "gate_policy
                 f"{where}[{i}]: a gate is {{'type': <name>, ...params}}", field=f"{where}[{i}]"
             )
         params = {k: v for k, v in spec.items() if k != "type"}
-        factory = _factory(spec["type"])
-        if factory is None:
-            raise ConfigError(
-                f"{where}[{i}].type: unknown gate {spec['type']!r}", field=f"{where}[{i}].type"
-            )
+        factory: GateFactory = GATES.load(spec["type"], setting=f"{where}[{i}]")
         try:
             gates.append(factory(**params))
         except (TypeError, ValueError) as exc:

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelward.registry.gates.base import GateContext, GateFactory, GateResult
+from modelward.registry.gates.base import GateContext, GateResult
 
-__all__ = ["BUILTINS", "LineageComplete", "MetricAbove", "MetricBeatsProduction"]
+__all__ = ["LineageComplete", "MetricAbove", "MetricBeatsProduction"]
 
 
 def _metric(lineage: Mapping[str, Any], metric: str) -> float | None:
@@ -128,10 +128,3 @@ class MetricBeatsProduction:
             f"{evidence['production']:g} (improvement {gain:+g}, needed {float(self.delta):+g})",
             evidence,
         )
-
-
-BUILTINS: dict[str, GateFactory] = {
-    "lineage_complete": LineageComplete,
-    "metric_above": MetricAbove,
-    "metric_beats_production": MetricBeatsProduction,
-}

@@ -1,4 +1,8 @@
-"""``modelward server``: the REST API (FastAPI on uvicorn)."""
+"""``modelward server``: the REST API server (``/api/v1``, FastAPI on uvicorn).
+
+Not to be confused with ``modelward serve`` (:mod:`modelward.cli.gateway`), the online
+inference gateway.
+"""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from modelward.errors import Conflict, InputError, NotFound
 from modelward.features.catalog import Catalog
 from modelward.features.definitions import FeatureView, View
 from modelward.features.tables import feature_runs, feature_uses, feature_views
-from modelward.security.audit import record as audit
+from modelward.security import record as audit
 
 if TYPE_CHECKING:
     from modelward.session import Session

@@ -1,4 +1,8 @@
-"""``modelward serve``: the online inference gateway on uvicorn."""
+"""``modelward serve``: the online inference gateway (predictions) on uvicorn.
+
+Not to be confused with ``modelward server`` (:mod:`modelward.cli.api_server`), the REST
+API server.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ def serve_cmd(
     """
     import uvicorn
 
-    from modelward.serving.app import ENV_ENDPOINTS
+    from modelward.serving import ENV_ENDPOINTS
 
     with session_from_cli() as session:
         root = session.workspace.root

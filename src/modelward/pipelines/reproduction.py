@@ -132,7 +132,7 @@ def reproduce(
     from modelward.pipelines.catalog import find_pipeline
     from modelward.pipelines.engine import objects_of, run_pipeline
     from modelward.pipelines.runs import get_run
-    from modelward.registry.versions import get_version
+    from modelward.registry import get_version
 
     if tolerance < 0 or not math.isfinite(tolerance):
         raise InputError("tolerance: must be a number >= 0", field="tolerance")

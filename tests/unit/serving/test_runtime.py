@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modelward.serving.models import load_object
-from modelward.serving.pipeline import EndpointRuntime, model_columns
+from modelward.serving.runtime import EndpointRuntime, model_columns
 from modelward.serving.schema import RequestSchema
 from tests.unit.serving.conftest import FIELDS, ConstantModel, SleepyModel, row, spec
 

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import func, insert, select, update
 
-from modelward.data.sources import connect, quote_ident, quote_literal
+from modelward.data import connect, quote_ident, quote_literal
 from modelward.errors import ContractViolation, InputError
 from modelward.features.definitions import FeatureView
 from modelward.features.health import compute_stats, record_stats
@@ -40,7 +40,7 @@ from modelward.features.sources import (
 )
 from modelward.features.tables import feature_runs
 from modelward.features.validation import check_rules
-from modelward.security.audit import record as audit
+from modelward.security import record as audit
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -126,8 +126,7 @@ def _contract_violations(
     The batch is written to a temporary Parquet file under its source column names, so the
     contract reads it exactly as it would read the source.
     """
-    from modelward.data.sources import Source
-    from modelward.data.validation import validate
+    from modelward.data import Source, validate
 
     assert view.contract is not None
     tmp_dir = session.workspace.tmp_dir

@@ -1,17 +1,18 @@
-"""A promotion gate on training-serving skew, for the registry's gate policies.
+"""A promotion gate on training-serving skew, built on the features context's public check.
 
 ``{"type": "feature_skew", "view": "driver_stats", "sample": 500, "threshold": 0.01}``
 fails when any feature of the view differs online and offline for more than
-``threshold`` of ``sample`` entities. The registry maps the type to :func:`feature_skew`.
+``threshold`` of ``sample`` entities. It checks the workspace of the session the
+transition was asked in (``context.session``), so a promotion through the REST server
+reads the server's workspace, whatever folder the server was started from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from modelward.registry.gates.base import GateContext, GateResult
+from modelward.registry.gates.base import GateContext, GateResult
 
 __all__ = ["FeatureSkewGate", "feature_skew"]
 
@@ -24,11 +25,15 @@ class FeatureSkewGate:
     name: str = "feature_skew"
 
     def evaluate(self, context: GateContext) -> GateResult:
-        # imported here: the registry depends on features, never the other way at import time
-        from modelward.features.api import check_skew
-        from modelward.registry.gates.base import GateResult
+        if context.session is None:
+            return GateResult(
+                self.name, False, "feature_skew needs the session of the transition", {}
+            )
+        from modelward.features import check_skew
 
-        report = check_skew(self.view, sample=self.sample, threshold=self.threshold)
+        report = check_skew(
+            self.view, sample=self.sample, threshold=self.threshold, session=context.session
+        )
         rates = ", ".join(f"{k} {v:.2%}" for k, v in report.mismatch_rate.items())
         verdict = "within" if report.passed else "above"
         return GateResult(
@@ -36,7 +41,7 @@ class FeatureSkewGate:
             report.passed,
             f"{self.view}: skew {verdict} {self.threshold:.2%} over {report.sampled} "
             f"entities ({rates})",
-            report.to_dict(),
+            report.to_dict() | {"workspace": str(context.session.workspace.root)},
         )
 
 

@@ -1,0 +1,212 @@
+"""``modelward quickstart``: the end-to-end example, told step by step on the console.
+
+The story (what is printed, in which order) lives here; every step is a call to a
+context's public function, which returns data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from modelward.cli.output import command_prefix, console, duration, print_table, progress, say
+from modelward.cli.workspace import environ_for
+from modelward.errors import Conflict
+
+if TYPE_CHECKING:
+    from modelward.pipelines import PipelineRun
+    from modelward.session import Session
+
+__all__ = ["register", "run_quickstart_pipeline"]
+
+
+def quickstart_cmd(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to create the example workspace.")
+    ] = Path(".quickstart"),
+    rows: Annotated[int, typer.Option("--rows", min=1000, help="Customers to generate.")] = 50_000,
+    data_only: Annotated[
+        bool, typer.Option("--data-only", help="Stop after snapshots and contracts.")
+    ] = False,
+) -> None:
+    """Run the end-to-end example on the embedded default: snapshot and validate data, then
+    train, evaluate against the champion, register with lineage, promote and reproduce."""
+    from modelward import examples as churn
+    from modelward.cli.data import shown
+    from modelward.config import init_workspace
+    from modelward.data import list_snapshots, load_contract, snapshot
+    from modelward.errors import ContractViolation
+    from modelward.session import open_session
+
+    started = time.perf_counter()
+    root = init_workspace(directory, project="churn-quickstart")
+    console.rule("[bold]modelward quickstart[/bold]")
+    say("1. workspace at [bold]{}[/bold] (embedded: SQLite + local files)", root)
+
+    contract_path = root / "contracts" / "customers.yaml"
+    contract_path.parent.mkdir(exist_ok=True)
+    contract_path.write_text(churn.CONTRACT_YAML, encoding="utf-8")
+    good = churn.write_customers(root / "data" / "customers-2026-01-31.parquet", rows=rows)
+    bad = churn.write_customers(
+        root / "data" / "customers-broken-export.parquet", rows=rows, broken=True
+    )
+    console.print(
+        f"2. generated {rows:,} customers -> {good.relative_to(root)}, and a broken "
+        f"export -> {bad.relative_to(root)}"
+    )
+    contract = load_contract(contract_path)
+    console.print(
+        f"3. contract {contract_path.relative_to(root)}: "
+        f"{len(contract.columns)} columns, PII: {', '.join(contract.pii_columns) or '-'}"
+    )
+
+    with open_session(root, environ=environ_for(root)) as session, progress() as bar:
+        task = bar.add_task("snapshot customers", total=None)
+        snap = snapshot(
+            good,
+            name="customers",
+            contract=contract,
+            as_of=churn.AS_OF,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            session=session,
+        )
+        bar.remove_task(task)
+        state = "created" if snap.created else "unchanged: same content, same snapshot"
+        console.print(
+            f"4. snapshot [bold]{snap.ref}[/bold] {state}; contract passed "
+            f"({len((snap.validation or {}).get('results', []))} rules)"
+        )
+        try:
+            snapshot(bad, name="customers", contract=contract, as_of=churn.AS_OF, session=session)
+            refused = None
+        except ContractViolation as exc:
+            refused = exc
+        if refused is None:  # pragma: no cover - the example data is built to fail
+            raise RuntimeError("the broken export passed its contract; the example is wrong")
+        failures = [r for r in refused.details["report"]["results"] if not r["passed"]]
+        console.print(
+            f"5. broken export [red]refused[/red] (fail closed), nothing stored; "
+            f"{len(failures)} rule(s) failed:"
+        )
+        print_table(
+            None,
+            ["rule", "observed", "threshold"],
+            [(f["rule"], shown(f["observed"]), shown(f["threshold"])) for f in failures],
+        )
+        history = list_snapshots(session, "customers")
+
+    print_table(
+        "summary",
+        ["snapshot", "id", "rows", "content hash", "contract"],
+        [
+            (
+                s.ref,
+                s.id,
+                f"{s.row_count:,}",
+                s.content_hash[:23] + "...",
+                "passed" if s.validation_passed else "-",
+            )
+            for s in history
+        ],
+    )
+    if not data_only:
+        from modelward.examples import prepare_example
+
+        console.rule("[bold]the churn pipeline: train, evaluate, register, promote, reproduce")
+        prepare_example(root)
+        with open_session(root, environ=environ_for(root)) as session:
+            run_quickstart_pipeline(session)
+    # the next steps, runnable as printed: with the path this program was started by when
+    # `modelward` alone is not it (after `make quickstart`, before `. .venv/bin/activate`)
+    mw = f"{command_prefix()} -w {shlex.quote(str(directory))}"
+    console.print(f"done in {duration(time.perf_counter() - started)}. Next, try:", soft_wrap=True)
+    for hint in ("data list", "models list", "pipelines runs", "audit verify"):
+        console.print(f"  {mw} {hint}", markup=False, soft_wrap=True)
+    if not command_prefix().startswith("modelward"):
+        console.print(
+            "  (or `. .venv/bin/activate` once, to type plain `modelward` in this shell)",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+def run_quickstart_pipeline(session: Session, *, executor: str | None = None) -> list[PipelineRun]:
+    """Run the churn pipeline as the quickstart shows it, printing the story; the three runs.
+
+    A first model (no champion yet) becomes the Production champion; a month later a
+    challenger is evaluated against it; the same run again shows that nothing is
+    recomputed; finally the champion is reproduced.
+    """
+    from modelward.cli.pipelines import print_summary
+    from modelward.examples import HISTORY_AS_OF, write_churn_data
+    from modelward.pipelines import find_pipeline, load_output, reproduce, run_pipeline
+    from modelward.registry import approve, get_version, transition
+    from modelward.security import Principal, Role
+
+    root = session.workspace.root
+    churn = find_pipeline(session, "churn")
+    runs = []
+
+    def one(title: str, params: dict[str, Any]) -> PipelineRun:
+        started = time.perf_counter()
+        run = run_pipeline(session, churn, params, executor=executor)
+        console.rule(f"{title} ({time.perf_counter() - started:.1f} s)")
+        print_summary(run)
+        run.raise_for_status()
+        runs.append(run)
+        return run
+
+    first = one("pipeline run 1: first model, no champion yet", {})
+    registered = load_output(session, first, "register")
+    console.print(f"registered [bold]{registered['version']}[/bold] ({registered['chosen']})")
+    if get_version(session, registered["version"]).stage != "Production":  # a second quickstart
+        with contextlib.suppress(Conflict):
+            approve(
+                session,
+                Principal("quickstart-reviewer", Role.APPROVER),
+                registered["version"],
+                "Production",
+                comment="quickstart: reviewed the evaluation report",
+            )
+        transition(
+            session,
+            Principal(session.actor, Role.ADMIN),
+            registered["version"],
+            "Production",
+            reason="quickstart: the first model becomes the champion",
+            override_reason="quickstart demo workspace: not a git repository",
+        )
+    console.print(f"{registered['version']} promoted to Production: the champion")
+
+    write_churn_data(root / "data", months=13)
+    as_of = (HISTORY_AS_OF + timedelta(days=30)).isoformat()
+    second = one("pipeline run 2: a month later, challenger vs champion", {"as_of": as_of})
+    result = load_output(session, second, "register")
+    evaluation = load_output(session, second, "evaluation")
+    report = load_output(session, second, "report")
+    verdict = "accepted" if result["accepted"] else "rejected"
+    console.print(
+        f"registered [bold]{result['version']}[/bold] ({result['chosen']}); acceptance policy "
+        f"{verdict} against {evaluation['acceptance']['champion']}; report: {report['html']}"
+    )
+    one("pipeline run 3: the same inputs again (cache)", {"as_of": as_of})
+
+    started = time.perf_counter()
+    check = reproduce(session, registered["version"], executor=executor)
+    console.rule(f"reproduce {check.ref} ({time.perf_counter() - started:.1f} s)")
+    console.print(
+        f"training set {'identical' if check.training_set.get('identical') else 'DIFFERS'}, "
+        f"metrics and golden-set predictions: {len(check.differences)} difference(s); "
+        f"verdict: [bold]{check.verdict}[/bold]"
+    )
+    return runs
+
+
+def register(app: typer.Typer) -> None:
+    app.command("quickstart")(quickstart_cmd)

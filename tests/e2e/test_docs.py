@@ -315,7 +315,8 @@ def run_shell(script: list[str], cwd: Path, env: dict[str, str]) -> list[tuple[i
     marker = "__doctest_step__"
     lines = ["set +e"]
     for command in script:
-        lines += [f"{command} 2>&1", f'echo "{marker} $?"']
+        # the marker keeps the command's status for the next `echo $?`, as a terminal would
+        lines += [f"{command} 2>&1", "__rc=$?", f'echo "{marker} $__rc"', "(exit $__rc)"]
     done = subprocess.run(
         ["bash", "-c", "\n".join(lines)],
         cwd=cwd,
@@ -407,7 +408,7 @@ def test_the_promotion_example_prints_what_it_shows(tmp_path: Path) -> None:
 
     root = init_workspace(tmp_path / "ws", project="churn")
     exe = Path(sys.executable).with_name("modelward")
-    env = _bare_env(exe.parent, tmp_path) | {"MODELWARD_IDENTITY__USER": "ana"}
+    env = _bare_env(exe.parent, tmp_path) | {"MODELWARD_IDENTITY__USER": "ops"}
     doc = [b for b in blocks(REPO / "docs" / "promotion-example.md") if b.mark == "transcript"]
     assert len(doc) >= 5
     steps = [s for b in doc for s in _transcript_steps(b)]
@@ -420,11 +421,10 @@ def test_the_promotion_example_prints_what_it_shows(tmp_path: Path) -> None:
             quick_version(session, "churn", auc=0.81, train=train)
             quick_version(session, "churn", auc=0.811, train=train)
 
-    # section 1 creates the people (init makes "ana" the admin, as the doc's first line says)
-    first = [c for c, _ in _transcript_steps(doc[0])]
-    results = run_shell(first, root, env)
+    # the versions first (authorship is by name), then every command in one shell, so the
+    # tokens section 1 keeps in variables are there for the later sections
     prepare()
-    results += run_shell([c for c, _ in steps[len(first) :]], root, env)
+    results = run_shell([c for c, _ in steps], root, env)
     for (command, shown), (_, out) in zip(steps, results, strict=True):
         flat = _flat(out)
         for line in shown:

@@ -162,6 +162,16 @@ def test_gain_interval_is_seeded_and_brackets_the_estimate() -> None:
     b = gain_interval(Y, GOOD, NOISE, metric="roc_auc", resamples=300)
     assert a == b  # same inputs, same seed, same interval
     assert 0 < a.low <= a.estimate <= a.high
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    # the vectorised metrics are scikit-learn's (ties in the scores included)
+    assert a.estimate == pytest.approx(roc_auc_score(Y, GOOD) - roc_auc_score(Y, NOISE), abs=1e-6)
+    tied = np.round(GOOD, 1)
+    assert gain_interval(Y, tied, NOISE, resamples=50).estimate == pytest.approx(
+        roc_auc_score(Y, tied) - roc_auc_score(Y, NOISE), abs=1e-6
+    )
+    ll = gain_interval(Y, GOOD, NOISE, metric="log_loss", resamples=50).estimate
+    assert ll == pytest.approx(log_loss(Y, NOISE) - log_loss(Y, GOOD), abs=1e-6)
     worse = gain_interval(Y, NOISE, GOOD, metric="log_loss", resamples=300)
     assert worse.high < 0  # lower-is-better metrics are signed as gains too
     same = gain_interval(Y, GOOD, GOOD, metric="roc_auc", resamples=300)

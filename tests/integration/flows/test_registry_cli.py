@@ -107,6 +107,22 @@ def test_promotion_example_through_the_cli(
     code, out, _ = mw("rollback", "churn", "--reason", "v2 misbehaves", "--json")
     assert code == 0 and json.loads(out)["version"] == 1
 
+    # the model and one version at a glance: stages, policy, transitions
+    code, out, _ = mw("models", "show", "churn", "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["production_version"] == 1
+    assert shown["approval_policy"]["Production"] == 1
+    assert [v["ref"] for v in shown["versions"]] == ["churn@1", "churn@2"]
+    code, out, _ = mw("models", "show", "churn")
+    assert code == 0 and "Production churn@1" in out and "metric_beats_production" in out
+    code, out, _ = mw("models", "show", "churn@2", "--json")
+    kinds = [t["kind"] for t in json.loads(out)["transitions"]]
+    assert code == 0 and "promote" in kinds
+    code, out, _ = mw("models", "policy", "churn", "--json")
+    assert code == 0 and json.loads(out)["approvals"]["Production"] == 1
+    code, _, err = mw("models", "show", "ghost")
+    assert code == 2 and "not registered" in err
+
     code, out, _ = mw("models", "list", "churn", "--json")
     assert {v["ref"]: v["stage"] for v in json.loads(out)} == {
         "churn@1": "Production",

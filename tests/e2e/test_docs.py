@@ -343,6 +343,7 @@ def _bare_env(bin_dir: Path, home: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a whole quickstart, then each README command in a new process
 def test_readme_runs_after_the_quickstart(tmp_path: Path) -> None:
     """`make quickstart`, then the README's blocks marked run-after-quickstart, as typed,
     from the same folder: `. .venv/bin/activate`, `cd .quickstart`, the commands."""
@@ -398,6 +399,7 @@ def test_readme_runs_after_the_quickstart(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # about 25 commands, each a new process
 def test_the_promotion_example_prints_what_it_shows(tmp_path: Path) -> None:
     """docs/promotion-example.md, run: every `$` line of its transcript blocks, with the
     versions its Python step makes prepared by the test; each line of output it shows must

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from modelward.config import Workspace
-from modelward.errors import StoreUnavailable
+from modelward.errors import ConfigError, StoreUnavailable
 from modelward.store.engine import SQLITE_BEGIN, build_engine, redact, resolve_url, scrub
 from modelward.store.migrate import upgrade
 
@@ -88,4 +88,11 @@ def open_store(workspace: Workspace, *, migrate: bool = True) -> Store:
     except OperationalError as exc:
         store.close()
         raise store._unavailable(exc) from None
+    except DBAPIError as exc:  # e.g. an unknown connection option in the URL
+        store.close()
+        raise ConfigError(
+            f"store.url ({store.display_url}): the database driver refused it: "
+            f"{scrub(str(exc.orig), store.url)}",
+            field="store.url",
+        ) from None
     return store

@@ -75,7 +75,8 @@ def redact(url: URL) -> str:
     masked = {
         key: "***" for key in url.query if key.lower() in SECRET_QUERY_KEYS and url.query[key]
     }
-    return url.update_query_dict(masked).render_as_string(hide_password=True)
+    text = url.update_query_dict(masked).render_as_string(hide_password=True)
+    return text.replace("%2A%2A%2A", "***")  # the mask, not URL-encoded
 
 
 def scrub(text: str, url: URL) -> str:

@@ -48,6 +48,7 @@ def test_data_public_surface() -> None:
         "list",
         "list_snapshots",
         "load_contract",
+        "parse_duration",
         "quote_ident",
         "quote_literal",
         "read",

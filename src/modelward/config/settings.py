@@ -192,10 +192,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8", file=str(path)
+        ) from None
 
 
 def _refuse_password_in_toml(data: dict[str, Any], path: Path) -> None:
-    url = (data.get("store") or {}).get("url")
+    store = data.get("store")
+    url = store.get("url") if isinstance(store, dict) else None  # a non-table is refused later
     if not isinstance(url, str) or not url:
         return
     from sqlalchemy.engine import make_url  # here: reading settings must not load SQLAlchemy

@@ -66,7 +66,10 @@ def _filled(col: pa.Array) -> pa.Array | None:
         return col.fill_null(b"")
     if pa.types.is_fixed_size_binary(t):
         return col.fill_null(pa.scalar(b"\0" * t.byte_width, type=t))
-    width = getattr(t, "bit_width", None)
+    try:
+        width = t.bit_width
+    except ValueError:  # nested and variable-width types (lists, structs) have none
+        return None
     if width in (8, 16, 32, 64):
         # view as a same-width integer so dates, times and decimals fill with zero bits
         return col.view(getattr(pa, f"int{width}")()).fill_null(0)

@@ -80,6 +80,13 @@ class Param:
                 param=name,
                 expected=self.type_name,
             )
+        if ok and isinstance(value, str) and not _is_unicode(value):
+            # bytes that are not UTF-8 on a command line arrive as lone surrogates; such
+            # a value could be stored but never shown in a report or an API answer
+            raise InputError(
+                f"{where}parameter {name!r}: must be valid UTF-8 text, got {value!a}",
+                param=name,
+            )
         if self.choices is not None and value not in self.choices:
             raise InputError(
                 f"{where}parameter {name!r}: {value!r} is not one of "
@@ -119,6 +126,14 @@ class Param:
             "help": self.help,
             "choices": list(self.choices) if self.choices is not None else None,
         }
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def as_param(name: str, spec: Param | Any) -> Param:

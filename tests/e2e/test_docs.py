@@ -175,7 +175,8 @@ def check_command(argv: list[str], block: Block) -> None:
     if program == "modelward":
         check_cli(argv[1:])
     elif program == "make":
-        assert set(argv[1:]) <= _makefile_targets(), f"no Makefile target {argv[1:]}"
+        targets = {a for a in argv[1:] if "=" not in a}  # VAR=value sets a make variable
+        assert targets <= _makefile_targets(), f"no Makefile target {sorted(targets)}"
     elif program in (".", "source"):
         assert argv[1:] == [".venv/bin/activate"], argv
     elif program.endswith("python") or program == "python3":

@@ -6,21 +6,29 @@ BIN := $(VENV)/bin
 
 .PHONY: quickstart test lint bench clean mutation mutation-ci
 
+# pip prints what it collects, downloads (with a progress bar on a terminal) and installs,
+# so the first install, a few minutes, shows where it is instead of staying silent
+PIP_PROGRESS := --progress-bar on
+
 $(BIN)/python:
+	@echo "==> creating $(VENV) (first run only)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install $(PIP_PROGRESS) --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	@echo "==> installing modelward and its dependencies into $(VENV) (first run: a few minutes)"
+	$(BIN)/pip install $(PIP_PROGRESS) -e .
 	touch $@
 
 # the test suite runs the Ray executor on a local Ray instance, so it installs that extra
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,ray]'
+	@echo "==> installing modelward with its test tools into $(VENV) (first run: a few minutes)"
+	$(BIN)/pip install $(PIP_PROGRESS) -e '.[dev,ray]'
 	touch $@
 
 quickstart: $(VENV)/.installed
 	$(BIN)/modelward quickstart --dir .quickstart
+	@echo "==> the command is $(BIN)/modelward; '. $(BIN)/activate' puts it on PATH in this shell"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks examples tools

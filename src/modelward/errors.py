@@ -5,7 +5,20 @@ once to a CLI exit code and an HTTP status, so the CLI, the API and the gateway 
 the same failure the same way. Messages name the thing and the rule that failed; they
 never carry secrets (callers pass already-redacted text).
 
-Exit codes follow the CLI convention: 0 ok, 1 a check failed, 2 usage or input error.
+Exit codes (the one rule, documented for users in docs/cli.md):
+
+====  =====================================================================================
+0     done
+1     refused: the request was understood and valid, and the answer is "no" (a contract
+      violation, a failing gate, a missing approval, a permission the role lacks, a
+      missing or bad token, a conflicting change, a tampered audit log, a failed check)
+2     usage or input error: a bad option or value, an unreadable or invalid file, a name
+      that does not exist
+3     unavailable: a database, online store or disk the command needs failed; nothing was
+      changed, and the same command may succeed later
+70    internal error: a bug in modelward (``--debug`` shows the traceback)
+130   interrupted (Ctrl-C); nothing half-written was kept
+====  =====================================================================================
 
 Over HTTP, both servers (the REST API and the gateway) answer an error with the one
 ``application/problem+json`` document (RFC 9457) :meth:`ModelwardError.to_problem` builds
@@ -37,6 +50,7 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "PermissionDenied",
+    "RateLimited",
     "RequestInvalid",
     "StorageError",
     "StoreUnavailable",
@@ -51,8 +65,12 @@ PROBLEM_JSON = "application/problem+json"
 _RESERVED = frozenset({"type", "title", "status", "detail", "error", "request_id"})
 
 EXIT_OK = 0
-EXIT_CHECK_FAILED = 1
+EXIT_REFUSED = 1
+EXIT_CHECK_FAILED = EXIT_REFUSED  # the older name of the same rule
 EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
 
 
 class ModelwardError(Exception):
@@ -147,16 +165,31 @@ class NotFound(ModelwardError):
 class Conflict(ModelwardError):
     """The state changed under the caller (a race, a duplicate, a stale version)."""
 
+    exit_code = EXIT_REFUSED
     http_status = 409
     title = "conflict"
 
 
+class RateLimited(ModelwardError):
+    """Too many requests for one API token; ``retry_after`` says when to try again."""
+
+    exit_code = EXIT_UNAVAILABLE
+    http_status = 429
+    title = "too many requests"
+
+    def __init__(self, message: str, *, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after
+
+
 class Unauthenticated(ModelwardError):
+    exit_code = EXIT_REFUSED
     http_status = 401
     title = "unauthenticated"
 
 
 class PermissionDenied(ModelwardError):
+    exit_code = EXIT_REFUSED
     http_status = 403
     title = "permission denied"
 
@@ -164,6 +197,7 @@ class PermissionDenied(ModelwardError):
 class StoreUnavailable(ModelwardError):
     """The metadata database cannot be reached. The message never holds a password."""
 
+    exit_code = EXIT_UNAVAILABLE
     http_status = 503
     title = "metadata store unavailable"
 
@@ -177,6 +211,7 @@ class OnlineStoreUnavailable(StoreUnavailable):
 class StorageError(ModelwardError):
     """Writing data files failed (disk full, permission denied); nothing was left half-written."""
 
+    exit_code = EXIT_UNAVAILABLE
     http_status = 507
     title = "storage error"
 
@@ -213,6 +248,8 @@ class RequestInvalid(InputError):
 
 
 class PayloadTooLarge(InputError):
+    """A request body over the server's limit; refused before (or while) it is read."""
+
     http_status = 413
     title = "request body too large"
 
@@ -240,6 +277,7 @@ class ModelUnavailable(ModelwardError):
 class InternalError(ModelwardError):
     """A bug met while serving a request; the answer says only that it was logged."""
 
+    exit_code = EXIT_INTERNAL
     http_status = 500
     title = "internal error"
 

@@ -12,7 +12,9 @@ from modelward.config import Workspace
 from modelward.security import audit, tokens
 from modelward.security.roles import Role
 from modelward.session import Session
-from tests.unit.registry.support import admin, principal
+from tests.unit.registry.support import MLFLOW_WARNINGS, admin, placeholder_version, principal
+
+pytestmark = MLFLOW_WARNINGS
 
 SPEC = {
     "name": "churn",
@@ -25,6 +27,7 @@ SPEC = {
 @pytest.fixture
 def session(workspace: Workspace) -> Iterator[Session]:
     with Session(workspace) as s:
+        placeholder_version(s, "churn")  # definitions must name a registered model
         yield s
 
 
@@ -78,3 +81,21 @@ def test_refusals_are_problems_naming_the_rule(session: Session, http: TestClien
     renamed = http.put("/api/v1/endpoints/churn", json={**SPEC, "name": "other"}, headers=dev)
     assert renamed.status_code == 422 and "differ" in renamed.text
     assert http.get("/api/v1/endpoints/ghost", headers=viewer).status_code == 404
+
+
+def test_unknown_models_are_422_and_delete_is_audited(session: Session, http: TestClient) -> None:
+    dev = _headers(session, "dana", Role.DEVELOPER)
+    viewer = _headers(session, "vic", Role.VIEWER)
+    bad = http.post("/api/v1/endpoints", json={**SPEC, "model": "churn@99"}, headers=dev)
+    assert bad.status_code == 422 and "model: 'churn@99' cannot be served" in bad.text
+    assert http.post("/api/v1/endpoints", json=SPEC, headers=dev).status_code == 201
+    assert http.delete("/api/v1/endpoints/churn", headers=viewer).status_code == 403
+    stale = http.delete("/api/v1/endpoints/churn?expected_version=3", headers=dev)
+    assert stale.status_code == 409
+    gone = http.delete("/api/v1/endpoints/churn", headers=dev)
+    assert gone.status_code == 200 and gone.json()["name"] == "churn"
+    assert http.get("/api/v1/endpoints/churn", headers=viewer).status_code == 404
+    assert http.delete("/api/v1/endpoints/churn", headers=dev).status_code == 404
+    with session.store.read() as conn:
+        actions = [e.action for e in audit.entries(conn, target="endpoint:churn")]
+    assert actions == ["endpoint.created", "endpoint.deleted"]

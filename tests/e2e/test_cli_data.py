@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import pytest
@@ -161,21 +160,48 @@ def test_debug_shows_traceback(ws: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert code == 2 and "Traceback" in err
 
 
-@pytest.mark.slow
-def test_installed_entry_point_and_quickstart(tmp_path: Path) -> None:
-    """The README's main job, through the real console script, from a bare environment."""
-    exe = Path(sys.executable).with_name("modelward")
-    env = {"PATH": f"{exe.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    args = [str(exe), "quickstart", "--dir", str(tmp_path / "qs"), "--rows", "5000"]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "customers@1 created" in out
-    assert "refused" in out
-    assert "promoted to Production" in out
-    assert "verdict: identical" in out
-    again = subprocess.run(
-        [*args, "--data-only"], capture_output=True, text=True, timeout=300, env=env
+# the quickstart through the installed console script, and the README's commands after
+# it, run once for the whole suite in tests/e2e/test_docs.py (a full quickstart is minutes)
+
+
+def test_a_refused_snapshot_shows_observed_threshold_flag_and_the_real_source(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["data", "snapshot", str(ws / "bad.parquet"), "-n", "customers"]
+    code, out, err = run(capsys, *args, "-c", str(ws / "customers.yaml"))
+    assert code == 1
+    shown = out + err
+    assert "--override-contract REASON" in shown
+    assert "columns.tenure_months.min" in shown and "threshold" in shown
+    assert "(observed " in err and ", threshold 0)" in err  # the message carries them too
+    assert str(ws / "bad.parquet") in shown
+    assert ".modelward/tmp" not in shown and "snap-" not in shown  # never the deleted copy
+    # freshness in the one duration format (days, hours, minutes; never "7320h1s")
+    assert re.search(r"table\.freshness \(observed \d+d", err), err
+
+
+def test_as_of_judges_freshness_at_the_exports_time(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The quickstart's good file is 2026-01-31's export: fresh then, stale today."""
+    args = ["data", "snapshot", str(ws / "good.parquet"), "-n", "customers"]
+    contract = ["-c", str(ws / "customers.yaml")]
+    code, _, err = run(capsys, *args, *contract)
+    assert code == 1 and "table.freshness" in err
+    code, out, _ = run(capsys, *args, *contract, "--as-of", "2026-01-31T12:00:00+00:00")
+    assert code == 0 and "customers@1 created" in out
+    code, _, err = run(capsys, *args, *contract, "--as-of", "2026-01-31")
+    assert code == 2 and "time zone" in err
+
+
+def test_regex_text_in_a_table_is_shown_literally(
+    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rich once read `[a-z0-9._]` in a rule's threshold as markup and swallowed it."""
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough that no cell is folded
+    contract = ws / "emails.yaml"
+    contract.write_text(
+        "name: emails\ncolumns:\n  email:\n    type: string\n    regex: '[a-z0-9._]+@[a-z]+'\n"
     )
-    assert again.returncode == 0, again.stderr
-    assert "unchanged" in again.stdout
+    _, out, _ = run(capsys, "data", "validate", str(ws / "good.parquet"), "-c", str(contract))
+    assert "[a-z0-9._]+@[a-z]+" in out, out

@@ -149,3 +149,30 @@ def test_ray_unreachable_from_the_cli_fails_fast(
     )
     code, _, err = run(capsys, "pipelines", "run", "demo")
     assert code == 2 and "Ray cluster at '127.0.0.1:9' is not reachable" in err
+
+
+def test_compare_names_what_differs_between_two_runs(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = []
+    for n in ("4", "4", "6"):
+        code, out, err = run(capsys, "pipelines", "run", "demo", "-p", f"n={n}", "--json")
+        assert code == 0, err
+        ids.append(json.loads(out)["id"])
+    code, out, _ = run(capsys, "pipelines", "compare", ids[0][:10], ids[1][:10], "--json")
+    same = json.loads(out)
+    assert code == 0 and same["same"] is True and same["changes"] == []
+    assert {s["step"]: s["same_outputs"] for s in same["steps"]} == {
+        "numbers": True,
+        "total": True,
+        "check": True,
+    }
+    code, out, _ = run(capsys, "pipelines", "compare", ids[0][:10], ids[2][:10], "--json")
+    diff = json.loads(out)
+    assert code == 0 and diff["same"] is False
+    assert {"what": "params.n", "old": 4, "new": 6} in diff["changes"]
+    assert "step.total.outputs" in {c["what"] for c in diff["changes"]}
+    code, out, _ = run(capsys, "pipelines", "compare", ids[0][:10], ids[2][:10])
+    assert code == 0 and "params.n" in out and "changed" in out
+    code, _, err = run(capsys, "pipelines", "compare", ids[0][:10], "nosuchrun")
+    assert code == 2 and "nosuchrun" in err

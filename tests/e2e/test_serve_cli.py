@@ -12,6 +12,9 @@ from modelward.cli import main
 from modelward.config import init_workspace
 from modelward.security.tokens import bootstrap_admin
 from modelward.session import open_session
+from tests.unit.registry.support import MLFLOW_WARNINGS, placeholder_version
+
+pytestmark = MLFLOW_WARNINGS
 
 SPEC = """
 name: churn
@@ -66,6 +69,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
     with open_session(root) as session:
         bootstrap_admin(session)
+        placeholder_version(session, "churn")  # definitions must name a registered model
     (root / "churn.yaml").write_text(SPEC)
     return root
 
@@ -79,7 +83,7 @@ def test_create_list_show_update(ws: Path, capsys: pytest.CaptureFixture[str]) -
     assert (listed["name"], listed["config_version"]) == ("churn", 1)
     assert listed["spec"]["pii_fields"] == ["email"]
     code, out, _ = run(capsys, "endpoints", "show", "churn")
-    assert code == 0 and "churn@production" in out and "40 ms" in out
+    assert code == 0 and "churn@production" in out and "0.04s" in out
     (ws / "churn.yaml").write_text(SPEC.replace("40", "25"))
     code, out, _ = run(
         capsys, "endpoints", "update", str(ws / "churn.yaml"), "--expected-version", "1", "--json"
@@ -95,3 +99,49 @@ def test_refusals_exit_2_naming_the_problem(ws: Path, capsys: pytest.CaptureFixt
     assert code == 2 and "'nope' does not exist" in err
     code, out, _ = run(capsys, "endpoints", "show", "nope", "--json")
     assert code == 2 and json.loads(out)["error"] == "NotFound"
+
+
+def test_a_model_reference_the_registry_does_not_know_is_refused_at_create(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for ref, why in (
+        ("churn@99", "has no version 99"),
+        ("nope@production", "'nope' is not registered"),
+        ("churn@99999999999999999999999", "version"),
+    ):
+        (ws / "bad.yaml").write_text(SPEC.replace("churn@production", ref))
+        code, _, err = run(capsys, "endpoints", "create", str(ws / "bad.yaml"))
+        assert code == 2 and "model:" in err and why in err, (ref, err)
+    fallback = SPEC.replace("{response: 0.0}", "{model: churn@7}")
+    (ws / "bad.yaml").write_text(fallback)
+    code, _, err = run(capsys, "endpoints", "create", str(ws / "bad.yaml"))
+    assert code == 2 and "fallback.model" in err and "no version 7" in err
+    code, out, _ = run(capsys, "endpoints", "list", "--json")
+    assert json.loads(out) == []  # nothing was stored
+    # a registered model whose stage is still empty is a valid target
+    code, _, err = run(capsys, "endpoints", "create", str(ws / "churn.yaml"))
+    assert code == 0, err
+
+
+def test_delete_removes_the_endpoint_audited(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "endpoints", "create", str(ws / "churn.yaml"))[0] == 0
+    code, _, err = run(capsys, "endpoints", "delete", "churn", "--expected-version", "2")
+    assert code == 1 and "config version 1, not 2" in err  # a stale read is a refusal
+    code, out, _ = run(capsys, "endpoints", "delete", "churn")
+    assert code == 0 and "deleted endpoint churn" in out
+    code, _, err = run(capsys, "endpoints", "show", "churn")
+    assert code == 2 and "does not exist" in err
+    code, out, _ = run(capsys, "audit", "log", "--target", "endpoint:churn", "--json")
+    assert [e["action"] for e in json.loads(out)] == ["endpoint.created", "endpoint.deleted"]
+    code, _, err = run(capsys, "endpoints", "delete", "churn")
+    assert code == 2 and "does not exist" in err
+
+
+@pytest.mark.parametrize("command", ["serve", "server"])
+def test_a_port_out_of_range_is_refused_not_replaced(
+    ws: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    for port in ("99999", "0", "-1"):
+        code, out, err = run(capsys, command, "--port", port)
+        assert code == 2 and "Invalid value for '--port'" in err, (port, err)
+        assert "serving" not in out + err and "API on" not in out + err

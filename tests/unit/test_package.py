@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import modelward.data
 import modelward.errors
@@ -47,6 +48,7 @@ def test_data_public_surface() -> None:
         "list",
         "list_snapshots",
         "load_contract",
+        "parse_duration",
         "quote_ident",
         "quote_literal",
         "read",
@@ -66,7 +68,25 @@ def test_every_error_maps_to_an_exit_code_and_status() -> None:
         cls = getattr(modelward.errors, name)
         if not isinstance(cls, type):  # the problem+json renderer and its media type
             continue
-        assert cls.exit_code in (1, 2), name
+        assert cls.exit_code in (1, 2, 3, 70), name
         assert 400 <= cls.http_status < 600, name
-    assert modelward.errors.ContractViolation.exit_code == 1
     assert modelward.errors.InputError.exit_code == 2
+    assert modelward.errors.NotFound.exit_code == 2
+
+
+def test_one_exit_code_for_every_refusal() -> None:
+    """docs/cli.md: 1 refused, 2 usage or input, 3 unavailable (a missing approval and
+    "the author may not approve" once exited 1 and 2)."""
+    errors = modelward.errors
+    refusals = (
+        errors.CheckFailed,
+        errors.ContractViolation,
+        errors.PermissionDenied,
+        errors.Unauthenticated,
+        errors.Conflict,
+    )
+    assert {cls.exit_code for cls in refusals} == {1}
+    assert errors.StoreUnavailable.exit_code == errors.StorageError.exit_code == 3
+    doc = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    for code in ("0", "1", "2", "3", "70", "130"):
+        assert f"| `{code}` |" in doc, f"exit code {code} is not documented in docs/cli.md"

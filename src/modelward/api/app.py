@@ -1,30 +1,133 @@
-"""The FastAPI application: ``create_app(session)``; nothing is opened at import time."""
+"""The FastAPI application: ``create_app(session)``; nothing is opened at import time.
+
+The OpenAPI document is the contract schemathesis checks the server against (every
+status a route can answer, with the ``application/problem+json`` body the server really
+sends), and ``/docs`` and ``/redoc`` load Swagger UI and Redoc from an installed package
+(``fastapi-offline``), so they work without network access. ``[server] docs = false``
+removes all three.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from modelward.api import endpoints, problems
+from modelward.api.guard import Guard
 from modelward.api.routes import router
+from modelward.api.schemas import PROBLEM_EXAMPLE, Problem
 from modelward.session import Session, open_session
 
 __all__ = ["create_app", "create_app_from_env"]
 
+_DESCRIPTION = (
+    "Every `/api/v1` route needs `Authorization: Bearer <token>` (`modelward tokens issue`); "
+    "the token is checked before anything else of the request. Errors are "
+    "`application/problem+json` (RFC 9457). Each token may make `[server] "
+    "rate_limit_per_minute` requests a minute (429 with `Retry-After` past it); bodies are "
+    "limited to `[server] max_body_bytes` (413)."
+)
+
+# status -> when a route answers it; every route can answer the first group
+_ALWAYS = {
+    "401": "No token, or a token that is wrong, expired, revoked or of a disabled identity.",
+    "403": "The token's role lacks the permission this route needs.",
+    "413": "The request body is over `[server] max_body_bytes`.",
+    "429": "Too many requests for this token; see `Retry-After`.",
+    "503": "The metadata database is unavailable; see `Retry-After`.",
+}
+_NOT_JSON = "The body is not JSON (or not UTF-8)."
+_INVALID = "A parameter or the body is invalid: `errors` names each field and rule."
+_NOT_FOUND = "The model, version, snapshot or endpoint named in the path does not exist."
+_CONFLICT = "The state changed under the request (a duplicate, a race, a stale version)."
+
 
 def create_app(session: Session) -> FastAPI:
     """The API over ``session``'s workspace; OpenAPI docs at ``/docs`` and ``/openapi.json``."""
-    app = FastAPI(
-        title="modelward",
-        version="1",
-        summary="Models, lineage, gated stage transitions, approvals and the audit log.",
-        description="Every `/api/v1` route needs `Authorization: Bearer <token>` "
-        "(`modelward tokens issue`). Errors are `application/problem+json`.",
-    )
+    settings = session.workspace.settings.server
+    meta: dict[str, Any] = {
+        "title": "modelward",
+        "version": "1",
+        "summary": "Models, lineage, gated stage transitions, approvals and the audit log.",
+        "description": _DESCRIPTION,
+    }
+    if settings.docs:
+        from fastapi_offline import FastAPIOffline
+
+        app = FastAPIOffline(**meta)
+    else:
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, **meta)
     app.state.session = session
     problems.install(app)
     app.include_router(router)
     app.include_router(endpoints.router)
+    app.add_middleware(Guard, session=session, settings=settings)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete_openapi(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    summary=app.summary,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            problems.PROBLEM_JSON: {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "example": PROBLEM_EXAMPLE,
+            }
+        },
+    }
+
+
+def complete_openapi(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every operation's error answers as the server sends them: ``application/problem+json``
+    with the :class:`Problem` schema, for each status the operation can return (FastAPI's
+    own 422 entry says ``application/json`` and a different shape)."""
+    components = spec.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem_schema.pop("$defs", {}))
+    schemas["Problem"] = problem_schema
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            for status, why in _ALWAYS.items():
+                responses[status] = _problem(why)
+            responses["422"] = _problem(_INVALID)
+            if "requestBody" in operation:
+                responses["400"] = _problem(_NOT_JSON)
+            if "{" in path:
+                responses["404"] = _problem(_NOT_FOUND)
+            if method in ("post", "put", "delete"):
+                responses["409"] = _problem(_CONFLICT)
+            for status in ("429", "503"):
+                responses[status]["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                }
+            responses["401"]["headers"] = {
+                "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}
+            }
+    return spec
 
 
 def create_app_from_env() -> FastAPI:

@@ -3,11 +3,16 @@
 The REST API and the gateway answer with the same document (``ModelwardError.to_problem``):
 a refusal reads the same whichever server gave it. This module maps the framework's own
 errors (request validation, unknown routes) onto it and installs the handlers.
+
+What a caller sees never names the metadata database (host, user, database name): a
+:class:`~modelward.errors.StoreUnavailable` answer says only that the store is
+unavailable and when to retry; the full (password-free) reason goes to the server log.
 """
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,40 +20,107 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelward.errors import PROBLEM_JSON, InternalError, ModelwardError, problem_document
+from modelward.errors import (
+    PROBLEM_JSON,
+    InternalError,
+    ModelwardError,
+    RateLimited,
+    StoreUnavailable,
+    problem_document,
+)
 
-__all__ = ["PROBLEM_JSON", "install", "problem"]
+__all__ = ["PROBLEM_JSON", "install", "problem", "problem_for"]
 
 _log = logging.getLogger(__name__)
+#: seconds a client is asked to wait when the metadata database is unavailable
+_RETRY_STORE_S = 5
 
 
-def _answer(body: dict[str, Any]) -> JSONResponse:
+def _answer(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
     status = int(body["status"])
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    all_headers = dict(headers or {})
+    if status == 401:
+        all_headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     """A problem answer for an error that is not a ``ModelwardError``."""
     error = str(extra.pop("error", "HTTPError"))
-    return _answer(problem_document(status, title, detail, error=error, extensions=extra))
+    return _answer(problem_document(status, title, detail, error=error, extensions=extra), headers)
+
+
+def problem_for(exc: ModelwardError) -> JSONResponse:
+    """The answer for a modelward error (also used before routing, by the guard)."""
+    if isinstance(exc, StoreUnavailable):
+        _log.warning("answered 503: %s", exc.message)
+        body = problem_document(
+            exc.http_status,
+            exc.title,
+            "the service cannot reach its storage right now; try again later",
+            error=type(exc).__name__,
+        )
+        return _answer(body, {"Retry-After": str(_RETRY_STORE_S)})
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return _answer(exc.to_problem(), headers)
 
 
 async def _modelward_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelwardError)
-    return _answer(exc.to_problem())
+    return problem_for(exc)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+_NOT_JSON = "the request body is not valid JSON (UTF-8)"
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": ".".join(str(p) for p in e["loc"]), "rule": e["msg"]} for e in exc.errors()]
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        # not a value that breaks a rule, a body that cannot be read: 400, as the gateway says
+        return problem(400, "bad request", _NOT_JSON, error="InputError")
+    errors = [{"field": _where(tuple(e["loc"])), "rule": str(e["msg"])} for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['rule']}" for e in errors)
     return problem(422, "invalid input", detail, error="InputError", errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's,
+    so a path with a GET and a POST route would claim to allow only one of them)."""
+    from starlette.routing import Route
+
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, "http error", str(exc.detail))
+    try:
+        title = HTTPStatus(exc.status_code).phrase.lower()
+    except ValueError:
+        title = "http error"
+    # keep what the framework says with it, e.g. the Allow header of a 405
+    headers = dict(exc.headers or {})
+    detail = str(exc.detail)
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request)
+    elif exc.status_code == 400 and detail == "There was an error parsing the body":
+        detail = _NOT_JSON  # FastAPI's words for a body that is not UTF-8
+    return problem(exc.status_code, title, detail, headers=headers)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

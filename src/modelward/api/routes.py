@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelward import registry, security
-from modelward.api.deps import CurrentSession, requires
+from modelward.api import schemas
+from modelward.api.deps import CurrentSession, known_query_only, requires
 from modelward.security import Permission, Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(known_query_only)])
 
 Reader = Annotated[Principal, Depends(requires(Permission.MODELS_READ))]
 Mover = Annotated[Principal, Depends(requires(Permission.MODELS_TRANSITION))]
@@ -22,7 +23,14 @@ RollerBack = Annotated[Principal, Depends(requires(Permission.MODELS_ROLLBACK))]
 Writer = Annotated[Principal, Depends(requires(Permission.MODELS_WRITE))]
 AuditReader = Annotated[Principal, Depends(requires(Permission.AUDIT_READ))]
 DataReader = Annotated[Principal, Depends(requires(Permission.DATASETS_READ))]
-Name = Annotated[str, Field(max_length=128)]
+#: a model name in a path: what ``registry.versions.validate_name`` accepts
+ModelName = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+#: a version number: MLflow's are positive and fit the database's 64-bit integer
+VersionNumber = Annotated[int, Path(ge=1, le=2**63 - 1)]
+VersionQuery = Annotated[int, Query(ge=1, le=2**63 - 1)]
+SnapshotRef = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 class _Body(BaseModel):
@@ -49,59 +57,81 @@ def _ref(name: str, version: int) -> str:
     return f"{name}@{version}"
 
 
-@router.get("/whoami", tags=["identity"])
+@router.get("/whoami", tags=["identity"], response_model=schemas.WhoAmI)
 def whoami(who: Reader) -> dict[str, Any]:
     return {"name": who.name, "role": who.role.value, "kind": who.kind}
 
 
-@router.get("/models", tags=["models"])
+@router.get("/models", tags=["models"], response_model=list[schemas.ModelSummary])
 def list_models(session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
     registry.sync(session)  # models registered by plain MLflow code are models too
     return [m.to_dict() for m in registry.list_models(session)]
 
 
-@router.post("/models/sync", tags=["models"])
+@router.post("/models/sync", tags=["models"], response_model=list[schemas.ModelVersion])
 def sync_models(session: CurrentSession, _: Writer) -> list[dict[str, Any]]:
     """Record versions registered by plain MLflow code since the last look."""
     return [v.to_dict() for v in registry.sync(session)]
 
 
-@router.get("/models/{name}/versions", tags=["models"])
-def list_versions(name: str, session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
+@router.get("/models/{name}/versions", tags=["models"], response_model=list[schemas.ModelVersion])
+def list_versions(name: ModelName, session: CurrentSession, _: Reader) -> list[dict[str, Any]]:
     return [v.to_dict() for v in registry.list_versions(session, name)]
 
 
-@router.get("/models/{name}/versions/{version}", tags=["models"])
-def get_version(name: str, version: int, session: CurrentSession, _: Reader) -> dict[str, Any]:
+@router.get(
+    "/models/{name}/versions/{version}", tags=["models"], response_model=schemas.ModelVersion
+)
+def get_version(
+    name: ModelName, version: VersionNumber, session: CurrentSession, _: Reader
+) -> dict[str, Any]:
     return registry.get_version(session, _ref(name, version)).to_dict()
 
 
-@router.get("/models/{name}/versions/{version}/lineage", tags=["lineage"])
-def lineage(name: str, version: int, session: CurrentSession, _: Reader) -> dict[str, Any]:
+@router.get(
+    "/models/{name}/versions/{version}/lineage",
+    tags=["lineage"],
+    response_model=schemas.LineageReport,
+)
+def lineage(
+    name: ModelName, version: VersionNumber, session: CurrentSession, _: Reader
+) -> dict[str, Any]:
     return registry.lineage_report(session, _ref(name, version))
 
 
-@router.get("/models/{name}/lineage/diff", tags=["lineage"])
+@router.get("/models/{name}/lineage/diff", tags=["lineage"], response_model=schemas.LineageDiff)
 def lineage_diff(
-    name: str,
+    name: ModelName,
     session: CurrentSession,
     _: Reader,
-    old: Annotated[int, Query(alias="from", ge=1)],
-    new: Annotated[int, Query(alias="to", ge=1)],
+    old: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)],
+    new: Annotated[int, Query(alias="to", ge=1, le=2**63 - 1)],
 ) -> dict[str, Any]:
     return registry.lineage_diff(session, _ref(name, old), _ref(name, new))
 
 
-@router.get("/models/{name}/versions/{version}/transitions", tags=["lifecycle"])
+@router.get(
+    "/models/{name}/versions/{version}/transitions",
+    tags=["lifecycle"],
+    response_model=list[schemas.TransitionRecord],
+)
 def transitions(
-    name: str, version: int, session: CurrentSession, _: Reader
+    name: ModelName, version: VersionNumber, session: CurrentSession, _: Reader
 ) -> list[dict[str, Any]]:
     return registry.history(session, _ref(name, version))
 
 
-@router.post("/models/{name}/versions/{version}/transitions", tags=["lifecycle"])
+@router.post(
+    "/models/{name}/versions/{version}/transitions",
+    tags=["lifecycle"],
+    response_model=schemas.Transition,
+)
 def transition(
-    name: str, version: int, body: TransitionRequest, session: CurrentSession, who: Mover
+    name: ModelName,
+    version: VersionNumber,
+    body: TransitionRequest,
+    session: CurrentSession,
+    who: Mover,
 ) -> dict[str, Any]:
     """Move a version to a stage through its gates and approvals (422 with evidence if not)."""
     done = registry.transition(
@@ -115,21 +145,29 @@ def transition(
     return done.to_dict()
 
 
-@router.post("/models/{name}/versions/{version}/approvals", tags=["lifecycle"])
+@router.post(
+    "/models/{name}/versions/{version}/approvals",
+    tags=["lifecycle"],
+    response_model=schemas.Approval,
+)
 def approve(
-    name: str, version: int, body: ApprovalRequest, session: CurrentSession, who: Approver
+    name: ModelName,
+    version: VersionNumber,
+    body: ApprovalRequest,
+    session: CurrentSession,
+    who: Approver,
 ) -> dict[str, Any]:
     return registry.approve(session, who, _ref(name, version), body.stage, body.comment).to_dict()
 
 
-@router.post("/models/{name}/rollback", tags=["lifecycle"])
+@router.post("/models/{name}/rollback", tags=["lifecycle"], response_model=schemas.Transition)
 def rollback(
-    name: str, body: RollbackRequest, session: CurrentSession, who: RollerBack
+    name: ModelName, body: RollbackRequest, session: CurrentSession, who: RollerBack
 ) -> dict[str, Any]:
     return registry.rollback(session, who, name, reason=body.reason).to_dict()
 
 
-@router.get("/audit", tags=["audit"])
+@router.get("/audit", tags=["audit"], response_model=list[schemas.AuditEntry])
 def audit_log(
     session: CurrentSession,
     _: AuditReader,
@@ -139,11 +177,23 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     with session.store.read() as conn:
-        found = security.entries(conn, target=target, action=action, actor=actor, newest=limit)
-        return [e.to_dict() for e in found]
+        return [
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "payload": e.payload,
+                "note": e.note,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in security.entries(conn, target=target, action=action, actor=actor, newest=limit)
+        ]
 
 
-@router.get("/audit/verify", tags=["audit"])
+@router.get("/audit/verify", tags=["audit"], response_model=schemas.ChainReport)
 def audit_verify(session: CurrentSession, _: AuditReader) -> dict[str, Any]:
     with session.store.read() as conn:
         report = security.verify(conn)
@@ -154,7 +204,7 @@ def audit_verify(session: CurrentSession, _: AuditReader) -> dict[str, Any]:
     }
 
 
-@router.get("/snapshots", tags=["snapshots"])
+@router.get("/snapshots", tags=["snapshots"], response_model=list[schemas.Snapshot])
 def list_snapshots(
     session: CurrentSession,
     _: DataReader,
@@ -165,8 +215,8 @@ def list_snapshots(
     return [s.to_dict() for s in list_snapshots(session, name)]
 
 
-@router.get("/snapshots/{ref}", tags=["snapshots"])
-def get_snapshot(ref: Name, session: CurrentSession, _: DataReader) -> dict[str, Any]:
-    from modelward.data import get_snapshot
+@router.get("/snapshots/{ref}", tags=["snapshots"], response_model=schemas.Snapshot)
+def get_snapshot(ref: SnapshotRef, session: CurrentSession, _: DataReader) -> dict[str, Any]:
+    from modelward import data
 
-    return get_snapshot(session, ref).to_dict()
+    return data.get_snapshot(session, ref).to_dict()

@@ -16,7 +16,9 @@ __all__ = ["register", "server_cmd"]
 
 def server_cmd(
     host: Annotated[str | None, typer.Option("--host", help="Default: server.host.")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Default: server.port.")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Default: server.port.")
+    ] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1)] = None,
 ) -> None:
     """Serve /api/v1 (OpenAPI docs at /docs). Every route needs a token."""
@@ -40,6 +42,7 @@ def server_cmd(
         port=port,
         workers=workers or settings.workers,
         log_level="info",
+        server_header=False,  # the security headers are the guard's; no product banner
     )
 
 

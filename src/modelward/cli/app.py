@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from modelward.cli.output import err_console, print_json
 from modelward.cli.session import state
-from modelward.errors import ModelwardError
+from modelward.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ModelwardError
 
 __all__ = ["app", "main", "state"]
 
@@ -108,10 +108,10 @@ def _run(args: list[str]) -> int:
         return int(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted")
-        return 130
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing half-written was kept")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a usage error from the parser, or a bug
         # Typer ships its own copy of click, so recognise its errors by what they can do
         show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
@@ -122,10 +122,11 @@ def _run(args: list[str]) -> int:
             traceback.print_exc()
         else:
             err_console.print(
-                f"[red]internal error:[/red] {type(exc).__name__}: {exc}\n"
-                "run again with --debug for the traceback, and please report it"
+                f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')}\n"
+                "run again with --debug for the traceback, and please report it "
+                "(exit code 70: see docs/cli.md)"
             )
-        return 70
+        return EXIT_INTERNAL
     return rc if isinstance(rc, int) else 0
 
 

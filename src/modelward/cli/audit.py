@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelward.cli.output import console, err_console, print_json, print_table
+from modelward.cli.output import console, print_json, print_table, say
 
 __all__ = ["app"]
 
@@ -43,23 +43,57 @@ def verify_cmd(
             }
         )
     elif report.ok:
-        console.print(f"audit chain intact: {report.checked} entries verified")
+        keyed = f"; {report.keyed} keyed with the audit key" if report.key_configured else ""
+        console.print(f"audit chain intact: {report.checked} entries verified{keyed}")
     elif report.first_bad_seq is None:
-        err_console.print(f"[red]audit chain broken[/red]: {report.reason}")
+        say("[red]audit chain broken[/red]: {}", report.reason, err=True)
     else:
-        err_console.print(
-            f"[red]audit chain broken[/red] at entry {report.first_bad_seq}: {report.reason} "
-            f"({report.checked} entries before it verified)"
+        say(
+            "[red]audit chain broken[/red] at entry {}: {} ({} entries before it verified)",
+            report.first_bad_seq,
+            report.reason,
+            report.checked,
+            err=True,
         )
     if diverging and not as_json:
-        err_console.print(
-            f"[red]registry bypassed[/red]: MLflow differs from modelward's gated record in "
-            f"{len(diverging)} way(s):"
+        say(
+            "[red]registry bypassed[/red]: MLflow differs from modelward's gated record in "
+            "{} way(s):",
+            len(diverging),
+            err=True,
         )
         for d in diverging:
-            err_console.print(f"  {d.message} ({d.hint})", markup=False)
+            say("  {} ({})", d.message, d.hint, err=True)
     if not report.ok or diverging:
         raise typer.Exit(1)
+
+
+@app.command("seal")
+def seal_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Append a keyed entry (admins), after putting `audit_key` in the secrets file, so the
+    chain's newest entry carries the key from now on and `audit verify` can require it."""
+    from modelward import security
+    from modelward.cli.session import session_from_cli
+    from modelward.errors import ConfigError
+    from modelward.security import Permission, principal_for_cli
+
+    with session_from_cli() as session:
+        who = principal_for_cli(session)
+        who.require(Permission.IDENTITIES_ADMIN)
+        if session.store.audit_key is None:
+            raise ConfigError(
+                "audit seal: no audit_key in the secrets file (or MODELWARD_AUDIT_KEY); "
+                "see docs/security.md",
+                field="audit_key",
+            )
+        with session.store.transaction() as conn:
+            entry = security.record(
+                conn, actor=who.name, action="audit.sealed", target="audit:chain"
+            )
+    if as_json:
+        print_json({"seq": entry.seq, "hash": entry.hash})
+    else:
+        console.print(f"entry {entry.seq} keyed; head {entry.hash}")
 
 
 @app.command("head")

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelward.cli.output import console, err_console, print_json, print_table, progress
+from modelward.cli.output import (
+    console,
+    duration,
+    err_console,
+    print_json,
+    print_table,
+    progress,
+    say,
+    styled,
+)
 from modelward.cli.session import session_from_cli
 
 if TYPE_CHECKING:
@@ -34,31 +43,66 @@ def snapshot_cmd(
             help="Store data that violates the contract anyway; the reason is recorded.",
         ),
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Time the contract's freshness is judged at (ISO 8601 with a zone; "
+            "default: now), e.g. the export's own date.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Take an immutable, content-addressed snapshot of SOURCE."""
+    """Take an immutable, content-addressed snapshot of SOURCE (exit 1 if its contract
+    refuses it, with the failing rules shown)."""
     from modelward.data import snapshot
+    from modelward.errors import ContractViolation
 
+    when = _parse_as_of(as_of)
     with session_from_cli() as session, progress() as bar:
         task = bar.add_task(f"snapshot {name}", total=None)
 
         def on_progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        snap = snapshot(
-            source,
-            name=name,
-            contract=contract,
-            override_reason=override,
-            on_progress=on_progress,
-            session=session,
-        )
+        try:
+            snap = snapshot(
+                source,
+                name=name,
+                contract=contract,
+                override_reason=override,
+                as_of=when,
+                on_progress=on_progress,
+                session=session,
+            )
+        except ContractViolation as exc:
+            if not json_out:
+                bar.stop()
+                print_refusal(exc.details.get("report") or {})
+            raise
     if json_out:
         print_json(snap.to_dict())
         return
     verb = "created" if snap.created else "unchanged (identical content already snapshotted)"
-    console.print(f"[bold]{snap.ref}[/bold] {verb}")
+    say("[bold]{}[/bold] {}", snap.ref, verb)
     _print_snapshot(snap)
+
+
+def print_refusal(report: dict[str, Any]) -> None:
+    """The failed rules of a refused snapshot: observed value beside the threshold."""
+    failed = [r for r in report.get("results", []) if not r.get("passed")]
+    print_table(
+        f"{report.get('source', '')} against contract {report.get('contract', '')}: "
+        f"{len(failed)} rule(s) failed, nothing stored",
+        ["rule", "observed", "threshold", "message"],
+        [
+            (r["rule"], shown(r.get("observed")), shown(r.get("threshold")), r.get("message"))
+            for r in failed
+        ],
+    )
+    err_console.print(
+        "store it anyway with a recorded reason: --override-contract REASON", soft_wrap=True
+    )
 
 
 @app.command("list")
@@ -127,7 +171,7 @@ def diff_cmd(
     rows += [("removed", c["name"], c["type"]) for c in d.removed]
     rows += [("retyped", c["name"], f"{c['old_type']} -> {c['new_type']}") for c in d.changed]
     if not rows:
-        console.print(f"{d.old} and {d.new} have the same schema")
+        say("{} and {} have the same schema", d.old, d.new)
     else:
         print_table(f"{d.old} -> {d.new}", ["change", "column", "type"], rows)
     console.print(f"rows: {d.row_count[0]:,} -> {d.row_count[1]:,}")
@@ -194,7 +238,7 @@ def infer_contract_cmd(
     tmp = output.with_name(f".{output.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(output)
-    err_console.print(f"wrote {output} ({len(contract.columns)} columns); review it before use")
+    say("wrote {} ({} columns); review it before use", output, len(contract.columns), err=True)
 
 
 def _parse_as_of(value: str | None) -> Any:
@@ -258,9 +302,9 @@ def print_report(report: ValidationReport) -> None:
         [
             (
                 r.rule,
-                "[green]pass[/green]" if r.passed else "[red]FAIL[/red]",
-                _short(r.observed),
-                _short(r.threshold),
+                styled("pass", "green") if r.passed else styled("FAIL", "red"),
+                shown(r.observed),
+                shown(r.threshold),
                 r.message,
             )
             for r in results
@@ -268,7 +312,7 @@ def print_report(report: ValidationReport) -> None:
     )
     for r in report.failures:
         if r.examples:
-            console.print(f"[bold]{r.rule}[/bold] offending rows (first {len(r.examples)}):")
+            say("[bold]{}[/bold] offending rows (first {}):", r.rule, len(r.examples))
             for ex in r.examples:
                 console.print(
                     "  " + json.dumps(jsonable(ex), default=str), markup=False, soft_wrap=True
@@ -279,10 +323,22 @@ def print_report(report: ValidationReport) -> None:
     )
     console.print(
         f"{report.row_count:,} rows, {len(report.results)} rules: {verdict} "
-        f"({report.elapsed_s:.2f} s)"
+        f"({duration(report.elapsed_s)})"
     )
 
 
-def _short(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A rule's observed value or threshold for a table: durations in the one format."""
+    from datetime import timedelta
+
+    if isinstance(value, timedelta):
+        return duration(value)
+    if isinstance(value, str) and value[:1].isdigit() and value[-1:] in "wdhms":
+        from modelward.data import parse_duration
+
+        try:
+            return duration(parse_duration(value))
+        except ValueError:
+            pass
     text = "" if value is None else str(value)
     return text if len(text) <= 40 else text[:37] + "..."

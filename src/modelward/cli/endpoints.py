@@ -1,4 +1,4 @@
-"""``modelward endpoints``: create, update, show and list gateway endpoints."""
+"""``modelward endpoints``: create, update, show, list and delete gateway endpoints."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelward.cli.output import console, print_json, print_table
+from modelward.cli.output import duration, print_json, print_table, say
 from modelward.cli.session import session_from_cli
 from modelward.errors import InputError
 
@@ -50,7 +50,7 @@ def create_cmd(spec: SpecArg, json_out: JsonOpt = False) -> None:
     if json_out:
         print_json(endpoint.to_dict())
     else:
-        console.print(f"[green]created[/green] endpoint {endpoint.name} (config version 1)")
+        say("[green]created[/green] endpoint {} (config version 1)", endpoint.name)
 
 
 @app.command("update")
@@ -74,9 +74,10 @@ def update_cmd(
     if json_out:
         print_json(endpoint.to_dict())
     else:
-        console.print(
-            f"[green]updated[/green] endpoint {endpoint.name} "
-            f"(config version {endpoint.config_version})"
+        say(
+            "[green]updated[/green] endpoint {} (config version {})",
+            endpoint.name,
+            endpoint.config_version,
         )
 
 
@@ -93,9 +94,13 @@ def show_cmd(
         print_json(endpoint.to_dict())
         return
     spec = endpoint.spec
-    console.print(
-        f"[bold]{spec.name}[/bold] -> {spec.model} (config version {endpoint.config_version}, "
-        f"updated by {endpoint.updated_by} at {endpoint.updated_at:%Y-%m-%d %H:%M:%S})"
+    say(
+        "[bold]{}[/bold] -> {} (config version {}, updated by {} at {})",
+        spec.name,
+        spec.model,
+        endpoint.config_version,
+        endpoint.updated_by,
+        f"{endpoint.updated_at:%Y-%m-%d %H:%M:%S}",
     )
     print_table(
         "request",
@@ -109,9 +114,9 @@ def show_cmd(
     rows = [
         ("features", ", ".join(spec.features) or "-"),
         ("transforms", ", ".join(spec.transforms) or "-"),
-        ("latency budget", f"{spec.latency_budget_ms:g} ms"),
+        ("latency budget", duration(spec.latency_budget_ms / 1000)),
         ("fallback", (fallback.model or json.dumps(fallback.response)) if fallback else "-"),
-        ("cache", f"{spec.cache_ttl_s:g} s" if spec.cache_ttl_s else "off"),
+        ("cache", duration(spec.cache_ttl_s) if spec.cache_ttl_s else "off"),
         ("batching", f"on, up to {spec.max_batch} rows" if spec.batching else "off"),
         ("callers", ", ".join(spec.callers) or "any authenticated identity"),
     ]
@@ -136,10 +141,37 @@ def list_cmd(json_out: JsonOpt = False) -> None:
                 e.name,
                 e.spec.model,
                 e.config_version,
-                f"{e.spec.latency_budget_ms:g} ms",
+                duration(e.spec.latency_budget_ms / 1000),
                 e.updated_by,
                 f"{e.updated_at:%Y-%m-%d %H:%M:%S}",
             )
             for e in found
         ],
     )
+
+
+@app.command("delete")
+def delete_cmd(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    expected_version: Annotated[
+        int | None,
+        typer.Option("--expected-version", help="Refuse if the endpoint changed since this."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove an endpoint (audited); running gateways stop serving it at their next refresh."""
+    from modelward.security import principal_for_cli
+    from modelward.serving import delete_endpoint
+
+    with session_from_cli() as session:
+        gone = delete_endpoint(
+            session, principal_for_cli(session), name, expected_version=expected_version
+        )
+    if json_out:
+        print_json(gone.to_dict())
+    else:
+        say(
+            "[green]deleted[/green] endpoint {} (was at config version {})",
+            gone.name,
+            gone.config_version,
+        )

@@ -23,7 +23,9 @@ def serve_cmd(
     host: Annotated[
         str | None, typer.Option(help="Bind address (default: serving.host in modelward.toml).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: serving.port).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default: serving.port).")
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option("--workers", "-n", min=1, help="Worker processes (default: serving.workers)."),

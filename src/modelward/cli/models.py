@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelward.cli.output import console, err_console, print_json, print_table
+from modelward.cli.output import console, err_console, print_json, print_table, say, styled
 
 __all__ = ["app", "register"]
 
@@ -139,6 +139,124 @@ def lineage_cmd(
     print_table(f"lineage of {report['ref']}", ["question", "answer"], registry.report_rows(report))
 
 
+@app.command("show")
+def show_cmd(
+    ref: Annotated[
+        str, typer.Argument(help="NAME for the model, or NAME@VERSION (NAME@production).")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """A model (its Production version, gate and approval policies, versions), or one
+    version (stage, lineage, artifact, the transitions it went through)."""
+    from modelward import registry
+    from modelward.cli.session import session_from_cli
+
+    with session_from_cli() as session:
+        if "@" in ref:
+            version = registry.get_version(session, ref)
+            history = registry.history(session, version.ref)
+            if as_json:
+                print_json({**version.to_dict(), "transitions": history})
+                return
+            _show_version(version, history)
+            return
+        model = registry.get_model(session, ref)
+        found = registry.list_versions(session, ref)
+    if as_json:
+        print_json(
+            {
+                **model.to_dict(),
+                "versions": [
+                    {k: v for k, v in mv.to_dict().items() if k != "lineage"} for mv in found
+                ],
+            }
+        )
+        return
+    prod = f"{model.name}@{model.production_version}" if model.production_version else "none"
+    back = model.previous_production_version
+    say(
+        "[bold]{}[/bold]: Production {}{}; registered by {} at {}",
+        model.name,
+        prod,
+        f" (rollback target: {model.name}@{back})" if back else "",
+        model.created_by,
+        f"{model.created_at:%Y-%m-%d %H:%M:%S}",
+    )
+    _print_policy(model)
+    print_table(
+        "versions",
+        ["version", "stage", "lineage", "source", "by", "registered"],
+        [
+            (
+                mv.ref,
+                mv.stage,
+                "complete" if mv.lineage_complete else styled("incomplete", "yellow"),
+                mv.source,
+                mv.created_by,
+                f"{mv.created_at:%Y-%m-%d %H:%M:%S}",
+            )
+            for mv in found
+        ],
+    )
+
+
+def _show_version(version: object, history: list[dict[str, object]]) -> None:
+    from modelward.registry import ModelVersion
+
+    assert isinstance(version, ModelVersion)
+    print_table(
+        None,
+        ["field", "value"],
+        [
+            ("version", version.ref),
+            ("stage", version.stage),
+            (
+                "lineage",
+                "complete"
+                if version.lineage_complete
+                else f"incomplete: {', '.join(version.lineage_missing)}",
+            ),
+            ("source", version.source),
+            ("model", version.model_uri),
+            ("mlflow run", version.run_id or "-"),
+            ("registered", f"{version.created_at:%Y-%m-%d %H:%M:%S} UTC by {version.created_by}"),
+        ],
+    )
+    print_table(
+        "transitions",
+        ["at", "from", "to", "kind", "by", "reason"],
+        [
+            (
+                f"{t['at']:%Y-%m-%d %H:%M:%S}" if hasattr(t["at"], "strftime") else t["at"],
+                t["from_stage"],
+                t["to_stage"],
+                t["kind"],
+                t["actor"],
+                t["reason"],
+            )
+            for t in history
+        ],
+    )
+    console.print(f"lineage in full: modelward models lineage {version.ref}", markup=False)
+
+
+def _print_policy(model: object) -> None:
+    from modelward.registry import RegisteredModel
+
+    assert isinstance(model, RegisteredModel)
+    rows = []
+    for stage in ("Staging", "Production"):
+        gates = model.gate_policy.get(stage) or []
+        rows.append(
+            (
+                stage,
+                model.approval_policy.get(stage, 0),
+                "\n".join(json.dumps(g, sort_keys=True) for g in gates) or "-",
+            )
+        )
+    print_table(f"policy of {model.name}", ["stage", "approvals required", "gates"], rows)
+
+
 def _short(value: object) -> str:
     text = "unknown" if value is None else json.dumps(value, default=str)
     return text if len(text) <= 120 else text[:117] + "..."
@@ -186,15 +304,19 @@ def _show_transition(data: dict[str, object], as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    console.print(
-        f"{data['model']}@{data['version']}: {data['from_stage']} -> {data['to_stage']}"
-        + (f" (version {data['demoted']} archived, kept for rollback)" if data["demoted"] else "")
+    say(
+        "{}@{}: {} -> {}{}",
+        data["model"],
+        data["version"],
+        data["from_stage"],
+        data["to_stage"],
+        f" (version {data['demoted']} archived, kept for rollback)" if data["demoted"] else "",
     )
     for g in data["gate_results"]:  # type: ignore[attr-defined]
         mark = "[green]pass[/green]" if g["passed"] else "[red]FAIL[/red]"
-        console.print(f"  gate {g['gate']}: {mark} {g['message']}")
+        say("  gate {}: " + mark + " {}", g["gate"], g["message"])
     if data["override_reason"]:
-        console.print(f"  [yellow]override:[/yellow] {data['override_reason']}")
+        say("  [yellow]override:[/yellow] {}", data["override_reason"])
 
 
 @app.command("approve")
@@ -216,13 +338,16 @@ def approve_cmd(
     if as_json:
         print_json(done.to_dict())
     else:
-        console.print(f"{done.approver} approved {done.model_name}@{done.version} for {done.stage}")
+        say("{} approved {}@{} for {}", done.approver, done.model_name, done.version, done.stage)
 
 
 @app.command("policy")
 def policy_cmd(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    stage: Annotated[str, typer.Option("--stage", help="Staging or Production.")],
+    stage: Annotated[
+        str | None,
+        typer.Option("--stage", help="Staging or Production (needed to change a policy)."),
+    ] = None,
     approvals_needed: Annotated[
         int | None, typer.Option("--approvals", help="Approvals required.")
     ] = None,
@@ -234,13 +359,37 @@ def policy_cmd(
             '"delta":0.01}]\'',
         ),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Set a model's approval count and/or gates for a stage (admins)."""
+    """Show a model's gates and approvals per stage; with --stage and --approvals and/or
+    --gates, change them (admins)."""
     from modelward import registry
     from modelward.cli.session import session_from_cli
     from modelward.errors import InputError
     from modelward.security import principal_for_cli
 
+    if approvals_needed is None and gates is None:
+        if stage is not None:
+            raise InputError(
+                "--stage: say what to change with --approvals and/or --gates "
+                "(without options the policy is shown)",
+                field="stage",
+            )
+        with session_from_cli() as session:
+            model = registry.get_model(session, name)
+        if as_json:
+            print_json(
+                {
+                    "model": model.name,
+                    "approvals": model.approval_policy,
+                    "gates": model.gate_policy,
+                }
+            )
+        else:
+            _print_policy(model)
+        return
+    if stage is None:
+        raise InputError("--stage: name the stage whose policy changes", field="stage")
     with session_from_cli() as session:
         principal = principal_for_cli(session)
         if approvals_needed is not None:
@@ -253,7 +402,14 @@ def policy_cmd(
             if not isinstance(specs, list):
                 raise InputError("--gates: expected a JSON list of gates", field="gates")
             registry.set_gate_policy(session, principal, name, stage, specs)
-    console.print(f"policy of {name} for {stage.capitalize()} updated")
+        model = registry.get_model(session, name)
+    if as_json:
+        print_json(
+            {"model": model.name, "approvals": model.approval_policy, "gates": model.gate_policy}
+        )
+        return
+    say("policy of {} for {} updated", name, stage.capitalize())
+    _print_policy(model)
 
 
 def register(root: typer.Typer) -> None:

@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelward.cli.output import console, err_console, print_json, print_table
+from modelward.cli.output import (
+    console,
+    duration,
+    err_console,
+    print_json,
+    print_table,
+    say,
+    styled,
+)
 from modelward.cli.session import session_from_cli
 
 if TYPE_CHECKING:
@@ -31,18 +39,18 @@ def _bytes(n: int | None) -> str:
     return str(n)  # pragma: no cover
 
 
-def _secs(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} s"
-
-
-_STYLE = {
-    "succeeded": "[green]succeeded[/green]",
-    "cached": "[cyan]cached[/cyan]",
-    "failed": "[red]failed[/red]",
-    "skipped": "[dim]skipped[/dim]",
-    "interrupted": "[yellow]interrupted[/yellow]",
-    "running": "[yellow]running[/yellow]",
+_COLOUR = {
+    "succeeded": "green",
+    "cached": "cyan",
+    "failed": "red",
+    "skipped": "dim",
+    "interrupted": "yellow",
+    "running": "yellow",
 }
+
+
+def _status(status: str) -> Any:
+    return styled(status, _COLOUR.get(status, ""))
 
 
 def _cache_label(step: StepRecord) -> str:
@@ -61,9 +69,9 @@ def print_summary(run: PipelineRun) -> None:
         [
             (
                 s.step,
-                _STYLE.get(s.status, s.status),
-                _secs(s.wall_seconds),
-                _secs(s.cpu_seconds),
+                _status(s.status),
+                duration(s.wall_seconds),
+                duration(s.cpu_seconds),
                 _bytes(s.peak_memory_bytes),
                 _cache_label(s),
             )
@@ -73,11 +81,11 @@ def print_summary(run: PipelineRun) -> None:
     cpu = sum(s.cpu_seconds or 0.0 for s in run.steps)
     console.print(
         f"{len(run.steps)} steps, {run.cache_hits} cache hit(s), "
-        f"{_secs(run.wall_seconds)} wall, {cpu:.2f} s CPU"
+        f"{duration(run.wall_seconds)} wall, {duration(cpu)} CPU"
     )
     failed = run.failed_step
     if failed is not None:
-        err_console.print(f"[red]step {failed.step!r} failed:[/red] {failed.error}")
+        say("[red]step {} failed:[/red] {}", repr(failed.step), failed.error, err=True)
         err_console.print(f"details: modelward pipelines run-show {run.id[:12]}")
 
 
@@ -101,9 +109,11 @@ def _progress_printer() -> Any:
         if rec.step not in tasks:
             tasks[rec.step] = bar.add_task(label, total=1, state="running")
         if event.kind == "finished":
-            bar.update(tasks[rec.step], completed=1, state=_STYLE.get(rec.status, rec.status))
+            colour = _COLOUR.get(rec.status)
+            state = f"[{colour}]{rec.status}[/{colour}]" if colour else rec.status
+            bar.update(tasks[rec.step], completed=1, state=state)
         if not err_console.is_terminal and event.kind == "finished":
-            err_console.print(f"{label}: {rec.status} ({_secs(rec.wall_seconds)})")
+            err_console.print(f"{label}: {rec.status} ({duration(rec.wall_seconds)})")
 
     return bar, on_event
 
@@ -206,7 +216,7 @@ def show_cmd(name: Annotated[str, typer.Argument()], json_out: JsonOpt = False) 
     if json_out:
         print_json(data)
         return
-    console.print(f"[bold]{p.name}[/bold]  definition {p.definition_hash[:19]}...")
+    say("[bold]{}[/bold]  definition {}...", p.name, p.definition_hash[:19])
     print_table(
         "steps",
         ["#", "step", "reads", "parameters", "outputs", "cache", "side effects"],
@@ -254,16 +264,70 @@ def runs_cmd(
             (
                 r.id[:12],
                 r.pipeline,
-                _STYLE.get(r.status, r.status),
+                _status(r.status),
                 r.trigger,
                 r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-                _secs(r.wall_seconds),
+                duration(r.wall_seconds),
                 f"{r.cache_hits}/{len(r.steps)}",
                 " ".join(f"{k}={v}" for k, v in r.params.items()),
             )
             for r in runs
         ],
     )
+
+
+@app.command("compare")
+def compare_cmd(
+    old: Annotated[str, typer.Argument(help="The earlier run's id (a unique prefix).")],
+    new: Annotated[str, typer.Argument(help="The later run's id (a unique prefix).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """What differs between two runs: parameters, code, environment, step inputs and
+    outputs, and the chosen candidate's metrics (`pipelines runs` lists the ids)."""
+    from modelward.pipelines import compare_runs
+
+    with session_from_cli() as session:
+        diff = compare_runs(session, old, new)
+    if json_out:
+        print_json(diff.to_dict())
+        return
+    a, b = diff.old.id[:12], diff.new.id[:12]
+    if diff.same:
+        say(
+            "runs {} and {} of {}: same parameters, code, inputs and outputs",
+            a,
+            b,
+            diff.new.pipeline,
+        )
+    else:
+        print_table(
+            f"run {a} -> {b}",
+            ["what", a, b],
+            [(c.what, _value(c.old), _value(c.new)) for c in diff.changes],
+        )
+    print_table(
+        "steps",
+        ["step", a, b, "inputs", "outputs", f"wall {a}", f"wall {b}"],
+        [
+            (
+                s.step,
+                _status(s.old_status) if s.old_status else "-",
+                _status(s.new_status) if s.new_status else "-",
+                "same" if s.same_inputs else styled("changed", "yellow"),
+                "same" if s.same_outputs else styled("changed", "yellow"),
+                duration(s.old_wall_seconds),
+                duration(s.new_wall_seconds),
+            )
+            for s in diff.steps
+        ],
+    )
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    text = "-" if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @app.command("run-show")
@@ -286,7 +350,7 @@ def run_show_cmd(
         [
             ("run", run.id),
             ("pipeline", run.pipeline),
-            ("status", _STYLE.get(run.status, run.status)),
+            ("status", _status(run.status)),
             ("trigger", run.trigger),
             ("executor", run.executor),
             ("params", " ".join(f"{k}={v}" for k, v in run.params.items()) or "-"),
@@ -316,7 +380,7 @@ def run_show_cmd(
     )
     failed = run.failed_step
     if failed is not None and failed.traceback:
-        err_console.print(f"[bold]traceback of step {failed.step!r}[/bold]")
+        say("[bold]traceback of step {}[/bold]", repr(failed.step), err=True)
         err_console.print(failed.traceback, markup=False, highlight=False)
     report = ((failed.error_details or {}).get("details") or {}).get("report") if failed else None
     if isinstance(report, dict):
@@ -353,7 +417,7 @@ def schedule_cmd(
     if json_out:
         print_json(made.to_dict())
         return
-    console.print(f"scheduled [bold]{made.pipeline}[/bold] at '{made.cron}' (UTC), id {made.id}")
+    say("scheduled [bold]{}[/bold] at '{}' (UTC), id {}", made.pipeline, made.cron, made.id)
 
 
 @app.command("schedules")

@@ -7,6 +7,7 @@ context's public function, which returns data.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelward.cli.output import console, print_table, progress
+from modelward.cli.output import command_prefix, console, duration, print_table, progress, say
 from modelward.cli.workspace import environ_for
 from modelward.errors import Conflict
 
@@ -37,6 +38,7 @@ def quickstart_cmd(
     """Run the end-to-end example on the embedded default: snapshot and validate data, then
     train, evaluate against the champion, register with lineage, promote and reproduce."""
     from modelward import examples as churn
+    from modelward.cli.data import shown
     from modelward.config import init_workspace
     from modelward.data import list_snapshots, load_contract, snapshot
     from modelward.errors import ContractViolation
@@ -45,7 +47,7 @@ def quickstart_cmd(
     started = time.perf_counter()
     root = init_workspace(directory, project="churn-quickstart")
     console.rule("[bold]modelward quickstart[/bold]")
-    console.print(f"1. workspace at [bold]{root}[/bold] (embedded: SQLite + local files)")
+    say("1. workspace at [bold]{}[/bold] (embedded: SQLite + local files)", root)
 
     contract_path = root / "contracts" / "customers.yaml"
     contract_path.parent.mkdir(exist_ok=True)
@@ -95,7 +97,7 @@ def quickstart_cmd(
         print_table(
             None,
             ["rule", "observed", "threshold"],
-            [(f["rule"], f["observed"], f["threshold"]) for f in failures],
+            [(f["rule"], shown(f["observed"]), shown(f["threshold"])) for f in failures],
         )
         history = list_snapshots(session, "customers")
 
@@ -120,11 +122,18 @@ def quickstart_cmd(
         prepare_example(root)
         with open_session(root, environ=environ_for(root)) as session:
             run_quickstart_pipeline(session)
-    console.print(
-        f"done in {time.perf_counter() - started:.1f} s. Next: "
-        f"`modelward -w {directory} data list`, `modelward -w {directory} models list`, "
-        f"`modelward -w {directory} pipelines runs`"
-    )
+    # the next steps, runnable as printed: with the path this program was started by when
+    # `modelward` alone is not it (after `make quickstart`, before `. .venv/bin/activate`)
+    mw = f"{command_prefix()} -w {shlex.quote(str(directory))}"
+    console.print(f"done in {duration(time.perf_counter() - started)}. Next, try:", soft_wrap=True)
+    for hint in ("data list", "models list", "pipelines runs", "audit verify"):
+        console.print(f"  {mw} {hint}", markup=False, soft_wrap=True)
+    if not command_prefix().startswith("modelward"):
+        console.print(
+            "  (or `. .venv/bin/activate` once, to type plain `modelward` in this shell)",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _what_happened(run: PipelineRun, registered: dict[str, Any]) -> str:

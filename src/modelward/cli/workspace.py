@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelward.cli.output import console
+from modelward.cli.output import console, say
 
 __all__ = ["environ_for", "register"]
 
@@ -30,16 +30,20 @@ def init_cmd(
         token_file = session.workspace.home / LOCAL_TOKEN_FILE
         # a second init keeps the admin's token; rotate it with `modelward tokens`
         admin = None if token_file.exists() else bootstrap_admin(session)[0]
-    console.print(f"workspace ready at [bold]{root}[/bold]")
-    console.print(f"  config:    {root / CONFIG_FILE} (commit it; never put secrets in it)")
-    console.print(f"  metadata:  {where}")
-    console.print(f"  mlflow:    {root / 'mlflow.db'} (plain mlflow code run here lands in it)")
-    console.print(f"  secrets:   {root / HOME_DIR / 'secrets.toml'} (mode 0600, git-ignored)")
+    say("workspace ready at [bold]{}[/bold]", root)
+    lines = [
+        f"  config:    {root / CONFIG_FILE} (commit it; never put secrets in it)",
+        f"  metadata:  {where}",
+        f"  mlflow:    {root / 'mlflow.db'} (plain mlflow code run here lands in it)",
+        f"  secrets:   {root / HOME_DIR / 'secrets.toml'} (mode 0600, git-ignored)",
+    ]
     if admin is not None:
-        console.print(
+        lines.append(
             f"  admin:     {admin.name}; API token saved to {token_file} (mode 0600, "
             "git-ignored, shown nowhere else); the API also accepts it as MODELWARD_TOKEN"
         )
+    for line in lines:  # paths and names are data: never read as markup
+        console.print(line, markup=False, soft_wrap=True)
 
 
 def environ_for(root: Path) -> dict[str, str] | None:

@@ -3,7 +3,13 @@
 This module is the context's public surface; other contexts import only from here.
 """
 
-from modelward.config.settings import DataSettings, Secrets, ServingSettings, Settings
+from modelward.config.settings import (
+    DataSettings,
+    Secrets,
+    ServerSettings,
+    ServingSettings,
+    Settings,
+)
 from modelward.config.workspace import CONFIG_FILE, HOME_DIR, Workspace, find_root, init_workspace
 
 __all__ = [
@@ -11,6 +17,7 @@ __all__ = [
     "HOME_DIR",
     "DataSettings",
     "Secrets",
+    "ServerSettings",
     "ServingSettings",
     "Settings",
     "Workspace",

@@ -80,10 +80,22 @@ class MlflowSettings(_Section):
 
 
 class ServerSettings(_Section):
+    """``modelward server``: the REST API."""
+
     #: address ``modelward server`` binds to; loopback unless deliberately exposed
     host: str = "127.0.0.1"
     port: int = Field(default=8600, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    #: serve the OpenAPI document and its pages (``/openapi.json``, ``/docs``, ``/redoc``);
+    #: turn off on a server reachable by people who should not map the API
+    docs: bool = True
+    #: largest request body accepted on any route (413 above it, before it is read)
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    #: requests per minute one API token may make, per worker process (0: no limit);
+    #: past it 429 with ``Retry-After``
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    #: requests a token may make at once before the per-minute rate applies
+    rate_limit_burst: int = Field(default=60, ge=1)
 
 
 def _default_prediction_log() -> dict[str, Any]:
@@ -160,12 +172,16 @@ class Secrets(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     database_password: SecretStr | None = None
+    #: key of the keyed audit chain (HMAC-SHA256); with it, a row appended by someone who
+    #: can write the database but not read this file fails ``audit verify``
+    audit_key: SecretStr | None = Field(default=None, min_length=32)
 
 
 # Environment names that are secrets or shortcuts, read explicitly (not via nesting).
 _ENV_DATABASE_URL = "MODELWARD_DATABASE_URL"
 _ENV_DATABASE_PASSWORD = "MODELWARD_DATABASE_PASSWORD"  # noqa: S105 - a variable name
 _ENV_SECRETS_FILE = "MODELWARD_SECRETS_FILE"
+_ENV_AUDIT_KEY = "MODELWARD_AUDIT_KEY"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -194,9 +210,11 @@ def _refuse_password_in_toml(data: dict[str, Any], path: Path) -> None:
         parsed = make_url(url)
     except ArgumentError:
         return  # reported as an invalid URL when the store opens
-    if parsed.password:
+    secret_query = {"password", "passwd", "pwd", "sslpassword"} & {k.lower() for k in parsed.query}
+    if parsed.password or secret_query:
         raise ConfigError(
-            f"{path}: store.url must not contain a password; set "
+            f"{path}: store.url must not contain a password (neither user:password@ nor "
+            "?password=); set "
             f"{_ENV_DATABASE_PASSWORD} or put database_password in the secrets file",
             file=str(path),
             field="store.url",
@@ -263,12 +281,21 @@ def load_secrets(default_file: Path, environ: dict[str, str]) -> Secrets:
         values.update(_read_toml(path))
     if pw := environ.get(_ENV_DATABASE_PASSWORD):
         values["database_password"] = pw
+    if key := environ.get(_ENV_AUDIT_KEY):
+        values["audit_key"] = key
     try:
         return Secrets(**values)
     except ValidationError as exc:
-        # Never echo the input: it is a secret. Name only the keys.
+        # Never echo the input: it is a secret. Name only the keys and the rule.
         keys = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+        rule = (
+            " (audit_key: at least 32 characters, e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`)"
+            if "audit_key" in keys
+            else ""
+        )
         raise ConfigError(
-            f"{path}: unknown or invalid secret(s): {', '.join(keys)}; known: database_password",
+            f"{path}: unknown or invalid secret(s): {', '.join(keys)}{rule}; known: "
+            "database_password, audit_key",
             file=str(path),
         ) from None

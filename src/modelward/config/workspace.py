@@ -40,7 +40,7 @@ duckdb_memory_limit = "1GB"
 """
 
 _SECRETS_TEMPLATE = """\
-# modelward secrets (mode 0600, git-ignored). Keys: database_password
+# modelward secrets (mode 0600, git-ignored). Keys: database_password, audit_key
 """
 
 

@@ -22,7 +22,7 @@ from modelward._exports import lazy_exports
 
 if TYPE_CHECKING:
     from modelward.data.api import diff, get, list, read, scan, snapshot
-    from modelward.data.contracts import Contract, load_contract
+    from modelward.data.contracts import Contract, load_contract, parse_duration
     from modelward.data.engine import connect, quote_ident, quote_literal
     from modelward.data.hashing import hash_batches
     from modelward.data.inference import infer_contract
@@ -57,6 +57,7 @@ __all__ = [
     "list",
     "list_snapshots",
     "load_contract",
+    "parse_duration",
     "quote_ident",
     "quote_literal",
     "read",
@@ -79,6 +80,7 @@ __getattr__, __dir__ = lazy_exports(
         "snapshot": "api",
         "Contract": "contracts",
         "load_contract": "contracts",
+        "parse_duration": "contracts",
         "connect": "engine",
         "quote_ident": "engine",
         "quote_literal": "engine",

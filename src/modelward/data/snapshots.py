@@ -19,8 +19,8 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from modelward.data.engine import connect
 from modelward.data.hashing import TableHasher, normalise_batch
 from modelward.data.sources import Source, resolve_source
 from modelward.data.tables import snapshots as snapshots_table
+from modelward.durations import show_duration
 from modelward.errors import (
     Conflict,
     ContractViolation,
@@ -163,15 +164,18 @@ def snapshot(
             raise _storage_error(exc, name, tmp) from None
         report = None
         if resolved_contract is not None:
-            report = _validate(session, tmp / _DATA_FILE, resolved_contract, as_of)
+            # validated is the private copy; the report names what the user gave
+            report = replace(
+                _validate(session, tmp / _DATA_FILE, resolved_contract, as_of), source=src.label
+            )
             if not report.passed and override_reason is None:
-                failed = ", ".join(r.rule for r in report.failures[:10])
                 raise ContractViolation(
-                    f"snapshot '{name}' refused: data violates contract "
-                    f"'{resolved_contract.name}' ({len(report.failures)} rule(s) failed: "
-                    f"{failed}); nothing was stored. Fix the data, or pass an override "
-                    "reason to store it anyway",
+                    f"snapshot '{name}' of {src.label} refused: data violates contract "
+                    f"'{resolved_contract.name}' ({_failures_text(report)}); nothing was "
+                    "stored. Fix the data, or store it anyway with a recorded reason "
+                    "(CLI: --override-contract REASON; Python: override_reason=...)",
                     report=report.to_dict(),
+                    source=src.label,
                 )
         final_rel = Path("snapshots") / content_hash[7:9] / content_hash[7:]
         final = ws.home / final_rel
@@ -199,6 +203,22 @@ def snapshot(
         "override_reason": override_reason if report is not None and not report.passed else None,
     }
     return _insert(session, record)
+
+
+def _failures_text(report: ValidationReport, shown: int = 10) -> str:
+    """``2 rule(s) failed: columns.age.min (observed -3, threshold 0), ...``."""
+    from modelward.data.validation import jsonable
+
+    def show(value: Any) -> Any:
+        return show_duration(value) if isinstance(value, timedelta) else jsonable(value)
+
+    parts = [
+        f"{r.rule} (observed {show(r.observed)}, threshold {show(r.threshold)})"
+        for r in report.failures[:shown]
+    ]
+    more = len(report.failures) - shown
+    tail = f", and {more} more" if more > 0 else ""
+    return f"{len(report.failures)} rule(s) failed: {', '.join(parts)}{tail}"
 
 
 def _check_name(name: str) -> None:

@@ -35,6 +35,7 @@ from modelward.config import DataSettings
 from modelward.data.contracts import ColumnSpec, Contract, FreshnessRule, format_duration, zone_of
 from modelward.data.engine import connect, quote_ident, quote_literal
 from modelward.data.sources import Source, resolve_source
+from modelward.durations import show_duration
 from modelward.errors import ContractError, InputError
 
 __all__ = ["RuleResult", "ValidationReport", "jsonable", "open_relation", "read_error",
@@ -428,10 +429,10 @@ def _plan_freshness(
             newest = newest.replace(tzinfo=zone)
         age = as_of - newest
         ok = age <= limit
-        shown = format_duration(age) if age > timedelta(0) else "in the future"
+        shown = show_duration(age) if age > timedelta(0) else "in the future"
         message = (
             f"newest {name!r} is {newest.isoformat()}, {shown} old at {as_of.isoformat()}; "
-            f"limit {format_duration(limit)}"
+            f"limit {show_duration(limit)}"
         )
         return RuleResult("table.freshness", name, ok, age, limit, message)
 

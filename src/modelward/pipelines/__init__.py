@@ -28,6 +28,7 @@ from modelward.pipelines.steps import Step, StepContext, step
 
 if TYPE_CHECKING:
     from modelward.pipelines.catalog import find_pipeline, load_pipelines
+    from modelward.pipelines.compare import RunComparison, compare_runs
     from modelward.pipelines.engine import StepEvent, load_output, run_pipeline
     from modelward.pipelines.evaluation import AcceptancePolicy
     from modelward.pipelines.params import parse_assignments
@@ -50,6 +51,7 @@ __all__ = [
     "Pipeline",
     "PipelineRun",
     "ReproduceReport",
+    "RunComparison",
     "Schedule",
     "Step",
     "StepContext",
@@ -57,6 +59,7 @@ __all__ = [
     "StepRecord",
     "TickOutcome",
     "check_cron",
+    "compare_runs",
     "create_schedule",
     "find_pipeline",
     "get_run",
@@ -79,6 +82,8 @@ __getattr__, __dir__ = lazy_exports(
     {
         "find_pipeline": "catalog",
         "load_pipelines": "catalog",
+        "RunComparison": "compare",
+        "compare_runs": "compare",
         "StepEvent": "engine",
         "load_output": "engine",
         "run_pipeline": "engine",

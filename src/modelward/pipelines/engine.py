@@ -83,11 +83,15 @@ def _code(session: Session, pipeline: Pipeline) -> tuple[dict[str, Any], dict[st
 
 def _workspace_payload(session: Session) -> dict[str, Any]:
     ws = session.workspace
-    secret = ws.secrets.database_password
+    secrets = {
+        key: value.get_secret_value()
+        for key in ("database_password", "audit_key")
+        if (value := getattr(ws.secrets, key)) is not None
+    }
     return {
         "root": str(ws.root),
         "settings": ws.settings.model_dump(mode="json"),
-        "secrets": {"database_password": secret.get_secret_value()} if secret else {},
+        "secrets": secrets,
     }
 
 

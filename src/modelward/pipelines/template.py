@@ -30,7 +30,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelward.errors import CheckFailed, Conflict, ContractViolation, InputError, NotFound
-from modelward.pipelines.evaluation import AcceptancePolicy, evaluate, golden_set
+from modelward.pipelines.evaluation import (
+    GAIN_METRICS,
+    AcceptancePolicy,
+    evaluate,
+    gain_interval,
+    golden_set,
+)
 from modelward.pipelines.graph import Pipeline
 from modelward.pipelines.params import Param
 from modelward.pipelines.splits import split_table
@@ -311,15 +317,20 @@ def supervised_tabular(
     def register(
         chosen_model: Any,
         evaluation: dict[str, Any],
+        report: dict[str, Any],
         split_manifest: dict[str, Any],
         feature_lineage: dict[str, Any],
         extract: dict[str, Any],
         ctx: StepContext,
     ) -> dict[str, Any]:
-        """Register the chosen candidate with its lineage, metrics and acceptance result."""
-        from modelward.pipelines.registration import register_candidate
+        """Register the chosen candidate with its lineage, metrics and acceptance result,
+        then name it by its version in the evaluation report."""
+        from pathlib import Path
 
-        return register_candidate(
+        from modelward.pipelines.registration import register_candidate
+        from modelward.pipelines.report import name_candidate
+
+        registered = register_candidate(
             ctx,
             model_name,
             chosen_model,
@@ -328,6 +339,10 @@ def supervised_tabular(
             feature_lineage,
             extract[spine]["ref"],
         )
+        folder = Path(report["html"]).parent
+        if (folder / "evaluation.json").is_file():
+            name_candidate(folder, registered["version"])
+        return registered
 
     steps = [extract, validate, features_, split_, *train_steps, champion, evaluate_step, register]
     if on_registered is not None:
@@ -404,9 +419,12 @@ def _evaluate_step(
             key=lambda o: (scored[o][1].metric(policy.metric) or 0.0) * (1 if higher else -1),
         )[-1]
         champ_ev = None
+        interval = None
         if kw["champion_model"] is not None:
             p_old = kw["champion_model"].predict_proba(x)[:, 1]
             champ_ev = evaluate(y, p_old, segments=seg, label=kw["champion_info"]["ref"])
+            if policy.metric in GAIN_METRICS and len(set(y.tolist())) == 2:
+                interval = gain_interval(y, scored[best][0], p_old, metric=policy.metric)
         cand_ev = scored[best][1]
         result = policy.judge(cand_ev, champ_ev)
         rows = test.select(
@@ -428,6 +446,7 @@ def _evaluate_step(
             gold,
             metric=policy.metric,
             context={"pipeline": name, "run": ctx.run_id, "candidate": best},
+            gain=interval,
         )
         evaluation = {
             "metric": policy.metric,
@@ -435,6 +454,7 @@ def _evaluate_step(
             "candidates": {o.removeprefix("model_"): e.to_dict() for o, (_, e) in scored.items()},
             "champion": champ_ev.to_dict() if champ_ev else None,
             "acceptance": result.to_dict(),
+            "gain": interval.to_dict() if interval else None,
             "golden_set": {"hash": gold.hash, **gold.to_dict()},
         }
         return evaluation, kw[best], {"json": str(json_path), "html": str(html_path)}

@@ -40,9 +40,11 @@ if TYPE_CHECKING:
     from modelward.registry.tracking import environ as tracking_environ
     from modelward.registry.tracking import using_workspace
     from modelward.registry.versions import (
+        MAX_VERSION,
         STAGES,
         ModelVersion,
         RegisteredModel,
+        get_model,
         list_models,
         parse_ref,
         validate_name,
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = [
+    "MAX_VERSION",
     "STAGES",
     "Approval",
     "Divergence",
@@ -69,6 +72,7 @@ __all__ = [
     "check_divergences",
     "discover_model",
     "ensure_tracking_store",
+    "get_model",
     "get_version",
     "history",
     "lineage_diff",
@@ -126,9 +130,11 @@ __getattr__, __dir__ = lazy_exports(
         "using_workspace": "tracking",
         "STAGES": "versions",
         "ModelVersion": "versions",
+        "MAX_VERSION": "versions",
         "RegisteredModel": "versions",
         "get_version": "discovery",
         "discover_model": "discovery",
+        "get_model": "versions",
         "list_models": "versions",
         "list_versions": "discovery",
         "parse_ref": "versions",

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = [
+    "MAX_VERSION",
     "STAGES",
     "ModelVersion",
     "RegisteredModel",
+    "get_model",
     "list_models",
     "parse_ref",
     "register",
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 STAGES = ("None", "Staging", "Production", "Archived")
+#: the largest version number the metadata database can hold (a 64-bit integer)
+MAX_VERSION = 2**63 - 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 DEFAULT_APPROVALS = {"Staging": 0, "Production": 1}
 DEFAULT_GATES: dict[str, list[dict[str, Any]]] = {
@@ -119,8 +123,13 @@ def parse_ref(ref: str) -> tuple[str, int | str]:
             f"{ref[:80]!r}: expected NAME@VERSION, e.g. churn@3 or churn@production", field="ref"
         )
     validate_name(name)
-    if tail.isdigit():
-        return name, int(tail)
+    if tail.isascii() and tail.isdigit():
+        number = int(tail)
+        if not 1 <= number <= MAX_VERSION:
+            raise InputError(
+                f"{ref[:80]!r}: a version number is between 1 and {MAX_VERSION}", field="ref"
+            )
+        return name, number
     stage = tail.capitalize()
     if stage not in ("Staging", "Production"):
         raise InputError(
@@ -419,3 +428,12 @@ def list_models(session: Session) -> list[RegisteredModel]:
             )
             for r in rows
         ]
+
+
+def get_model(session: Session, name: str) -> RegisteredModel:
+    """One registered model with its policies; :class:`NotFound` naming it otherwise."""
+    validate_name(name)
+    found = [m for m in list_models(session) if m.name == name]
+    if not found:
+        raise NotFound(f"model {name!r} is not registered", model=name)
+    return found[0]

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from modelward import security
 from modelward.errors import Conflict, InputError, NotFound
@@ -44,7 +44,9 @@ __all__ = [
     "EndpointSpec",
     "Fallback",
     "FieldType",
+    "check_model_refs",
     "create_endpoint",
+    "delete_endpoint",
     "get_endpoint",
     "list_endpoints",
     "load_endpoints",
@@ -185,8 +187,37 @@ def _from_row(row: Row[Any]) -> Endpoint:
     )
 
 
+def check_model_refs(session: Session, spec: EndpointSpec) -> None:
+    """Refuse a definition whose model (or fallback model) the registry does not know.
+
+    ``NAME@3`` must be a registered version; ``NAME@production``/``@staging`` a registered
+    model (the stage may still be empty: the endpoint then serves its fallback, and the
+    gateway's ``/readyz`` says why, until a version enters the stage). Checked when a
+    definition is created or updated, so a typo fails there and not at serve time.
+    """
+    from modelward.registry import get_version, parse_ref
+
+    fallback = spec.fallback.model if spec.fallback is not None else None
+    for field, ref in (("model", spec.model), ("fallback.model", fallback)):
+        if ref is None:
+            continue
+        try:
+            name, which = parse_ref(ref)
+            get_version(session, (name, which))
+        except InputError as exc:
+            raise InputError(f"invalid endpoint: {field}: {exc.message}", field=field) from None
+        except NotFound as exc:
+            if isinstance(which, str) and "version" in exc.details:
+                continue  # a registered model whose stage is empty for now
+            raise InputError(
+                f"invalid endpoint: {field}: {ref!r} cannot be served: {exc.message}",
+                field=field,
+            ) from None
+
+
 def create_endpoint(session: Session, actor: Principal, spec: EndpointSpec) -> Endpoint:
     actor.require(Permission.ENDPOINTS_WRITE)
+    check_model_refs(session, spec)
     now = datetime.now(UTC)
     body = spec.model_dump(mode="json")
     with session.store.transaction() as conn:
@@ -220,6 +251,7 @@ def update_endpoint(
 ) -> Endpoint:
     """Replace the definition; ``expected_version`` refuses a change made on a stale read."""
     actor.require(Permission.ENDPOINTS_WRITE)
+    check_model_refs(session, spec)
     now = datetime.now(UTC)
     body = spec.model_dump(mode="json")
     with session.store.transaction() as conn:
@@ -247,6 +279,33 @@ def update_endpoint(
             payload={"config_version": version, "changed": changed, "spec": body},
         )
     return Endpoint(spec, version, row.created_by, row.created_at, actor.name, now)
+
+
+def delete_endpoint(
+    session: Session, actor: Principal, name: str, *, expected_version: int | None = None
+) -> Endpoint:
+    """Remove an endpoint (audited with its last definition); gateways stop serving it at
+    their next refresh. ``expected_version`` refuses a delete made on a stale read."""
+    actor.require(Permission.ENDPOINTS_WRITE)
+    with session.store.transaction() as conn:
+        row = conn.execute(select(endpoints).where(endpoints.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"endpoint {name[:60]!r} does not exist", endpoint=name[:60])
+        if expected_version is not None and row.config_version != expected_version:
+            raise Conflict(
+                f"endpoint {name!r} is at config version {row.config_version}, "
+                f"not {expected_version}; read it again",
+                endpoint=name,
+            )
+        conn.execute(delete(endpoints).where(endpoints.c.name == name))
+        security.record(
+            conn,
+            actor=actor.name,
+            action="endpoint.deleted",
+            target=f"endpoint:{name}",
+            payload={"config_version": row.config_version, "spec": row.spec},
+        )
+    return _from_row(row)
 
 
 def get_endpoint(session: Session, name: str) -> Endpoint:

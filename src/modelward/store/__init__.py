@@ -4,7 +4,7 @@ Contexts register their tables on :data:`metadata` in their own ``tables.py``; t
 migrations under ``store/migrations`` create them, and a test checks the two agree.
 """
 
-from modelward.store.api import Store, open_store
+from modelward.store.api import AUDIT_KEY_OPTION, Store, open_store
 from modelward.store.schema import UTCDateTime, metadata
 
-__all__ = ["Store", "UTCDateTime", "metadata", "open_store"]
+__all__ = ["AUDIT_KEY_OPTION", "Store", "UTCDateTime", "metadata", "open_store"]

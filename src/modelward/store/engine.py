@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 from modelward.config import Workspace
 from modelward.errors import ConfigError
 
-__all__ = ["build_engine", "redact", "resolve_url"]
+__all__ = ["SECRET_QUERY_KEYS", "build_engine", "redact", "resolve_url", "scrub"]
 
 #: execution option naming how a SQLite transaction begins
 SQLITE_BEGIN = "modelward_sqlite_begin"
@@ -56,16 +56,34 @@ def resolve_url(workspace: Workspace) -> URL:
     return url
 
 
+#: query parameters of a database URL that carry a secret (libpq and psycopg accept a
+#: password as ``?password=`` as well as in the URL's user part)
+SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "sslpassword"})
+
+
+def _secret_values(url: URL) -> list[str]:
+    found = [str(url.password)] if url.password else []
+    for key, value in url.query.items():
+        if key.lower() in SECRET_QUERY_KEYS:
+            found.extend([value] if isinstance(value, str) else list(value))
+    return [v for v in found if v]
+
+
 def redact(url: URL) -> str:
-    """The URL as text with its password masked; the only form that may reach a message."""
-    return url.render_as_string(hide_password=True)
+    """The URL as text with its password masked, also one given as ``?password=``; the
+    only form that may reach a message."""
+    masked = {
+        key: "***" for key in url.query if key.lower() in SECRET_QUERY_KEYS and url.query[key]
+    }
+    text = url.update_query_dict(masked).render_as_string(hide_password=True)
+    return text.replace("%2A%2A%2A", "***")  # the mask, not URL-encoded
 
 
 def scrub(text: str, url: URL) -> str:
-    """Remove the password of ``url`` from a driver message, and keep it to one line."""
-    if url.password:
-        text = text.replace(str(url.password), "***")
-    text = re.sub(r"password=\S+", "password=***", text)
+    """Remove the password(s) of ``url`` from a driver message, and keep it to one line."""
+    for secret in sorted(_secret_values(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = re.sub(r"(password|passwd|pwd|sslpassword)=\S+", r"\1=***", text, flags=re.I)
     return text.strip().splitlines()[0] if text.strip() else text
 
 

@@ -19,6 +19,9 @@ from modelward.serving import (
     update_endpoint,
 )
 from modelward.session import Session
+from tests.unit.registry.support import MLFLOW_WARNINGS, placeholder_version
+
+pytestmark = MLFLOW_WARNINGS
 
 DEV = Principal("dana", Role.DEVELOPER)
 VIEWER = Principal("vic", Role.VIEWER)
@@ -27,6 +30,7 @@ VIEWER = Principal("vic", Role.VIEWER)
 @pytest.fixture
 def session(workspace: Workspace) -> Iterator[Session]:
     with Session(workspace) as s:
+        placeholder_version(s, "churn")  # definitions must name a registered model
         yield s
 
 

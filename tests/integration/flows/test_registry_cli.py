@@ -76,10 +76,11 @@ def test_promotion_example_through_the_cli(
         "promote", "churn@1", "--to", "Production", "--reason", "first", token=tokens["dora"]
     )
     assert code == 1 and "approvals: 0 of 1" in err
+    # every refusal exits 1, whether a check, an author rule or a role said no (docs/cli.md)
     code, _, err = mw("models", "approve", "churn@1")  # the local admin trained it
-    assert code == 2 and "can never approve it" in err
+    assert code == 1 and "can never approve it" in err
     code, _, err = mw("models", "approve", "churn@1", token=tokens["dora"])
-    assert code == 2 and "models:approve" in err
+    assert code == 1 and "models:approve" in err
     assert mw("models", "approve", "churn@1", "--comment", "ok", token=tokens["alice"])[0] == 0
     code, out, _ = mw(
         "promote", "churn@1", "--to", "Production", "--reason", "first", token=tokens["dora"]
@@ -106,6 +107,22 @@ def test_promotion_example_through_the_cli(
     code, out, _ = mw("rollback", "churn", "--reason", "v2 misbehaves", "--json")
     assert code == 0 and json.loads(out)["version"] == 1
 
+    # the model and one version at a glance: stages, policy, transitions
+    code, out, _ = mw("models", "show", "churn", "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["production_version"] == 1
+    assert shown["approval_policy"]["Production"] == 1
+    assert [v["ref"] for v in shown["versions"]] == ["churn@1", "churn@2"]
+    code, out, _ = mw("models", "show", "churn")
+    assert code == 0 and "Production churn@1" in out and "metric_beats_production" in out
+    code, out, _ = mw("models", "show", "churn@2", "--json")
+    kinds = [t["kind"] for t in json.loads(out)["transitions"]]
+    assert code == 0 and "promote" in kinds
+    code, out, _ = mw("models", "policy", "churn", "--json")
+    assert code == 0 and json.loads(out)["approvals"]["Production"] == 1
+    code, _, err = mw("models", "show", "ghost")
+    assert code == 2 and "not registered" in err
+
     code, out, _ = mw("models", "list", "churn", "--json")
     assert {v["ref"]: v["stage"] for v in json.loads(out)} == {
         "churn@1": "Production",
@@ -120,4 +137,4 @@ def test_promotion_example_through_the_cli(
     assert code == 0 and [t["identity"] for t in json.loads(out)] == ["dora"]
     assert mw("users", "disable", "dora")[0] == 0
     code, _, err = mw("models", "approve", "churn@2", token=tokens["dora"])
-    assert code == 2 and "disabled" in err
+    assert code == 1 and "disabled" in err

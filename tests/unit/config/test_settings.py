@@ -94,3 +94,36 @@ def test_unknown_secret_names_key_not_value(tmp_path: Path) -> None:
         Workspace.open(root, environ={})
     assert "api_tokn" in str(info.value)
     assert "s3cr3t-value" not in str(info.value)
+
+
+def test_a_password_given_as_a_query_parameter_is_refused_and_never_echoed(
+    tmp_path: Path,
+) -> None:
+    root = init_workspace(tmp_path)
+    (root / "modelward.toml").write_text('[store]\nurl = "postgresql://u@h/db?password=hunter2"\n')
+    with pytest.raises(ConfigError) as info:
+        Workspace.open(root, environ={})
+    assert "hunter2" not in str(info.value) and "?password=" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:hunter2@127.0.0.1:1/db",
+        "postgresql://u@127.0.0.1:1/db?password=hunter2",
+        "postgresql://u@127.0.0.1:1/db?sslmode=disable&PASSWORD=hunter2",
+    ],
+)
+def test_an_unreachable_database_message_masks_every_password(tmp_path: Path, url: str) -> None:
+    """A `?password=` in MODELWARD_DATABASE_URL was once echoed in the error."""
+    from modelward.errors import StoreUnavailable
+    from modelward.store import open_store
+
+    root = init_workspace(tmp_path)
+    ws = Workspace.open(
+        root, environ={"MODELWARD_DATABASE_URL": url, "MODELWARD_STORE__CONNECT_TIMEOUT_S": "2"}
+    )
+    with pytest.raises((StoreUnavailable, ConfigError)) as info:
+        open_store(ws)
+    text = f"{info.value} {info.value.details}"  # type: ignore[attr-defined]
+    assert "hunter2" not in text and "***" in text, text

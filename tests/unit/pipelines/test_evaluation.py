@@ -17,9 +17,10 @@ from modelward.pipelines.evaluation import (
     calibration,
     compare_golden,
     evaluate,
+    gain_interval,
     golden_set,
 )
-from modelward.pipelines.report import write_report
+from modelward.pipelines.report import name_candidate, write_report
 
 rng = np.random.default_rng(7)
 N = 2_000
@@ -129,3 +130,81 @@ def test_report_is_json_and_a_self_contained_html_page(tmp_path: Path) -> None:
     assert svgs == 3
     for chunk in page.split("<svg")[1:]:
         ET.fromstring("<svg" + chunk.split("</svg>")[0] + "</svg>")  # well-formed SVG
+
+
+def test_segment_checks_sign_gains_like_the_overall_check() -> None:
+    """A segment the candidate improves once showed `-0.0048` beside "worse by 0.0000"."""
+    champ = evaluate(Y, NOISE, segments={"plan": PLAN}, label="churn@1")
+    cand = evaluate(Y, GOOD, segments={"plan": PLAN}, label="candidate")
+    for check in AcceptancePolicy(max_ece=1.0).judge(cand, champ).checks:
+        if check.observed is None or check.name == "calibration":
+            continue
+        assert check.observed > 0 and "better by" in check.message, check
+        assert "worse by 0.0000" not in check.message
+    # and the other way round: worse is negative, and says so
+    for check in AcceptancePolicy(max_ece=1.0).judge(champ, cand).checks:
+        if check.name.startswith("segment"):
+            assert check.observed is not None and check.observed < 0
+            assert "worse by" in check.message and not check.passed
+            assert check.threshold == -0.05  # the lowest gain allowed
+
+
+def test_confusion_matrix_at_the_threshold_counts_every_row() -> None:
+    ev = evaluate(Y, GOOD, threshold=0.6)
+    m = ev.confusion
+    assert sum(m.values()) == N and ev.threshold == 0.6
+    assert m["tp"] == int(((GOOD >= 0.6) & (Y == 1)).sum())
+    assert isinstance(ev.overall["n"], int)
+
+
+def test_gain_interval_is_seeded_and_brackets_the_estimate() -> None:
+    a = gain_interval(Y, GOOD, NOISE, metric="roc_auc", resamples=300)
+    b = gain_interval(Y, GOOD, NOISE, metric="roc_auc", resamples=300)
+    assert a == b  # same inputs, same seed, same interval
+    assert 0 < a.low <= a.estimate <= a.high
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    # the vectorised metrics are scikit-learn's (ties in the scores included)
+    assert a.estimate == pytest.approx(roc_auc_score(Y, GOOD) - roc_auc_score(Y, NOISE), abs=1e-6)
+    tied = np.round(GOOD, 1)
+    assert gain_interval(Y, tied, NOISE, resamples=50).estimate == pytest.approx(
+        roc_auc_score(Y, tied) - roc_auc_score(Y, NOISE), abs=1e-6
+    )
+    ll = gain_interval(Y, GOOD, NOISE, metric="log_loss", resamples=50).estimate
+    assert ll == pytest.approx(log_loss(Y, NOISE) - log_loss(Y, GOOD), abs=1e-6)
+    worse = gain_interval(Y, NOISE, GOOD, metric="log_loss", resamples=300)
+    assert worse.high < 0  # lower-is-better metrics are signed as gains too
+    same = gain_interval(Y, GOOD, GOOD, metric="roc_auc", resamples=300)
+    assert same.low == same.estimate == same.high == 0.0
+    with pytest.raises(InputError, match="metric 'f1'"):
+        gain_interval(Y, GOOD, NOISE, metric="f1")
+
+
+def test_report_shows_counts_as_integers_signs_legends_matrices_and_the_interval(
+    tmp_path: Path,
+) -> None:
+    champ = evaluate(Y, NOISE, segments={"plan": PLAN}, label="churn@1")
+    cand = evaluate(Y, GOOD, segments={"plan": PLAN}, label="gbm")
+    policy = AcceptancePolicy(max_ece=0.5).judge(cand, champ)
+    gain = gain_interval(Y, GOOD, NOISE, resamples=200)
+    _, html_path = write_report(tmp_path, cand, champ, policy, gain=gain)
+    page = html_path.read_text()
+    assert "2000.0000" not in page and f"<td>{N:,}</td>" in page  # rows as an integer
+    assert f"{gain.estimate:+.4f}" in page and "95% interval" in page
+    assert "Confusion matrices" in page and "predicted 1" in page
+    for chunk in page.split("<svg")[1:]:
+        svg = ET.fromstring("<svg" + chunk.split("</svg>")[0] + "</svg>")
+        frame = next(e for e in svg if e.tag.endswith("rect"))
+        bottom = float(frame.get("y", 0)) + float(frame.get("height", 0))
+        legends = [e for e in svg if e.get("class") == "legend"]
+        assert legends and all(float(e.get("y") or e.get("y1") or 0) > bottom for e in legends), (
+            "a legend inside the plot area covers the curves"
+        )
+    name_candidate(tmp_path, "churn@2")
+    page = html_path.read_text()
+    assert "Evaluation of churn@2 (gbm)" in page
+    assert json.loads((tmp_path / "evaluation.json").read_text())["candidate"]["label"] == (
+        "churn@2 (gbm)"
+    )
+    name_candidate(tmp_path, "churn@2")  # naming twice keeps one name
+    assert "churn@2 (churn@2" not in html_path.read_text()

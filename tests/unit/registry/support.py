@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import subprocess
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,14 @@ def quick_version(
     placeholder = session.workspace.root / "artifacts" / run.run_id
     placeholder.mkdir(parents=True)
     return versions.register(session, name, run, model_uri=placeholder.as_uri())
+
+
+def placeholder_version(session: Session, name: str = "churn") -> versions.ModelVersion:
+    """A registered version with a placeholder artifact and no lineage: enough for an
+    endpoint definition to refer to (definitions naming unknown models are refused)."""
+    placeholder = session.workspace.root / "artifacts" / f"{name}-{uuid.uuid4().hex[:8]}"
+    placeholder.mkdir(parents=True)
+    return versions.register(session, name, model_uri=placeholder.as_uri())
 
 
 def principal(session: Session, name: str, role: Role) -> Principal:

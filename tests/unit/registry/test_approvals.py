@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
+from modelward import registry
 from modelward.config import Workspace
 from modelward.data import api as data
 from modelward.errors import CheckFailed, Conflict, InputError, PermissionDenied
@@ -94,7 +95,7 @@ def test_an_authors_approval_in_the_table_is_not_counted(made: Made) -> None:
         )
     with pytest.raises(CheckFailed, match="approvals: 0 of 1 required for Production"):
         lifecycle.transition(s, DEV, "churn@1", "Production", reason="ship")
-    assert versions.get_version(s, "churn@1").stage == "None"
+    assert registry.get_version(s, "churn@1").stage == "None"
 
     approvals.approve(s, Principal("alice", Role.APPROVER), "churn@1", "Production", "ok")
     done = lifecycle.transition(s, DEV, "churn@1", "Production", reason="ship")

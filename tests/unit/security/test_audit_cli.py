@@ -123,3 +123,35 @@ def test_log_filters_by_action_actor_and_target_prefix(
     assert len(json.loads(out)) == 6
     code, out, _ = cli(capsys, monkeypatch, workspace, "audit", "log")
     assert code == 0 and "model.promote" in out
+
+
+def test_seal_keys_the_chain_and_verify_then_requires_the_key(
+    workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelward.security import bootstrap_admin
+    from modelward.session import Session
+
+    _chain(workspace, n=3)
+    with Session(workspace) as session:
+        bootstrap_admin(session)
+    code, _, err = cli(capsys, monkeypatch, workspace, "audit", "seal")
+    assert code == 2 and "no audit_key" in err
+    monkeypatch.setenv("MODELWARD_AUDIT_KEY", "k" * 40)
+    code, _, err = cli(capsys, monkeypatch, workspace, "audit", "verify")
+    assert code == 1 and "audit seal" in err  # a key and nothing keyed yet: says what to do
+    code, out, _ = cli(capsys, monkeypatch, workspace, "audit", "seal")
+    assert code == 0 and "keyed" in out
+    code, out, _ = cli(capsys, monkeypatch, workspace, "audit", "verify")
+    assert code == 0 and "keyed with the audit key" in out
+    code, out, _ = cli(capsys, monkeypatch, workspace, "audit", "head", "--json")
+    head = json.loads(out)["head"]
+    code, out, _ = cli(capsys, monkeypatch, workspace, "audit", "verify", "--anchor", head.upper())
+    assert code == 0, out
+    monkeypatch.setenv("MODELWARD_AUDIT_KEY", "x" * 40)  # another key: nothing verifies
+    code, _, err = cli(capsys, monkeypatch, workspace, "audit", "verify")
+    assert code == 1 and "another audit key" in err
+    monkeypatch.setenv("MODELWARD_AUDIT_KEY", "short")
+    code, _, err = cli(capsys, monkeypatch, workspace, "audit", "verify")
+    assert code == 2 and "audit_key" in err and "short" not in err  # never echo a secret

@@ -29,7 +29,7 @@ from modelward.errors import InputError
 from modelward.monitoring.predictions import PredictionRecord
 from modelward.monitoring.predictions.sqlite import SqlitePredictionSink
 from modelward.serving.endpoints import EndpointSpec, parse_spec
-from modelward.serving.problems import MalformedRequest, RequestInvalid
+from modelward.errors import MalformedRequest, RequestInvalid
 from modelward.serving.schema import RequestSchema
 
 FIELDS = {"x": "float", "n": "int", "ok": "bool", "s": "string"}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from modelward.serving.problems import MalformedRequest, RequestInvalid
+from modelward.errors import MalformedRequest, RequestInvalid
 from modelward.serving.schema import RequestSchema
 
 SCHEMA = RequestSchema("churn", {"x": "float", "n": "int", "ok": "bool", "s": "string"}, 3)

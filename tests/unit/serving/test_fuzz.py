@@ -25,11 +25,10 @@ from hypothesis import HealthCheck, event, example, given, settings, target
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from modelward.errors import InputError
+from modelward.errors import InputError, MalformedRequest, RequestInvalid
 from modelward.monitoring.predictions import PredictionRecord
 from modelward.monitoring.predictions.sqlite import SqlitePredictionSink
 from modelward.serving.endpoints import EndpointSpec, parse_spec
-from modelward.errors import MalformedRequest, RequestInvalid
 from modelward.serving.schema import RequestSchema
 
 FIELDS = {"x": "float", "n": "int", "ok": "bool", "s": "string"}

@@ -240,6 +240,12 @@ def check_data(block: Block) -> None:
         return
     if block.lang == "toml":
         data = tomllib.loads(block.text)
+        if "project" in data:  # a pyproject.toml fragment: entry points are "module:attr"
+            for group in data["project"].get("entry-points", {}).values():
+                for target in group.values():
+                    module, _, attr = target.partition(":")
+                    assert module and attr.isidentifier(), f"{block.where}: {target!r}"
+            return
         if "audit_key" in data or "database_password" in data:
             from modelward.config.settings import Secrets
 

@@ -92,3 +92,48 @@ def test_unknown_backend_type_is_a_config_error(tmp_path: Path) -> None:
         open_prediction_sink({"type": "kafka"}, tmp_path)
     with pytest.raises(ConfigError, match=r"serving\.prediction_log\.maxlen"):
         open_prediction_sink({"type": "redis", "maxlen": -1}, tmp_path)
+
+
+def test_rollout_fields_read_back_as_written(sink: PredictionSink) -> None:
+    """Shadow and canary analysis split the log by role and release; a failed row says why."""
+    shadow = rec(1)._replace(mode="batch", role="shadow", release_id="rel-7", error="")
+    failed = rec(2)._replace(role="candidate", release_id="rel-7", error="ModelError")
+    sink.write([rec(0), shadow, failed])
+    back = sink.read()
+    assert back == [rec(0), shadow, failed]
+    assert (back[0].mode, back[0].role, back[0].release_id, back[0].error) == (
+        "online",
+        "primary",
+        "",
+        "",
+    )
+
+
+def test_a_sqlite_log_from_before_the_rollout_fields_opens_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE predictions (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT "
+        "NULL, at_us INTEGER NOT NULL, endpoint TEXT NOT NULL, model TEXT NOT NULL, "
+        "model_version TEXT NOT NULL, inputs TEXT NOT NULL, prediction TEXT NOT NULL, "
+        "latency_ms REAL NOT NULL, degraded INTEGER NOT NULL)"
+    )
+    conn.execute(
+        "INSERT INTO predictions (request_id, at_us, endpoint, model, model_version, inputs, "
+        "prediction, latency_ms, degraded) VALUES ('old', 1, 'churn', 'churn', '1', '{}', "
+        "'0.5', 2.0, 0)"
+    )
+    conn.commit()
+    conn.close()
+    sink = open_prediction_sink({"type": "sqlite", "path": str(path)}, tmp_path)
+    try:
+        sink.write([rec(1)._replace(role="shadow")])
+        old, new = sink.read()
+        assert (old.request_id, old.role, old.mode, old.prediction) == ("old", "primary", "online", 0.5)
+        assert new == rec(1)._replace(role="shadow")
+    finally:
+        sink.close()

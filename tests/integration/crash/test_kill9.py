@@ -266,7 +266,7 @@ lifecycle.transition(session, Principal("root", Role.ADMIN), "churn@1", "Product
 def test_a_promotion_killed_midway_is_all_or_nothing(
     session: Session, workspace_env: dict[str, str], point: str
 ) -> None:
-    from modelward.registry import lifecycle, versions
+    from modelward.registry import get_version, lifecycle
     from modelward.security.roles import Principal, Role
     from tests.unit.registry.support import git_commit_all, make_snapshot, quick_version
 
@@ -279,7 +279,7 @@ def test_a_promotion_killed_midway_is_all_or_nothing(
 
     kill_at(CHILD_SESSION + PROMOTE, *_args(session, workspace_env), point, label=point)
 
-    version = versions.get_version(session, "churn@1")
+    version = get_version(session, "churn@1")
     history = lifecycle.history(session, "churn@1")
     if point == "in the transaction":
         assert (version.stage, history) == ("None", [])

@@ -32,6 +32,15 @@ class PredictionRecord(NamedTuple):
     prediction: Any
     latency_ms: float
     degraded: bool
+    #: which path answered: ``online``, ``batch``, ``async`` or ``stream``
+    mode: str = "online"
+    #: the model's part in a release: ``primary``, ``candidate`` (canary/blue-green),
+    #: ``shadow`` (scored, never answered) or ``fallback``
+    role: str = "primary"
+    #: the rollout this answer belongs to; empty outside a rollout
+    release_id: str = ""
+    #: why the row failed (a problem type or exception class), empty when it was answered
+    error: str = ""
 
 
 @runtime_checkable

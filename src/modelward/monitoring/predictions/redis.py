@@ -47,6 +47,10 @@ def _fields(r: PredictionRecord) -> dict[str, Any]:
         "prediction": orjson.dumps(r.prediction, option=option),
         "latency_ms": repr(float(r.latency_ms)),
         "degraded": "1" if r.degraded else "0",
+        "mode": r.mode,
+        "role": r.role,
+        "release_id": r.release_id,
+        "error": r.error,
     }
 
 
@@ -61,6 +65,11 @@ def _record(fields: dict[bytes, bytes]) -> PredictionRecord:
         prediction=orjson.loads(fields[b"prediction"]),
         latency_ms=float(fields[b"latency_ms"]),
         degraded=fields[b"degraded"] == b"1",
+        # entries written before these fields existed have none
+        mode=fields.get(b"mode", b"online").decode(),
+        role=fields.get(b"role", b"primary").decode(),
+        release_id=fields.get(b"release_id", b"").decode(),
+        error=fields.get(b"error", b"").decode(),
     )
 
 

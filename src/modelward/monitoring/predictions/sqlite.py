@@ -29,18 +29,28 @@ _DDL = (
     "seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, at_us INTEGER NOT NULL, "
     "endpoint TEXT NOT NULL, model TEXT NOT NULL, model_version TEXT NOT NULL, "
     "inputs TEXT NOT NULL, prediction TEXT NOT NULL, latency_ms REAL NOT NULL, "
-    "degraded INTEGER NOT NULL)",
+    "degraded INTEGER NOT NULL, mode TEXT NOT NULL DEFAULT 'online', "
+    "role TEXT NOT NULL DEFAULT 'primary', release_id TEXT NOT NULL DEFAULT '', "
+    "error TEXT NOT NULL DEFAULT '')",
     "CREATE INDEX IF NOT EXISTS ix_predictions_endpoint_at ON predictions (endpoint, at_us)",
     "CREATE INDEX IF NOT EXISTS ix_predictions_request_id ON predictions (request_id)",
 )
 _COLUMNS = (
-    "request_id, at_us, endpoint, model, model_version, inputs, prediction, latency_ms, degraded"
+    "request_id, at_us, endpoint, model, model_version, inputs, prediction, latency_ms, degraded, "
+    "mode, role, release_id, error"
 )
+#: columns added after the first release, with their DDL, for logs written before them
+_ADDED_COLUMNS = {
+    "mode": "mode TEXT NOT NULL DEFAULT 'online'",
+    "role": "role TEXT NOT NULL DEFAULT 'primary'",
+    "release_id": "release_id TEXT NOT NULL DEFAULT ''",
+    "error": "error TEXT NOT NULL DEFAULT ''",
+}
 
 
 _INSERT_BATCH = (
     f"INSERT INTO predictions ({_COLUMNS}) SELECT "
-    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(9))
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(13))
     + " FROM json_each(?) ORDER BY key"
 )
 
@@ -84,6 +94,10 @@ class SqlitePredictionSink:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 for statement in _DDL:
                     conn.execute(statement)
+                have = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
+                for column, ddl in _ADDED_COLUMNS.items():
+                    if column not in have:  # a log from before the column existed
+                        conn.execute(f"ALTER TABLE predictions ADD COLUMN {ddl}")
             except (sqlite3.Error, OSError) as exc:
                 raise StoreUnavailable(
                     f"cannot open the prediction log {self.label}: {exc}", store=self.label
@@ -109,6 +123,10 @@ class SqlitePredictionSink:
                     orjson.dumps(r.prediction, option=option).decode(),
                     r.latency_ms,
                     int(r.degraded),
+                    r.mode,
+                    r.role,
+                    r.release_id,
+                    r.error,
                 )
                 for r in records
             ]
@@ -151,6 +169,10 @@ class SqlitePredictionSink:
                 orjson.loads(r[6]),
                 r[7],
                 bool(r[8]),
+                r[9],
+                r[10],
+                r[11],
+                r[12],
             )
             for r in rows
         ]

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from modelward._exports import lazy_exports
 
 if TYPE_CHECKING:
-    from modelward.rollout.controller import Controller, Decision, analyse
     from modelward.rollout.analysis import Analysis, ArmSample, MetricVerdict, arm_samples, judge
+    from modelward.rollout.controller import Controller, Decision, analyse
     from modelward.rollout.plans import BUCKETS, Route, Strategy, TrafficPlan, parse_strategy
     from modelward.rollout.policy import KNOWN_METRICS, MetricRule, RolloutPolicy, parse_policy
     from modelward.rollout.releases import (

@@ -15,7 +15,7 @@ acting at once one wins, the other gets :class:`~modelward.errors.Conflict` (409
 and nothing of theirs is written. A second live release on one endpoint is refused by a
 unique column, so even two simultaneous starts cannot both succeed.
 
-Commands act on an endpoint's *current* release: its newest one.
+Commands act on an endpoint's *current* release: its newest one (the highest ``seq``).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ LIVE_STATES = frozenset({"running", "paused"})
 class Release:
     id: str
     endpoint: str
+    seq: int
     strategy: Strategy
     baseline: str
     candidate: str
@@ -136,6 +137,7 @@ class Release:
         return {
             "id": self.id,
             "endpoint": self.endpoint,
+            "seq": self.seq,
             "strategy": self.strategy.value,
             "baseline": self.baseline,
             "candidate": self.candidate,
@@ -162,6 +164,7 @@ def _from_row(row: Row[Any]) -> Release:
     return Release(
         row.id,
         row.endpoint,
+        row.seq,
         Strategy(row.strategy),
         row.baseline,
         row.candidate,
@@ -200,7 +203,7 @@ def _current_in(conn: Connection, endpoint: str) -> Release | None:
     row = conn.execute(
         select(releases)
         .where(releases.c.endpoint == endpoint)
-        .order_by(releases.c.created_at.desc(), releases.c.id.desc())
+        .order_by(releases.c.seq.desc())
         .limit(1)
     ).first()
     return _from_row(row) if row is not None else None
@@ -223,7 +226,9 @@ def list_releases(
     session: Session, endpoint: str | None = None, *, live_only: bool = False
 ) -> list[Release]:
     """Releases, newest first."""
-    query = select(releases).order_by(releases.c.created_at.desc(), releases.c.id.desc())
+    query = select(releases).order_by(
+        releases.c.created_at.desc(), releases.c.endpoint, releases.c.seq.desc()
+    )
     if endpoint is not None:
         query = query.where(releases.c.endpoint == endpoint)
     if live_only:
@@ -235,10 +240,12 @@ def list_releases(
 def current_plans(session: Session) -> dict[str, TrafficPlan]:
     """Each endpoint's traffic plan from its newest release, for the gateway's config
     refresh (endpoints that never had a release are absent: they serve their model)."""
-    plans: dict[str, TrafficPlan] = {}
-    for release in list_releases(session):  # newest first: the first seen wins
-        plans.setdefault(release.endpoint, release.plan())
-    return plans
+    newest: dict[str, Release] = {}
+    for release in list_releases(session):
+        seen = newest.get(release.endpoint)
+        if seen is None or release.seq > seen.seq:
+            newest[release.endpoint] = release
+    return {name: release.plan() for name, release in newest.items()}
 
 
 # -- start ------------------------------------------------------------------------------
@@ -296,6 +303,7 @@ def start_release(
                 insert(releases).values(
                     id=release_id,
                     endpoint=endpoint,
+                    seq=live.seq + 1 if live is not None else 1,
                     active_endpoint=endpoint,
                     strategy=chosen.value,
                     baseline=baseline,
@@ -329,7 +337,7 @@ def start_release(
                     "policy": policy.model_dump(mode="json"),
                 },
             )
-    except IntegrityError:  # another start won the unique active_endpoint
+    except IntegrityError:  # another start won the unique active_endpoint (or seq)
         raise _second_release(endpoint, None) from None
     return release
 

@@ -5,7 +5,15 @@ is NULL otherwise; its unique constraint is what refuses a second live release o
 endpoint, even when two operators start one at the same instant (NULLs never collide).
 """
 
-from sqlalchemy import JSON, Column, Integer, PrimaryKeyConstraint, String, Table
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 from modelward.store import UTCDateTime, metadata
 
@@ -15,7 +23,9 @@ releases = Table(
     "releases",
     metadata,
     Column("id", String(32), nullable=False),
-    Column("endpoint", String(128), nullable=False, index=True),
+    Column("endpoint", String(128), nullable=False),
+    # the release's number on its endpoint (1, 2, ...): the newest is the current one
+    Column("seq", Integer, nullable=False),
     Column("active_endpoint", String(128), nullable=True, unique=True),
     Column("strategy", String(16), nullable=False),
     Column("baseline", String(200), nullable=False),
@@ -40,4 +50,5 @@ releases = Table(
     Column("updated_by", String(200), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("id"),
+    UniqueConstraint("endpoint", "seq"),
 )

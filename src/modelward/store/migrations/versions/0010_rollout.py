@@ -21,6 +21,7 @@ def upgrade() -> None:
         "releases",
         sa.Column("id", sa.String(32), nullable=False),
         sa.Column("endpoint", sa.String(128), nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("active_endpoint", sa.String(128), nullable=True),
         sa.Column("strategy", sa.String(16), nullable=False),
         sa.Column("baseline", sa.String(200), nullable=False),
@@ -40,10 +41,9 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_releases"),
         sa.UniqueConstraint("active_endpoint", name="uq_releases_active_endpoint"),
+        sa.UniqueConstraint("endpoint", "seq", name="uq_releases_endpoint_seq"),
     )
-    op.create_index("ix_releases_endpoint", "releases", ["endpoint"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_releases_endpoint", table_name="releases")
     op.drop_table("releases")

@@ -13,7 +13,9 @@ metric              test (one-sided: "candidate is worse")    tolerance (policy)
                     size ``|U/(nc*nb) - 0.5| > tol``
 ==================  ========================================  ===========================
 
-A metric with fewer than ``min_sample`` values in either arm is ``inconclusive``. The
+A metric is ``inconclusive`` while either arm has fewer than ``min_sample`` rows in the
+window (a distribution also needs half as many values: answered rows, not degraded ones
+for scores). The
 p-values of the metrics that were tested are Holm-adjusted, so the chance that an
 analysis fails a candidate no worse than its baseline is at most ``alpha``, whatever the
 number of metrics. ``realised_performance`` and ``kpi`` need labels and KPIs, which the
@@ -202,14 +204,19 @@ def _test(rule: MetricRule, base: ArmSample, cand: ArmSample, min_sample: int) -
         bad_c = cand.errors if metric == "error_rate" else cand.fallbacks
         p = _rate_test(bad_b, base.total, bad_c, cand.total, tol)
         return _Tested(rule, p, bad_b / base.total, bad_c / cand.total, base.total, cand.total)
+    if base.total < min_sample or cand.total < min_sample:
+        return f"{base.total} baseline and {cand.total} candidate rows; need {min_sample} each"
     values_b, values_c = (
         (base.latencies_ms, cand.latencies_ms)
         if metric == "latency"
         else (base.scores, cand.scores)
     )
-    if len(values_b) < min_sample or len(values_c) < min_sample:
+    # errored (and, for scores, degraded) rows carry no value; the rate metrics judge those
+    need = max(10, min_sample // 2)
+    if len(values_b) < need or len(values_c) < need:
         return (
-            f"{len(values_b)} baseline and {len(values_c)} candidate values; need {min_sample} each"
+            f"{len(values_b)} baseline and {len(values_c)} candidate {metric} values; "
+            f"need {need} each"
         )
     b, c = np.asarray(values_b), np.asarray(values_c)
     if metric == "latency":

@@ -7,11 +7,11 @@ is named with the rule it breaks (``steps.2: 40 is not above the step before it 
 
     steps: [5, 25, 50, 100]      # percent of traffic on the candidate, step by step
     interval_s: 60               # the controller looks every interval; a step lasts one at least
-    min_sample: 200              # rows per arm in a window before a metric can be judged
+    min_sample: 500              # rows per arm in a window before a metric can be judged
     alpha: 0.01                  # family-wise false-alarm rate per analysis (Holm)
     metrics:
-      - {metric: error_rate, tolerance: 0.01}    # absolute rate increase allowed
-      - {metric: fallback_rate, tolerance: 0.01}
+      - {metric: error_rate, tolerance: 0}       # absolute rate increase allowed
+      - {metric: fallback_rate, tolerance: 0}
       - {metric: latency, tolerance: 5}          # milliseconds added allowed
       - {metric: score, tolerance: 0.05}         # |P(candidate > baseline) - 0.5| allowed
     inconclusive_deadline_s: 900  # then on_deadline decides
@@ -44,8 +44,8 @@ KNOWN_METRICS = LOG_METRICS + LABEL_METRICS
 
 #: each metric's default tolerance, in its own unit (see the module docstring)
 DEFAULT_TOLERANCE: dict[str, float] = {
-    "error_rate": 0.01,
-    "fallback_rate": 0.01,
+    "error_rate": 0.0,
+    "fallback_rate": 0.0,
     "latency": 5.0,
     "score": 0.05,
     "realised_performance": 0.0,
@@ -87,7 +87,7 @@ class RolloutPolicy(BaseModel):
     #: canary weights in percent, strictly increasing, each in (0, 100]
     steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0], min_length=1)
     interval_s: float = Field(default=60.0, gt=0, le=86_400)
-    min_sample: int = Field(default=200, ge=10, le=10_000_000)
+    min_sample: int = Field(default=500, ge=10, le=10_000_000)
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     metrics: list[MetricRule] = Field(default_factory=_default_rules, min_length=1)
     inconclusive_deadline_s: float = Field(default=900.0, gt=0)

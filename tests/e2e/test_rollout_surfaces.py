@@ -83,6 +83,12 @@ def test_the_cli_starts_shows_and_ends_a_release(
     assert started["weight"] == 10 and started["policy"]["sticky_by"] == "customer_id"
     code, out, _ = cli(capsys, monkeypatch, sqlite_workspace, "rollout", "status", "churn")
     assert code == 0 and "10%" in out and cw.candidate in out
+    # the controller finds an empty prediction log: too little data, so it holds
+    code, out, err = cli(
+        capsys, monkeypatch, sqlite_workspace, "rollout", "controller", "--once", "--json"
+    )
+    assert code == 0, err
+    assert [d["action"] for d in json.loads(out)] == ["hold"]
     # two operators acting on the same version: the second is refused with exit 1
     code, _, _ = cli(
         capsys,

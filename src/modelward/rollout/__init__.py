@@ -19,7 +19,14 @@ from modelward._exports import lazy_exports
 if TYPE_CHECKING:
     from modelward.rollout.analysis import Analysis, ArmSample, MetricVerdict, arm_samples, judge
     from modelward.rollout.controller import Controller, Decision, analyse
-    from modelward.rollout.plans import BUCKETS, Route, Strategy, TrafficPlan, parse_strategy
+    from modelward.rollout.plans import (
+        BUCKETS,
+        EndpointPlan,
+        Route,
+        Strategy,
+        TrafficPlan,
+        parse_strategy,
+    )
     from modelward.rollout.policy import KNOWN_METRICS, MetricRule, RolloutPolicy, parse_policy
     from modelward.rollout.releases import (
         Release,
@@ -43,6 +50,7 @@ __all__ = [
     "ArmSample",
     "Controller",
     "Decision",
+    "EndpointPlan",
     "MetricRule",
     "MetricVerdict",
     "Release",
@@ -80,6 +88,7 @@ __getattr__, __dir__ = lazy_exports(
         "arm_samples": "analysis",
         "judge": "analysis",
         "BUCKETS": "plans",
+        "EndpointPlan": "plans",
         "Route": "plans",
         "Strategy": "plans",
         "TrafficPlan": "plans",

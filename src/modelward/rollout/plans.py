@@ -19,12 +19,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from modelward.errors import InputError
 
-__all__ = ["BUCKETS", "Route", "Strategy", "TrafficPlan", "bucket_of", "parse_strategy"]
+__all__ = [
+    "BUCKETS",
+    "EndpointPlan",
+    "Route",
+    "Strategy",
+    "TrafficPlan",
+    "bucket_of",
+    "parse_strategy",
+]
 
 #: the number of buckets a key hashes into: weights have a resolution of 0.01 %
 BUCKETS = 10_000
@@ -229,3 +238,17 @@ class TrafficPlan:
             "release_id": self.release_id,
             "sticky_by": self.sticky_by,
         }
+
+
+class EndpointPlan(NamedTuple):
+    """A release's say over an endpoint's traffic, as the gateway's config refresh reads it."""
+
+    plan: TrafficPlan
+    #: running or paused: the plan holds whatever the endpoint's definition says
+    live: bool
+    #: when the release last changed; a finished (promoted) release's plan holds only
+    #: until the endpoint's definition changes after it
+    decided_at: datetime
+
+    def applies(self, endpoint_updated_at: datetime) -> bool:
+        return self.live or self.decided_at > endpoint_updated_at

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelward import security
 from modelward.errors import CheckFailed, Conflict, InputError, NotFound
-from modelward.rollout.plans import Strategy, TrafficPlan, parse_strategy
+from modelward.rollout.plans import EndpointPlan, Strategy, TrafficPlan, parse_strategy
 from modelward.rollout.policy import RolloutPolicy
 from modelward.rollout.tables import releases
 from modelward.security import Permission, Principal
@@ -237,15 +237,21 @@ def list_releases(
         return [_from_row(r) for r in conn.execute(query)]
 
 
-def current_plans(session: Session) -> dict[str, TrafficPlan]:
-    """Each endpoint's traffic plan from its newest release, for the gateway's config
-    refresh (endpoints that never had a release are absent: they serve their model)."""
+def current_plans(session: Session) -> dict[str, EndpointPlan]:
+    """What releases say about each endpoint's traffic, for the gateway's config refresh:
+    a live release's plan, or a promoted release's single candidate. Endpoints whose
+    newest release was aborted or rolled back (or that never had one) are absent: they
+    serve their definition's model."""
     newest: dict[str, Release] = {}
     for release in list_releases(session):
         seen = newest.get(release.endpoint)
         if seen is None or release.seq > seen.seq:
             newest[release.endpoint] = release
-    return {name: release.plan() for name, release in newest.items()}
+    return {
+        name: EndpointPlan(release.plan(), release.live, release.updated_at)
+        for name, release in newest.items()
+        if release.live or release.state == "promoted"
+    }
 
 
 # -- start ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ on a fail and otherwise left for an operator to promote.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = ["Controller", "Decision", "analyse"]
+
+_log = logging.getLogger("modelward.rollout")
 
 Action = Literal["advance", "promote", "rollback", "hold", "wait", "skip"]
 
@@ -244,12 +247,23 @@ class Controller:
         interval_s: float,
         on_tick: Callable[[list[Decision]], None] | None = None,
     ) -> None:
-        """Tick every ``interval_s`` until ``stop`` is set; leases are given up at the end."""
+        """Tick every ``interval_s`` until ``stop`` is set; leases are given up at the end.
+
+        A pass that fails (the database or the prediction log is unreachable) is logged and
+        the next one tries again: the controller resumes when they are back, and the gateway
+        keeps serving the last plan meanwhile."""
         try:
             while not stop.is_set():
-                decisions = self.tick()
-                if on_tick is not None:
-                    on_tick(decisions)
+                try:
+                    decisions = self.tick()
+                except Exception as exc:
+                    _log.warning("rollout controller %s: pass failed: %s", self.owner, exc)
+                else:
+                    if on_tick is not None:
+                        on_tick(decisions)
                 stop.wait(interval_s)
         finally:
-            self.release_leases()
+            try:
+                self.release_leases()
+            except Exception as exc:  # they run out by themselves
+                _log.warning("rollout controller %s: leases not released: %s", self.owner, exc)

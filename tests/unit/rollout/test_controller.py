@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -176,3 +177,38 @@ def test_an_operator_acting_first_wins_over_the_controller(w: Setup, sink: Predi
     rollout.resume(w.session, w.operator, "churn")
     assert ctl._drive(stale, T0 + timedelta(seconds=61)).action == "skip"
     assert rollout.current_release(w.session, "churn").state == "running"
+
+
+class FlakySink:
+    """A prediction log that cannot be read for its first ``failures`` reads."""
+
+    label = "flaky"
+
+    def __init__(self, inner: PredictionSink, failures: int) -> None:
+        self.inner, self.failures = inner, failures
+
+    def read(self, endpoint: str | None = None, limit: int | None = None) -> list[Any]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("prediction log unreachable")
+        return self.inner.read(endpoint, limit)
+
+
+def test_the_controller_resumes_after_a_failed_pass(w: Setup, sink: PredictionSink) -> None:
+    _start(w)
+    _traffic(w, sink, 1_500, BAD["+50 ms"], seed=8)
+    flaky = FlakySink(sink, failures=2)
+    ctl = Controller(w.session, flaky, owner="c1", clock=lambda: T0 + timedelta(seconds=61))  # type: ignore[arg-type]
+    stop = threading.Event()
+    seen: list[list[str]] = []
+
+    def on_tick(decisions: list[rollout.Decision]) -> None:
+        seen.append([d.action for d in decisions])
+        stop.set()
+
+    runner = threading.Thread(target=ctl.run, args=(stop, 0.001, on_tick))
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    assert flaky.failures == 0 and seen == [["rollback"]]
+    assert rollout.current_release(w.session, "churn").lease_owner is None  # given up

@@ -224,3 +224,22 @@ def _setup() -> tuple[World, Plans, MemoryPredictionSink]:
     w.model("m@production", ConstantModel(0.2), "3")
     w.put(spec(entity_keys=["f0"]))
     return w, Plans(), MemoryPredictionSink()
+
+
+def test_a_candidate_that_cannot_be_loaded_leaves_the_endpoint_serving_as_it_was() -> None:
+    world, plans, sink = _setup()
+    del world.models["m@4"]  # deleted, or its file is unreadable
+
+    async def scenario() -> tuple[str, str]:
+        gw = gateway(world, plans, sink)
+        async with serving(gw) as http:
+            plans.live(canary(100))
+            await gw.refresh()
+            assert "m" not in gw.cache.routings
+            r = await http.post(URL, json=body(1), headers=AUTH)
+            metrics = (await http.get("/metrics")).text
+            return str(r.json()["model_version"]), metrics
+
+    version, metrics = run(scenario())
+    assert version == "3"
+    assert 'modelward_gateway_reload_errors_total{endpoint="m"} 1.0' in metrics

@@ -190,6 +190,8 @@ def test_two_operators_at_once_one_wins_the_other_gets_a_conflict(w: Setup) -> N
     final = rollout.current_release(w.session, "churn")
     assert final.version == 2 and final.state in ("promoted", "aborted")
     assert len(_audit(w)) == 2  # the start and the winner
+    with w.session.store.read() as conn:
+        assert security.verify(conn).ok  # racing writers left the audit chain intact
 
 
 def test_an_endpoint_without_a_release_says_how_to_start_one(w: Setup) -> None:

@@ -243,3 +243,19 @@ def test_a_candidate_that_cannot_be_loaded_leaves_the_endpoint_serving_as_it_was
     version, metrics = run(scenario())
     assert version == "3"
     assert 'modelward_gateway_reload_errors_total{endpoint="m"} 1.0' in metrics
+
+
+def test_a_restarted_worker_sends_every_customer_where_it_went_before() -> None:
+    world, plans, sink = _setup()
+    plans.live(canary(30))
+
+    async def versions() -> list[str]:
+        async with serving(gateway(world, plans, sink)) as http:
+            return [
+                (await http.post(URL, json=body(c), headers=AUTH)).json()["model_version"]
+                for c in range(60)
+            ]
+
+    before = run(versions())
+    after = run(versions())  # a new process would rebuild the same plan from the store
+    assert before == after and set(before) == {"3", "4"}

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelward import security
@@ -242,14 +242,20 @@ def current_plans(session: Session) -> dict[str, EndpointPlan]:
     a live release's plan, or a promoted release's single candidate. Endpoints whose
     newest release was aborted or rolled back (or that never had one) are absent: they
     serve their definition's model."""
-    newest: dict[str, Release] = {}
-    for release in list_releases(session):
-        seen = newest.get(release.endpoint)
-        if seen is None or release.seq > seen.seq:
-            newest[release.endpoint] = release
+    newest = (
+        select(releases.c.endpoint, func.max(releases.c.seq).label("seq"))
+        .group_by(releases.c.endpoint)
+        .subquery()
+    )
+    # one row per endpoint, whatever the length of its history (the gateway polls this)
+    query = select(releases).join(
+        newest, (releases.c.endpoint == newest.c.endpoint) & (releases.c.seq == newest.c.seq)
+    )
+    with session.store.read() as conn:
+        found = [_from_row(r) for r in conn.execute(query)]
     return {
-        name: EndpointPlan(release.plan(), release.live, release.updated_at)
-        for name, release in newest.items()
+        release.endpoint: EndpointPlan(release.plan(), release.live, release.updated_at)
+        for release in found
         if release.live or release.state == "promoted"
     }
 

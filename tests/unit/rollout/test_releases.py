@@ -227,3 +227,13 @@ def test_two_starts_at_once_leave_one_live_release(w: Setup) -> None:
         t.join()
     assert sorted(outcomes) == ["conflict", "started"]
     assert len(rollout.list_releases(w.session, live_only=True)) == 1
+
+
+def test_the_newest_release_decides_the_plan(w: Setup) -> None:
+    _start(w)
+    rollout.promote(w.session, w.operator, "churn")
+    assert rollout.current_plans(w.session)["churn"].plan.baseline == w.candidate
+    _start(w, strategy="shadow")
+    assert rollout.current_plans(w.session)["churn"].live
+    rollout.abort(w.session, w.operator, "churn")
+    assert "churn" not in rollout.current_plans(w.session)  # not the older promotion

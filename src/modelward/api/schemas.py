@@ -67,7 +67,7 @@ PROBLEM_EXAMPLE = {
 
 class WhoAmI(_Out):
     name: str
-    role: str = Field(description="viewer, developer, approver or admin")
+    role: str = Field(description="viewer, developer, approver, operator or admin")
     kind: str = Field(description="user or service")
 
 

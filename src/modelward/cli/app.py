@@ -58,6 +58,7 @@ def _register() -> None:
         pipelines,
         quickstart,
         reproduce,
+        rollout,
         run,
         scheduler,
         users,
@@ -83,6 +84,11 @@ def _register() -> None:
     reproduce.register(app)
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
     gateway.register(app)
+    app.add_typer(
+        rollout.app,
+        name="rollout",
+        help="Releases on an endpoint: canary, blue-green, shadow; the controller.",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         update_endpoint,
     )
     from modelward.serving.gateway import Gateway
+    from modelward.serving.releases import start_release
 
 __all__ = [
     "ENV_ENDPOINTS",
@@ -40,6 +41,7 @@ __all__ = [
     "get_endpoint",
     "list_endpoints",
     "parse_spec",
+    "start_release",
     "update_endpoint",
 ]
 
@@ -59,5 +61,6 @@ __getattr__, __dir__ = lazy_exports(
         "parse_spec": "endpoints",
         "update_endpoint": "endpoints",
         "Gateway": "gateway",
+        "start_release": "releases",
     },
 )

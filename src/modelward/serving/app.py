@@ -1,14 +1,16 @@
 """Assembling a gateway for a workspace: the wiring ``modelward serve`` uses.
 
 Everything the gateway reads from other contexts is connected here and only here: the
-endpoint rows (serving's own table), model resolution (the registry), model files
-(MLflow), token checks (security), online features (features) and the prediction log
-sink (monitoring). Tests wire a :class:`~modelward.serving.gateway.Gateway` with fakes.
+endpoint rows (serving's own table), release plans (rollout), model resolution (the
+registry), model files (MLflow), token checks (security), online features (features) and
+the prediction log sink (monitoring). Tests wire a
+:class:`~modelward.serving.gateway.Gateway` with fakes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from modelward.monitoring import PredictionLogWriter, open_prediction_sink
@@ -22,6 +24,7 @@ from modelward.serving.models import MlflowModelLoader, RegistryModelResolver
 
 if TYPE_CHECKING:
     from modelward.features import FeatureLookup
+    from modelward.rollout import EndpointPlan
     from modelward.security import Principal
     from modelward.session import Session
 
@@ -42,6 +45,11 @@ def create_gateway(
     def endpoints() -> list[Endpoint]:
         with session.store.read() as conn:
             return load_endpoints(conn)
+
+    def plans() -> Mapping[str, EndpointPlan]:
+        from modelward.rollout import current_plans
+
+        return current_plans(session)
 
     def lookup() -> FeatureLookup:
         from modelward.features import FeatureLookup, load_catalog, online_store
@@ -71,6 +79,7 @@ def create_gateway(
         resolver=RegistryModelResolver(session),
         loader=MlflowModelLoader(session),
         lookup=lookup,
+        load_plans=plans,
     )
     writer = PredictionLogWriter(
         open_prediction_sink(settings.prediction_log, root),

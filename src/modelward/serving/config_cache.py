@@ -10,20 +10,27 @@ picked up the old runtime finish on it, and it is closed once its queue is drain
 
 If a refresh fails for an endpoint (the database is down, the model version was deleted),
 the last good runtime keeps serving and the failure is counted and logged.
+
+A release on an endpoint (rollout's plan, read once per refresh) adds a second warm runtime
+for the candidate and a :class:`~modelward.serving.routing.Routing`; a plan that only moves
+weights reuses both runtimes. A promoted release serves its candidate until the endpoint's
+definition changes after it. When the plans cannot be read, the last ones stay in force.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from modelward.errors import ConfigError
+from modelward.rollout import EndpointPlan, Strategy, TrafficPlan
 from modelward.serving.endpoints import Endpoint
 from modelward.serving.metrics import EndpointMetrics, GatewayMetrics
 from modelward.serving.models import LoadedModel, ModelLoader, ModelResolver, ResolvedModel
+from modelward.serving.routing import Routing
 from modelward.serving.runtime import EndpointRuntime, model_columns
 from modelward.serving.schema import RequestSchema
 
@@ -44,6 +51,8 @@ class Sources:
     loader: ModelLoader
     #: the online feature lookup (built on first need); None: no feature store configured
     lookup: Callable[[], FeatureLookup] | None = None
+    #: each endpoint's release plan (rollout's ``current_plans``); None: no releases
+    load_plans: Callable[[], Mapping[str, EndpointPlan]] | None = None
 
 
 class EndpointCache:
@@ -54,6 +63,11 @@ class EndpointCache:
         self.metrics = metrics
         self.only = only
         self.runtimes: dict[str, EndpointRuntime] = {}
+        #: endpoints a release splits; swapped in together with ``runtimes``
+        self.routings: dict[str, Routing] = {}
+        #: what the last :meth:`build` made, for the gateway to swap in with the runtimes
+        self.next_routings: dict[str, Routing] = {}
+        self._plans: Mapping[str, EndpointPlan] = {}
         #: endpoints that could not be loaded yet, with the reason (for /readyz)
         self.failed: dict[str, str] = {}
         self._models: dict[tuple[str, str, str, tuple[str, ...]], LoadedModel] = {}
@@ -66,19 +80,45 @@ class EndpointCache:
             self._lookup = self.sources.lookup()
         return self._lookup
 
+    def _read_plans(self) -> Mapping[str, EndpointPlan]:
+        if self.sources.load_plans is None:
+            return {}
+        try:
+            self._plans = self.sources.load_plans()
+        except Exception as exc:  # the database is down: the last plans stay in force
+            self.metrics.reload_errors.labels("").inc()
+            _log.warning("release plans could not be read, keeping the last ones: %s", exc)
+        return self._plans
+
     def build(self) -> tuple[dict[str, EndpointRuntime], list[EndpointRuntime]]:
-        """The next mapping and the runtimes it retires. Runs on a worker thread."""
+        """The next mapping and the runtimes it retires. Runs on a worker thread; the
+        routings that go with the mapping are left in :attr:`next_routings`."""
         endpoints = self.sources.load_endpoints()
+        plans = self._read_plans()
         current = self.runtimes
         fresh: dict[str, EndpointRuntime] = {}
+        routings: dict[str, Routing] = {}
         failed: dict[str, str] = {}
         for endpoint in endpoints:
             name = endpoint.name
             if self.only is not None and name not in self.only:
                 continue
             old = current.get(name)
+            old_routing = self.routings.get(name)
             try:
-                primary = self.sources.resolver.resolve(endpoint.spec.model)
+                given = plans.get(name)
+                plan = (
+                    given.plan if given is not None and given.applies(endpoint.updated_at) else None
+                )
+                primary = self.sources.resolver.resolve(
+                    plan.baseline if plan is not None else endpoint.spec.model
+                )
+                split = plan is not None and plan.strategy is not Strategy.SINGLE
+                candidate = (
+                    self.sources.resolver.resolve(plan.candidate)
+                    if plan is not None and split and plan.candidate
+                    else None
+                )
                 fallback = endpoint.spec.fallback
                 backup = (
                     self.sources.resolver.resolve(fallback.model)
@@ -86,35 +126,59 @@ class EndpointCache:
                     else None
                 )
                 versions = (primary.version, backup.version if backup else None)
+                same_candidate = (
+                    old_routing.candidate_version == candidate.version
+                    if old_routing is not None and candidate is not None
+                    else old_routing is None and candidate is None
+                )
                 if (
                     old is not None
                     and old.config_version == endpoint.config_version
                     and old.loaded_versions == versions
+                    and same_candidate
                 ):
                     fresh[name] = old
+                    if old_routing is not None and plan is not None:
+                        # weights moved: the same warm runtimes, the new plan
+                        routings[name] = self._routing(endpoint, plan, old_routing.candidate)
                     continue
                 fresh[name] = self._runtime(endpoint, primary, backup)
+                if candidate is not None and plan is not None:
+                    routings[name] = self._routing(
+                        endpoint, plan, self._runtime(endpoint, candidate, backup)
+                    )
                 self.metrics.reloads.labels(name).inc()
                 _log.info(
-                    "endpoint %s loaded: config version %d, model %s@%s",
+                    "endpoint %s loaded: config version %d, model %s@%s%s",
                     name,
                     endpoint.config_version,
                     primary.name,
                     primary.version,
+                    f", candidate {candidate.name}@{candidate.version}" if candidate else "",
                 )
             except Exception as exc:
                 self.metrics.reload_errors.labels(name).inc()
                 reason = f"{type(exc).__name__}: {exc}"
                 if old is not None:
                     fresh[name] = old
+                    if old_routing is not None:
+                        routings[name] = old_routing
                     _log.warning("endpoint %s: refresh failed, still serving: %s", name, reason)
                 else:
                     failed[name] = reason
                     if self.failed.get(name) != reason:  # once per new reason, not every poll
                         _log.error("endpoint %s: cannot be loaded: %s", name, reason)
         self.failed = failed
+        self.next_routings = routings
+        kept = {id(r.candidate) for r in routings.values()}
         retired = [rt for name, rt in current.items() if fresh.get(name) is not rt]
+        retired += [r.candidate for r in self.routings.values() if id(r.candidate) not in kept]
         return fresh, retired
+
+    @staticmethod
+    def _routing(endpoint: Endpoint, plan: TrafficPlan, candidate: EndpointRuntime) -> Routing:
+        keys = endpoint.spec.entity_keys
+        return Routing(plan, candidate, keys[0] if keys else None)
 
     def _model(self, resolved: ResolvedModel, output: str, columns: list[str]) -> LoadedModel:
         key = (resolved.uri, resolved.version, output, tuple(columns))

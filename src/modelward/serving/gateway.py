@@ -38,12 +38,14 @@ from modelward.errors import (
     PayloadTooLarge,
 )
 from modelward.monitoring import PredictionLogWriter, PredictionRecord
+from modelward.rollout import Route
 from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier, may_call
 from modelward.serving.config_cache import EndpointCache
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
 from modelward.serving.problems import fallback_reason, problem_body, respond
 from modelward.serving.resilience import ConcurrencyLimit
+from modelward.serving.routing import SHADOW_CAPACITY, ShadowScorer, failure_records
 from modelward.serving.runtime import (
     EndpointRuntime,
     FeatureStoreFailed,
@@ -91,6 +93,7 @@ class Gateway:
         on_close: Callable[[], None] | None = None,
         feature_probe: Callable[[], None] | None = None,
         tracer_provider: Any = None,
+        shadow_capacity: int = SHADOW_CAPACITY,
     ) -> None:
         self.settings = settings
         self.cache = cache
@@ -101,6 +104,8 @@ class Gateway:
         self._on_close = on_close
         self._feature_probe = feature_probe
         self.limit = ConcurrencyLimit(settings.max_concurrency)
+        #: shadow copies of a release, scored after the answer is sent (bounded)
+        self.shadows = ShadowScorer(metrics.registry, shadow_capacity)
         self.ready = False
         #: seconds start-up took: endpoints read, models loaded and warmed up
         self.startup_s = 0.0
@@ -138,7 +143,9 @@ class Gateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.shadows.close()
         runtimes = list(self.cache.runtimes.values())
+        runtimes += [routing.candidate for routing in self.cache.routings.values()]
         await asyncio.to_thread(_close_all, runtimes)
         lost = await asyncio.to_thread(self.writer.close, self.settings.graceful_timeout_s)
         if lost:
@@ -152,7 +159,8 @@ class Gateway:
     async def refresh(self) -> None:
         """Rebuild what changed (on a thread) and swap it in at once."""
         fresh, retired = await asyncio.to_thread(self.cache.build)
-        self.cache.runtimes = fresh
+        # no await between the two: a request sees both old or both new
+        self.cache.runtimes, self.cache.routings = fresh, self.cache.next_routings
         if retired:
             # requests holding a retired runtime were queued before the swap: drain, then stop
             await asyncio.to_thread(_close_all, retired)
@@ -348,7 +356,18 @@ class Gateway:
                 raise NotFound(f"endpoint {name[:60]!r} was removed", endpoint=name[:60])
             with self._span("validate"):
                 rows, batch = runtime.schema.parse(body)
-            await self._serve(runtime, rows, batch, send, request_id, started)
+            route: Route | None = None
+            routing = self.cache.routings.get(name)
+            if routing is not None:  # a release splits this endpoint: rollout decides
+                route = routing.route(rows[0], request_id)
+                if route.role == "candidate":
+                    runtime = routing.candidate
+            await self._serve(runtime, rows, batch, send, request_id, started, route)
+            if route is not None and route.shadow is not None and routing is not None:
+                # the answer is sent: the copy costs the caller nothing
+                self.shadows.offer(
+                    routing.candidate, rows, request_id, route.release_id, self.writer.submit
+                )
         except _ClientGone:
             return
         except ModelwardError as exc:
@@ -373,6 +392,7 @@ class Gateway:
         send: Send,
         request_id: str,
         started: float,
+        route: Route | None = None,
     ) -> None:
         spec = runtime.spec
         model = runtime.model
@@ -394,7 +414,16 @@ class Gateway:
                 cache[key] = (time.monotonic() + spec.cache_ttl_s, scored)
         if scored is None:
             self.metrics.fallbacks.labels(spec.name, fallback_reason(reason)).inc()
-            scored, model = await self._fallback(runtime, rows, reason or "")
+            try:
+                scored, model = await self._fallback(runtime, rows, reason or "")
+            except ModelUnavailable as exc:
+                if route is not None:  # the release's judge counts the arm's errors
+                    elapsed_ms = (time.perf_counter() - started) * 1000.0
+                    for record in failure_records(
+                        runtime, request_id, rows, elapsed_ms, route, type(exc).__name__
+                    ):
+                        self.writer.submit(record)
+                raise
         # feature and model timings are observed once per batch, by the runtime
         em = self._endpoint_metrics(spec.name, model.version)
         degraded = reason is not None
@@ -424,6 +453,7 @@ class Gateway:
             payload["model_version"] or _FIXED_RESPONSE,
             elapsed,
             degraded,
+            route,
         )
         if self.access_log is not None:
             self.access_log.log(
@@ -520,8 +550,10 @@ class Gateway:
         version: str,
         elapsed: float,
         degraded: bool,
+        route: Route | None = None,
     ) -> None:
         spec = runtime.spec
+        role, release = (route.role, route.release_id) if route is not None else ("primary", "")
         at_us = time.time_ns() // 1000
         latency_ms = elapsed * 1000.0
         pii = spec.pii_fields
@@ -541,6 +573,8 @@ class Gateway:
                     prediction,
                     latency_ms,
                     degraded,
+                    role=role,
+                    release_id=release,
                 )
             )
 

@@ -117,6 +117,9 @@ class ServingSettings(_Section):
     poll_interval_s: float = Field(default=2.0, gt=0)
     #: seconds a verified API token is trusted before it is checked again
     token_cache_s: float = Field(default=30.0, gt=0)
+    #: seconds a token verified before keeps its last answer while the metadata database
+    #: cannot be reached (0: none; every check then answers 503 until it is back)
+    token_grace_s: float = Field(default=600.0, ge=0)
     #: seconds SIGTERM waits for in-flight requests and the prediction log flush
     graceful_timeout_s: float = Field(default=30.0, gt=0)
     #: JSON access log lines on stderr, written off the request path

@@ -14,6 +14,7 @@ from modelward._exports import lazy_exports
 if TYPE_CHECKING:
     from modelward.serving.app import ENV_ENDPOINTS, create_gateway
     from modelward.serving.endpoints import (
+        BrokenEndpoint,
         Endpoint,
         EndpointSpec,
         Fallback,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_ENDPOINTS",
+    "BrokenEndpoint",
     "Endpoint",
     "EndpointSpec",
     "Fallback",
@@ -48,6 +50,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "ENV_ENDPOINTS": "app",
         "create_gateway": "app",
+        "BrokenEndpoint": "endpoints",
         "Endpoint": "endpoints",
         "EndpointSpec": "endpoints",
         "Fallback": "endpoints",

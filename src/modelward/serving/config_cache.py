@@ -8,8 +8,9 @@ endpoint whose config version or resolved model version changed is rebuilt: mode
 gateway then swaps the whole mapping in one assignment on the event loop; requests that
 picked up the old runtime finish on it, and it is closed once its queue is drained.
 
-If a refresh fails for an endpoint (the database is down, the model version was deleted),
-the last good runtime keeps serving and the failure is counted and logged.
+If a refresh fails for an endpoint (the database is down, the model version was deleted,
+its stored definition no longer validates), the last good runtime keeps serving and the
+failure is counted, logged and named in ``/readyz``; the other endpoints load as usual.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from modelward.errors import ConfigError
-from modelward.serving.endpoints import Endpoint
+from modelward.serving.endpoints import BrokenEndpoint, Endpoint
 from modelward.serving.metrics import EndpointMetrics, GatewayMetrics
 from modelward.serving.models import LoadedModel, ModelLoader, ModelResolver, ResolvedModel
 from modelward.serving.runtime import EndpointRuntime, model_columns
@@ -39,7 +40,7 @@ _log = logging.getLogger("modelward.serving")
 class Sources:
     """What the gateway reads from the rest of the system, wired explicitly."""
 
-    load_endpoints: Callable[[], list[Endpoint]]
+    load_endpoints: Callable[[], list[Endpoint | BrokenEndpoint]]
     resolver: ModelResolver
     loader: ModelLoader
     #: the online feature lookup (built on first need); None: no feature store configured
@@ -78,6 +79,8 @@ class EndpointCache:
                 continue
             old = current.get(name)
             try:
+                if isinstance(endpoint, BrokenEndpoint):
+                    raise ConfigError(f"invalid stored definition: {endpoint.problem}")
                 primary = self.sources.resolver.resolve(endpoint.spec.model)
                 fallback = endpoint.spec.fallback
                 backup = (

@@ -108,6 +108,8 @@ class Gateway:
         self._id_prefix = os.urandom(5).hex()
         self._id_next = 0
         self._em: dict[tuple[str, str], EndpointMetrics] = {}
+        #: why the last endpoint refresh could not read the metadata database, if it failed
+        self._refresh_problem: str | None = None
         self._tracer: Any = None
         if settings.tracing:
             from opentelemetry import trace
@@ -167,7 +169,11 @@ class Gateway:
             await self.refresh()
         except Exception as exc:  # database down: keep serving what is loaded
             self.metrics.reload_errors.labels("").inc()
-            _log.warning("endpoint refresh failed, serving the loaded config: %s", exc)
+            why = exc.message if isinstance(exc, ModelwardError) else type(exc).__name__
+            self._refresh_problem = f"endpoint refresh cannot read the metadata database: {why}"
+            _log.warning("endpoint refresh failed, serving the loaded config: %s", why)
+        else:
+            self._refresh_problem = None
 
     async def _sync_gauges(self) -> None:
         while True:
@@ -176,7 +182,7 @@ class Gateway:
 
     def _sync_log_metrics(self) -> None:
         w = self.writer
-        self.metrics.sync_log(w.depth, w.dropped, w.written)
+        self.metrics.sync_log(w.depth, w.dropped, w.written, w.quarantined)
         self.metrics.in_flight.set(self.limit.in_flight)
         for name, rt in self.cache.runtimes.items():
             self.metrics.breaker.labels(name, "model").set(int(rt.model_breaker.state))
@@ -256,6 +262,9 @@ class Gateway:
         problems: dict[str, str] = dict(self.cache.failed)
         if not self.ready:
             problems["gateway"] = "starting or stopping"
+        database = [p for p in (self._refresh_problem, self.verifier.database_problem) if p]
+        if database:
+            problems["database"] = "; ".join(database)[:600]
         if self._feature_probe is not None and any(
             rt.uses_features for rt in self.cache.runtimes.values()
         ):

@@ -127,6 +127,12 @@ class GatewayMetrics:
         self.log_written = Counter(
             "modelward_prediction_log_written", "Prediction log records written.", registry=r
         )
+        self.log_quarantined = Counter(
+            "modelward_prediction_log_quarantined",
+            "Prediction log records the sink could not serialise, set aside so the rest is "
+            "written (kept in the quarantine file).",
+            registry=r,
+        )
         self.reloads = Counter(
             "modelward_gateway_reloads",
             "Endpoint runtimes (re)loaded without a restart.",
@@ -141,12 +147,16 @@ class GatewayMetrics:
         )
         self._seen_dropped = 0
         self._seen_written = 0
+        self._seen_quarantined = 0
 
     def bind(self, endpoint: str, version: str) -> EndpointMetrics:
         return EndpointMetrics(self, endpoint, version)
 
-    def sync_log(self, depth: int, dropped: int, written: int) -> None:
+    def sync_log(self, depth: int, dropped: int, written: int, quarantined: int = 0) -> None:
         """Mirror the writer's counters (read from its thread-safe attributes)."""
+        if quarantined > self._seen_quarantined:
+            self.log_quarantined.inc(quarantined - self._seen_quarantined)
+            self._seen_quarantined = quarantined
         self.log_depth.set(depth)
         if dropped > self._seen_dropped:
             self.log_dropped.inc(dropped - self._seen_dropped)

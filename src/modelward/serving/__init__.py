@@ -27,14 +27,17 @@ if TYPE_CHECKING:
         update_endpoint,
     )
     from modelward.serving.gateway import Gateway
+    from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
 __all__ = [
     "ENV_ENDPOINTS",
+    "ENV_HEADER_TIMEOUT",
     "BrokenEndpoint",
     "Endpoint",
     "EndpointSpec",
     "Fallback",
     "Gateway",
+    "HeaderDeadlineProtocol",
     "check_model_refs",
     "create_endpoint",
     "create_gateway",
@@ -62,5 +65,7 @@ __getattr__, __dir__ = lazy_exports(
         "parse_spec": "endpoints",
         "update_endpoint": "endpoints",
         "Gateway": "gateway",
+        "ENV_HEADER_TIMEOUT": "wire",
+        "HeaderDeadlineProtocol": "wire",
     },
 )

@@ -57,6 +57,9 @@ class EndpointCache:
         self.runtimes: dict[str, EndpointRuntime] = {}
         #: endpoints that could not be loaded yet, with the reason (for /readyz)
         self.failed: dict[str, str] = {}
+        #: endpoints still served by their last good runtime because the newest definition
+        #: or model could not be loaded, with the reason (a /readyz warning)
+        self.stale: dict[str, str] = {}
         self._models: dict[tuple[str, str, str, tuple[str, ...]], LoadedModel] = {}
         self._lookup: FeatureLookup | None = None
         #: seconds spent loading (reading, deserialising, warming up) models so far
@@ -73,6 +76,7 @@ class EndpointCache:
         current = self.runtimes
         fresh: dict[str, EndpointRuntime] = {}
         failed: dict[str, str] = {}
+        stale: dict[str, str] = {}
         for endpoint in endpoints:
             name = endpoint.name
             if self.only is not None and name not in self.only:
@@ -110,12 +114,14 @@ class EndpointCache:
                 reason = f"{type(exc).__name__}: {exc}"
                 if old is not None:
                     fresh[name] = old
+                    stale[name] = f"serving config version {old.config_version}: {reason}"
                     _log.warning("endpoint %s: refresh failed, still serving: %s", name, reason)
                 else:
                     failed[name] = reason
                     if self.failed.get(name) != reason:  # once per new reason, not every poll
                         _log.error("endpoint %s: cannot be loaded: %s", name, reason)
         self.failed = failed
+        self.stale = stale
         retired = [rt for name, rt in current.items() if fresh.get(name) is not rt]
         return fresh, retired
 

@@ -4,13 +4,14 @@ Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz``
 ``GET /metrics``. A bare ASGI callable rather than a framework: routing is four string
 tests, and every microsecond a framework spends per request is one the model cannot.
 
-A prediction goes: concurrency slot (503 + Retry-After when none) -> token (cached) ->
-endpoint runtime (cached) -> caller allowed -> body read under the size limit (413) ->
-schema check (400/422) -> breakers -> features + model (on the endpoint's thread, or on
-the event loop with ``isolate_model: false``; see :mod:`~modelward.serving.runtime`)
-under the latency budget -> respond. On a timeout, an error or an open breaker the fallback
-answers with ``"degraded": true``. The prediction log and the access log are queued for
-background threads; nothing on this path touches the metadata database or a disk.
+A prediction goes: token (cached) -> endpoint runtime (cached) -> caller allowed -> body
+read under the size limit (413) and the body deadline (408) -> concurrency slot (503 +
+Retry-After when none) -> schema check (400/422) -> breakers -> features + model (on the
+endpoint's thread, or on the event loop with ``isolate_model: false``; see
+:mod:`~modelward.serving.runtime`) under the latency budget -> respond. On a timeout, an
+error or an open breaker the fallback answers with ``"degraded": true``. The prediction
+log and the access log are queued for background threads; nothing on this path touches
+the metadata database or a disk.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ from modelward.errors import (
     ModelwardError,
     NotFound,
     Overloaded,
-    PayloadTooLarge,
+    RequestTimeout,
 )
 from modelward.monitoring import PredictionLogWriter, PredictionRecord
 from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier, may_call
 from modelward.serving.config_cache import EndpointCache
+from modelward.serving.intake import ClientGone, read_body
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
 from modelward.serving.problems import fallback_reason, problem_body, respond
 from modelward.serving.resilience import ConcurrencyLimit
@@ -69,10 +71,6 @@ _REDACTED = "[redacted]"
 _FIXED_RESPONSE = "fallback-response"
 #: response cache entries per endpoint; the cache is emptied when full (cheap, bounded)
 _CACHE_ENTRIES = 10_000
-
-
-class _ClientGone(Exception):
-    pass
 
 
 class Gateway:
@@ -283,40 +281,13 @@ class Gateway:
                 for name, rt in self.cache.runtimes.items()
             },
             "problems": problems,
+            # served, but not as the newest definition says (it could not be loaded)
+            "warnings": dict(self.cache.stale),
             "startup_s": round(self.startup_s, 4),
             # start-up minus model loading: what the gateway adds before it can serve
             "ready_after_load_s": round(max(self.startup_s - self.cache.load_s, 0.0), 4),
         }
         await respond(send, 200 if not problems else 503, orjson.dumps(body), _JSON, request_id)
-
-    async def _read_body(self, receive: Receive, length: bytes | None) -> bytes:
-        limit = self.settings.max_body_bytes
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(
-                f"the request body of {int(length)} bytes is over the limit of {limit} bytes",
-                limit=limit,
-            )
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body"):
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            return body
-        chunks = [body]
-        size = len(body)
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(
-                    f"the request body is over the limit of {limit} bytes", limit=limit
-                )
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
 
     async def _predict(
         self,
@@ -329,28 +300,23 @@ class Gateway:
         started: float,
     ) -> None:
         path = f"{_PREFIX}{name}{_SUFFIX}"
-        if not self.limit.try_acquire():
-            known = name if name in self.cache.runtimes else ""  # no label per unknown path
-            self.metrics.errors.labels(known, "Overloaded").inc()
-            await self._problem(
-                send,
-                Overloaded(
-                    f"over {self.settings.max_concurrency} requests in flight; retry shortly"
-                ),
-                request_id,
-                path,
-                started,
-                extra=[(b"retry-after", str(Overloaded.retry_after_s).encode())],
-            )
-            return
         runtime: EndpointRuntime | None = None
+        holding = False
         try:
             principal = await self.verifier.principal(authorization)
             runtime = self.cache.runtimes.get(name)
             if runtime is None:
                 raise NotFound(f"endpoint {name[:60]!r} is not served here", endpoint=name[:60])
             may_call(principal, runtime.spec)
-            body = await self._read_body(receive, length)
+            # the body is read before a scoring slot is taken, under its own deadline: a
+            # slow or stalled client holds a socket, never one of max_concurrency slots
+            body = await read_body(
+                receive, length, self.settings.max_body_bytes, self.settings.body_timeout_s
+            )
+            if not self.limit.try_acquire():
+                await self._overloaded(send, name, request_id, path, started)
+                return
+            holding = True
             # the runtime may have been swapped while the body was read: use the newest
             runtime = self.cache.runtimes.get(name)
             if runtime is None:
@@ -358,11 +324,12 @@ class Gateway:
             with self._span("validate"):
                 rows, batch = runtime.schema.parse(body)
             await self._serve(runtime, rows, batch, send, request_id, started)
-        except _ClientGone:
+        except ClientGone:
             return
         except ModelwardError as exc:
             self.metrics.errors.labels(name if runtime else "", type(exc).__name__).inc()
-            await self._problem(send, exc, request_id, path, started, endpoint=name)
+            extra = [(b"connection", b"close")] if isinstance(exc, RequestTimeout) else None
+            await self._problem(send, exc, request_id, path, started, endpoint=name, extra=extra)
         except Exception as exc:  # a bug: answer 500 without internals, log the cause
             _log.exception("request %s failed", request_id)
             label = runtime.spec.name if runtime is not None else ""
@@ -372,7 +339,22 @@ class Gateway:
             )
             await self._problem(send, failed, request_id, path, started, endpoint=name)
         finally:
-            self.limit.release()
+            if holding:
+                self.limit.release()
+
+    async def _overloaded(
+        self, send: Send, name: str, request_id: str, path: str, started: float
+    ) -> None:
+        known = name if name in self.cache.runtimes else ""  # no label per unknown path
+        self.metrics.errors.labels(known, "Overloaded").inc()
+        await self._problem(
+            send,
+            Overloaded(f"over {self.settings.max_concurrency} requests in flight; retry shortly"),
+            request_id,
+            path,
+            started,
+            extra=[(b"retry-after", str(Overloaded.retry_after_s).encode())],
+        )
 
     async def _serve(
         self,

@@ -443,6 +443,13 @@ class Gateway:
         try:
             scored = await runtime.predict(rows, budget)
         except TimeoutError:
+            if runtime.reading_features:  # the deadline passed waiting on the online store
+                runtime.model_breaker.release()
+                runtime.feature_breaker.failure()
+                return None, (
+                    f"latency budget of {spec.latency_budget_ms:g} ms exceeded reading "
+                    "online features"
+                )
             runtime.model_breaker.failure()
             runtime.feature_breaker.release()
             return None, f"latency budget of {spec.latency_budget_ms:g} ms exceeded"

@@ -7,13 +7,23 @@ ready. Serving keeps the last good state, bounded, and says what is wrong.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modelward.errors import StoreUnavailable, Unauthenticated
+from modelward.features import Catalog, FeatureLookup, Record
+from modelward.features.online.memory import MemoryOnlineStore
+from modelward.features.packing import entity_key, pack, to_us
 from modelward.security.roles import Principal
 from modelward.serving.auth import TokenVerifier
-from modelward.serving.endpoints import BrokenEndpoint
+from modelward.serving.endpoints import BrokenEndpoint, Fallback
+from modelward.serving.resilience import BreakerState
+from tests.unit.features.conftest import make_stats_view, write_stats
 from tests.unit.serving.conftest import (
     AUTH,
     TOKENS,
@@ -22,6 +32,7 @@ from tests.unit.serving.conftest import (
     row,
     run,
     serving,
+    spec,
 )
 
 URL = "/v1/endpoints/m/predict"
@@ -154,3 +165,75 @@ def test_a_refused_token_stays_refused_and_secrets_stay_out_of_the_problem() -> 
     assert isinstance(first, Unauthenticated) and isinstance(second, Unauthenticated)
     assert verifier.database_problem is not None
     assert "nope" not in verifier.database_problem and "OSError" in verifier.database_problem
+
+
+class HungStore(MemoryOnlineStore):
+    """An online store whose reads hang (a Redis that accepts and never answers) until
+    ``released``; bounded, so a broken test cannot hang the suite."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hung = False
+        self.released = threading.Event()
+
+    def read(self, namespace: str, keys: Sequence[str]) -> list[Record | None]:
+        if self.hung:
+            self.released.wait(30)
+        return super().read(namespace, keys)
+
+
+class EchoModel:
+    def predict(self, x: Any) -> Any:
+        return np.asarray(x).sum(axis=1)
+
+
+def test_a_hung_online_store_opens_the_feature_breaker_never_the_model_breaker(
+    make_gateway: GatewayFactory, world: World, tmp_path: Path
+) -> None:
+    """#15.7: a hung Redis ran requests past their budget, and the model was blamed."""
+    view = make_stats_view(write_stats(tmp_path / "stats.parquet"))
+    store = HungStore()
+    store.write(
+        view.online_namespace,
+        [
+            Record(
+                entity_key([1]),
+                to_us(datetime.now(UTC)),
+                0,
+                pack([20, 4.5, "a"], ["int64", "float64", "string"]),
+            )
+        ],
+    )
+    world.model("drivers@production", EchoModel(), "1")
+    world.put(
+        spec(
+            name="drivers",
+            model="drivers@production",
+            request={"driver_id": "int", "km": "float"},
+            entity_keys=["driver_id"],
+            features=["driver_stats:trips"],
+            model_inputs=["trips", "km"],
+            fallback=Fallback(response=-1.0),
+            latency_budget_ms=50,
+        )
+    )
+    url = "/v1/endpoints/drivers/predict"
+    body = {"inputs": {"driver_id": 1, "km": 4.0}}
+
+    async def scenario() -> list[Any]:
+        gateway = make_gateway(lookup=FeatureLookup(store, Catalog([view])))
+        async with serving(gateway) as http:
+            store.hung = True
+            answers = [await http.post(url, json=body, headers=AUTH) for _ in range(7)]
+            runtime = gateway.cache.runtimes["drivers"]
+            states = (runtime.model_breaker.state, runtime.feature_breaker.state)
+            store.hung = False
+            store.released.set()
+            return [answers, states]
+
+    answers, (model_state, feature_state) = run(scenario())
+    assert all(a.status_code == 200 and a.json()["degraded"] for a in answers)
+    assert "reading online features" in answers[0].json()["reason"]
+    assert "feature store circuit open" in answers[-1].json()["reason"]
+    assert feature_state is BreakerState.OPEN
+    assert model_state is BreakerState.CLOSED

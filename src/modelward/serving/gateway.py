@@ -180,7 +180,7 @@ class Gateway:
 
     def _sync_log_metrics(self) -> None:
         w = self.writer
-        self.metrics.sync_log(w.depth, w.dropped, w.written, w.quarantined)
+        self.metrics.sync_log(w.depth, w.dropped, w.written, w.quarantined, w.write_errors)
         self.metrics.in_flight.set(self.limit.in_flight)
         for name, rt in self.cache.runtimes.items():
             self.metrics.breaker.labels(name, "model").set(int(rt.model_breaker.state))

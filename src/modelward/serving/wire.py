@@ -5,7 +5,9 @@ take to send a request's headers: any byte resets its timer, so a client dribbli
 header byte every few seconds holds its connection forever (slow-loris). This protocol
 arms a deadline when a connection opens and when a new request's first byte arrives, and
 disarms it when the headers are complete; at the deadline the client gets a 408 and the
-connection is closed. The body has its own deadline, in the gateway
+connection is closed. Headers are bounded in size too (:data:`MAX_HEADER_BYTES`: past it
+while they are still incomplete, a 431 and the connection is closed), since the parser
+buffers a header that never ends. The body has its own deadline, in the gateway
 (``serving.body_timeout_s``), and no scoring slot is held while it is read.
 
 ``modelward serve`` passes this class as uvicorn's ``http`` protocol; each worker process
@@ -21,17 +23,39 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["ENV_HEADER_TIMEOUT", "HeaderDeadlineProtocol"]
+__all__ = ["ENV_HEADER_TIMEOUT", "MAX_HEADER_BYTES", "HeaderDeadlineProtocol"]
 
 #: seconds a request's headers may take; set by ``modelward serve`` for its workers
 ENV_HEADER_TIMEOUT = "MODELWARD_SERVE_HEADER_TIMEOUT_S"
-_TIMEOUT_BODY = (
-    b'{"type":"about:blank","title":"request timeout","status":408,'
-    b'"detail":"the request headers took too long","error":"RequestTimeout"}'
+#: bytes a request's headers may take (the request line included)
+MAX_HEADER_BYTES = 65_536
+
+
+def _refusal(status: int, reason: str, title: str, detail: str, error: str) -> bytes:
+    body = (
+        f'{{"type":"about:blank","title":"{title}","status":{status},'
+        f'"detail":"{detail}","error":"{error}"}}'
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\n"
+        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+_TIMEOUT_RESPONSE = _refusal(
+    408,
+    "Request Timeout",
+    "request timeout",
+    "the request headers took too long",
+    "RequestTimeout",
 )
-_TIMEOUT_RESPONSE = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
-    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
+_TOO_LARGE_RESPONSE = _refusal(
+    431,
+    "Request Header Fields Too Large",
+    "request headers too large",
+    f"the request headers are over {MAX_HEADER_BYTES} bytes",
+    "PayloadTooLarge",
 )
 
 
@@ -40,9 +64,11 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.header_timeout_s = float(os.environ.get(ENV_HEADER_TIMEOUT, "10"))
         self._header_deadline: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
 
     def _arm(self) -> None:
         self._disarm()
+        self._header_bytes = 0
         self._header_deadline = self.loop.call_later(self.header_timeout_s, self._expired)
 
     def _disarm(self) -> None:
@@ -52,9 +78,22 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def _expired(self) -> None:
         self._header_deadline = None
+        self._refuse(_TIMEOUT_RESPONSE)
+
+    def _refuse(self, response: bytes) -> None:
         if not self.transport.is_closing():
-            self.transport.write(_TIMEOUT_RESPONSE)
+            self.transport.write(response)
             self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # counted after parsing: a chunk that completes the headers (it may carry a body)
+        # has disarmed the deadline, and one that begins a request has re-armed it
+        if self._header_deadline is not None:
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._disarm()
+                self._refuse(_TOO_LARGE_RESPONSE)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -10,6 +10,7 @@ socket reads bounded by a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ import uvicorn
 
 from modelward.serving import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 from modelward.serving.gateway import Gateway
+from modelward.serving.wire import MAX_HEADER_BYTES
 from tests.unit.serving.conftest import AUTH, GatewayFactory, row
 
 #: long enough that the good requests below are answered while the slow clients stall
@@ -94,9 +96,14 @@ def test_stalled_headers_and_bodies_hold_no_slot_and_are_cut_off(
         b"Authorization: " + AUTH["Authorization"].encode() + b"\r\nContent-Length: 200\r\n\r\n"
     )
     slow_bodies = [_stall(port, head + b'{"inputs": ') for _ in range(2)]
+    # a header that never ends, sent fast: bounded in size, not only in time
+    endless = _stall(port, b"POST " + path + b" HTTP/1.1\r\nHost: gateway\r\nX-Pad: ")
+    with contextlib.suppress(OSError):  # the server may close while this is still sent
+        endless.sendall(b"a" * (MAX_HEADER_BYTES + 1024))
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         good = [http.post(path.decode(), json={"inputs": row()}, headers=AUTH) for _ in range(4)]
     assert [r.status_code for r in good] == [200] * 4, [r.text for r in good]
     for sock in slow_headers + slow_bodies:
         assert _answer(sock).startswith(b"HTTP/1.1 408 ")
+    assert _answer(endless).startswith(b"HTTP/1.1 431 ")
     assert gateway.limit.in_flight == 0

@@ -237,3 +237,44 @@ def test_a_hung_online_store_opens_the_feature_breaker_never_the_model_breaker(
     assert "feature store circuit open" in answers[-1].json()["reason"]
     assert feature_state is BreakerState.OPEN
     assert model_state is BreakerState.CLOSED
+
+
+def test_requests_the_log_could_not_carry_are_422_and_the_log_goes_on(
+    make_gateway: GatewayFactory, world: World, sink: Any
+) -> None:
+    """#15.1 end to end: such a request was answered 200, then stopped the log for good."""
+    world.put(
+        spec(
+            name="p",
+            request={**{f"f{i}": "float" for i in range(4)}, "n": "int", "s": "string"},
+            model_inputs=[f"f{i}" for i in range(4)],
+        )
+    )
+    good = '"f0": 1, "f1": 2, "f2": 3, "f3": 4'
+    poison = [
+        '{"inputs": {' + good + ', "n": 9223372036854775808, "s": "a"}}',
+        '{"inputs": {' + good + ', "n": 1, "s": "\\ud800"}}',
+        '{"inputs": {"f0": 1e999, "f1": 2, "f2": 3, "f3": 4, "n": 1, "s": "a"}}',
+        '{"inputs": {"f0": 1' + "0" * 400 + ', "f1": 2, "f2": 3, "f3": 4, "n": 1, "s": "a"}}',
+    ]
+    headers = {**AUTH, "Content-Type": "application/json"}
+
+    async def scenario() -> list[Any]:
+        async with serving(make_gateway()) as http:
+            url = "/v1/endpoints/p/predict"
+            refused = [await http.post(url, content=b, headers=headers) for b in poison]
+            answered = [
+                await http.post(
+                    url, content='{"inputs": {' + good + ', "n": 7, "s": "é"}}', headers=headers
+                )
+                for _ in range(3)
+            ]
+        return [refused, answered]
+
+    refused, answered = run(scenario())
+    assert [r.status_code for r in refused] == [422] * 4
+    fields = [r.json()["errors"][0]["field"] for r in refused]
+    assert fields == ["inputs.n", "inputs.s", "inputs.f0", "inputs.f0"]
+    assert all(a.status_code == 200 for a in answered)
+    logged = [r.request_id for r in sink.read()]
+    assert logged == [a.json()["request_id"] for a in answered]  # answered = logged

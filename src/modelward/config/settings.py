@@ -113,10 +113,19 @@ class ServingSettings(_Section):
     max_concurrency: int = Field(default=256, ge=1)
     #: largest request body accepted (413 above it)
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    #: seconds a connection may take to send a request's headers (from its first byte, or
+    #: from connecting); past it the connection is answered 408 and closed (slow-loris)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    #: seconds a request may take to send its body once the headers are in (408 past it);
+    #: no scoring slot is held while the body is read
+    body_timeout_s: float = Field(default=15.0, gt=0)
     #: seconds between checks of endpoint config versions and model stages (no per-request DB)
     poll_interval_s: float = Field(default=2.0, gt=0)
     #: seconds a verified API token is trusted before it is checked again
     token_cache_s: float = Field(default=30.0, gt=0)
+    #: seconds a token verified before keeps its last answer while the metadata database
+    #: cannot be reached (0: none; every check then answers 503 until it is back)
+    token_grace_s: float = Field(default=600.0, ge=0)
     #: seconds SIGTERM waits for in-flight requests and the prediction log flush
     graceful_timeout_s: float = Field(default=30.0, gt=0)
     #: JSON access log lines on stderr, written off the request path

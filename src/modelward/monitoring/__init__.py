@@ -4,7 +4,16 @@ from modelward.monitoring.predictions import (
     PredictionLogWriter,
     PredictionRecord,
     PredictionSink,
+    QuarantineFile,
     open_prediction_sink,
+    quarantine_path,
 )
 
-__all__ = ["PredictionLogWriter", "PredictionRecord", "PredictionSink", "open_prediction_sink"]
+__all__ = [
+    "PredictionLogWriter",
+    "PredictionRecord",
+    "PredictionSink",
+    "QuarantineFile",
+    "open_prediction_sink",
+    "quarantine_path",
+]

@@ -13,11 +13,16 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from modelward.monitoring import PredictionLogWriter, open_prediction_sink
+from modelward.monitoring import (
+    PredictionLogWriter,
+    QuarantineFile,
+    open_prediction_sink,
+    quarantine_path,
+)
 from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier
 from modelward.serving.config_cache import EndpointCache, Sources
-from modelward.serving.endpoints import Endpoint, load_endpoints
+from modelward.serving.endpoints import BrokenEndpoint, Endpoint, load_endpoints
 from modelward.serving.gateway import Gateway
 from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.models import MlflowModelLoader, RegistryModelResolver
@@ -42,7 +47,7 @@ def create_gateway(
     root = session.workspace.root
     lookup_holder: list[FeatureLookup] = []
 
-    def endpoints() -> list[Endpoint]:
+    def endpoints() -> list[Endpoint | BrokenEndpoint]:
         with session.store.read() as conn:
             return load_endpoints(conn)
 
@@ -85,12 +90,13 @@ def create_gateway(
         open_prediction_sink(settings.prediction_log, root),
         capacity=settings.prediction_log_capacity,
         batch_size=settings.prediction_log_batch,
+        quarantine=QuarantineFile(quarantine_path(root)),
     )
     use_log = settings.access_log if access_log is None else access_log
     return Gateway(
         settings,
         EndpointCache(sources, metrics, only),
-        TokenVerifier(authenticate, settings.token_cache_s),
+        TokenVerifier(authenticate, settings.token_cache_s, grace_s=settings.token_grace_s),
         writer,
         metrics,
         access_log=AccessLog() if use_log else None,

@@ -8,8 +8,9 @@ endpoint whose config version or resolved model version changed is rebuilt: mode
 gateway then swaps the whole mapping in one assignment on the event loop; requests that
 picked up the old runtime finish on it, and it is closed once its queue is drained.
 
-If a refresh fails for an endpoint (the database is down, the model version was deleted),
-the last good runtime keeps serving and the failure is counted and logged.
+If a refresh fails for an endpoint (the database is down, the model version was deleted,
+its stored definition no longer validates), the last good runtime keeps serving and the
+failure is counted, logged and named in ``/readyz``; the other endpoints load as usual.
 
 A release on an endpoint (rollout's plan, read once per refresh) adds a second warm runtime
 for the candidate and a :class:`~modelward.serving.routing.Routing`; a plan that only moves
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from modelward.errors import ConfigError
 from modelward.rollout import EndpointPlan, Strategy, TrafficPlan
-from modelward.serving.endpoints import Endpoint
+from modelward.serving.endpoints import BrokenEndpoint, Endpoint
 from modelward.serving.metrics import EndpointMetrics, GatewayMetrics
 from modelward.serving.models import LoadedModel, ModelLoader, ModelResolver, ResolvedModel
 from modelward.serving.routing import Routing
@@ -46,7 +47,7 @@ _log = logging.getLogger("modelward.serving")
 class Sources:
     """What the gateway reads from the rest of the system, wired explicitly."""
 
-    load_endpoints: Callable[[], list[Endpoint]]
+    load_endpoints: Callable[[], list[Endpoint | BrokenEndpoint]]
     resolver: ModelResolver
     loader: ModelLoader
     #: the online feature lookup (built on first need); None: no feature store configured
@@ -70,6 +71,9 @@ class EndpointCache:
         self._plans: Mapping[str, EndpointPlan] = {}
         #: endpoints that could not be loaded yet, with the reason (for /readyz)
         self.failed: dict[str, str] = {}
+        #: endpoints still served by their last good runtime because the newest definition
+        #: or model could not be loaded, with the reason (a /readyz warning)
+        self.stale: dict[str, str] = {}
         self._models: dict[tuple[str, str, str, tuple[str, ...]], LoadedModel] = {}
         self._lookup: FeatureLookup | None = None
         #: seconds spent loading (reading, deserialising, warming up) models so far
@@ -99,6 +103,7 @@ class EndpointCache:
         fresh: dict[str, EndpointRuntime] = {}
         routings: dict[str, Routing] = {}
         failed: dict[str, str] = {}
+        stale: dict[str, str] = {}
         for endpoint in endpoints:
             name = endpoint.name
             if self.only is not None and name not in self.only:
@@ -106,6 +111,8 @@ class EndpointCache:
             old = current.get(name)
             old_routing = self.routings.get(name)
             try:
+                if isinstance(endpoint, BrokenEndpoint):
+                    raise ConfigError(f"invalid stored definition: {endpoint.problem}")
                 given = plans.get(name)
                 plan = (
                     given.plan if given is not None and given.applies(endpoint.updated_at) else None
@@ -163,6 +170,7 @@ class EndpointCache:
                     fresh[name] = old
                     if old_routing is not None:
                         routings[name] = old_routing
+                    stale[name] = f"serving config version {old.config_version}: {reason}"
                     _log.warning("endpoint %s: refresh failed, still serving: %s", name, reason)
                 else:
                     failed[name] = reason
@@ -171,6 +179,7 @@ class EndpointCache:
         self.failed = failed
         self.next_routings = routings
         kept = {id(r.candidate) for r in routings.values()}
+        self.stale = stale
         retired = [rt for name, rt in current.items() if fresh.get(name) is not rt]
         retired += [r.candidate for r in self.routings.values() if id(r.candidate) not in kept]
         return fresh, retired

@@ -4,13 +4,14 @@ Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz``
 ``GET /metrics``. A bare ASGI callable rather than a framework: routing is four string
 tests, and every microsecond a framework spends per request is one the model cannot.
 
-A prediction goes: concurrency slot (503 + Retry-After when none) -> token (cached) ->
-endpoint runtime (cached) -> caller allowed -> body read under the size limit (413) ->
-schema check (400/422) -> breakers -> features + model (on the endpoint's thread, or on
-the event loop with ``isolate_model: false``; see :mod:`~modelward.serving.runtime`)
-under the latency budget -> respond. On a timeout, an error or an open breaker the fallback
-answers with ``"degraded": true``. The prediction log and the access log are queued for
-background threads; nothing on this path touches the metadata database or a disk.
+A prediction goes: token (cached) -> endpoint runtime (cached) -> caller allowed -> body
+read under the size limit (413) and the body deadline (408) -> concurrency slot (503 +
+Retry-After when none) -> schema check (400/422) -> breakers -> features + model (on the
+endpoint's thread, or on the event loop with ``isolate_model: false``; see
+:mod:`~modelward.serving.runtime`) under the latency budget -> respond. On a timeout, an
+error or an open breaker the fallback answers with ``"degraded": true``. The prediction
+log and the access log are queued for background threads; nothing on this path touches
+the metadata database or a disk.
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ from modelward.errors import (
     ModelwardError,
     NotFound,
     Overloaded,
-    PayloadTooLarge,
+    RequestTimeout,
 )
 from modelward.monitoring import PredictionLogWriter, PredictionRecord
 from modelward.rollout import Route
 from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier, may_call
 from modelward.serving.config_cache import EndpointCache
+from modelward.serving.intake import ClientGone, read_body
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
 from modelward.serving.problems import fallback_reason, problem_body, respond
 from modelward.serving.resilience import ConcurrencyLimit
@@ -71,10 +73,6 @@ _REDACTED = "[redacted]"
 _FIXED_RESPONSE = "fallback-response"
 #: response cache entries per endpoint; the cache is emptied when full (cheap, bounded)
 _CACHE_ENTRIES = 10_000
-
-
-class _ClientGone(Exception):
-    pass
 
 
 class Gateway:
@@ -113,6 +111,8 @@ class Gateway:
         self._id_prefix = os.urandom(5).hex()
         self._id_next = 0
         self._em: dict[tuple[str, str], EndpointMetrics] = {}
+        #: why the last endpoint refresh could not read the metadata database, if it failed
+        self._refresh_problem: str | None = None
         self._tracer: Any = None
         if settings.tracing:
             from opentelemetry import trace
@@ -175,7 +175,11 @@ class Gateway:
             await self.refresh()
         except Exception as exc:  # database down: keep serving what is loaded
             self.metrics.reload_errors.labels("").inc()
-            _log.warning("endpoint refresh failed, serving the loaded config: %s", exc)
+            why = exc.message if isinstance(exc, ModelwardError) else type(exc).__name__
+            self._refresh_problem = f"endpoint refresh cannot read the metadata database: {why}"
+            _log.warning("endpoint refresh failed, serving the loaded config: %s", why)
+        else:
+            self._refresh_problem = None
 
     async def _sync_gauges(self) -> None:
         while True:
@@ -184,7 +188,7 @@ class Gateway:
 
     def _sync_log_metrics(self) -> None:
         w = self.writer
-        self.metrics.sync_log(w.depth, w.dropped, w.written)
+        self.metrics.sync_log(w.depth, w.dropped, w.written, w.quarantined, w.write_errors)
         self.metrics.in_flight.set(self.limit.in_flight)
         for name, rt in self.cache.runtimes.items():
             self.metrics.breaker.labels(name, "model").set(int(rt.model_breaker.state))
@@ -264,6 +268,9 @@ class Gateway:
         problems: dict[str, str] = dict(self.cache.failed)
         if not self.ready:
             problems["gateway"] = "starting or stopping"
+        database = [p for p in (self._refresh_problem, self.verifier.database_problem) if p]
+        if database:
+            problems["database"] = "; ".join(database)[:600]
         if self._feature_probe is not None and any(
             rt.uses_features for rt in self.cache.runtimes.values()
         ):
@@ -282,40 +289,13 @@ class Gateway:
                 for name, rt in self.cache.runtimes.items()
             },
             "problems": problems,
+            # served, but not as the newest definition says (it could not be loaded)
+            "warnings": dict(self.cache.stale),
             "startup_s": round(self.startup_s, 4),
             # start-up minus model loading: what the gateway adds before it can serve
             "ready_after_load_s": round(max(self.startup_s - self.cache.load_s, 0.0), 4),
         }
         await respond(send, 200 if not problems else 503, orjson.dumps(body), _JSON, request_id)
-
-    async def _read_body(self, receive: Receive, length: bytes | None) -> bytes:
-        limit = self.settings.max_body_bytes
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(
-                f"the request body of {int(length)} bytes is over the limit of {limit} bytes",
-                limit=limit,
-            )
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body"):
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            return body
-        chunks = [body]
-        size = len(body)
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(
-                    f"the request body is over the limit of {limit} bytes", limit=limit
-                )
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
 
     async def _predict(
         self,
@@ -328,28 +308,23 @@ class Gateway:
         started: float,
     ) -> None:
         path = f"{_PREFIX}{name}{_SUFFIX}"
-        if not self.limit.try_acquire():
-            known = name if name in self.cache.runtimes else ""  # no label per unknown path
-            self.metrics.errors.labels(known, "Overloaded").inc()
-            await self._problem(
-                send,
-                Overloaded(
-                    f"over {self.settings.max_concurrency} requests in flight; retry shortly"
-                ),
-                request_id,
-                path,
-                started,
-                extra=[(b"retry-after", str(Overloaded.retry_after_s).encode())],
-            )
-            return
         runtime: EndpointRuntime | None = None
+        holding = False
         try:
             principal = await self.verifier.principal(authorization)
             runtime = self.cache.runtimes.get(name)
             if runtime is None:
                 raise NotFound(f"endpoint {name[:60]!r} is not served here", endpoint=name[:60])
             may_call(principal, runtime.spec)
-            body = await self._read_body(receive, length)
+            # the body is read before a scoring slot is taken, under its own deadline: a
+            # slow or stalled client holds a socket, never one of max_concurrency slots
+            body = await read_body(
+                receive, length, self.settings.max_body_bytes, self.settings.body_timeout_s
+            )
+            if not self.limit.try_acquire():
+                await self._overloaded(send, name, request_id, path, started)
+                return
+            holding = True
             # the runtime may have been swapped while the body was read: use the newest
             runtime = self.cache.runtimes.get(name)
             if runtime is None:
@@ -368,11 +343,12 @@ class Gateway:
                 self.shadows.offer(
                     routing.candidate, rows, request_id, route.release_id, self.writer.submit
                 )
-        except _ClientGone:
+        except ClientGone:
             return
         except ModelwardError as exc:
             self.metrics.errors.labels(name if runtime else "", type(exc).__name__).inc()
-            await self._problem(send, exc, request_id, path, started, endpoint=name)
+            extra = [(b"connection", b"close")] if isinstance(exc, RequestTimeout) else None
+            await self._problem(send, exc, request_id, path, started, endpoint=name, extra=extra)
         except Exception as exc:  # a bug: answer 500 without internals, log the cause
             _log.exception("request %s failed", request_id)
             label = runtime.spec.name if runtime is not None else ""
@@ -382,7 +358,22 @@ class Gateway:
             )
             await self._problem(send, failed, request_id, path, started, endpoint=name)
         finally:
-            self.limit.release()
+            if holding:
+                self.limit.release()
+
+    async def _overloaded(
+        self, send: Send, name: str, request_id: str, path: str, started: float
+    ) -> None:
+        known = name if name in self.cache.runtimes else ""  # no label per unknown path
+        self.metrics.errors.labels(known, "Overloaded").inc()
+        await self._problem(
+            send,
+            Overloaded(f"over {self.settings.max_concurrency} requests in flight; retry shortly"),
+            request_id,
+            path,
+            started,
+            extra=[(b"retry-after", str(Overloaded.retry_after_s).encode())],
+        )
 
     async def _serve(
         self,
@@ -482,6 +473,13 @@ class Gateway:
         try:
             scored = await runtime.predict(rows, budget)
         except TimeoutError:
+            if runtime.reading_features:  # the deadline passed waiting on the online store
+                runtime.model_breaker.release()
+                runtime.feature_breaker.failure()
+                return None, (
+                    f"latency budget of {spec.latency_budget_ms:g} ms exceeded reading "
+                    "online features"
+                )
             runtime.model_breaker.failure()
             runtime.feature_breaker.release()
             return None, f"latency budget of {spec.latency_budget_ms:g} ms exceeded"

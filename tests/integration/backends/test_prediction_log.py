@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,4 +142,51 @@ def test_a_sqlite_log_from_before_the_rollout_fields_opens_and_keeps_its_rows(
         )
         assert new == rec(1)._replace(role="shadow")
     finally:
+        sink.close()
+
+
+class _ReplyLost:
+    """A Redis client whose first script call runs on the server, then times out on the way
+    back, as a write does when the reply is lost: the writer must retry without a double."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def evalsha(self, *args: Any) -> Any:
+        import redis
+
+        answer = self._client.evalsha(*args)
+        if not self.lost:
+            self.lost += 1
+            raise redis.TimeoutError("Timeout reading from socket")
+        return answer
+
+
+@pytest.mark.redis
+def test_a_redis_write_retried_after_a_lost_reply_lands_once(tmp_path: Path) -> None:
+    """#15.7: retried writes after a timeout once duplicated stream entries (30 seen)."""
+    opened = open_prediction_sink(
+        {"type": "redis", "url": services.redis_url(), "key_prefix": f"mwt{uuid.uuid4().hex[:8]}"},
+        tmp_path,
+    )
+    sink: Any = opened
+    try:
+        flaky = _ReplyLost(sink._client)
+        sink._write_once.registered_client = flaky
+        writer = PredictionLogWriter(sink, batch_size=10, flush_interval_s=0.01)
+        writer.start()
+        writer.submit_many(rec(i) for i in range(10))
+        assert writer.flush(timeout_s=10)
+        assert flaky.lost == 1 and writer.write_errors == 1  # it was retried
+        assert [r.request_id for r in sink.read()] == [f"req-{i}" for i in range(10)]
+        writer.submit_many(rec(i) for i in range(10, 13))  # a new batch is not a retry
+        assert writer.flush(timeout_s=10)
+        assert sink.count() == 13
+        writer.close()
+    finally:
+        sink.drop()
         sink.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelward.monitoring.predictions.base import PredictionRecord, PredictionSink
+from modelward.monitoring.predictions.quarantine import QuarantineFile, quarantine_path
 from modelward.monitoring.predictions.writer import PredictionLogWriter
 from modelward.plugins import PluginFamily, open_backend
 
@@ -18,7 +19,9 @@ __all__ = [
     "PredictionLogWriter",
     "PredictionRecord",
     "PredictionSink",
+    "QuarantineFile",
     "open_prediction_sink",
+    "quarantine_path",
 ]
 
 #: the backends of this port: config ``type`` -> "module:Class" (its config class is

@@ -1,14 +1,21 @@
 """The Redis Stream prediction log: scale-out, shared by every gateway replica.
 
 One stream per endpoint, ``<prefix>:predictions:<endpoint>``, plus a set naming the
-endpoints that have one. A batch is one ``MULTI`` pipeline of ``XADD`` calls, so it lands
-all or none. Streams are unbounded by default (``maxlen = 0``): the log is what monitoring
-and delayed-label evaluation read, so trimming is their decision; set ``maxlen`` to cap
+endpoints that have one. A batch is one Lua script of ``XADD`` calls, so it lands all or
+none, and at most once: the script first sets a marker key named by the batch's id (a
+hash of its records' request ids, times, roles and versions) with ``SET NX``, and adds
+nothing when the marker is already there. A write whose reply was lost to a timeout
+(Redis did write it) is retried by the writer; the retry finds the marker and adds no
+duplicate. Markers expire after ``batch_marker_ttl_s``.
+
+Streams are unbounded by default (``maxlen = 0``): the log is what monitoring and
+delayed-label evaluation read, so trimming is their decision; set ``maxlen`` to cap
 memory, knowing Redis then trims the oldest entries (approximately, ``~``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +40,49 @@ class RedisPredictionSinkConfig(BaseModel):
     maxlen: int = Field(default=0, ge=0)
     socket_timeout_s: float = Field(default=2.0, gt=0)
     connect_timeout_s: float = Field(default=2.0, gt=0)
+    #: seconds a written batch's marker is kept: a retry of it within that time adds nothing
+    batch_marker_ttl_s: int = Field(default=3_600, ge=60)
+
+
+#: KEYS: the batch marker, the endpoint index, then one stream key per record.
+#: ARGV: marker ttl, maxlen (0: none), how many endpoint names follow, the names, then per
+#: record its field count and its field/value pairs.
+_WRITE_ONCE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+  return 0
+end
+local maxlen = tonumber(ARGV[2])
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  redis.call('SADD', KEYS[2], ARGV[i])
+  i = i + 1
+end
+for k = 3, #KEYS do
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  local args = {KEYS[k]}
+  if maxlen > 0 then
+    args[#args + 1] = 'MAXLEN'
+    args[#args + 1] = '~'
+    args[#args + 1] = maxlen
+  end
+  args[#args + 1] = '*'
+  for _ = 1, n do
+    args[#args + 1] = ARGV[i]
+    i = i + 1
+  end
+  redis.call('XADD', unpack(args))
+end
+return 1
+"""
+
+
+def batch_id(records: Sequence[PredictionRecord]) -> str:
+    """The same records give the same id: what makes a retried write land once."""
+    digest = hashlib.blake2b(digest_size=16)
+    for r in records:
+        digest.update(f"{r.request_id}\x1f{r.at_us}\x1f{r.role}\x1f{r.model_version}\x1e".encode())
+    return digest.hexdigest()
 
 
 def _fields(r: PredictionRecord) -> dict[str, Any]:
@@ -81,16 +131,20 @@ class RedisPredictionSink:
         maxlen: int = 0,
         socket_timeout_s: float = 2.0,
         connect_timeout_s: float = 2.0,
+        batch_marker_ttl_s: int = 3_600,
     ) -> None:
         import redis
 
         self._url = url
         self._prefix = key_prefix
-        self._maxlen = maxlen or None
+        self._maxlen = maxlen
+        self._marker_ttl = batch_marker_ttl_s
         self._errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
         self._client: Any = redis_client(
             url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s
         )
+        # EVALSHA, loading the script again if the server lost it (a restart, SCRIPT FLUSH)
+        self._write_once: Any = self._client.register_script(_WRITE_ONCE)
 
     @classmethod
     def from_config(cls, config: RedisPredictionSinkConfig, root: Path) -> RedisPredictionSink:
@@ -100,6 +154,7 @@ class RedisPredictionSink:
             config.maxlen,
             config.socket_timeout_s,
             config.connect_timeout_s,
+            config.batch_marker_ttl_s,
         )
 
     @property
@@ -122,18 +177,17 @@ class RedisPredictionSink:
     def write(self, records: Sequence[PredictionRecord]) -> None:
         if not records:
             return
+        endpoints = sorted({r.endpoint for r in records})
+        keys = [f"{self._prefix}:predictions:batch:{batch_id(records)}", self._index]
+        args: list[Any] = [self._marker_ttl, self._maxlen, len(endpoints), *endpoints]
+        for r in records:  # serialised first: a record that cannot be is refused whole
+            keys.append(self.stream(r.endpoint))
+            fields = _fields(r)
+            args.append(2 * len(fields))
+            for name, value in fields.items():
+                args.extend((name, value))
         try:
-            pipe = self._client.pipeline(transaction=True)
-            for endpoint in {r.endpoint for r in records}:
-                pipe.sadd(self._index, endpoint)
-            for r in records:
-                pipe.xadd(
-                    self.stream(r.endpoint),
-                    _fields(r),
-                    maxlen=self._maxlen,
-                    approximate=True,
-                )
-            pipe.execute()
+            self._write_once(keys=keys, args=args)
         except self._errors as exc:
             raise self._unavailable(exc) from None
 
@@ -164,7 +218,8 @@ class RedisPredictionSink:
     def drop(self) -> None:
         """Delete every stream of this prefix (tests and workspace resets)."""
         names = self._endpoints(None)
-        self._client.delete(*(self.stream(n) for n in names), self._index)
+        markers = list(self._client.scan_iter(match=f"{self._prefix}:predictions:batch:*"))
+        self._client.delete(*(self.stream(n) for n in names), *markers, self._index)
 
     def close(self) -> None:
         self._client.close()

@@ -55,6 +55,7 @@ def _register() -> None:
         features,
         gateway,
         models,
+        monitoring,
         pipelines,
         quickstart,
         reproduce,
@@ -83,6 +84,14 @@ def _register() -> None:
     reproduce.register(app)
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
     gateway.register(app)
+    app.add_typer(
+        monitoring.monitor_app,
+        name="monitor",
+        help="Drift, data quality and realised performance over the prediction log.",
+    )
+    app.add_typer(
+        monitoring.labels_app, name="labels", help="Delayed ground truth for predictions."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,10 +18,17 @@ from modelward.monitoring.predictions import (
     PredictionRecord,
     PredictionSink,
     open_prediction_sink,
+    open_workspace_log,
 )
 
 if TYPE_CHECKING:
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
+    from modelward.monitoring.labels import (
+        LabelIngest,
+        Performance,
+        ingest_labels,
+        realised_performance,
+    )
     from modelward.monitoring.predictions.window import WINDOW_FIELDS
     from modelward.monitoring.profiles import (
         CategoricalProfile,
@@ -29,21 +36,45 @@ if TYPE_CHECKING:
         ReferenceProfile,
         build_profile,
     )
+    from modelward.monitoring.references import (
+        find_profile,
+        get_profile,
+        profile_digest,
+        save_profile,
+    )
+    from modelward.monitoring.report import render_monitor_html, write_monitor_report
+    from modelward.monitoring.runs import Alert, MonitorResult, get_run, latest_run, run_monitor
 
 __all__ = [
     "WINDOW_FIELDS",
+    "Alert",
     "CategoricalProfile",
     "DriftReport",
     "DriftThresholds",
     "FeatureDrift",
+    "LabelIngest",
+    "MonitorResult",
     "NumericProfile",
+    "Performance",
     "PredictionLogWriter",
     "PredictionRecord",
     "PredictionSink",
     "ReferenceProfile",
     "build_profile",
     "detect_drift",
+    "find_profile",
+    "get_profile",
+    "get_run",
+    "ingest_labels",
+    "latest_run",
     "open_prediction_sink",
+    "open_workspace_log",
+    "profile_digest",
+    "realised_performance",
+    "render_monitor_html",
+    "run_monitor",
+    "save_profile",
+    "write_monitor_report",
 ]
 
 __getattr__, __dir__ = lazy_exports(
@@ -58,5 +89,20 @@ __getattr__, __dir__ = lazy_exports(
         "DriftThresholds": "drift",
         "FeatureDrift": "drift",
         "detect_drift": "drift",
+        "find_profile": "references",
+        "get_profile": "references",
+        "profile_digest": "references",
+        "save_profile": "references",
+        "LabelIngest": "labels",
+        "Performance": "labels",
+        "ingest_labels": "labels",
+        "realised_performance": "labels",
+        "Alert": "runs",
+        "MonitorResult": "runs",
+        "get_run": "runs",
+        "latest_run": "runs",
+        "run_monitor": "runs",
+        "render_monitor_html": "report",
+        "write_monitor_report": "report",
     },
 )

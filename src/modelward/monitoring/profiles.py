@@ -83,7 +83,7 @@ class ReferenceProfile:
     prediction: NumericProfile | None = None
     #: feature -> importance, summing to 1 (the model's own, when it has one)
     importance: dict[str, float] = field(default_factory=dict)
-    #: where the importance came from: "feature_importances_", "coef_" or ""
+    #: where the importance came from: "model" (its own), "permutation" or ""
     importance_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,18 +179,38 @@ def categorical_profile(values: pa.Array) -> CategoricalProfile:
     )
 
 
-def _importance(model: Any, features: list[str]) -> tuple[dict[str, float], str]:
+def _own_importance(model: Any, features: list[str]) -> dict[str, float]:
+    """The model's ``feature_importances_`` or ``|coef_|``, when there is one per feature."""
     for attribute in ("feature_importances_", "coef_"):
         raw = getattr(model, attribute, None)
         if raw is None:
             continue
-        weights = np.abs(np.asarray(raw, float)).reshape(-1, len(features)).sum(axis=0)
+        weights = np.abs(np.asarray(raw, float))
+        weights = weights.sum(axis=0) if weights.ndim > 1 else weights
         names = list(getattr(model, "feature_names_in_", features))
         total = float(weights.sum())
-        if len(names) != len(weights) or total <= 0:
-            return {}, ""
-        return {n: float(w / total) for n, w in zip(names, weights, strict=True)}, attribute
-    return {}, ""
+        if len(names) == len(weights) and total > 0:
+            return {n: float(w / total) for n, w in zip(names, weights, strict=True)}
+    return {}
+
+
+def _permutation_importance(model: Any, held_out: Any, features: list[str]) -> dict[str, float]:
+    """How much the predicted probability moves when one feature's values are shuffled
+    (mean absolute change, normalised to sum 1): works for any model with
+    ``predict_proba``, a pipeline with encoders included, and needs no labels."""
+    rows = held_out.iloc[:_PERMUTATION_ROWS].reset_index(drop=True)
+    base = np.asarray(model.predict_proba(rows))[:, -1]
+    rng = np.random.default_rng(0)
+    moved = {}
+    for name in features:
+        shuffled = rows.copy()
+        shuffled[name] = rng.permutation(shuffled[name].to_numpy())
+        moved[name] = float(np.abs(np.asarray(model.predict_proba(shuffled))[:, -1] - base).mean())
+    total = sum(moved.values())
+    return {n: v / total for n, v in moved.items()} if total > 0 else {}
+
+
+_PERMUTATION_ROWS = 2_000
 
 
 def build_profile(
@@ -199,9 +219,12 @@ def build_profile(
     features: list[str] | None = None,
     predictions: Any = None,
     model: Any = None,
+    held_out: Any = None,
 ) -> ReferenceProfile:
     """Profile ``features`` (default: every column) of ``training``; ``predictions`` are
-    the model's scores on the held-out set; ``model`` gives the feature importance.
+    the model's scores on the held-out set; ``model`` gives the feature importance: its
+    own when it has one value per feature, else permutation importance on ``held_out``
+    (a pandas frame of the features, as the model takes them).
 
     >>> profile = build_profile(train_table, predictions=model.predict_proba(x_test)[:, 1],
     ...                         model=model)  # doctest: +SKIP
@@ -221,5 +244,12 @@ def build_profile(
     prediction = None
     if predictions is not None:
         prediction = numeric_profile(np.array(predictions, float).reshape(-1))
-    importance, source = _importance(model, names) if model is not None else ({}, "")
+    importance: dict[str, float] = {}
+    source = ""
+    if model is not None:
+        importance = _own_importance(model, names)
+        source = "model" if importance else ""
+        if not importance and held_out is not None and hasattr(model, "predict_proba"):
+            importance = _permutation_importance(model, held_out, names)
+            source = "permutation" if importance else ""
     return ReferenceProfile(rows, profiles, prediction, importance, source)

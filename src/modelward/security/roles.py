@@ -36,6 +36,8 @@ class Permission(StrEnum):
     MODELS_OVERRIDE = "models:override"
     ENDPOINTS_READ = "endpoints:read"
     ENDPOINTS_WRITE = "endpoints:write"
+    #: send delayed ground truth for logged predictions (monitoring's labels)
+    LABELS_WRITE = "labels:write"
     AUDIT_READ = "audit:read"
     IDENTITIES_ADMIN = "identities:admin"
 
@@ -57,6 +59,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.MODELS_WRITE,
         Permission.MODELS_TRANSITION,
         Permission.ENDPOINTS_WRITE,
+        Permission.LABELS_WRITE,
     },
     Role.APPROVER: _READ
     | {Permission.MODELS_APPROVE, Permission.MODELS_TRANSITION, Permission.MODELS_ROLLBACK},

@@ -113,7 +113,7 @@ def test_a_profile_round_trips_through_json_and_ranks_by_importance() -> None:
     back = ReferenceProfile.from_dict(profile.to_dict())
     assert back == profile
     assert back.ranked_features() == ["tickets", "spend", "plan"]
-    assert back.importance_source == "feature_importances_"
+    assert back.importance_source == "model"
     assert back.features["plan"].kind == "categorical"
 
 
@@ -127,3 +127,20 @@ def test_an_arrow_table_window_with_nulls_and_integers_works(profile: ReferenceP
         }
     )
     assert detect_drift(profile, table).drifted == []
+
+
+def test_a_model_without_its_own_importance_gets_permutation_importance() -> None:
+    import pandas as pd
+
+    class OnlyFirst:
+        """Predicts from the first column only; the others must score zero."""
+
+        def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+            p = 1 / (1 + np.exp(-frame["spend"].to_numpy() / 10.0 + 5))
+            return np.column_stack([1 - p, p])
+
+    data = side(0)
+    frame = pd.DataFrame({"spend": data["spend"], "tickets": data["tickets"]})
+    profile = build_profile(frame.to_dict("series"), model=OnlyFirst(), held_out=frame)
+    assert profile.importance_source == "permutation"
+    assert profile.importance == {"spend": 1.0, "tickets": 0.0}

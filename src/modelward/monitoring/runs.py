@@ -1,0 +1,273 @@
+"""A monitor run: one window of an endpoint's log, checked against each version's reference.
+
+``run_monitor`` reads the window (``[end - window, end)``) once, then per model version
+in it: drift and data quality against the version's reference profile (or "no reference"
+when the version has none), error, degraded and latency figures, and the realised
+performance where labels have arrived. The result and its audit entry are stored in one
+transaction, and only once everything was computed: a log that cannot be read raises
+:class:`~modelward.errors.StoreUnavailable` and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import insert, select
+
+from modelward import security
+from modelward.errors import InputError, NotFound
+from modelward.monitoring.drift import DriftReport, DriftThresholds, detect_drift
+from modelward.monitoring.labels import Performance, prediction_scores, realised_performance
+from modelward.monitoring.predictions import open_workspace_log
+from modelward.monitoring.references import find_profile
+from modelward.monitoring.tables import monitor_runs
+
+if TYPE_CHECKING:
+    from modelward.monitoring.predictions import PredictionSink
+    from modelward.session import Session
+
+__all__ = ["Alert", "MonitorResult", "VersionResult", "get_run", "latest_run", "run_monitor"]
+
+#: an endpoint name, as serving accepts it (it also names report files)
+_ENDPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+#: (step done, steps in all, what is being done) for a progress bar
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Alert:
+    #: "drift", "prediction_drift" or "data_quality"
+    kind: str
+    version: str
+    feature: str
+    message: str
+    #: the feature's share of the version's importance (0 when unknown)
+    importance: float = 0.0
+
+
+@dataclass(frozen=True)
+class VersionResult:
+    model: str
+    version: str
+    rows: int
+    #: "present" or "missing": whether the version has a reference profile
+    reference: str
+    error_rate: float
+    degraded_rate: float
+    latency_ms: dict[str, float]
+    drift: dict[str, Any] | None = None
+    performance: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    id: str
+    endpoint: str
+    window_start: datetime
+    window_end: datetime
+    rows: int
+    versions: list[VersionResult]
+    alerts: list[Alert] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["window_start"] = self.window_start.isoformat()
+        data["window_end"] = self.window_end.isoformat()
+        return data
+
+
+def _inputs(window: pa.Table) -> pa.Table:
+    inputs = window.column("inputs").combine_chunks()
+    names = [inputs.type.field(i).name for i in range(inputs.type.num_fields)]
+    return pa.Table.from_arrays(inputs.flatten(), names=names)
+
+
+def _latency(values: np.ndarray) -> dict[str, float]:
+    if not len(values):
+        return {}
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+def _alerts(version: str, report: DriftReport, importance: dict[str, float]) -> list[Alert]:
+    found = []
+    for f in report.features:
+        weight = importance.get(f.feature, 0.0)
+        if f.status == "drift":
+            found.append(
+                Alert(
+                    "drift",
+                    version,
+                    f.feature,
+                    f"{f.feature} drifted: {f.effect_name} {f.effect:.3f} "
+                    f"(corrected p {f.p_value:.1e})",
+                    weight,
+                )
+            )
+        for anomaly in f.quality:
+            found.append(
+                Alert("data_quality", version, f.feature, f"{f.feature}: {anomaly}", weight)
+            )
+    p = report.prediction
+    if p is not None and p.status == "drift":
+        found.append(
+            Alert("prediction_drift", version, "prediction", f"predictions drifted: {p.effect:.3f}")
+        )
+    return sorted(found, key=lambda a: (-a.importance, a.kind, a.feature))
+
+
+def check_endpoint_name(endpoint: str) -> None:
+    if not _ENDPOINT.match(endpoint):
+        raise InputError(
+            f"endpoint {endpoint[:60]!r}: letters, digits, '_', '.', '-' (up to 128), "
+            "starting with a letter or digit",
+            field="endpoint",
+        )
+
+
+def run_monitor(
+    session: Session,
+    endpoint: str,
+    *,
+    window: timedelta = timedelta(hours=1),
+    end: datetime | None = None,
+    log: PredictionSink | None = None,
+    thresholds: DriftThresholds | None = None,
+    actor: str | None = None,
+    progress: Progress | None = None,
+) -> MonitorResult:
+    """Check the last ``window`` of ``endpoint`` (ending at ``end``, default now) and store
+    the result (audited).
+
+    >>> result = run_monitor(session, "churn", window=timedelta(hours=6))  # doctest: +SKIP
+    >>> [a.message for a in result.alerts]
+    ['monthly_spend drifted: wasserstein_sd 0.412 (corrected p 1.2e-30)']
+    """
+    check_endpoint_name(endpoint)
+    if window <= timedelta(0):
+        raise InputError("window: must be longer than zero", field="window")
+    stop = (end or datetime.now(UTC)).astimezone(UTC)
+    start = stop - window
+    tell = progress or (lambda done, total, what: None)
+    tell(0, 3, f"reading {endpoint} from {start:%Y-%m-%d %H:%M} to {stop:%Y-%m-%d %H:%M}")
+    sink = log if log is not None else open_workspace_log(session)
+    try:
+        rows = sink.read_window(
+            endpoint,
+            start_us=int(start.timestamp() * 1e6),
+            end_us=int(stop.timestamp() * 1e6),
+        )
+    finally:
+        if log is None:
+            sink.close()
+    pairs = sorted(
+        set(
+            zip(
+                rows.column("model").to_pylist(),
+                rows.column("model_version").to_pylist(),
+                strict=True,
+            )
+        )
+    )
+    total = len(pairs) + 2
+    versions: list[VersionResult] = []
+    alerts: list[Alert] = []
+    for step, (model, version) in enumerate(pairs, start=1):
+        tell(step, total, f"checking {model}@{version}")
+        mask = pc.and_(
+            pc.equal(rows.column("model"), model), pc.equal(rows["model_version"], version)
+        )
+        part = rows.filter(mask)
+        reference = find_profile(session, model, int(version)) if version.isdigit() else None
+        drift = None
+        if reference is not None:
+            report = detect_drift(
+                reference, _inputs(part), predictions=prediction_scores(part), thresholds=thresholds
+            )
+            drift = report.to_dict()
+            alerts.extend(_alerts(version, report, reference.importance))
+        performance: Performance = realised_performance(session, endpoint, part)
+        versions.append(
+            VersionResult(
+                model=model,
+                version=version,
+                rows=part.num_rows,
+                reference="present" if reference is not None else "missing",
+                error_rate=float(pc.mean(pc.not_equal(part["error"], "")).as_py() or 0.0),
+                degraded_rate=float(pc.mean(part["degraded"]).as_py() or 0.0),
+                latency_ms=_latency(part.column("latency_ms").to_numpy()),
+                drift=drift,
+                performance=performance.to_dict(),
+            )
+        )
+    tell(total - 1, total, "storing the result")
+    result = MonitorResult(
+        id=uuid.uuid4().hex,
+        endpoint=endpoint,
+        window_start=start,
+        window_end=stop,
+        rows=rows.num_rows,
+        versions=versions,
+        alerts=alerts,
+    )
+    who = actor or session.actor
+    with session.store.transaction() as conn:
+        conn.execute(
+            insert(monitor_runs).values(
+                id=result.id,
+                endpoint=endpoint,
+                window_start=start,
+                window_end=stop,
+                rows=result.rows,
+                result=result.to_dict(),
+                created_by=who,
+                created_at=datetime.now(UTC),
+            )
+        )
+        security.record(
+            conn,
+            actor=who,
+            action="monitoring.run",
+            target=f"endpoint:{endpoint}",
+            payload={"run": result.id, "rows": result.rows, "alerts": len(alerts)},
+        )
+    tell(total, total, "done")
+    return result
+
+
+def get_run(session: Session, run_id: str) -> dict[str, Any]:
+    """A stored run's result (as :meth:`MonitorResult.to_dict` gave it)."""
+    with session.store.read() as conn:
+        stored = conn.execute(
+            select(monitor_runs.c.result).where(monitor_runs.c.id == run_id)
+        ).scalar_one_or_none()
+    if stored is None:
+        raise NotFound(f"monitor run {run_id[:40]!r} does not exist", run=run_id[:40])
+    return dict(stored)
+
+
+def latest_run(session: Session, endpoint: str) -> dict[str, Any]:
+    """The newest stored run of ``endpoint``; :class:`NotFound` when it was never run."""
+    with session.store.read() as conn:
+        stored = conn.execute(
+            select(monitor_runs.c.result)
+            .where(monitor_runs.c.endpoint == endpoint)
+            .order_by(monitor_runs.c.created_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    if stored is None:
+        raise NotFound(
+            f"endpoint {endpoint[:60]!r} has no monitor run yet; run "
+            f"`modelward monitor run {endpoint[:60]}` first",
+            endpoint=endpoint[:60],
+        )
+    return dict(stored)

@@ -1,0 +1,59 @@
+"""monitoring: reference profiles, delayed labels, monitor runs
+
+Revision ID: 0011
+Revises: 0001
+Create Date: 2026-12-01
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from modelward.store.schema import UTCDateTime
+
+revision = "0011"
+down_revision = "0001"
+branch_labels = ("monitoring",)
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "reference_profiles",
+        sa.Column("model_name", sa.String(128), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("profile", sa.JSON, nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("model_name", "version", name="pk_reference_profiles"),
+    )
+    op.create_table(
+        "labels",
+        sa.Column("endpoint", sa.String(128), nullable=False),
+        sa.Column("request_id", sa.String(200), nullable=False),
+        sa.Column("value", sa.JSON, nullable=False),
+        sa.Column("labelled_at", UTCDateTime(), nullable=False),
+        sa.Column("ingested_by", sa.String(200), nullable=False),
+        sa.Column("ingested_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("endpoint", "request_id", name="pk_labels"),
+    )
+    op.create_table(
+        "monitor_runs",
+        sa.Column("id", sa.String(32), nullable=False),
+        sa.Column("endpoint", sa.String(128), nullable=False),
+        sa.Column("window_start", UTCDateTime(), nullable=False),
+        sa.Column("window_end", UTCDateTime(), nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("result", sa.JSON, nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_monitor_runs"),
+    )
+    op.create_index("ix_monitor_runs_endpoint", "monitor_runs", ["endpoint", "created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_monitor_runs_endpoint", table_name="monitor_runs")
+    op.drop_table("monitor_runs")
+    op.drop_table("labels")
+    op.drop_table("reference_profiles")

@@ -107,7 +107,7 @@ def test_monitor_run_prints_the_drift_and_report_writes_html_and_json(
     assert "<svg" in page and "monthly_spend: drift" in page
     assert "src=" not in page and "<script" not in page  # self-contained
     stored = json.loads(Path(paths["json"]).read_text())
-    assert [a["feature"] for a in stored["alerts"]] == ["monthly_spend"]
+    assert [f["feature"] for f in stored["findings"]] == ["monthly_spend"]
 
 
 def test_monitor_bad_input_is_named(

@@ -7,7 +7,6 @@ id the prediction log does not hold is kept and counted as ``unknown``, not refu
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -30,8 +29,14 @@ class LabelIn(BaseModel):
 
     request_id: str = Field(min_length=1, max_length=200, description="As the gateway answered it.")
     label: bool | int | float | str = Field(description="The ground truth: 0/1, a number, a class.")
-    labelled_at: datetime | None = Field(
-        default=None, description="When the truth became known, with a time zone (default: now)."
+    # text, parsed by the domain function (the CLI's rule, field named the same): a number
+    # would otherwise be taken for seconds since the epoch
+    labelled_at: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"format": "date-time"},
+        description="When the truth became known, ISO 8601 with a time zone (default: now).",
     )
 
 
@@ -39,7 +44,9 @@ class LabelsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     endpoint: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-    labels: list[LabelIn] = Field(min_length=1, max_length=10_000)
+    # a batch that fits well under the body limit ([server] max_body_bytes), so an oversized
+    # batch is refused by count (422) rather than by size (413)
+    labels: list[LabelIn] = Field(min_length=1, max_length=5_000)
 
 
 class LabelsOut(BaseModel):

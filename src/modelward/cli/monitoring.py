@@ -57,7 +57,7 @@ def run_cmd(
     """Check a window of ENDPOINT's predictions against each version's reference and store
     the result (audited): drift and data quality per feature, latency, errors, labels."""
     from modelward.data import parse_duration
-    from modelward.monitoring import run_monitor
+    from modelward.monitoring import run_monitor, sender_from_settings
 
     try:
         length = parse_duration(window)
@@ -70,7 +70,14 @@ def run_cmd(
         def on_progress(done: int, total: int, what: str) -> None:
             bar.update(task, completed=done, total=total, description=what)
 
-        result = run_monitor(session, endpoint, window=length, end=stop, progress=on_progress)
+        settings = session.workspace.settings.monitoring
+        sender = sender_from_settings(settings, session.workspace.secrets.webhook_secret)
+        # the run never waits on the webhook; this short-lived process gives delivery a
+        # deadline before it exits (every attempt with its backoff)
+        sender_deadline = settings.webhook_attempts * (settings.webhook_timeout_s + 2.0)
+        result = run_monitor(
+            session, endpoint, window=length, end=stop, webhook=sender, progress=on_progress
+        )
     if json_out:
         print_json(result.to_dict())
         return
@@ -121,17 +128,25 @@ def run_cmd(
                 _fmt(perf.get("auc")),
                 _fmt(perf.get("ece")),
             )
-    if result.alerts:
+    if result.findings:
         print_table(
-            "alerts",
+            "findings",
             ["kind", "version", "feature", "importance", "message"],
             [
-                (a.kind, a.version, a.feature, f"{a.importance:.2f}", a.message)
-                for a in result.alerts
+                (f.kind, f.version, f.feature, f"{f.importance:.2f}", f.message)
+                for f in result.findings
             ],
         )
-    else:
-        say("no alerts")
+    for note in result.notes:
+        say("rule: {}", note)
+    for a in result.alerts:
+        say("[bold red]alert {}[/bold red] {}: {}", a["state"], a["key"], a["message"])
+    if not result.alerts:
+        say("no alert fired or resolved")
+    if sender is not None:
+        sender.wait(sender_deadline)
+        sender.close()
+        say("webhook: {} delivered, {} failed", sender.delivered, sender.failed, err=True)
 
 
 @monitor_app.command("report")
@@ -198,6 +213,9 @@ def _read_labels(path: Path) -> list[dict[str, Any]]:
                 ),
             )
     rows: list[dict[str, Any]] = table.to_pylist()
+    for row in rows:  # an empty cell of a CSV: no time given, so the time of ingestion
+        if row.get("labelled_at") == "":
+            row["labelled_at"] = None
     return rows
 
 

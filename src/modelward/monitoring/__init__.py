@@ -22,6 +22,7 @@ from modelward.monitoring.predictions import (
 )
 
 if TYPE_CHECKING:
+    from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
     from modelward.monitoring.labels import (
         LabelIngest,
@@ -43,15 +44,20 @@ if TYPE_CHECKING:
         save_profile,
     )
     from modelward.monitoring.report import render_monitor_html, write_monitor_report
-    from modelward.monitoring.runs import Alert, MonitorResult, get_run, latest_run, run_monitor
+    from modelward.monitoring.runs import Finding, MonitorResult, get_run, latest_run, run_monitor
+    from modelward.monitoring.webhooks import WebhookSender, sender_from_settings
+    from modelward.monitoring.webhooks import sign as sign_webhook
 
 __all__ = [
     "WINDOW_FIELDS",
-    "Alert",
+    "AlertChange",
+    "AlertPolicy",
     "CategoricalProfile",
+    "Condition",
     "DriftReport",
     "DriftThresholds",
     "FeatureDrift",
+    "Finding",
     "LabelIngest",
     "MonitorResult",
     "NumericProfile",
@@ -60,6 +66,7 @@ __all__ = [
     "PredictionRecord",
     "PredictionSink",
     "ReferenceProfile",
+    "WebhookSender",
     "build_profile",
     "detect_drift",
     "find_profile",
@@ -74,6 +81,8 @@ __all__ = [
     "render_monitor_html",
     "run_monitor",
     "save_profile",
+    "sender_from_settings",
+    "sign_webhook",
     "write_monitor_report",
 ]
 
@@ -97,7 +106,13 @@ __getattr__, __dir__ = lazy_exports(
         "Performance": "labels",
         "ingest_labels": "labels",
         "realised_performance": "labels",
-        "Alert": "runs",
+        "Finding": "runs",
+        "AlertChange": "alerts",
+        "AlertPolicy": "alerts",
+        "Condition": "alerts",
+        "WebhookSender": "webhooks",
+        "sign_webhook": "webhooks:sign",
+        "sender_from_settings": "webhooks",
         "MonitorResult": "runs",
         "get_run": "runs",
         "latest_run": "runs",

@@ -105,7 +105,7 @@ def _validate(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, tup
                 field=f"labels[{i}].label",
             )
         at = row.get("labelled_at")
-        when = now if at in (None, "") else _parse_time(at, f"labels[{i}].labelled_at")
+        when = now if at is None else _parse_time(at, f"labels[{i}].labelled_at")
         checked[rid] = (value, when)  # a repeated id within one batch: the last one counts
     return checked
 

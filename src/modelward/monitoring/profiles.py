@@ -85,6 +85,9 @@ class ReferenceProfile:
     importance: dict[str, float] = field(default_factory=dict)
     #: where the importance came from: "model" (its own), "permutation" or ""
     importance_source: str = ""
+    #: the held-out metrics at registration (``roc_auc``, ...): what realised
+    #: performance is compared with
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +106,7 @@ class ReferenceProfile:
             prediction=NumericProfile(**prediction) if prediction else None,
             importance=dict(data.get("importance") or {}),
             importance_source=str(data.get("importance_source") or ""),
+            metrics=dict(data.get("metrics") or {}),
         )
 
     def ranked_features(self) -> list[str]:
@@ -220,6 +224,7 @@ def build_profile(
     predictions: Any = None,
     model: Any = None,
     held_out: Any = None,
+    metrics: Mapping[str, float] | None = None,
 ) -> ReferenceProfile:
     """Profile ``features`` (default: every column) of ``training``; ``predictions`` are
     the model's scores on the held-out set; ``model`` gives the feature importance: its
@@ -252,4 +257,4 @@ def build_profile(
         if not importance and held_out is not None and hasattr(model, "predict_proba"):
             importance = _permutation_importance(model, held_out, names)
             source = "permutation" if importance else ""
-    return ReferenceProfile(rows, profiles, prediction, importance, source)
+    return ReferenceProfile(rows, profiles, prediction, importance, source, dict(metrics or {}))

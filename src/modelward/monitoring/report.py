@@ -1,7 +1,8 @@
 """The monitor report: ``<endpoint>-monitor.json`` and a self-contained ``.html`` beside it.
 
-The page shows, per model version in the window: the alerts first (most important
-feature first), then one chart per feature with the reference's distribution and the
+The page shows the alerts the rule fired or resolved and the findings (drifted features
+and data quality anomalies, most important feature first), then per model version in the
+window: one chart per feature with the reference's distribution and the
 window's overlaid (inline SVG, no script, no external asset: it opens from a mail
 attachment), the drift verdict with its effect size and corrected p-value, data quality
 (null rates, unseen categories, missing features), latency and error rates, and the
@@ -210,13 +211,30 @@ def render_monitor_html(result: dict[str, Any], references: dict[str, ReferenceP
     alerts = result["alerts"]
     alert_html = (
         _table(
-            ["kind", "version", "feature", "importance", "message"],
-            [
-                [a["kind"], a["version"], a["feature"], a["importance"], a["message"]]
-                for a in alerts
-            ],
+            ["alert", "state", "features", "message"],
+            [[a["key"], a["state"], ", ".join(a["features"]), a["message"]] for a in alerts],
         )
         if alerts
+        else "<p>none fired or resolved in this run</p>"
+    )
+    sent = {a["key"] for a in alerts}
+    held = [c for c in result.get("conditions", []) if c["key"] not in sent]
+    if held:
+        alert_html += "<p>conditions held, not alerting (persistence or cooldown): "
+        alert_html += "; ".join(html.escape(c["message"]) for c in held) + "</p>"
+    if result.get("notes"):
+        alert_html += "<p>rule notes: "
+        alert_html += "; ".join(html.escape(n) for n in result["notes"]) + "</p>"
+    findings = result.get("findings", [])
+    finding_html = (
+        _table(
+            ["kind", "version", "feature", "importance", "message"],
+            [
+                [f["kind"], f["version"], f["feature"], f["importance"], f["message"]]
+                for f in findings
+            ],
+        )
+        if findings
         else "<p>none</p>"
     )
     versions = (
@@ -237,6 +255,7 @@ th:first-child, td:first-child {{ text-align: left; }}
 <p>{result["rows"]:,} predictions from {html.escape(result["window_start"])} to
 {html.escape(result["window_end"])} · run <code>{html.escape(result["id"])}</code></p>
 <h2>Alerts</h2>{alert_html}
+<h2>Findings</h2>{finding_html}
 {versions}
 </body></html>
 """

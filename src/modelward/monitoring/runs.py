@@ -3,9 +3,12 @@
 ``run_monitor`` reads the window (``[end - window, end)``) once, then per model version
 in it: drift and data quality against the version's reference profile (or "no reference"
 when the version has none), error, degraded and latency figures, and the realised
-performance where labels have arrived. The result and its audit entry are stored in one
-transaction, and only once everything was computed: a log that cannot be read raises
-:class:`~modelward.errors.StoreUnavailable` and nothing is stored.
+performance where labels have arrived. Its *findings* are every drifted feature and data
+quality anomaly (ordered by importance); its *alerts* are what the alert rule
+(:mod:`~modelward.monitoring.alerts`) fired or resolved. The result, the alert states and
+their audit entries are stored in one transaction, and only once everything was computed:
+a log that cannot be read raises :class:`~modelward.errors.StoreUnavailable` and nothing
+is stored. Alert changes are handed to the webhook after the commit (queued, not awaited).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy import insert, select
 
 from modelward import security
 from modelward.errors import InputError, NotFound
+from modelward.monitoring.alerts import AlertPolicy, apply_alert_policy, conditions_of
 from modelward.monitoring.drift import DriftReport, DriftThresholds, detect_drift
 from modelward.monitoring.labels import Performance, prediction_scores, realised_performance
 from modelward.monitoring.predictions import open_workspace_log
@@ -32,9 +36,10 @@ from modelward.monitoring.tables import monitor_runs
 
 if TYPE_CHECKING:
     from modelward.monitoring.predictions import PredictionSink
+    from modelward.monitoring.webhooks import WebhookSender
     from modelward.session import Session
 
-__all__ = ["Alert", "MonitorResult", "VersionResult", "get_run", "latest_run", "run_monitor"]
+__all__ = ["Finding", "MonitorResult", "VersionResult", "get_run", "latest_run", "run_monitor"]
 
 #: an endpoint name, as serving accepts it (it also names report files)
 _ENDPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -44,7 +49,7 @@ Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
-class Alert:
+class Finding:
     #: "drift", "prediction_drift" or "data_quality"
     kind: str
     version: str
@@ -76,7 +81,13 @@ class MonitorResult:
     window_end: datetime
     rows: int
     versions: list[VersionResult]
-    alerts: list[Alert] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    #: what the alert rule found in this run (``Condition.to_dict()``), held or not yet
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    #: why the rule stayed silent for a version (no reference, no labels, AUC holds)
+    notes: list[str] = field(default_factory=list)
+    #: alerts fired or resolved by this run (``AlertChange.to_dict()``)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -98,13 +109,13 @@ def _latency(values: np.ndarray) -> dict[str, float]:
     return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
 
 
-def _alerts(version: str, report: DriftReport, importance: dict[str, float]) -> list[Alert]:
+def _findings(version: str, report: DriftReport, importance: dict[str, float]) -> list[Finding]:
     found = []
     for f in report.features:
         weight = importance.get(f.feature, 0.0)
         if f.status == "drift":
             found.append(
-                Alert(
+                Finding(
                     "drift",
                     version,
                     f.feature,
@@ -115,12 +126,14 @@ def _alerts(version: str, report: DriftReport, importance: dict[str, float]) -> 
             )
         for anomaly in f.quality:
             found.append(
-                Alert("data_quality", version, f.feature, f"{f.feature}: {anomaly}", weight)
+                Finding("data_quality", version, f.feature, f"{f.feature}: {anomaly}", weight)
             )
     p = report.prediction
     if p is not None and p.status == "drift":
         found.append(
-            Alert("prediction_drift", version, "prediction", f"predictions drifted: {p.effect:.3f}")
+            Finding(
+                "prediction_drift", version, "prediction", f"predictions drifted: {p.effect:.3f}"
+            )
         )
     return sorted(found, key=lambda a: (-a.importance, a.kind, a.feature))
 
@@ -143,14 +156,19 @@ def run_monitor(
     log: PredictionSink | None = None,
     thresholds: DriftThresholds | None = None,
     actor: str | None = None,
+    policy: AlertPolicy | None = None,
+    webhook: WebhookSender | None = None,
     progress: Progress | None = None,
 ) -> MonitorResult:
     """Check the last ``window`` of ``endpoint`` (ending at ``end``, default now) and store
     the result (audited).
 
     >>> result = run_monitor(session, "churn", window=timedelta(hours=6))  # doctest: +SKIP
-    >>> [a.message for a in result.alerts]
+    >>> [f.message for f in result.findings]
     ['monthly_spend drifted: wasserstein_sd 0.412 (corrected p 1.2e-30)']
+
+    ``policy`` defaults to ``[monitoring]`` of the workspace; ``webhook`` receives the
+    alert changes after the commit.
     """
     check_endpoint_name(endpoint)
     if window <= timedelta(0):
@@ -180,7 +198,9 @@ def run_monitor(
     )
     total = len(pairs) + 2
     versions: list[VersionResult] = []
-    alerts: list[Alert] = []
+    findings: list[Finding] = []
+    importance: dict[str, dict[str, float]] = {}
+    held_out_auc: dict[str, float | None] = {}
     for step, (model, version) in enumerate(pairs, start=1):
         tell(step, total, f"checking {model}@{version}")
         mask = pc.and_(
@@ -194,7 +214,9 @@ def run_monitor(
                 reference, _inputs(part), predictions=prediction_scores(part), thresholds=thresholds
             )
             drift = report.to_dict()
-            alerts.extend(_alerts(version, report, reference.importance))
+            findings.extend(_findings(version, report, reference.importance))
+            importance[version] = reference.importance
+            held_out_auc[version] = reference.metrics.get("roc_auc")
         performance: Performance = realised_performance(session, endpoint, part)
         versions.append(
             VersionResult(
@@ -210,17 +232,32 @@ def run_monitor(
             )
         )
     tell(total - 1, total, "storing the result")
-    result = MonitorResult(
-        id=uuid.uuid4().hex,
-        endpoint=endpoint,
-        window_start=start,
-        window_end=stop,
-        rows=rows.num_rows,
-        versions=versions,
-        alerts=alerts,
-    )
+    rule = policy or _policy(session)
+    conditions, notes = conditions_of([asdict(v) for v in versions], importance, held_out_auc, rule)
+    run_id = uuid.uuid4().hex
     who = actor or session.actor
     with session.store.transaction() as conn:
+        changes = apply_alert_policy(
+            conn,
+            endpoint=endpoint,
+            run_id=run_id,
+            conditions=conditions,
+            policy=rule,
+            now=datetime.now(UTC),
+            actor=who,
+        )
+        result = MonitorResult(
+            id=run_id,
+            endpoint=endpoint,
+            window_start=start,
+            window_end=stop,
+            rows=rows.num_rows,
+            versions=versions,
+            findings=findings,
+            conditions=[c.to_dict() for c in conditions],
+            notes=notes,
+            alerts=[c.to_dict() for c in changes],
+        )
         conn.execute(
             insert(monitor_runs).values(
                 id=result.id,
@@ -238,10 +275,22 @@ def run_monitor(
             actor=who,
             action="monitoring.run",
             target=f"endpoint:{endpoint}",
-            payload={"run": result.id, "rows": result.rows, "alerts": len(alerts)},
+            payload={"run": result.id, "rows": result.rows, "alerts": len(changes)},
         )
+    if webhook is not None:
+        webhook.send(changes)
     tell(total, total, "done")
     return result
+
+
+def _policy(session: Session) -> AlertPolicy:
+    settings = session.workspace.settings.monitoring
+    return AlertPolicy(
+        min_importance=settings.min_importance,
+        max_auc_drop=settings.max_auc_drop,
+        persistence=settings.persistence,
+        cooldown=timedelta(seconds=settings.cooldown_s),
+    )
 
 
 def get_run(session: Session, run_id: str) -> dict[str, Any]:

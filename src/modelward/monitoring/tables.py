@@ -8,7 +8,7 @@ from sqlalchemy import JSON, Column, Index, Integer, PrimaryKeyConstraint, Strin
 
 from modelward.store import UTCDateTime, metadata
 
-__all__ = ["labels", "monitor_runs", "reference_profiles"]
+__all__ = ["alert_states", "labels", "monitor_runs", "reference_profiles"]
 
 reference_profiles = Table(
     "reference_profiles",
@@ -51,4 +51,19 @@ monitor_runs = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("id"),
     Index("ix_monitor_runs_endpoint", "endpoint", "created_at"),
+)
+
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("endpoint", String(128), nullable=False),
+    # "<rule kind>:<version>", e.g. "model_drift:3"
+    Column("key", String(200), nullable=False),
+    # "firing" or "resolved"
+    Column("state", String(16), nullable=False),
+    Column("fired_at", UTCDateTime(), nullable=False),
+    # the last notification (firing, a reminder after the cooldown, or resolved)
+    Column("last_sent_at", UTCDateTime(), nullable=False),
+    Column("message", String(2000), nullable=False),
+    PrimaryKeyConstraint("endpoint", "key"),
 )

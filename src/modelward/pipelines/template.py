@@ -87,6 +87,16 @@ def _xy(table: pa.Table, columns: Sequence[str], label: str) -> tuple[Any, Any]:
     return frame, table.column(label).to_numpy(zero_copy_only=False).astype(int)
 
 
+def _held_out_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
+    """The chosen candidate's overall held-out metrics that are plain numbers."""
+    overall = evaluation["candidates"][evaluation["chosen"]]["overall"]
+    return {
+        k: float(v)
+        for k, v in overall.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
 def _production(session: Session, model_name: str) -> Any:
     from modelward.registry import get_version
 
@@ -342,6 +352,7 @@ def supervised_tabular(
             predictions=chosen_model.predict_proba(x_test)[:, 1],
             model=chosen_model,
             held_out=x_test,
+            metrics=_held_out_metrics(evaluation),
         )
         registered = register_candidate(
             ctx,

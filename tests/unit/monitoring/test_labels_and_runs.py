@@ -130,8 +130,8 @@ def test_a_run_finds_the_shifted_feature_and_scores_the_labelled_rows(
     assert v1.rows == 1_500 and v1.reference == "present"
     assert v1.drift is not None and v1.drift["drifted"] == ["monthly_spend"]
     assert v2.reference == "missing" and v2.drift is None
-    assert [(a.kind, a.feature) for a in result.alerts] == [("drift", "monthly_spend")]
-    assert result.alerts[0].importance == pytest.approx(0.6)
+    assert [(f.kind, f.feature) for f in result.findings] == [("drift", "monthly_spend")]
+    assert result.findings[0].importance == pytest.approx(0.6)
     perf = v1.performance
     assert perf is not None and perf["labelled"] == 300 and perf["coverage"] == pytest.approx(0.2)
     assert perf["auc"] is not None and 0.0 <= perf["auc"] <= 1.0

@@ -1,4 +1,4 @@
-"""monitoring: reference profiles, delayed labels, monitor runs
+"""monitoring: reference profiles, delayed labels, monitor runs, alert states
 
 Revision ID: 0011
 Revises: 0001
@@ -50,9 +50,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_monitor_runs"),
     )
     op.create_index("ix_monitor_runs_endpoint", "monitor_runs", ["endpoint", "created_at"])
+    op.create_table(
+        "alert_states",
+        sa.Column("endpoint", sa.String(128), nullable=False),
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("fired_at", UTCDateTime(), nullable=False),
+        sa.Column("last_sent_at", UTCDateTime(), nullable=False),
+        sa.Column("message", sa.String(2000), nullable=False),
+        sa.PrimaryKeyConstraint("endpoint", "key", name="pk_alert_states"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("alert_states")
     op.drop_index("ix_monitor_runs_endpoint", table_name="monitor_runs")
     op.drop_table("monitor_runs")
     op.drop_table("labels")

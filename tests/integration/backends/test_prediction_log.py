@@ -221,3 +221,17 @@ def test_prune_deletes_what_arrived_before_the_cutoff(sink: PredictionSink) -> N
     assert sink.prune(cutoff) == 3
     assert sink.read_window("churn").column("request_id").to_pylist() == ["req-7"]
     assert sink.find_request_ids("churn", ["req-0", "req-7"]) == {"req-7"}
+
+
+def test_text_inputs_stay_text_and_mixed_kinds_still_read(sink: PredictionSink) -> None:
+    """ISO-looking text is not turned into timestamps; a field that is a number on one row
+    and text on the next is kept as the JSON text of each."""
+    sink.write(
+        [
+            rec(1)._replace(inputs={"signup": "2026-01-01", "code": 7}),
+            rec(2)._replace(inputs={"signup": "2026-02-01T10:00:00", "code": "x7"}),
+        ]
+    )
+    inputs = sink.read_window("churn").column("inputs").combine_chunks()
+    assert inputs.field("signup").to_pylist() == ["2026-01-01", "2026-02-01T10:00:00"]
+    assert inputs.field("code").to_pylist() == ["7", '"x7"']

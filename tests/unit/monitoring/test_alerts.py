@@ -173,3 +173,20 @@ def test_a_webhook_that_times_out_gives_up_and_a_refusal_is_not_retried() -> Non
     assert refused.wait(10.0)
     refused.close()
     assert (refused.failed, refused.retries) == (1, 0)
+
+
+def test_the_workspace_names_the_webhook_and_its_secret(workspace_dir: Any) -> None:
+    from modelward.monitoring import sender_from_settings
+
+    (workspace_dir / "modelward.toml").write_text(
+        '[monitoring]\nwebhook_url = "https://hooks.example/a?token=t"\npersistence = 3\n'
+    )
+    env = {"MODELWARD_IDENTITY__USER": "t", "MODELWARD_WEBHOOK_SECRET": "k" * 16}
+    ws = Workspace.open(workspace_dir, environ=env)
+    assert ws.settings.monitoring.persistence == 3
+    sender = sender_from_settings(ws.settings.monitoring, ws.secrets.webhook_secret)
+    assert sender is not None
+    assert "token" not in repr(sender)  # a URL's query may hold a token: never shown
+    sender.close()
+    bare = Workspace.open(workspace_dir, environ={"MODELWARD_IDENTITY__USER": "t"})
+    assert bare.secrets.webhook_secret is None

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelward.connections import redact_url, redis_client
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
-from modelward.monitoring.predictions.window import WINDOW_FIELDS, build_window
+from modelward.monitoring.predictions.window import WINDOW_FIELDS, build_window_from_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -173,10 +173,9 @@ class RedisPredictionSink:
         if after is not None and _stream_id(after) >= _stream_id(lower):
             lower = f"({after}"
         columns: list[list[Any]] = [[] for _ in WINDOW_FIELDS]
-        inputs: list[Any] = []
-        predictions: list[Any] = []
+        inputs: list[bytes] = []
+        predictions: list[bytes] = []
         page = 10_000 if limit is None else min(limit, 10_000)
-        loads = orjson.loads
         try:
             while limit is None or len(inputs) < limit:
                 entries = self._client.xrange(self.stream(endpoint), min=lower, count=page)
@@ -205,8 +204,8 @@ class RedisPredictionSink:
                     )
                     for column, value in zip(columns, row, strict=True):
                         column.append(value)
-                    inputs.append(loads(f[b"inputs"]))
-                    predictions.append(loads(f[b"prediction"]))
+                    inputs.append(f[b"inputs"])
+                    predictions.append(f[b"prediction"])
                     if limit is not None and len(inputs) == limit:
                         break
                 if len(entries) < page:
@@ -214,7 +213,7 @@ class RedisPredictionSink:
                 lower = f"({entries[-1][0].decode()}"
         except self._errors as exc:
             raise self._unavailable(exc) from None
-        return build_window(columns, inputs, predictions)
+        return build_window_from_json(columns, inputs, predictions)
 
     def find_request_ids(self, endpoint: str, request_ids: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(request_ids))

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
-from modelward.monitoring.predictions.window import build_window
+from modelward.monitoring.predictions.window import build_window_from_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -192,7 +192,7 @@ class SqlitePredictionSink:
         limit: int | None = None,
     ) -> pa.Table:
         # The filter runs in SQLite on the (endpoint, at_us) index; only the kept rows'
-        # JSON is parsed, then the columns are built once (window.build_window).
+        # JSON is parsed by Arrow in one pass (window.build_window_from_json).
         where: list[str] = ["endpoint = ?"]
         args: list[Any] = [endpoint]
         for clause, value in (
@@ -217,10 +217,7 @@ class SqlitePredictionSink:
         columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(14)]
         columns[0] = [str(seq) for seq in columns[0]]
         columns[7] = [bool(d) for d in columns[7]]
-        loads = orjson.loads
-        return build_window(
-            columns[:12], [loads(v) for v in columns[12]], [loads(v) for v in columns[13]]
-        )
+        return build_window_from_json(columns[:12], columns[12], columns[13])
 
     def _read(self, query: str, args: Sequence[Any]) -> list[Any]:
         try:

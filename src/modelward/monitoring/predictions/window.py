@@ -15,13 +15,15 @@ typing rules live in one place and the shared suite checks them once.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.json as pajson
 
-__all__ = ["WINDOW_FIELDS", "WindowQuery", "build_window", "empty_window"]
+__all__ = ["WINDOW_FIELDS", "WindowQuery", "build_window", "build_window_from_json", "empty_window"]
 
 #: the fixed columns of a window, in order, before ``inputs`` and ``prediction``
 WINDOW_FIELDS: tuple[pa.Field, ...] = (
@@ -102,6 +104,67 @@ def build_window(
     arrays = [pa.array(values, f.type) for values, f in zip(columns, WINDOW_FIELDS, strict=True)]
     return pa.Table.from_arrays(
         [*arrays, _struct(inputs), _prediction(predictions)],
+        names=[*(f.name for f in WINDOW_FIELDS), "inputs", "prediction"],
+    )
+
+
+def _parse_objects(lines: bytes, rows: int) -> pa.StructArray | None:
+    """JSON objects, one per line, as one struct column parsed by Arrow (one block, so
+    every row is typed alike); ``None`` when Arrow cannot type them (mixed kinds)."""
+    if not rows:
+        return None
+    options = pajson.ReadOptions(block_size=max(len(lines) + 1, 1 << 20))
+    try:
+        table = pajson.read_json(io.BytesIO(lines), read_options=options)
+        # Arrow reads ISO-looking text as timestamps; the log keeps what was sent (text,
+        # as every backend gives it), so those fields are read again as strings
+        stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+        if stamped:
+            schema = pa.schema(
+                [pa.field(f.name, pa.string()) if f.name in stamped else f for f in table.schema]
+            )
+            parse = pajson.ParseOptions(explicit_schema=schema)
+            table = pajson.read_json(io.BytesIO(lines), read_options=options, parse_options=parse)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != rows or not table.num_columns or _has_timestamps(table.schema):
+        return None
+    struct: pa.StructArray = table.to_struct_array().combine_chunks()
+    return struct
+
+
+def _has_timestamps(schema: pa.Schema) -> bool:
+    """Timestamps nested in structs or lists (not re-read as text): the Python path."""
+    return "timestamp" in str(schema)
+
+
+def _join(texts: Sequence[str | bytes]) -> bytes:
+    if texts and isinstance(texts[0], str):
+        return "\n".join(texts).encode()  # type: ignore[arg-type]
+    return b"\n".join(texts)  # type: ignore[arg-type]
+
+
+def build_window_from_json(
+    columns: Sequence[list[Any]],
+    inputs: Sequence[str | bytes],
+    predictions: Sequence[str | bytes],
+) -> pa.Table:
+    """As :func:`build_window`, from the stored JSON texts: Arrow's JSON reader parses and
+    types them in one pass (about twice as fast as parsing each row in Python, and no
+    Python object per value); rows Arrow cannot type alike fall back to the Python path."""
+    n = len(inputs)
+    parsed_inputs = _parse_objects(_join(inputs), n)
+    wrapped = [b'{"p":' + (p.encode() if isinstance(p, str) else p) + b"}" for p in predictions]
+    parsed_predictions = _parse_objects(b"\n".join(wrapped), n)
+    if parsed_inputs is None or parsed_predictions is None:
+        loads = orjson.loads
+        return build_window(columns, [loads(v) for v in inputs], [loads(v) for v in predictions])
+    prediction = parsed_predictions.field("p")
+    if pa.types.is_integer(prediction.type):
+        prediction = prediction.cast(pa.float64())
+    arrays = [pa.array(values, f.type) for values, f in zip(columns, WINDOW_FIELDS, strict=True)]
+    return pa.Table.from_arrays(
+        [*arrays, parsed_inputs, prediction],
         names=[*(f.name for f in WINDOW_FIELDS), "inputs", "prediction"],
     )
 

@@ -52,6 +52,10 @@ def run_cmd(
     end: Annotated[
         str | None, typer.Option("--end", help="End of the window, ISO 8601 (default: now).")
     ] = None,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option("--segment", help="An input field to break performance down by (repeat)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check a window of ENDPOINT's predictions against each version's reference and store
@@ -76,7 +80,13 @@ def run_cmd(
         # deadline before it exits (every attempt with its backoff)
         sender_deadline = settings.webhook_attempts * (settings.webhook_timeout_s + 2.0)
         result = run_monitor(
-            session, endpoint, window=length, end=stop, webhook=sender, progress=on_progress
+            session,
+            endpoint,
+            window=length,
+            end=stop,
+            webhook=sender,
+            segments=segment or (),
+            progress=on_progress,
         )
     if json_out:
         print_json(result.to_dict())
@@ -128,6 +138,15 @@ def run_cmd(
                 _fmt(perf.get("auc")),
                 _fmt(perf.get("ece")),
             )
+            for field_name, values in (perf.get("segments") or {}).items():
+                print_table(
+                    f"{v.model}@{v.version} by {field_name}",
+                    [field_name, "labelled", "AUC", "accuracy", "ECE"],
+                    [
+                        (value, p["labelled"], _fmt(p["auc"]), _fmt(p["accuracy"]), _fmt(p["ece"]))
+                        for value, p in sorted(values.items())
+                    ],
+                )
     if result.findings:
         print_table(
             "findings",

@@ -18,13 +18,14 @@ accuracy, Brier score and expected calibration error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import insert, select, update
 
 from modelward import security
@@ -216,6 +217,8 @@ class Performance:
     #: expected calibration error over 10 equal-width bins
     ece: float | None = None
     positive_rate: float | None = None
+    #: segment field -> its value -> the same figures for those rows
+    segments: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -241,9 +244,7 @@ def _ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
     return float(np.abs(observed[filled] - predicted[filled]).sum() / len(y))
 
 
-def realised_performance(session: Session, endpoint: str, window: pa.Table) -> Performance:
-    """Join ``window`` with the stored labels of its request ids and score it."""
-    ids = window.column("request_id").to_pylist()
+def _labels_for(session: Session, endpoint: str, ids: list[str]) -> dict[str, tuple[Any, datetime]]:
     found: dict[str, tuple[Any, datetime]] = {}
     with session.store.read() as conn:
         for start in range(0, len(ids), _CHUNK):
@@ -254,10 +255,15 @@ def realised_performance(session: Session, endpoint: str, window: pa.Table) -> P
                 ).where(labels_table.c.endpoint == endpoint, labels_table.c.request_id.in_(chunk))
             ):
                 found[rid] = (value, at)
+    return found
+
+
+def _score(window: pa.Table, found: Mapping[str, tuple[Any, datetime]]) -> Performance:
+    ids = window.column("request_id").to_pylist()
     rows = len(ids)
-    if not found:
-        return Performance(rows, 0, 0.0, None)
     index = [i for i, rid in enumerate(ids) if rid in found]
+    if not index:
+        return Performance(rows, 0, 0.0, None)
     arrived = window.column("at_us").to_numpy()[index]
     delays = [
         (found[ids[i]][1].timestamp() * 1e6 - at) / 3.6e9
@@ -284,3 +290,26 @@ def realised_performance(session: Session, endpoint: str, window: pa.Table) -> P
             "positive_rate": float(y.mean()),
         }
     )
+
+
+def realised_performance(
+    session: Session, endpoint: str, window: pa.Table, *, segments: Sequence[str] = ()
+) -> Performance:
+    """Join ``window`` with the stored labels of its request ids and score it, overall and
+    per value of each input field in ``segments`` (``plan``: basic, pro, ...)."""
+    found = _labels_for(session, endpoint, window.column("request_id").to_pylist())
+    overall = _score(window, found)
+    if not segments or not overall.labelled:
+        return overall
+    inputs = window.column("inputs").combine_chunks()
+    names = {inputs.type.field(i).name for i in range(inputs.type.num_fields)}
+    by_segment: dict[str, dict[str, dict[str, Any]]] = {}
+    for segment in segments:
+        if segment not in names:
+            continue
+        values = pc.cast(inputs.field(segment), pa.string())
+        by_segment[segment] = {
+            str(value): _score(window.filter(pc.equal(values, value)), found).to_dict()
+            for value in pc.unique(values.drop_null()).to_pylist()
+        }
+    return Performance(**{**asdict(overall), "segments": by_segment})

@@ -201,6 +201,14 @@ def _version_html(v: dict[str, Any], reference: ReferenceProfile | None) -> str:
     if perf.get("labelled"):
         keys = ["labelled", "coverage", "median_delay_h", "auc", "accuracy", "brier", "ece"]
         out.append(_table(keys, [[perf.get(k) for k in keys]]))
+        for name, values in (perf.get("segments") or {}).items():
+            out.append(f"<h4>by {html.escape(name)}</h4>")
+            out.append(
+                _table(
+                    [name, *keys],
+                    [[value, *(p.get(k) for k in keys)] for value, p in sorted(values.items())],
+                )
+            )
     else:
         out.append("<p>no labels yet for these predictions</p>")
     return "".join(out)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -158,6 +158,7 @@ def run_monitor(
     actor: str | None = None,
     policy: AlertPolicy | None = None,
     webhook: WebhookSender | None = None,
+    segments: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> MonitorResult:
     """Check the last ``window`` of ``endpoint`` (ending at ``end``, default now) and store
@@ -168,7 +169,8 @@ def run_monitor(
     ['monthly_spend drifted: wasserstein_sd 0.412 (corrected p 1.2e-30)']
 
     ``policy`` defaults to ``[monitoring]`` of the workspace; ``webhook`` receives the
-    alert changes after the commit.
+    alert changes after the commit; ``segments`` are input fields whose values realised
+    performance is also broken down by.
     """
     check_endpoint_name(endpoint)
     if window <= timedelta(0):
@@ -217,7 +219,7 @@ def run_monitor(
             findings.extend(_findings(version, report, reference.importance))
             importance[version] = reference.importance
             held_out_auc[version] = reference.metrics.get("roc_auc")
-        performance: Performance = realised_performance(session, endpoint, part)
+        performance: Performance = realised_performance(session, endpoint, part, segments=segments)
         versions.append(
             VersionResult(
                 model=model,

@@ -146,3 +146,42 @@ def test_an_unreachable_log_stores_nothing(session: Session, log: MemoryPredicti
         run_monitor(session, "churn", end=END, log=log)
     with pytest.raises(NotFound, match="has no monitor run yet"):
         latest_run(session, "churn")
+
+
+def test_performance_is_broken_down_by_a_declared_segment(
+    session: Session, log: MemoryPredictionSink
+) -> None:
+    from modelward.monitoring import realised_performance
+
+    records = logged(400)
+    log.write(records)
+    # the model is right on "basic" customers only: their labels follow the score
+    labels = [
+        {
+            "request_id": r.request_id,
+            "label": int(r.prediction > 0.3)
+            if r.inputs["plan"] == "basic"
+            else int(r.prediction < 0.3),
+        }
+        for r in records
+    ]
+    ingest_labels(session, DEV, "churn", labels, log=log)
+    window = log.read_window("churn")
+    perf = realised_performance(session, "churn", window, segments=["plan", "not_an_input"])
+    by_plan = perf.segments["plan"]
+    assert set(by_plan) == {"basic", "pro", "enterprise"}
+    assert by_plan["basic"]["auc"] == pytest.approx(1.0)
+    assert by_plan["pro"]["auc"] == pytest.approx(0.0)
+    assert sum(p["labelled"] for p in by_plan.values()) == perf.labelled == 400
+    assert "not_an_input" not in perf.segments
+
+
+def test_labels_for_predictions_already_pruned_are_kept_as_unknown(
+    session: Session, log: MemoryPredictionSink
+) -> None:
+    log.write(logged(3))
+    assert log.prune(T0_US + 10_000_000) == 3  # retention removed them
+    result = ingest_labels(
+        session, DEV, "churn", [{"request_id": "churn-1-1-0", "label": 1}], log=log
+    )
+    assert (result.stored, result.unknown) == (1, 1)

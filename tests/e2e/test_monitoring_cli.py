@@ -123,3 +123,24 @@ def test_monitor_bad_input_is_named(
     assert code == 2 and "endpoint" in err
     code, _, err = cli(capsys, monkeypatch, logged_workspace, "monitor", "report", "quiet")
     assert code != 0 and "has no monitor run yet" in err
+
+
+def test_kpis_ingest_reads_a_file_of_declared_kpis(
+    logged_workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    toml = logged_workspace.root / "modelward.toml"
+    toml.write_text(toml.read_text() + '\n[monitoring]\nkpis = {conversion = "up"}\n')
+    events = tmp_path / "kpis.csv"
+    events.write_text("name,at,value\nconversion,2026-01-01T00:10:00+00:00,0.1\n")
+    args = ("kpis", "ingest", str(events), "--endpoint", "churn", "--json")
+    code, out, err = cli(capsys, monkeypatch, logged_workspace, *args)
+    assert code == 0, err
+    assert json.loads(out) == {"received": 1, "stored": 1, "updated": 0, "duplicates": 0}
+    code, out, err = cli(
+        capsys, monkeypatch, logged_workspace, "monitor", "run", "churn", "--end", END
+    )
+    assert code == 0, err
+    assert "conversion" in out

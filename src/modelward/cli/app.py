@@ -92,6 +92,7 @@ def _register() -> None:
     app.add_typer(
         monitoring.labels_app, name="labels", help="Delayed ground truth for predictions."
     )
+    app.add_typer(monitoring.kpis_app, name="kpis", help="Business KPI events tied to an endpoint.")
 
 
 def main(argv: list[str] | None = None) -> None:

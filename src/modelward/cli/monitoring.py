@@ -12,10 +12,11 @@ from modelward.cli.output import print_json, print_table, progress, say
 from modelward.cli.session import session_from_cli
 from modelward.errors import InputError
 
-__all__ = ["labels_app", "monitor_app"]
+__all__ = ["kpis_app", "labels_app", "monitor_app"]
 
 monitor_app = typer.Typer(no_args_is_help=True)
 labels_app = typer.Typer(no_args_is_help=True)
+kpis_app = typer.Typer(no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 EndpointArg = Annotated[str, typer.Argument(help="Endpoint name.")]
@@ -156,6 +157,22 @@ def run_cmd(
                 for f in result.findings
             ],
         )
+    if result.kpis:
+        print_table(
+            "KPIs (window against the 7 windows before)",
+            ["kpi", "good", "window", "before", "change", "wrong way"],
+            [
+                (
+                    k["name"],
+                    k["good"],
+                    _fmt(k["window_mean"]),
+                    _fmt(k["baseline_mean"]),
+                    "-" if k["change"] is None else f"{k['change']:+.1%}",
+                    "yes" if k["wrong_way"] else "no",
+                )
+                for k in result.kpis
+            ],
+        )
     for note in result.notes:
         say("rule: {}", note)
     for a in result.alerts:
@@ -192,7 +209,7 @@ def report_cmd(
         say("wrote {} and {}", str(html_path), str(json_path))
 
 
-def _read_labels(path: Path) -> list[dict[str, Any]]:
+def _read_rows(path: Path, required: set[str], stamp_column: str) -> list[dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.json as pajson
@@ -212,29 +229,29 @@ def _read_labels(path: Path) -> list[dict[str, Any]]:
             table = pacsv.read_csv(path, convert_options=options)
         else:
             raise InputError(
-                f"{path}: expected .csv, .jsonl or .parquet with columns request_id, label "
-                "and optionally labelled_at",
+                f"{path}: expected .csv, .jsonl or .parquet with columns "
+                f"{', '.join(sorted(required))}",
                 file=str(path),
             )
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path}: cannot be read: {exc}", file=str(path)) from None
-    missing = {"request_id", "label"} - set(table.column_names)
+    missing = required - set(table.column_names)
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}", file=str(path))
-    if "labelled_at" in table.column_names:
-        stamp = table.column("labelled_at")
+    if stamp_column in table.column_names:
+        stamp = table.column(stamp_column)
         if pa.types.is_timestamp(stamp.type):
             table = table.set_column(
-                table.column_names.index("labelled_at"),
-                "labelled_at",
+                table.column_names.index(stamp_column),
+                stamp_column,
                 pa.array(
                     [None if v is None else v.isoformat() for v in stamp.to_pylist()], pa.string()
                 ),
             )
     rows: list[dict[str, Any]] = table.to_pylist()
-    for row in rows:  # an empty cell of a CSV: no time given, so the time of ingestion
-        if row.get("labelled_at") == "":
-            row["labelled_at"] = None
+    for row in rows:  # an empty cell of a CSV: no time given
+        if row.get(stamp_column) == "":
+            row[stamp_column] = None
     return rows
 
 
@@ -249,7 +266,7 @@ def ingest_cmd(
     from modelward.monitoring import ingest_labels
     from modelward.security import principal_for_cli
 
-    rows = _read_labels(file)
+    rows = _read_rows(file, {"request_id", "label"}, "labelled_at")
     with session_from_cli() as session:
         result = ingest_labels(session, principal_for_cli(session), endpoint, rows)
     if json_out:
@@ -263,4 +280,31 @@ def ingest_cmd(
         result.updated,
         result.duplicates,
         result.unknown,
+    )
+
+
+@kpis_app.command("ingest")
+def kpis_ingest_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV, JSON lines or Parquet: name, at, value.")],
+    endpoint: Annotated[str, typer.Option("--endpoint", "-e", help="The endpoint they measure.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Store business KPI events (a KPI declared in [monitoring] kpis, a time, a value) for
+    an endpoint, audited; sending one again changes nothing."""
+    from modelward.monitoring import ingest_kpis
+    from modelward.security import principal_for_cli
+
+    rows = _read_rows(file, {"name", "at", "value"}, "at")
+    with session_from_cli() as session:
+        result = ingest_kpis(session, principal_for_cli(session), endpoint, rows)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    say(
+        "{} KPI events for {}: {} stored, {} updated, {} duplicates",
+        result.received,
+        endpoint,
+        result.stored,
+        result.updated,
+        result.duplicates,
     )

@@ -139,6 +139,11 @@ class MonitoringSettings(_Section):
     min_importance: float = Field(default=0.1, ge=0, le=1)
     #: realised AUC this far below the held-out AUC is performance moving the wrong way
     max_auc_drop: float = Field(default=0.02, ge=0, le=1)
+    #: business KPIs and their good direction, e.g. ``{conversion = "up", churn = "down"}``;
+    #: one moving the wrong way by ``max_kpi_change`` counts like a performance fall
+    kpis: dict[str, Literal["up", "down"]] = Field(default_factory=dict)
+    #: relative change of a KPI's window mean against the windows before it
+    max_kpi_change: float = Field(default=0.05, gt=0, le=10)
     #: consecutive runs a condition must hold before its alert fires
     persistence: int = Field(default=2, ge=1, le=100)
     #: seconds before a firing alert is sent again

@@ -24,6 +24,7 @@ from modelward.monitoring.predictions import (
 if TYPE_CHECKING:
     from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
+    from modelward.monitoring.kpis import KpiChange, KpiIngest, ingest_kpis, kpi_changes
     from modelward.monitoring.labels import (
         LabelIngest,
         Performance,
@@ -58,6 +59,8 @@ __all__ = [
     "DriftThresholds",
     "FeatureDrift",
     "Finding",
+    "KpiChange",
+    "KpiIngest",
     "LabelIngest",
     "MonitorResult",
     "NumericProfile",
@@ -72,7 +75,9 @@ __all__ = [
     "find_profile",
     "get_profile",
     "get_run",
+    "ingest_kpis",
     "ingest_labels",
+    "kpi_changes",
     "latest_run",
     "open_prediction_sink",
     "open_workspace_log",
@@ -103,6 +108,10 @@ __getattr__, __dir__ = lazy_exports(
         "profile_digest": "references",
         "save_profile": "references",
         "LabelIngest": "labels",
+        "KpiChange": "kpis",
+        "KpiIngest": "kpis",
+        "ingest_kpis": "kpis",
+        "kpi_changes": "kpis",
         "Performance": "labels",
         "ingest_labels": "labels",
         "realised_performance": "labels",

@@ -83,8 +83,14 @@ def conditions_of(
     importance: Mapping[str, Mapping[str, float]],
     held_out_auc: Mapping[str, float | None],
     policy: AlertPolicy,
+    kpis: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[list[Condition], list[str]]:
-    """The rule over one run's versions; also the reasons it stayed silent per version."""
+    """The rule over one run's versions; also the reasons it stayed silent per version.
+    ``kpis`` are the endpoint's :class:`~modelward.monitoring.kpis.KpiChange` dicts: one
+    moving the wrong way is evidence as a fall of realised AUC is."""
+    wrong_kpis = [
+        f"{k['name']} {k['change']:+.1%} (good: {k['good']})" for k in kpis if k["wrong_way"]
+    ]
     found: list[Condition] = []
     notes: list[str] = []
     for v in versions:
@@ -102,19 +108,18 @@ def conditions_of(
             continue
         perf = v.get("performance") or {}
         auc, base = perf.get("auc"), held_out_auc.get(v["version"])
-        if auc is None or base is None:
-            notes.append(
-                f"{v['version']}: drift on {', '.join(drifting or broken)} but no "
-                "labelled performance to confirm it"
-            )
+        evidence = list(wrong_kpis)
+        if auc is not None and base is not None and base - auc >= policy.max_auc_drop:
+            evidence.insert(0, f"AUC {auc:.3f} against {base:.3f} held out")
+        if not evidence:
+            signals = ", ".join(drifting or broken)
+            if auc is None or base is None:
+                why = "no labelled performance and no KPI moving the wrong way to confirm it"
+            else:
+                why = f"AUC {auc:.3f} holds (held-out {base:.3f}) and no KPI moves the wrong way"
+            notes.append(f"{v['version']}: drift on {signals}, but {why}")
             continue
-        if base - auc < policy.max_auc_drop:
-            notes.append(
-                f"{v['version']}: drift on {', '.join(drifting or broken)}, "
-                f"AUC {auc:.3f} holds (held-out {base:.3f})"
-            )
-            continue
-        fall = f"AUC {auc:.3f} against {base:.3f} held out"
+        fall = "; ".join(evidence)
         if broken:
             found.append(
                 Condition(

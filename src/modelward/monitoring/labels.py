@@ -42,6 +42,7 @@ __all__ = [
     "LabelIngest",
     "Performance",
     "ingest_labels",
+    "parse_time",
     "prediction_scores",
     "realised_performance",
 ]
@@ -67,7 +68,7 @@ class LabelIngest:
         return asdict(self)
 
 
-def _parse_time(value: Any, where: str) -> datetime:
+def parse_time(value: Any, where: str) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -106,7 +107,7 @@ def _validate(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, tup
                 field=f"labels[{i}].label",
             )
         at = row.get("labelled_at")
-        when = now if at is None else _parse_time(at, f"labels[{i}].labelled_at")
+        when = now if at is None else parse_time(at, f"labels[{i}].labelled_at")
         checked[rid] = (value, when)  # a repeated id within one batch: the last one counts
     return checked
 

@@ -29,6 +29,7 @@ from modelward import security
 from modelward.errors import InputError, NotFound
 from modelward.monitoring.alerts import AlertPolicy, apply_alert_policy, conditions_of
 from modelward.monitoring.drift import DriftReport, DriftThresholds, detect_drift
+from modelward.monitoring.kpis import kpi_changes
 from modelward.monitoring.labels import Performance, prediction_scores, realised_performance
 from modelward.monitoring.predictions import open_workspace_log
 from modelward.monitoring.references import find_profile
@@ -86,6 +87,8 @@ class MonitorResult:
     conditions: list[dict[str, Any]] = field(default_factory=list)
     #: why the rule stayed silent for a version (no reference, no labels, AUC holds)
     notes: list[str] = field(default_factory=list)
+    #: the endpoint's KPIs in this window against the windows before (``KpiChange``)
+    kpis: list[dict[str, Any]] = field(default_factory=list)
     #: alerts fired or resolved by this run (``AlertChange.to_dict()``)
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -235,7 +238,19 @@ def run_monitor(
         )
     tell(total - 1, total, "storing the result")
     rule = policy or _policy(session)
-    conditions, notes = conditions_of([asdict(v) for v in versions], importance, held_out_auc, rule)
+    kpis = [
+        k.to_dict()
+        for k in kpi_changes(
+            session,
+            endpoint,
+            start,
+            stop,
+            max_change=session.workspace.settings.monitoring.max_kpi_change,
+        )
+    ]
+    conditions, notes = conditions_of(
+        [asdict(v) for v in versions], importance, held_out_auc, rule, kpis
+    )
     run_id = uuid.uuid4().hex
     who = actor or session.actor
     with session.store.transaction() as conn:
@@ -258,6 +273,7 @@ def run_monitor(
             findings=findings,
             conditions=[c.to_dict() for c in conditions],
             notes=notes,
+            kpis=kpis,
             alerts=[c.to_dict() for c in changes],
         )
         conn.execute(

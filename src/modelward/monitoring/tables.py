@@ -4,11 +4,20 @@ The prediction log itself is not here: it lives in its sink (a SQLite file of it
 Redis Streams), since it is high-volume and prunable while these rows are few and kept.
 """
 
-from sqlalchemy import JSON, Column, Index, Integer, PrimaryKeyConstraint, String, Table
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
 
 from modelward.store import UTCDateTime, metadata
 
-__all__ = ["alert_states", "labels", "monitor_runs", "reference_profiles"]
+__all__ = ["alert_states", "kpi_events", "labels", "monitor_runs", "reference_profiles"]
 
 reference_profiles = Table(
     "reference_profiles",
@@ -66,4 +75,17 @@ alert_states = Table(
     Column("last_sent_at", UTCDateTime(), nullable=False),
     Column("message", String(2000), nullable=False),
     PrimaryKeyConstraint("endpoint", "key"),
+)
+
+kpi_events = Table(
+    "kpi_events",
+    metadata,
+    Column("endpoint", String(128), nullable=False),
+    # the KPI's name ("conversion"); its good direction is declared in [monitoring] kpis
+    Column("name", String(128), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("ingested_by", String(200), nullable=False),
+    Column("ingested_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("endpoint", "name", "at"),
 )

@@ -14,11 +14,13 @@ from pydantic import SecretStr
 
 from modelward import security
 from modelward.config import Workspace
+from modelward.errors import InputError
 from modelward.monitoring import (
     AlertChange,
     AlertPolicy,
     WebhookSender,
     build_profile,
+    ingest_kpis,
     ingest_labels,
     run_monitor,
     save_profile,
@@ -190,3 +192,40 @@ def test_the_workspace_names_the_webhook_and_its_secret(workspace_dir: Any) -> N
     sender.close()
     bare = Workspace.open(workspace_dir, environ={"MODELWARD_IDENTITY__USER": "t"})
     assert bare.secrets.webhook_secret is None
+
+
+def test_a_kpi_moving_the_wrong_way_is_evidence_without_labels(
+    sqlite_workspace: Workspace,
+) -> None:
+    """Drift on an important feature, no labels yet, conversion down 20%: model drift."""
+    (sqlite_workspace.root / "modelward.toml").write_text(
+        '[monitoring]\nkpis = {conversion = "up", complaints = "down"}\npersistence = 1\n'
+    )
+    ws = Workspace.open(sqlite_workspace.root, environ={"MODELWARD_IDENTITY__USER": "t"})
+    with Session(ws) as session:
+        save_profile(
+            session, "churn", 1, build_profile(training_rows(3_000), model=Model()), actor="t"
+        )
+        log = MemoryPredictionSink()
+        log.write(logged(1_000, spend_shift=0.6))
+        hours = [
+            START - timedelta(hours=h) + timedelta(minutes=m)
+            for h in range(7, 0, -1)
+            for m in (0, 30)
+        ]
+        events = [{"name": "conversion", "at": t.isoformat(), "value": 0.10} for t in hours]
+        events += [
+            {"name": "conversion", "at": (START + timedelta(minutes=m)).isoformat(), "value": 0.08}
+            for m in (0, 20, 40)
+        ]
+        first = ingest_kpis(session, DEV, "churn", events)
+        assert (first.stored, ingest_kpis(session, DEV, "churn", events).duplicates) == (17, 17)
+        with pytest.raises(InputError, match=r"kpis\[0\]\.name: 'revenue' is not a KPI"):
+            ingest_kpis(session, DEV, "churn", [{"name": "revenue", "at": START, "value": 1}])
+        result = run_monitor(session, "churn", window=HOUR, end=START + HOUR, log=log)
+        by_name = {k["name"]: k for k in result.kpis}
+        assert by_name["conversion"]["change"] == pytest.approx(-0.2)
+        assert by_name["conversion"]["wrong_way"] is True
+        assert by_name["complaints"]["change"] is None  # no events: unknown, not "fine"
+        assert [(a["key"], a["state"]) for a in result.alerts] == [("model_drift:1", "firing")]
+        assert "conversion -20.0% (good: up)" in result.alerts[0]["message"]

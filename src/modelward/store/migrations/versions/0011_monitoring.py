@@ -1,4 +1,4 @@
-"""monitoring: reference profiles, delayed labels, monitor runs, alert states
+"""monitoring: reference profiles, delayed labels, KPI events, monitor runs, alert states
 
 Revision ID: 0011
 Revises: 0001
@@ -60,9 +60,20 @@ def upgrade() -> None:
         sa.Column("message", sa.String(2000), nullable=False),
         sa.PrimaryKeyConstraint("endpoint", "key", name="pk_alert_states"),
     )
+    op.create_table(
+        "kpi_events",
+        sa.Column("endpoint", sa.String(128), nullable=False),
+        sa.Column("name", sa.String(128), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("ingested_by", sa.String(200), nullable=False),
+        sa.Column("ingested_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("endpoint", "name", "at", name="pk_kpi_events"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("kpi_events")
     op.drop_table("alert_states")
     op.drop_index("ix_monitor_runs_endpoint", table_name="monitor_runs")
     op.drop_table("monitor_runs")

@@ -144,3 +144,16 @@ def test_kpis_ingest_reads_a_file_of_declared_kpis(
     )
     assert code == 0, err
     assert "conversion" in out
+    code, out, err = cli(
+        capsys,
+        monkeypatch,
+        logged_workspace,
+        "monitor",
+        "report",
+        "churn",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
+    assert code == 0, err
+    assert "<h2>KPIs</h2>" in Path(json.loads(out)["html"]).read_text()

@@ -1,8 +1,8 @@
 """The monitor report: ``<endpoint>-monitor.json`` and a self-contained ``.html`` beside it.
 
-The page shows the alerts the rule fired or resolved and the findings (drifted features
-and data quality anomalies, most important feature first), then per model version in the
-window: one chart per feature with the reference's distribution and the
+The page shows the alerts the rule fired or resolved, the findings (drifted features
+and data quality anomalies, most important feature first) and the endpoint's KPIs, then
+per model version in the window: one chart per feature with the reference's distribution and the
 window's overlaid (inline SVG, no script, no external asset: it opens from a mail
 attachment), the drift verdict with its effect size and corrected p-value, data quality
 (null rates, unseen categories, missing features), latency and error rates, and the
@@ -245,6 +245,25 @@ def render_monitor_html(result: dict[str, Any], references: dict[str, ReferenceP
         if findings
         else "<p>none</p>"
     )
+    kpis = result.get("kpis", [])
+    kpi_html = (
+        _table(
+            ["kpi", "good direction", "window mean", "7 windows before", "change", "wrong way"],
+            [
+                [
+                    k["name"],
+                    k["good"],
+                    k["window_mean"],
+                    k["baseline_mean"],
+                    "-" if k["change"] is None else f"{k['change']:+.1%}",
+                    "yes" if k["wrong_way"] else "no",
+                ]
+                for k in kpis
+            ],
+        )
+        if kpis
+        else "<p>no KPI declared</p>"
+    )
     versions = (
         "".join(_version_html(v, references.get(v["version"])) for v in result["versions"])
         or "<p>no predictions in this window</p>"
@@ -264,6 +283,7 @@ th:first-child, td:first-child {{ text-align: left; }}
 {html.escape(result["window_end"])} · run <code>{html.escape(result["id"])}</code></p>
 <h2>Alerts</h2>{alert_html}
 <h2>Findings</h2>{finding_html}
+<h2>KPIs</h2>{kpi_html}
 {versions}
 </body></html>
 """

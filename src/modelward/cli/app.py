@@ -65,6 +65,7 @@ def _register() -> None:
         features,
         gateway,
         models,
+        monitoring,
         pipelines,
         quickstart,
         reproduce,
@@ -99,6 +100,15 @@ def _register() -> None:
         name="rollout",
         help="Releases on an endpoint: canary, blue-green, shadow; the controller.",
     )
+    app.add_typer(
+        monitoring.monitor_app,
+        name="monitor",
+        help="Drift, data quality and realised performance over the prediction log.",
+    )
+    app.add_typer(
+        monitoring.labels_app, name="labels", help="Delayed ground truth for predictions."
+    )
+    app.add_typer(monitoring.kpis_app, name="kpis", help="Business KPI events tied to an endpoint.")
 
 
 def main(argv: list[str] | None = None) -> None:

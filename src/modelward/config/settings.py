@@ -141,6 +141,30 @@ class ServingSettings(_Section):
     prediction_log_batch: int = Field(default=1_000, ge=1)
 
 
+class MonitoringSettings(_Section):
+    """``modelward monitor run``: the built-in alert rule and where alerts go."""
+
+    #: a drifting feature matters from this share of the version's feature importance
+    min_importance: float = Field(default=0.1, ge=0, le=1)
+    #: realised AUC this far below the held-out AUC is performance moving the wrong way
+    max_auc_drop: float = Field(default=0.02, ge=0, le=1)
+    #: business KPIs and their good direction, e.g. ``{conversion = "up", churn = "down"}``;
+    #: one moving the wrong way by ``max_kpi_change`` counts like a performance fall
+    kpis: dict[str, Literal["up", "down"]] = Field(default_factory=dict)
+    #: relative change of a KPI's window mean against the windows before it
+    max_kpi_change: float = Field(default=0.05, gt=0, le=10)
+    #: consecutive runs a condition must hold before its alert fires
+    persistence: int = Field(default=2, ge=1, le=100)
+    #: seconds before a firing alert is sent again
+    cooldown_s: float = Field(default=6 * 3600, ge=0)
+    #: where alert changes are POSTed (JSON, signed with the ``webhook_secret`` secret);
+    #: empty: alerts go to the run's result and the audit log only
+    webhook_url: str = ""
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    #: delivery attempts per change, with exponential backoff between them
+    webhook_attempts: int = Field(default=5, ge=1, le=20)
+
+
 def _default_executor() -> dict[str, Any]:
     return {"type": "local"}
 
@@ -175,6 +199,7 @@ class Settings(BaseModel):
     features: FeaturesSettings = FeaturesSettings()
     pipelines: PipelinesSettings = PipelinesSettings()
     serving: ServingSettings = ServingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
 
 class Secrets(BaseModel):
@@ -184,6 +209,8 @@ class Secrets(BaseModel):
     #: key of the keyed audit chain (HMAC-SHA256); with it, a row appended by someone who
     #: can write the database but not read this file fails ``audit verify``
     audit_key: SecretStr | None = Field(default=None, min_length=32)
+    #: key of the alert webhook's HMAC-SHA256 signature (``X-Modelward-Signature``)
+    webhook_secret: SecretStr | None = Field(default=None, min_length=16)
 
 
 # Environment names that are secrets or shortcuts, read explicitly (not via nesting).
@@ -191,6 +218,7 @@ _ENV_DATABASE_URL = "MODELWARD_DATABASE_URL"
 _ENV_DATABASE_PASSWORD = "MODELWARD_DATABASE_PASSWORD"  # noqa: S105 - a variable name
 _ENV_SECRETS_FILE = "MODELWARD_SECRETS_FILE"
 _ENV_AUDIT_KEY = "MODELWARD_AUDIT_KEY"
+_ENV_WEBHOOK_SECRET = "MODELWARD_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -292,6 +320,8 @@ def load_secrets(default_file: Path, environ: dict[str, str]) -> Secrets:
         values["database_password"] = pw
     if key := environ.get(_ENV_AUDIT_KEY):
         values["audit_key"] = key
+    if hook := environ.get(_ENV_WEBHOOK_SECRET):
+        values["webhook_secret"] = hook
     try:
         return Secrets(**values)
     except ValidationError as exc:
@@ -305,6 +335,6 @@ def load_secrets(default_file: Path, environ: dict[str, str]) -> Secrets:
         )
         raise ConfigError(
             f"{path}: unknown or invalid secret(s): {', '.join(keys)}{rule}; known: "
-            "database_password, audit_key",
+            "database_password, audit_key, webhook_secret",
             file=str(path),
         ) from None

@@ -40,6 +40,8 @@ class Permission(StrEnum):
     ENDPOINTS_WRITE = "endpoints:write"
     RELEASES_READ = "releases:read"
     RELEASES_OPERATE = "releases:operate"
+    #: send delayed ground truth for logged predictions (monitoring's labels)
+    LABELS_WRITE = "labels:write"
     AUDIT_READ = "audit:read"
     IDENTITIES_ADMIN = "identities:admin"
 
@@ -62,6 +64,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.MODELS_WRITE,
         Permission.MODELS_TRANSITION,
         Permission.ENDPOINTS_WRITE,
+        Permission.LABELS_WRITE,
     },
     Role.APPROVER: _READ
     | {Permission.MODELS_APPROVE, Permission.MODELS_TRANSITION, Permission.MODELS_ROLLBACK},

@@ -4,21 +4,26 @@ One stream per endpoint, ``<prefix>:predictions:<endpoint>``, plus a set naming 
 endpoints that have one. A batch is one Lua script of ``XADD`` calls, so it lands all or
 none, and at most once: the script first sets a marker key named by the batch's id (a
 hash of its records' request ids, times, roles and versions) with ``SET NX``, and adds
-nothing when the marker is already there. A write whose reply was lost to a timeout
+nothing when the marker is already there. Per endpoint a hash ``<stream>:ids`` maps request id
+to arrival time (delayed labels ask whether a request id was logged; a stream has no index
+by field), written by the same script. A write whose reply was lost to a timeout
 (Redis did write it) is retried by the writer; the retry finds the marker and adds no
 duplicate. Markers expire after ``batch_marker_ttl_s``.
 
 Streams are unbounded by default (``maxlen = 0``): the log is what monitoring and
 delayed-label evaluation read, so trimming is their decision; set ``maxlen`` to cap
 memory, knowing Redis then trims the oldest entries (approximately, ``~``).
+
+A window is read with ``XRANGE`` in pages from the stream id of its start (an entry is
+written after it arrived, so its id is never below its ``at_us``) and filtered here.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelward.connections import redact_url, redis_client
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
+from modelward.monitoring.predictions.window import WINDOW_FIELDS, build_window_from_json
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["RedisPredictionSink", "RedisPredictionSinkConfig"]
 
@@ -60,6 +69,7 @@ end
 for k = 3, #KEYS do
   local n = tonumber(ARGV[i])
   i = i + 1
+  local start = i
   local args = {KEYS[k]}
   if maxlen > 0 then
     args[#args + 1] = 'MAXLEN'
@@ -72,6 +82,8 @@ for k = 3, #KEYS do
     i = i + 1
   end
   redis.call('XADD', unpack(args))
+  -- the record's first two fields are request_id and at_us (see _fields)
+  redis.call('HSET', KEYS[k] .. ':ids', ARGV[start + 1], ARGV[start + 3])
 end
 return 1
 """
@@ -121,6 +133,13 @@ def _record(fields: dict[bytes, bytes]) -> PredictionRecord:
         release_id=fields.get(b"release_id", b"").decode(),
         error=fields.get(b"error", b"").decode(),
     )
+
+
+def _stream_id(value: str) -> tuple[int, int]:
+    if value in ("-", ""):
+        return (0, 0)
+    ms, _, seq = value.lstrip("(").partition("-")
+    return (int(ms), int(seq or 0))
 
 
 class RedisPredictionSink:
@@ -191,6 +210,94 @@ class RedisPredictionSink:
         except self._errors as exc:
             raise self._unavailable(exc) from None
 
+    def _ids(self, endpoint: str) -> str:
+        return f"{self.stream(endpoint)}:ids"
+
+    def read_window(
+        self,
+        endpoint: str,
+        *,
+        version: str | None = None,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> pa.Table:
+        lower = "-" if start_us is None else f"{start_us // 1000}-0"
+        if after is not None and _stream_id(after) >= _stream_id(lower):
+            lower = f"({after}"
+        columns: list[list[Any]] = [[] for _ in WINDOW_FIELDS]
+        inputs: list[bytes] = []
+        predictions: list[bytes] = []
+        page = 10_000 if limit is None else min(limit, 10_000)
+        try:
+            while limit is None or len(inputs) < limit:
+                entries = self._client.xrange(self.stream(endpoint), min=lower, count=page)
+                for entry_id, f in entries:
+                    at_us = int(f[b"at_us"])
+                    model_version = f[b"model_version"].decode()
+                    if (
+                        (version is not None and model_version != version)
+                        or (start_us is not None and at_us < start_us)
+                        or (end_us is not None and at_us >= end_us)
+                    ):
+                        continue
+                    row = (
+                        entry_id.decode(),
+                        f[b"request_id"].decode(),
+                        at_us,
+                        f[b"endpoint"].decode(),
+                        f[b"model"].decode(),
+                        model_version,
+                        float(f[b"latency_ms"]),
+                        f[b"degraded"] == b"1",
+                        f.get(b"mode", b"online").decode(),
+                        f.get(b"role", b"primary").decode(),
+                        f.get(b"release_id", b"").decode(),
+                        f.get(b"error", b"").decode(),
+                    )
+                    for column, value in zip(columns, row, strict=True):
+                        column.append(value)
+                    inputs.append(f[b"inputs"])
+                    predictions.append(f[b"prediction"])
+                    if limit is not None and len(inputs) == limit:
+                        break
+                if len(entries) < page:
+                    break
+                lower = f"({entries[-1][0].decode()}"
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+        return build_window_from_json(columns, inputs, predictions)
+
+    def find_request_ids(self, endpoint: str, request_ids: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(request_ids))
+        if not wanted:
+            return set()
+        try:
+            found = self._client.hmget(self._ids(endpoint), wanted)
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+        return {rid for rid, at in zip(wanted, found, strict=True) if at is not None}
+
+    def prune(self, before_us: int) -> int:
+        """Trims each stream below the stream id of ``before_us``: entries written before
+        it (so arrived before it too); a late-written old entry stays until the next prune."""
+        cutoff = f"{before_us // 1000}-0"
+        dropped = 0
+        try:
+            for name in self._endpoints(None):
+                old = self._client.xrange(self.stream(name), max=f"({cutoff}")
+                if not old:
+                    continue
+                pipe = self._client.pipeline(transaction=True)
+                pipe.xtrim(self.stream(name), minid=cutoff, approximate=False)
+                pipe.hdel(self._ids(name), *{f[b"request_id"] for _, f in old})
+                pipe.execute()
+                dropped += len(old)
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+        return dropped
+
     def _endpoints(self, endpoint: str | None) -> list[str]:
         if endpoint is not None:
             return [endpoint]
@@ -219,7 +326,9 @@ class RedisPredictionSink:
         """Delete every stream of this prefix (tests and workspace resets)."""
         names = self._endpoints(None)
         markers = list(self._client.scan_iter(match=f"{self._prefix}:predictions:batch:*"))
-        self._client.delete(*(self.stream(n) for n in names), *markers, self._index)
+        self._client.delete(
+            *(self.stream(n) for n in names), *(self._ids(n) for n in names), *markers, self._index
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats  # type: ignore[import-untyped]
 
 from modelward.monitoring import PredictionRecord
@@ -66,6 +68,26 @@ class ArmSample:
                 arm.scores.append(score)
         return arm
 
+    @classmethod
+    def of_window(cls, window: pa.Table) -> ArmSample:
+        """The same from a prediction-log window (monitoring's Arrow shape), column-wise."""
+        arm = cls(total=window.num_rows)
+        if not window.num_rows:
+            return arm
+        failed = pc.not_equal(window.column("error"), "")
+        arm.errors = int(pc.sum(failed).as_py() or 0)
+        answered = window.filter(pc.invert(failed))
+        degraded = answered.column("degraded")
+        arm.fallbacks = int(pc.sum(degraded).as_py() or 0)
+        arm.latencies_ms = [float(v) for v in answered.column("latency_ms").to_pylist()]
+        scored = answered.filter(pc.invert(degraded))
+        arm.scores = [
+            score
+            for value in scored.column("prediction").to_pylist()
+            if (score := _score(value)) is not None
+        ]
+        return arm
+
     def summary(self) -> dict[str, Any]:
         lat = np.asarray(self.latencies_ms)
         return {
@@ -87,6 +109,18 @@ def _score(prediction: Any) -> float | None:
         return None
     value = float(prediction)
     return value if math.isfinite(value) else None
+
+
+def window_samples(
+    window: pa.Table, release_id: str, *, candidate_role: str = "candidate"
+) -> tuple[ArmSample, ArmSample]:
+    """(baseline, candidate) from a window of the endpoint's log: this release's rows only."""
+    mine = window.filter(pc.equal(window.column("release_id"), release_id))
+    role = mine.column("role")
+    return (
+        ArmSample.of_window(mine.filter(pc.equal(role, "primary"))),
+        ArmSample.of_window(mine.filter(pc.equal(role, candidate_role))),
+    )
 
 
 def arm_samples(

@@ -31,7 +31,7 @@ from modelward import security
 from modelward.errors import Conflict
 from modelward.monitoring import PredictionSink
 from modelward.rollout import releases as rel
-from modelward.rollout.analysis import Analysis, arm_samples, judge
+from modelward.rollout.analysis import Analysis, judge, window_samples
 from modelward.rollout.plans import Strategy
 from modelward.rollout.tables import releases
 from modelward.security import Principal, Role
@@ -71,16 +71,13 @@ def _us(at: datetime) -> int:
 def analyse(release: rel.Release, sink: PredictionSink, now: datetime) -> Analysis:
     """The judge's verdict on the release's current step window, from the prediction log.
 
-    Reads the endpoint's rows through ``PredictionSink.read()`` and keeps this release's
-    rows in the window (monitoring's windowed reads will replace the scan).
+    Reads only the step's window (monitoring's windowed read: the sink filters by arrival
+    time in its own engine) and keeps this release's rows.
     """
-    baseline, candidate = arm_samples(
-        sink.read(release.endpoint),
-        release.id,
-        since_us=_us(release.step_started_at),
-        until_us=_us(now) + 1,
-        candidate_role=release.candidate_role,
+    window = sink.read_window(
+        release.endpoint, start_us=_us(release.step_started_at), end_us=_us(now) + 1
     )
+    baseline, candidate = window_samples(window, release.id, candidate_role=release.candidate_role)
     return judge(baseline, candidate, release.policy)
 
 

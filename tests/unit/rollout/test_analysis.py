@@ -6,6 +6,8 @@ the false-rollback and detection rates docs/rollout.md states.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from modelward.monitoring import PredictionRecord
@@ -123,3 +125,28 @@ def test_an_arm_reads_errors_fallbacks_and_numeric_scores() -> None:
     assert arm.scores == [0.3, 0.7]
     assert len(arm.latencies_ms) == 4
     assert arm.summary()["error_rate"] == 0.2
+
+
+def test_a_window_of_the_log_gives_the_same_arms_as_its_records() -> None:
+    """The controller judges from monitoring's Arrow window; it must see what the records say."""
+    from modelward.monitoring import open_prediction_sink
+    from modelward.monitoring.predictions import PredictionRecord
+    from modelward.rollout.analysis import arm_samples, window_samples
+
+    def record(i: int, **kw: object) -> PredictionRecord:
+        base = PredictionRecord(
+            f"r{i}", 1_000 + i, "churn", "churn", "1", {"x": i}, 0.1 * (i % 10), 2.0 + i, False
+        )
+        return base._replace(release_id="rel-1", **kw)  # type: ignore[arg-type]
+
+    records = [record(i) for i in range(6)]
+    records += [record(10 + i, role="candidate") for i in range(4)]
+    records += [record(20, role="candidate", error="ModelError")]
+    records += [record(21, role="candidate", degraded=True)]
+    records += [record(22, release_id="other")]
+    sink = open_prediction_sink({"type": "memory"}, Path("."))
+    sink.write(records)
+    from_records = arm_samples(records, "rel-1")
+    from_window = window_samples(sink.read_window("churn"), "rel-1")
+    assert from_window == from_records
+    assert (from_window[1].total, from_window[1].errors, from_window[1].fallbacks) == (6, 1, 1)

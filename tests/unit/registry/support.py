@@ -104,24 +104,10 @@ MLFLOW_WARNINGS = [
 
 
 def _wire() -> None:
-    """Mount the registry commands if cli/app.py does not (yet); a no-op once it does."""
-    from modelward.cli import api_server, audit, models, run, users
-
+    """Mount the CLI's groups (``main`` does it on first use; the tests that build the
+    Typer app themselves need it done first)."""
     root = importlib.import_module("modelward.cli.app")
-
-    names = {g.name for g in root.app.registered_groups}
-    names |= {c.name for c in root.app.registered_commands}
-    if "models" not in names:
-        models.register(root.app)
-    if "run" not in names:
-        run.register(root.app)
-    if "server" not in names:
-        api_server.register(root.app)
-    if "audit" not in names:
-        root.app.add_typer(audit.app, name="audit")
-    if "users" not in names:
-        root.app.add_typer(users.users_app, name="users")
-        root.app.add_typer(users.tokens_app, name="tokens")
+    root._register()
 
 
 def cli(

@@ -137,7 +137,7 @@ def test_a_window_of_the_log_gives_the_same_arms_as_its_records() -> None:
         base = PredictionRecord(
             f"r{i}", 1_000 + i, "churn", "churn", "1", {"x": i}, 0.1 * (i % 10), 2.0 + i, False
         )
-        return base._replace(release_id="rel-1", **kw)  # type: ignore[arg-type]
+        return base._replace(**{"release_id": "rel-1", **kw})  # type: ignore[arg-type]
 
     records = [record(i) for i in range(6)]
     records += [record(10 + i, role="candidate") for i in range(4)]

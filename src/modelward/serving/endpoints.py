@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = [
+    "FROM_SIGNATURE",
     "Endpoint",
     "EndpointSpec",
     "Fallback",
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 FieldType = Literal["float", "int", "bool", "string"]
+#: ``request: from_signature``: the request fields come from the model's MLflow signature
+FROM_SIGNATURE = "from_signature"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}@([0-9]+|[A-Za-z]+)$")
@@ -86,15 +89,17 @@ class EndpointSpec(BaseModel):
     name: str
     #: ``NAME@production``, ``NAME@staging`` or ``NAME@3``
     model: str
-    #: request fields and their types, in the order the model sees them
-    request: dict[str, FieldType]
+    #: request fields and their types; or ``from_signature``: the model's MLflow signature
+    #: inputs that no online feature provides, typed by the signature (at load)
+    request: dict[str, FieldType] | Literal["from_signature"]
     #: request fields that key the online feature lookup
     entity_keys: list[str] = Field(default_factory=list)
     #: online features to read: ``"view:feature"`` or ``"view"``
     features: list[str] = Field(default_factory=list)
     #: on-demand views computed at request time (the same code as training)
     transforms: list[str] = Field(default_factory=list)
-    #: model input columns in order; default: non-key request fields, then features
+    #: model input columns in order, for a model that names none; default: what the
+    #: model's signature names, else request fields that are not keys or PII, then features
     model_inputs: list[str] | None = None
     latency_budget_ms: float = Field(default=100.0, gt=0, le=60_000)
     fallback: Fallback | None = None
@@ -122,14 +127,18 @@ class EndpointSpec(BaseModel):
         if not _REF.match(self.model):
             raise ValueError(f"model {self.model!r}: expected NAME@VERSION or NAME@stage")
         if not self.request:
-            raise ValueError("request: declare at least one request field")
-        for field in self.request:
-            if not _FIELD.match(field):
-                raise ValueError(f"request field {field!r}: use letters, digits and '_'")
-        for group, names in (("entity_keys", self.entity_keys), ("pii_fields", self.pii_fields)):
-            unknown = [n for n in names if n not in self.request]
-            if unknown:
-                raise ValueError(f"{group}: {', '.join(unknown)} not among the request fields")
+            raise ValueError("request: declare at least one request field, or from_signature")
+        if isinstance(self.request, dict):  # from_signature is checked against the model
+            for field in self.request:
+                if not _FIELD.match(field):
+                    raise ValueError(f"request field {field!r}: use letters, digits and '_'")
+            for group, names in (
+                ("entity_keys", self.entity_keys),
+                ("pii_fields", self.pii_fields),
+            ):
+                unknown = [n for n in names if n not in self.request]
+                if unknown:
+                    raise ValueError(f"{group}: {', '.join(unknown)} not among the request fields")
         if self.features and not self.entity_keys:
             raise ValueError("entity_keys: online features need at least one entity key")
         return self

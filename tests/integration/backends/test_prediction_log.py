@@ -133,7 +133,12 @@ def test_a_sqlite_log_from_before_the_rollout_fields_opens_and_keeps_its_rows(
     try:
         sink.write([rec(1)._replace(role="shadow")])
         old, new = sink.read()
-        assert (old.request_id, old.role, old.mode, old.prediction) == ("old", "primary", "online", 0.5)
+        assert (old.request_id, old.role, old.mode, old.prediction) == (
+            "old",
+            "primary",
+            "online",
+            0.5,
+        )
         assert new == rec(1)._replace(role="shadow")
     finally:
         sink.close()

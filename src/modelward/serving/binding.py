@@ -18,7 +18,7 @@ the columns, so the endpoint serves its fallback and ``/readyz`` says why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from modelward.errors import ConfigError
@@ -26,7 +26,7 @@ from modelward.serving.endpoints import FROM_SIGNATURE, EndpointSpec, FieldType
 from modelward.serving.models import LoadedModel
 from modelward.serving.schema import RequestSchema
 
-__all__ = ["UncheckedRows", "model_columns", "request_fields"]
+__all__ = ["UncheckedRows", "model_columns", "pii_fields", "request_fields"]
 
 
 def _refuse(spec: EndpointSpec, setting: str, message: str) -> ConfigError:
@@ -79,15 +79,26 @@ def request_fields(
     return fields
 
 
+def pii_fields(
+    spec: EndpointSpec, request: Mapping[str, FieldType], contract_pii: Iterable[str] = ()
+) -> list[str]:
+    """The endpoint's PII: its ``pii_fields``, and the request fields that the data
+    contracts behind the served version mark as PII."""
+    marked = set(contract_pii)
+    return [*spec.pii_fields, *(f for f in request if f in marked and f not in spec.pii_fields)]
+
+
 def model_columns(
     spec: EndpointSpec,
     request: Mapping[str, FieldType],
     feature_names: Sequence[str],
     model: LoadedModel | None = None,
+    pii: Iterable[str] | None = None,
 ) -> list[str]:
-    """The columns the model is fed, in order (see the module docstring)."""
+    """The columns the model is fed, in order (see the module docstring); ``pii``
+    defaults to the endpoint's ``pii_fields``."""
     available = set(request) | set(feature_names)
-    pii = set(spec.pii_fields)
+    pii = set(spec.pii_fields if pii is None else pii)
     if model is not None and model.inputs is not None:
         columns = [i.name for i in model.inputs]
         if spec.model_inputs is not None and set(spec.model_inputs) != set(columns):
@@ -113,8 +124,8 @@ def model_columns(
             raise _refuse(
                 spec,
                 "model_inputs",
-                f"{', '.join(leaked)} is PII (pii_fields) and reaches a model only when "
-                "the model's signature names it",
+                f"{', '.join(leaked)} is PII (pii_fields, or its data contract) and "
+                "reaches a model only when the model's signature names it",
             )
         absent = [c for c in spec.model_inputs if c not in available]
         if absent:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from modelward.errors import ConfigError, ModelUnavailable
-from modelward.serving.binding import UncheckedRows, model_columns, request_fields
+from modelward.serving.binding import UncheckedRows, model_columns, pii_fields, request_fields
 from modelward.serving.endpoints import Endpoint, EndpointSpec
 from modelward.serving.metrics import EndpointMetrics, GatewayMetrics
 from modelward.serving.models import LoadedModel, ModelLoader, ModelResolver, ResolvedModel
@@ -177,18 +177,22 @@ class EndpointCache:
     ) -> EndpointRuntime:
         spec = endpoint.spec
         lookup, feature_names = self._features(spec)
+        contract_pii = primary.pii | (backup.pii if backup else frozenset())
         # what a positional model is fed (a model that names its inputs ignores it)
         hint = (
-            model_columns(spec, spec.request, feature_names)
+            model_columns(
+                spec, spec.request, feature_names, pii=pii_fields(spec, spec.request, contract_pii)
+            )
             if isinstance(spec.request, dict)
             else list(feature_names)
         )
         model = self._model(primary, spec.output, hint)
         request = request_fields(spec, model, feature_names)
-        columns = model_columns(spec, request, feature_names, model)
+        pii = pii_fields(spec, request, contract_pii)
+        columns = model_columns(spec, request, feature_names, model, pii)
         fallback_model = self._model(backup, spec.output, columns) if backup else None
         fallback_columns = (
-            model_columns(spec, request, feature_names, fallback_model)
+            model_columns(spec, request, feature_names, fallback_model, pii)
             if fallback_model is not None
             else None
         )
@@ -202,6 +206,7 @@ class EndpointCache:
             feature_names=feature_names,
             fallback_model=fallback_model,
             fallback_columns=fallback_columns,
+            pii_fields=pii,
             loaded_versions=(primary.version, backup.version if backup else None),
             observe_batch=self._observer(spec.name),
         )
@@ -225,7 +230,13 @@ class EndpointCache:
             fallback_model = self._model(backup, spec.output, hint)
             if request is None and fallback_model.inputs is not None:
                 request = request_fields(spec, fallback_model, feature_names)
-            columns = model_columns(spec, request or {}, feature_names, fallback_model)
+            columns = model_columns(
+                spec,
+                request or {},
+                feature_names,
+                fallback_model,
+                pii_fields(spec, request or {}, backup.pii),
+            )
         name = spec.model.split("@", 1)[0]
         return EndpointRuntime(
             spec=spec,
@@ -241,6 +252,7 @@ class EndpointCache:
             feature_names=feature_names,
             fallback_model=fallback_model,
             unavailable=reason,
+            pii_fields=pii_fields(spec, request or {}, backup.pii if backup else ()),
             loaded_versions=("", backup.version if backup else None),
             observe_batch=self._observer(spec.name),
         )

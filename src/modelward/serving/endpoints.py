@@ -201,8 +201,9 @@ def check_model_refs(session: Session, spec: EndpointSpec) -> None:
 
     ``NAME@3`` must be a registered version; ``NAME@production``/``@staging`` a registered
     model (the stage may still be empty: the endpoint then serves its fallback, and the
-    gateway's ``/readyz`` says why, until a version enters the stage). Checked when a
-    definition is created or updated, so a typo fails there and not at serve time.
+    gateway's ``/readyz`` says why, until a version enters the stage); ``request:
+    from_signature`` a version logged with a signature that names its inputs. Checked when
+    a definition is created or updated, so a typo fails there and not at serve time.
     """
     from modelward.registry import get_version, parse_ref
 
@@ -212,7 +213,7 @@ def check_model_refs(session: Session, spec: EndpointSpec) -> None:
             continue
         try:
             name, which = parse_ref(ref)
-            get_version(session, (name, which))
+            version = get_version(session, (name, which))
         except InputError as exc:
             raise InputError(f"invalid endpoint: {field}: {exc.message}", field=field) from None
         except NotFound as exc:
@@ -222,6 +223,18 @@ def check_model_refs(session: Session, spec: EndpointSpec) -> None:
                 f"invalid endpoint: {field}: {ref!r} cannot be served: {exc.message}",
                 field=field,
             ) from None
+        artifact = version.lineage.get("model_artifact") or {}
+        if (
+            field == "model"
+            and spec.request == FROM_SIGNATURE
+            and not artifact.get("signature_inputs")
+        ):
+            raise InputError(
+                f"invalid endpoint: request: from_signature, but {version.ref} was logged "
+                "without an MLflow signature naming its inputs; log it with one "
+                "(mlflow.models.infer_signature) or write the request fields",
+                field="request",
+            )
 
 
 def create_endpoint(session: Session, actor: Principal, spec: EndpointSpec) -> Endpoint:

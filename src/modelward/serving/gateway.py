@@ -406,7 +406,7 @@ class Gateway:
             at_us=time.time_ns() // 1000,
             endpoint=spec.name,
             latency_ms=elapsed * 1000.0,
-            pii=spec.pii_fields,
+            pii=runtime.pii_fields or spec.pii_fields,
         )
         if self.access_log is not None:
             self.access_log.log(

@@ -58,6 +58,8 @@ class ResolvedModel:
     uri: str
     #: an already-loaded model object (tests, notebooks); ``uri`` is then informative only
     obj: Any = field(default=None, compare=False, repr=False)
+    #: columns the data contracts of the version's training snapshots mark as PII
+    pii: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 class ModelResolver(Protocol):
@@ -124,12 +126,32 @@ class RegistryModelResolver:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._pii: dict[tuple[str, str], frozenset[str]] = {}
 
     def resolve(self, ref: str) -> ResolvedModel:
         from modelward.registry import get_version
 
         mv = get_version(self.session, ref)
-        return ResolvedModel(mv.model_name, str(mv.version), mv.model_uri)
+        key = (mv.model_name, str(mv.version))
+        pii = self._pii.get(key)
+        if pii is None:  # a version's lineage never changes: read its contracts once
+            pii = self._pii[key] = _contract_pii(self.session, mv.lineage)
+        return ResolvedModel(mv.model_name, str(mv.version), mv.model_uri, pii=pii)
+
+
+def _contract_pii(session: Session, lineage: dict[str, Any]) -> frozenset[str]:
+    """The columns marked ``pii: true`` in the contracts of the snapshots a version read."""
+    from modelward.data import Contract, get_snapshot
+
+    names: set[str] = set()
+    for dataset in lineage.get("datasets") or []:
+        try:
+            contract = get_snapshot(session, str(dataset["snapshot_id"])).contract
+        except (KeyError, NotFound):
+            continue  # a snapshot pruned since: its contract cannot widen the set
+        if contract:
+            names.update(Contract.model_validate(contract).pii_columns)
+    return frozenset(names)
 
 
 def _wrap(obj: Any, output: str) -> Predict:

@@ -121,6 +121,9 @@ class EndpointRuntime:
     fallback_model: LoadedModel | None = None
     #: the fallback model's columns, when it names other inputs than the primary
     fallback_columns: list[str] | None = None
+    #: request fields redacted in the prediction log (and fed to a model only when its
+    #: signature names them): ``pii_fields`` and what the data contracts mark as PII
+    pii_fields: list[str] = field(default_factory=list)
     #: why the endpoint's model cannot serve (it could not be resolved or loaded): every
     #: request is answered by the fallback, degraded with this reason
     unavailable: str | None = None

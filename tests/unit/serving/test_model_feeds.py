@@ -287,3 +287,65 @@ def test_the_feed_is_chosen_from_flavor_and_signature_and_from_signature_makes_t
     matrix = answers["matrix"].json()
     assert matrix["degraded"] is True and matrix["prediction"] == -1
     assert "no MLflow signature naming its inputs" in matrix["reason"]
+
+
+def test_pii_marked_in_the_training_data_contract_is_neither_fed_nor_logged(
+    make_gateway: GatewayFactory, world: World, sink: MemoryPredictionSink
+) -> None:
+    spy = ColumnSpy()
+    world.models["spy@production"] = ResolvedModel(
+        "spy", "1", "mem://spy", spy, pii=frozenset({"email"})
+    )
+    world.put(spec(name="spy", model="spy@production", request={"email": "string", "a": "float"}))
+
+    async def scenario() -> Any:
+        async with serving(make_gateway()) as http:
+            row = {"email": "x@example.com", "a": 3.0}
+            return await http.post("/v1/endpoints/spy/predict", json={"inputs": row}, headers=AUTH)
+
+    assert run(scenario()).json()["degraded"] is False
+    assert spy.fed[-1].tolist() == [[3.0]]
+    assert sink.read()[0].inputs == {"email": "[redacted]", "a": 3.0}
+
+
+def test_the_registry_resolver_reads_pii_from_the_contracts_of_the_training_snapshots(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modelward.data import load_contract, snapshot
+    from modelward.serving.models import RegistryModelResolver
+    from tests.unit.registry.support import quick_version
+
+    contract = tmp_path / "people.yaml"
+    contract.write_text(
+        "name: people\nversion: 1\ncolumns:\n"
+        "  email: {type: string, pii: true}\n  a: {type: float}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "people.parquet"
+    pq.write_table(pa.table({"email": ["x@example.com"] * 3, "a": [1.0, 2.0, 3.0]}), data)
+    with Session(sqlite_workspace) as session:
+        snap = snapshot(data, name="people", contract=load_contract(contract), session=session)
+        version = quick_version(session, "spy", auc=0.8, train=snap)
+        resolved = RegistryModelResolver(session).resolve(version.ref)
+    assert resolved.pii == frozenset({"email"})
+
+
+def test_from_signature_is_refused_at_create_for_a_version_without_a_signature(
+    sqlite_workspace: Workspace,
+) -> None:
+    from modelward.errors import InputError
+    from modelward.serving import create_endpoint, parse_spec
+    from tests.unit.registry.support import admin, placeholder_version
+
+    with Session(sqlite_workspace) as session:
+        version = placeholder_version(session, "plain")
+        with pytest.raises(InputError, match="request: from_signature, but plain@1") as refused:
+            create_endpoint(
+                session,
+                admin(session),
+                parse_spec({"name": "plain", "model": version.ref, "request": "from_signature"}),
+            )
+    assert refused.value.details["field"] == "request"

@@ -154,8 +154,16 @@ def parse_spec(data: dict[str, Any]) -> EndpointSpec:
         return EndpointSpec.model_validate(data)
     except ValidationError as exc:
         parts = []
+        # `request` is a mapping or the word from_signature: report only the branch the
+        # value meant, under the field's own name (pydantic names both union members)
+        given = data.get("request") if isinstance(data, dict) else None
+        meant = "dict[" if isinstance(given, dict) else "literal["
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "endpoint"
+            loc = err["loc"]
+            branch = [p for p in loc if isinstance(p, str) and p.startswith(("dict[", "literal["))]
+            if loc[:1] == ("request",) and branch and not branch[0].startswith(meant):
+                continue
+            where = ".".join(str(p) for p in loc if p not in branch) or "endpoint"
             parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
         raise InputError("invalid endpoint: " + "; ".join(parts), field="endpoint") from None
 

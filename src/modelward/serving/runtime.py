@@ -105,6 +105,23 @@ def _expire(future: asyncio.Future[Any]) -> None:
         future.set_exception(TimeoutError("the latency budget ran out while the model ran"))
 
 
+def _partial(part: list[Any], rows: list[dict[str, Any]], scored: Scored) -> Scored | InputError:
+    """One job's answer when some of its rows failed: a 422 if a row's own value was
+    refused (an :class:`InputError`), else ``scored`` with each row's input and reason."""
+    refused = next((r for r in part if isinstance(r, InputError)), None)
+    if refused is not None:
+        return refused
+    reasons = [str(r) if isinstance(r, Exception) else None for r in part]
+    return Scored(
+        scored.predictions,
+        [r if isinstance(r, dict) else rows[k] for k, r in enumerate(part)],
+        scored.features_s,
+        scored.model_s,
+        scored.batch_size,
+        reasons if any(reasons) else None,
+    )
+
+
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -237,58 +254,69 @@ class EndpointRuntime:
         if not live:
             return results
         # per row: the row as the model sees it, or why it has none (an Exception)
-        outcome: list[Any] = list(rows)
+        outcome: list[Any] = rows
+        clean = True  # no row has failed: the common case takes the short path below
         features_s = 0.0
         if self.uses_features:
             t0 = time.perf_counter()
             try:
-                outcome = self._with_features(rows)
+                outcome, clean = self._with_features(rows)
             except FeatureStoreFailed as failure:
                 for i in live:
                     results[i] = failure
                 return results
             features_s = time.perf_counter() - t0
-        ready = [j for j, row in enumerate(outcome) if not isinstance(row, Exception)]
+        ready = (
+            range(len(rows))
+            if clean
+            else [j for j, row in enumerate(outcome) if not isinstance(row, Exception)]
+        )
         predictions: list[Any] = [None] * len(rows)
         t1 = time.perf_counter()
         if ready:
             try:
-                answers = self._call(model, [outcome[j] for j in ready])
+                answers, scored_all = self._call(
+                    model, outcome if clean else [outcome[j] for j in ready]
+                )
             except ModelFailed as failure:
                 for i in live:
                     results[i] = failure
                 return results
-            for j, answer in zip(ready, answers, strict=True):
-                if isinstance(answer, Exception):
-                    outcome[j] = answer
-                else:
-                    predictions[j] = answer
+            if clean and scored_all:
+                predictions = answers
+            else:
+                outcome = list(outcome)
+                clean = False
+                for j, answer in zip(ready, answers, strict=True):
+                    if isinstance(answer, Exception):
+                        outcome[j] = answer
+                    else:
+                        predictions[j] = answer
         model_s = time.perf_counter() - t1
         if ready and self.observe_batch is not None:
             self.observe_batch(model, features_s, model_s, len(ready))
         start = 0
+        size = len(ready)
         for i in live:
             n = len(jobs[i].rows)
-            part = outcome[start : start + n]
-            refused = next((r for r in part if isinstance(r, InputError)), None)
-            if refused is not None:  # the request's own values: a 422 for it alone
-                results[i] = refused
-            else:
-                reasons = [str(r) if isinstance(r, Exception) else None for r in part]
+            end = start + n
+            if clean:
                 results[i] = Scored(
-                    predictions[start : start + n],
-                    [r if isinstance(r, dict) else rows[start + k] for k, r in enumerate(part)],
-                    features_s,
-                    model_s,
-                    len(ready),
-                    reasons if any(reasons) else None,
+                    predictions[start:end], outcome[start:end], features_s, model_s, size
                 )
-            start += n
+            else:
+                results[i] = _partial(
+                    outcome[start:end],
+                    rows[start:end],
+                    Scored(predictions[start:end], [], features_s, model_s, size),
+                )
+            start = end
         return results
 
-    def _call(self, model: LoadedModel, rows: list[dict[str, Any]]) -> list[Any]:
+    def _call(self, model: LoadedModel, rows: list[dict[str, Any]]) -> tuple[list[Any], bool]:
         """One model call for ``rows``: per row its output, or a :class:`RowFailed` for a
-        row the (sound) model refused; :class:`ModelFailed` when the model is unsound."""
+        row the (sound) model refused, and whether every row was scored;
+        :class:`ModelFailed` when the model is unsound."""
         build = self._inputs[id(model)]
         try:
             native = build(rows)
@@ -304,10 +332,10 @@ class EndpointRuntime:
             return [
                 RowFailed(f"model failed on this row: {_why(r)}") if isinstance(r, Exception) else r
                 for r in found
-            ]
+            ], False
         if self._known_good.get(id(model)) is None:  # once: what tells a sound model later
             self._known_good[id(model)] = build(rows[:1])
-        return out
+        return out, True
 
     def _model_sound(self, model: LoadedModel) -> bool:
         """Whether the model still scores an input it scored before (unknown: unsound)."""
@@ -320,24 +348,27 @@ class EndpointRuntime:
             return False
         return True
 
-    def _with_features(self, rows: list[dict[str, Any]]) -> list[Any]:
-        """Per row: the row with its features, or why it has none (an Exception)."""
+    def _with_features(self, rows: list[dict[str, Any]]) -> tuple[list[Any], bool]:
+        """Per row: the row with its features, or why it has none (an Exception); and
+        whether every row has its features."""
         try:
-            return self._merge(rows)
+            merged = self._merge(rows)
         except Exception as exc:
             if not isinstance(exc, InputError) and not self._store_answers():
                 raise FeatureStoreFailed(_why(exc)) from None
             found = by_halves(len(rows), lambda lo, hi: self._merge(rows[lo:hi]), exc)
+        else:
+            return merged, not any(isinstance(r, Exception) for r in merged)
         keys = self.spec.entity_keys
         return [
             r
-            if not isinstance(r, Exception) or isinstance(r, InputError)
+            if not isinstance(r, Exception) or isinstance(r, (InputError, MissingFeatures))
             else RowFailed(
                 f"the feature lookup failed for "
                 f"{', '.join(f'{k}={rows[j].get(k)!r}' for k in keys)}: {_why(r)}"
             )
             for j, r in enumerate(found)
-        ]
+        ], False
 
     def _store_answers(self) -> bool:
         """Whether the online store answers a read (then a failed lookup is the rows')."""

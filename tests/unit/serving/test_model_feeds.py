@@ -349,3 +349,17 @@ def test_from_signature_is_refused_at_create_for_a_version_without_a_signature(
                 parse_spec({"name": "plain", "model": version.ref, "request": "from_signature"}),
             )
     assert refused.value.details["field"] == "request"
+
+
+def test_the_dataframe_feed_types_every_column_by_the_signature() -> None:
+    from modelward.serving.feeds import ModelInput, frame_input
+
+    parsed = [{"a": 1, "b": 2.5, "s": "x", "n": 3}, {"a": 2, "b": 0.5, "s": "y", "n": 4}]
+    numeric = frame_input([ModelInput("a", "double"), ModelInput("b", "double")])(parsed)
+    mixed = frame_input(
+        [ModelInput("s", "string"), ModelInput("n", "long"), ModelInput("b", "float")]
+    )(parsed)
+    assert list(numeric.columns) == ["a", "b"] and set(map(str, numeric.dtypes)) == {"float64"}
+    assert numeric.to_numpy().tolist() == [[1.0, 2.5], [2.0, 0.5]]
+    assert [str(t) for t in mixed.dtypes][1:] == ["int64", "float32"]
+    assert mixed["s"].tolist() == ["x", "y"]  # object, or pandas' own string dtype

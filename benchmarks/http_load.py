@@ -55,19 +55,25 @@ async def _load(
 
     async def one() -> None:
         nonlocal non_2xx, errors
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while time.perf_counter() < stop_at:
-                t0 = time.perf_counter()
-                writer.write(request)
-                status = await _read_answer(reader)
-                latencies.append(time.perf_counter() - t0)
-                if not 200 <= status < 400:
-                    non_2xx += 1
-        except (OSError, asyncio.IncompleteReadError):
-            errors += 1
-        finally:
-            writer.close()
+        while time.perf_counter() < stop_at:  # a connection the server closed is reopened
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                errors += 1
+                await asyncio.sleep(0.01)
+                continue
+            try:
+                while time.perf_counter() < stop_at:
+                    t0 = time.perf_counter()
+                    writer.write(request)
+                    status = await _read_answer(reader)
+                    latencies.append(time.perf_counter() - t0)
+                    if not 200 <= status < 400:
+                        non_2xx += 1
+            except (OSError, asyncio.IncompleteReadError):
+                errors += 1
+            finally:
+                writer.close()
 
     began = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(conns)))
@@ -83,7 +89,7 @@ async def _load(
         "p99_ms": pct(0.99) if latencies else 0.0,
         "requests": len(latencies),
         "non_2xx": non_2xx,
-        "socket_errors": f"{errors} connection(s) failed" if errors else "",
+        "socket_errors": f"{errors} connection(s) closed or refused" if errors else "",
         "client": "builtin",
     }
 

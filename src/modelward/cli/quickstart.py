@@ -327,7 +327,8 @@ async def _ask(root: Path, environ: dict[str, str], endpoint: str, token: str) -
     from modelward.serving import create_gateway
     from modelward.session import open_session
 
-    gateway = create_gateway(open_session(root, environ=environ), only=frozenset({endpoint}))
+    session = open_session(root, environ=environ)
+    gateway = create_gateway(session, only=frozenset({endpoint}), access_log=False)
     await gateway.startup()
     try:
         transport = httpx.ASGITransport(app=gateway)

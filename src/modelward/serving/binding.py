@@ -41,7 +41,8 @@ def request_fields(
         assert not isinstance(spec.request, str)
         return dict(spec.request)
     ref = f"{model.name}@{model.version}" if model is not None else spec.model
-    if model is None or model.inputs is None:
+    if model is None or model.inputs is None or all(i.type is None for i in model.inputs):
+        # (names without types come from feature_names_in_: no signature either)
         raise _refuse(
             spec,
             "request",

@@ -363,3 +363,26 @@ def test_the_dataframe_feed_types_every_column_by_the_signature() -> None:
     assert numeric.to_numpy().tolist() == [[1.0, 2.5], [2.0, 0.5]]
     assert [str(t) for t in mixed.dtypes][1:] == ["int64", "float32"]
     assert mixed["s"].tolist() == ["x", "y"]  # object, or pandas' own string dtype
+
+
+def test_from_signature_on_a_model_whose_names_carry_no_types_serves_the_fallback(
+    make_gateway: GatewayFactory, world: World
+) -> None:
+    # fitted on a DataFrame, so it names its columns, but logged without a signature
+    world.model("churn@production", churn_pipeline(), "2")
+    world.put(
+        spec(
+            name="churn",
+            model="churn@production",
+            request="from_signature",
+            fallback=Fallback(response=0.0),
+        )
+    )
+
+    async def scenario() -> Any:
+        async with serving(make_gateway()) as http:
+            return await http.post(URL, json={"inputs": rows()[0]}, headers=AUTH)
+
+    body = run(scenario()).json()
+    assert body["degraded"] is True and body["prediction"] == 0.0
+    assert "churn@2 has no MLflow signature naming its inputs" in body["reason"]

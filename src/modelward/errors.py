@@ -52,6 +52,7 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "RequestInvalid",
+    "RequestTimeout",
     "StorageError",
     "StoreUnavailable",
     "Unauthenticated",
@@ -252,6 +253,14 @@ class PayloadTooLarge(InputError):
 
     http_status = 413
     title = "request body too large"
+
+
+class RequestTimeout(InputError):
+    """The client did not send its request body within the server's deadline (a stalled
+    or deliberately slow client); the connection is closed."""
+
+    http_status = 408
+    title = "request timeout"
 
 
 class MethodNotAllowed(InputError):

@@ -198,7 +198,11 @@ def test_regex_text_in_a_table_is_shown_literally(
     ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rich once read `[a-z0-9._]` in a rule's threshold as markup and swallowed it."""
-    monkeypatch.setenv("COLUMNS", "200")  # wide enough that no cell is folded
+    from modelward.cli import output
+
+    # wide enough that no cell is folded; the console read COLUMNS when it was created, which
+    # under pytest-xdist was before this test
+    monkeypatch.setattr(output.console, "_width", 200)
     contract = ws / "emails.yaml"
     contract.write_text(
         "name: emails\ncolumns:\n  email:\n    type: string\n    regex: '[a-z0-9._]+@[a-z]+'\n"

@@ -240,7 +240,9 @@ def check_data(block: Block) -> None:
         return
     if block.lang == "toml":
         data = tomllib.loads(block.text)
-        if "project" in data:  # a pyproject.toml fragment: entry points are "module:attr"
+        if isinstance(
+            data.get("project"), dict
+        ):  # a pyproject.toml fragment: entry points are "module:attr"
             for group in data["project"].get("entry-points", {}).values():
                 for target in group.values():
                     module, _, attr = target.partition(":")

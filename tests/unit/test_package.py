@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import modelward.data
 import modelward.errors
 
@@ -90,3 +92,29 @@ def test_one_exit_code_for_every_refusal() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
     for code in ("0", "1", "2", "3", "70", "130"):
         assert f"| `{code}` |" in doc, f"exit code {code} is not documented in docs/cli.md"
+
+
+def test_running_commands_in_one_process_does_not_grow_the_command_tree(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`main` mounted every group again on each call, so a process running many commands
+    (a script, this suite) built an ever larger tree: the suite's CLI tests ran 20x slower."""
+    import importlib
+
+    from modelward.cli import main
+
+    app_module = importlib.import_module("modelward.cli.app")
+
+    def shape() -> tuple[int, int]:
+        return len(app_module.app.registered_groups), len(app_module.app.registered_commands)
+
+    for _ in range(3):
+        with pytest.raises(SystemExit) as info:
+            main(["--help"])
+        assert info.value.code == 0
+        if _ == 0:
+            first = shape()
+    assert shape() == first
+    names = [g.name for g in app_module.app.registered_groups]
+    assert len(names) == len(set(names)), names
+    capsys.readouterr()

@@ -19,6 +19,7 @@ CONTEXTS = [
     "examples",
     "features",
     "monitoring",
+    "rollout",
     "pipelines",
     "registry",
     "security",

@@ -67,7 +67,7 @@ PROBLEM_EXAMPLE = {
 
 class WhoAmI(_Out):
     name: str
-    role: str = Field(description="viewer, developer, approver or admin")
+    role: str = Field(description="viewer, developer, approver, operator or admin")
     kind: str = Field(description="user or service")
 
 
@@ -207,7 +207,14 @@ class Snapshot(_Out):
 class Endpoint(_Out):
     name: str
     config_version: int
-    spec: dict[str, Any] = Field(description="The definition, as in the CLI's file.")
+    spec: dict[str, Any] | None = Field(
+        description="The definition, as in the CLI's file; null when the stored one is invalid."
+    )
+    problem: str | None = Field(
+        default=None,
+        description="Why the stored definition is invalid (it is then not served); "
+        "absent for a valid one.",
+    )
     created_by: str
     created_at: datetime
     updated_by: str

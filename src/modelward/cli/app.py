@@ -46,7 +46,17 @@ def _root(
     state.workspace = workspace
 
 
+_registered = False
+
+
 def _register() -> None:
+    """Mount every group once per process. ``main`` calls this on each run; mounting again
+    would add a second copy of every group, and a process that runs many commands (a test
+    suite, a script calling ``main``) would build an ever larger tree on each call."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from modelward.cli import (
         api_server,
         audit,
@@ -55,9 +65,11 @@ def _register() -> None:
         features,
         gateway,
         models,
+        monitoring,
         pipelines,
         quickstart,
         reproduce,
+        rollout,
         run,
         scheduler,
         users,
@@ -83,6 +95,20 @@ def _register() -> None:
     reproduce.register(app)
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
     gateway.register(app)
+    app.add_typer(
+        rollout.app,
+        name="rollout",
+        help="Releases on an endpoint: canary, blue-green, shadow; the controller.",
+    )
+    app.add_typer(
+        monitoring.monitor_app,
+        name="monitor",
+        help="Drift, data quality and realised performance over the prediction log.",
+    )
+    app.add_typer(
+        monitoring.labels_app, name="labels", help="Delayed ground truth for predictions."
+    )
+    app.add_typer(monitoring.kpis_app, name="kpis", help="Business KPI events tied to an endpoint.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,9 +124,26 @@ def main(argv: list[str] | None = None) -> None:
     raise SystemExit(rc)
 
 
+_built: tuple[tuple[int, int], object] | None = None
+
+
+def _command() -> typer.core.TyperGroup:
+    """The click command tree, built once: Typer rebuilds it from the function signatures on
+    every call (about 0.3 s for ours), which a process that runs commands in a loop (the
+    test suite, a script calling ``main``) would pay each time. Rebuilt when a group or
+    command was added since."""
+    global _built
+    shape = (len(app.registered_groups), len(app.registered_commands))
+    if _built is None or _built[0] != shape:
+        _built = (shape, typer.main.get_command(app))
+    command = _built[1]
+    assert isinstance(command, typer.core.TyperGroup)
+    return command
+
+
 def _run(args: list[str]) -> int:
     try:
-        rc = app(args=args, standalone_mode=False)
+        rc = _command().main(args=args, standalone_mode=False)
     except ModelwardError as exc:
         _report(exc)
         return exc.exit_code

@@ -134,7 +134,7 @@ def show_cmd(
 @app.command("list")
 def list_cmd(json_out: JsonOpt = False) -> None:
     """Every endpoint with its model and config version."""
-    from modelward.serving import list_endpoints
+    from modelward.serving import BrokenEndpoint, list_endpoints
 
     with session_from_cli() as session:
         found = list_endpoints(session)
@@ -147,15 +147,24 @@ def list_cmd(json_out: JsonOpt = False) -> None:
         [
             (
                 e.name,
-                e.spec.model,
+                f"broken: {e.problem}" if isinstance(e, BrokenEndpoint) else e.spec.model,
                 e.config_version,
-                duration(e.spec.latency_budget_ms / 1000),
+                "-" if isinstance(e, BrokenEndpoint) else duration(e.spec.latency_budget_ms / 1000),
                 e.updated_by,
                 f"{e.updated_at:%Y-%m-%d %H:%M:%S}",
             )
             for e in found
         ],
     )
+    broken = [e.name for e in found if isinstance(e, BrokenEndpoint)]
+    if broken:
+        say(
+            "[yellow]{} endpoint(s) have an invalid stored definition and are not served: {}. "
+            "Replace them with `modelward endpoints update` or remove them with "
+            "`modelward endpoints delete`.[/yellow]",
+            len(broken),
+            ", ".join(broken),
+        )
 
 
 @app.command("delete")

@@ -42,7 +42,7 @@ def serve_cmd(
     """
     import uvicorn
 
-    from modelward.serving import ENV_ENDPOINTS
+    from modelward.serving import ENV_ENDPOINTS, ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
     with session_from_cli() as session:
         root = session.workspace.root
@@ -51,6 +51,7 @@ def serve_cmd(
     n = workers or settings.workers
     os.environ["MODELWARD_WORKSPACE"] = str(root)
     os.environ[ENV_ENDPOINTS] = ",".join(endpoint or [])
+    os.environ[ENV_HEADER_TIMEOUT] = repr(settings.header_timeout_s)
     if n > 1:
         # every worker writes its metrics to files here; /metrics on any worker sums them
         tmp = root / ".modelward" / "tmp"
@@ -77,7 +78,8 @@ def serve_cmd(
         host=bind_host,
         port=bind_port,
         workers=n,
-        http="httptools",
+        # httptools plus a deadline on request headers (slow-loris; see serving/wire.py)
+        http=HeaderDeadlineProtocol,
         loop=loop,
         lifespan="on",
         access_log=False,  # the gateway writes its own JSON access log off the request path

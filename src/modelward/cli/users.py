@@ -20,7 +20,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 @users_app.command("add")
 def add_cmd(
     name: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option("--role", help="viewer, developer, approver or admin.")],
+    role: Annotated[
+        str, typer.Option("--role", help="viewer, developer, approver, operator or admin.")
+    ],
     service: Annotated[bool, typer.Option("--service", help="A service account.")] = False,
     as_json: JsonOpt = False,
 ) -> None:

@@ -113,10 +113,19 @@ class ServingSettings(_Section):
     max_concurrency: int = Field(default=256, ge=1)
     #: largest request body accepted (413 above it)
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    #: seconds a connection may take to send a request's headers (from its first byte, or
+    #: from connecting); past it the connection is answered 408 and closed (slow-loris)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    #: seconds a request may take to send its body once the headers are in (408 past it);
+    #: no scoring slot is held while the body is read
+    body_timeout_s: float = Field(default=15.0, gt=0)
     #: seconds between checks of endpoint config versions and model stages (no per-request DB)
     poll_interval_s: float = Field(default=2.0, gt=0)
     #: seconds a verified API token is trusted before it is checked again
     token_cache_s: float = Field(default=30.0, gt=0)
+    #: seconds a token verified before keeps its last answer while the metadata database
+    #: cannot be reached (0: none; every check then answers 503 until it is back)
+    token_grace_s: float = Field(default=600.0, ge=0)
     #: seconds SIGTERM waits for in-flight requests and the prediction log flush
     graceful_timeout_s: float = Field(default=30.0, gt=0)
     #: JSON access log lines on stderr, written off the request path
@@ -130,6 +139,30 @@ class ServingSettings(_Section):
     #: records held in memory before new ones are dropped (and counted)
     prediction_log_capacity: int = Field(default=100_000, ge=1)
     prediction_log_batch: int = Field(default=1_000, ge=1)
+
+
+class MonitoringSettings(_Section):
+    """``modelward monitor run``: the built-in alert rule and where alerts go."""
+
+    #: a drifting feature matters from this share of the version's feature importance
+    min_importance: float = Field(default=0.1, ge=0, le=1)
+    #: realised AUC this far below the held-out AUC is performance moving the wrong way
+    max_auc_drop: float = Field(default=0.02, ge=0, le=1)
+    #: business KPIs and their good direction, e.g. ``{conversion = "up", churn = "down"}``;
+    #: one moving the wrong way by ``max_kpi_change`` counts like a performance fall
+    kpis: dict[str, Literal["up", "down"]] = Field(default_factory=dict)
+    #: relative change of a KPI's window mean against the windows before it
+    max_kpi_change: float = Field(default=0.05, gt=0, le=10)
+    #: consecutive runs a condition must hold before its alert fires
+    persistence: int = Field(default=2, ge=1, le=100)
+    #: seconds before a firing alert is sent again
+    cooldown_s: float = Field(default=6 * 3600, ge=0)
+    #: where alert changes are POSTed (JSON, signed with the ``webhook_secret`` secret);
+    #: empty: alerts go to the run's result and the audit log only
+    webhook_url: str = ""
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    #: delivery attempts per change, with exponential backoff between them
+    webhook_attempts: int = Field(default=5, ge=1, le=20)
 
 
 def _default_executor() -> dict[str, Any]:
@@ -166,6 +199,7 @@ class Settings(BaseModel):
     features: FeaturesSettings = FeaturesSettings()
     pipelines: PipelinesSettings = PipelinesSettings()
     serving: ServingSettings = ServingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
 
 class Secrets(BaseModel):
@@ -175,6 +209,8 @@ class Secrets(BaseModel):
     #: key of the keyed audit chain (HMAC-SHA256); with it, a row appended by someone who
     #: can write the database but not read this file fails ``audit verify``
     audit_key: SecretStr | None = Field(default=None, min_length=32)
+    #: key of the alert webhook's HMAC-SHA256 signature (``X-Modelward-Signature``)
+    webhook_secret: SecretStr | None = Field(default=None, min_length=16)
 
 
 # Environment names that are secrets or shortcuts, read explicitly (not via nesting).
@@ -182,6 +218,7 @@ _ENV_DATABASE_URL = "MODELWARD_DATABASE_URL"
 _ENV_DATABASE_PASSWORD = "MODELWARD_DATABASE_PASSWORD"  # noqa: S105 - a variable name
 _ENV_SECRETS_FILE = "MODELWARD_SECRETS_FILE"
 _ENV_AUDIT_KEY = "MODELWARD_AUDIT_KEY"
+_ENV_WEBHOOK_SECRET = "MODELWARD_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -283,6 +320,8 @@ def load_secrets(default_file: Path, environ: dict[str, str]) -> Secrets:
         values["database_password"] = pw
     if key := environ.get(_ENV_AUDIT_KEY):
         values["audit_key"] = key
+    if hook := environ.get(_ENV_WEBHOOK_SECRET):
+        values["webhook_secret"] = hook
     try:
         return Secrets(**values)
     except ValidationError as exc:
@@ -296,6 +335,6 @@ def load_secrets(default_file: Path, environ: dict[str, str]) -> Secrets:
         )
         raise ConfigError(
             f"{path}: unknown or invalid secret(s): {', '.join(keys)}{rule}; known: "
-            "database_password, audit_key",
+            "database_password, audit_key, webhook_secret",
             file=str(path),
         ) from None

@@ -2,10 +2,11 @@
 
 The step ran in a worker process, so what the lineage seam would have collected in one
 process (the snapshots and feature views the training set read) is noted again here from
-the ``features`` step's record. The version's lineage names the pipeline run and the
-content hash of the model, the training set and the split, and it carries the metrics
-(overall and per segment), the acceptance policy's result (``acceptance_passed`` for the
-registry's ``metric_above`` gate), the evaluation report and the golden set as artifacts.
+the ``features`` step's record. The version's lineage names the pipeline run, its reference
+profile (stored by monitoring for drift checks) and the content hash of the model, the
+training set and the split, and it carries the metrics (overall and per segment), the
+acceptance policy's result (``acceptance_passed`` for the registry's ``metric_above``
+gate), the evaluation report and the golden set as artifacts.
 
 Registering is idempotent: a model (by content hash) already registered for the same
 training set returns that version instead of a second one.
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelward import lineage as seam
 from modelward.pipelines.steps import StepContext
+
+if TYPE_CHECKING:
+    from modelward.monitoring import ReferenceProfile
 
 __all__ = ["input_signature", "register_candidate"]
 
@@ -63,10 +67,12 @@ def register_candidate(
     split_manifest: dict[str, Any],
     feature_lineage: dict[str, Any],
     evaluated_on: str,
+    *,
+    reference: ReferenceProfile | None = None,
 ) -> dict[str, Any]:
     import mlflow
 
-    from modelward import registry
+    from modelward import monitoring, registry
 
     session = ctx.session
     chosen = evaluation["chosen"]
@@ -128,7 +134,19 @@ def register_candidate(
         "acceptance": evaluation["acceptance"],
         "golden_set_hash": evaluation["golden_set"]["hash"],
     }
+    if reference is not None:
+        run.record.lineage["reference_profile"] = {
+            "digest": monitoring.profile_digest(reference),
+            "rows": reference.rows,
+            "features": sorted(reference.features),
+        }
     version = registry.register(model_name, run, session=session)
+    if reference is not None:
+        # its own transaction: the registry's is closed; a failure here leaves a version
+        # that says it has no reference (monitoring.get_profile), never a half-written one
+        monitoring.save_profile(
+            session, model_name, version.version, reference, actor=session.actor
+        )
     return {"version": version.ref, "accepted": accepted, "chosen": chosen, "reused": False}
 
 

@@ -87,6 +87,16 @@ def _xy(table: pa.Table, columns: Sequence[str], label: str) -> tuple[Any, Any]:
     return frame, table.column(label).to_numpy(zero_copy_only=False).astype(int)
 
 
+def _held_out_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
+    """The chosen candidate's overall held-out metrics that are plain numbers."""
+    overall = evaluation["candidates"][evaluation["chosen"]]["overall"]
+    return {
+        k: float(v)
+        for k, v in overall.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
 def _production(session: Session, model_name: str) -> Any:
     from modelward.registry import get_version
 
@@ -321,15 +331,29 @@ def supervised_tabular(
         split_manifest: dict[str, Any],
         feature_lineage: dict[str, Any],
         extract: dict[str, Any],
+        train: pa.Table,
+        test: pa.Table,
         ctx: StepContext,
     ) -> dict[str, Any]:
-        """Register the chosen candidate with its lineage, metrics and acceptance result,
-        then name it by its version in the evaluation report."""
+        """Register the chosen candidate with its lineage, metrics, acceptance result and
+        reference profile (the training rows' distributions, the held-out predictions,
+        the model's feature importance), then name it by its version in the report."""
         from pathlib import Path
 
+        from modelward.monitoring import build_profile
         from modelward.pipelines.registration import register_candidate
         from modelward.pipelines.report import name_candidate
 
+        columns = feature_lineage["feature_columns"]
+        x_test, _ = _xy(test, columns, label)
+        reference = build_profile(
+            train,
+            features=columns,
+            predictions=chosen_model.predict_proba(x_test)[:, 1],
+            model=chosen_model,
+            held_out=x_test,
+            metrics=_held_out_metrics(evaluation),
+        )
         registered = register_candidate(
             ctx,
             model_name,
@@ -338,6 +362,7 @@ def supervised_tabular(
             split_manifest,
             feature_lineage,
             extract[spine]["ref"],
+            reference=reference,
         )
         folder = Path(report["html"]).parent
         if (folder / "evaluation.json").is_file():

@@ -4,6 +4,7 @@
 viewer     read datasets, models, lineage, endpoints and the audit log
 developer  viewer + write datasets, register models, move versions between stages
 approver   viewer + approve versions, move versions between stages, roll back
+operator   viewer + change endpoints and drive releases (start, advance, promote, roll back)
 admin      everything, including overriding a failing gate and managing identities
 =========  ===========================================================================
 """
@@ -22,6 +23,7 @@ class Role(StrEnum):
     VIEWER = "viewer"
     DEVELOPER = "developer"
     APPROVER = "approver"
+    OPERATOR = "operator"
     ADMIN = "admin"
 
 
@@ -36,6 +38,10 @@ class Permission(StrEnum):
     MODELS_OVERRIDE = "models:override"
     ENDPOINTS_READ = "endpoints:read"
     ENDPOINTS_WRITE = "endpoints:write"
+    RELEASES_READ = "releases:read"
+    RELEASES_OPERATE = "releases:operate"
+    #: send delayed ground truth for logged predictions (monitoring's labels)
+    LABELS_WRITE = "labels:write"
     AUDIT_READ = "audit:read"
     IDENTITIES_ADMIN = "identities:admin"
 
@@ -45,6 +51,7 @@ _READ = frozenset(
         Permission.DATASETS_READ,
         Permission.MODELS_READ,
         Permission.ENDPOINTS_READ,
+        Permission.RELEASES_READ,
         Permission.AUDIT_READ,
     }
 )
@@ -57,9 +64,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.MODELS_WRITE,
         Permission.MODELS_TRANSITION,
         Permission.ENDPOINTS_WRITE,
+        Permission.LABELS_WRITE,
     },
     Role.APPROVER: _READ
     | {Permission.MODELS_APPROVE, Permission.MODELS_TRANSITION, Permission.MODELS_ROLLBACK},
+    Role.OPERATOR: _READ | {Permission.ENDPOINTS_WRITE, Permission.RELEASES_OPERATE},
     Role.ADMIN: frozenset(Permission),
 }
 

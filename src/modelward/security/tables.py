@@ -37,7 +37,7 @@ audit_log = Table(
     Index("ix_audit_log_action", "action"),
 )
 
-# People and service accounts. ``role`` is one of viewer, developer, approver, admin.
+# People and service accounts. ``role`` is one of viewer, developer, approver, operator, admin.
 identities = Table(
     "identities",
     metadata,

@@ -14,6 +14,7 @@ from modelward._exports import lazy_exports
 if TYPE_CHECKING:
     from modelward.serving.app import ENV_ENDPOINTS, create_gateway
     from modelward.serving.endpoints import (
+        BrokenEndpoint,
         Endpoint,
         EndpointSpec,
         Fallback,
@@ -26,13 +27,18 @@ if TYPE_CHECKING:
         update_endpoint,
     )
     from modelward.serving.gateway import Gateway
+    from modelward.serving.releases import start_release
+    from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
 __all__ = [
     "ENV_ENDPOINTS",
+    "ENV_HEADER_TIMEOUT",
+    "BrokenEndpoint",
     "Endpoint",
     "EndpointSpec",
     "Fallback",
     "Gateway",
+    "HeaderDeadlineProtocol",
     "check_model_refs",
     "create_endpoint",
     "create_gateway",
@@ -40,6 +46,7 @@ __all__ = [
     "get_endpoint",
     "list_endpoints",
     "parse_spec",
+    "start_release",
     "update_endpoint",
 ]
 
@@ -48,6 +55,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "ENV_ENDPOINTS": "app",
         "create_gateway": "app",
+        "BrokenEndpoint": "endpoints",
         "Endpoint": "endpoints",
         "EndpointSpec": "endpoints",
         "Fallback": "endpoints",
@@ -59,5 +67,8 @@ __getattr__, __dir__ = lazy_exports(
         "parse_spec": "endpoints",
         "update_endpoint": "endpoints",
         "Gateway": "gateway",
+        "start_release": "releases",
+        "ENV_HEADER_TIMEOUT": "wire",
+        "HeaderDeadlineProtocol": "wire",
     },
 )

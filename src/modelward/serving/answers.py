@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelward.monitoring import PredictionRecord
-from modelward.serving.problems import fallback_reason
 
 __all__ = ["FIXED_RESPONSE", "Answer"]
 
@@ -76,8 +75,15 @@ class Answer:
         endpoint: str,
         latency_ms: float,
         pii: list[str],
+        role: str | None = None,
+        release_id: str = "",
     ) -> None:
-        """One prediction-log record per row, PII redacted."""
+        """One prediction-log record per row, PII redacted.
+
+        Outside a release a row the fallback answered has role ``fallback``; inside one
+        (``role`` given: the arm that took the request) every row keeps its arm's role and
+        degraded ones are marked ``degraded``, since the release's judge compares the arms'
+        fallback rates. ``error`` stays empty: the row was answered."""
         many = len(self.predictions) > 1
         rows = zip(self.inputs, self.predictions, self.sources, self.reasons, strict=True)
         for i, (row, prediction, (model, version), reason) in enumerate(rows):
@@ -95,7 +101,7 @@ class Answer:
                     prediction,
                     latency_ms,
                     degraded,
-                    role="fallback" if degraded else "primary",
-                    error=fallback_reason(reason) if degraded else "",
+                    role=role or ("fallback" if degraded else "primary"),
+                    release_id=release_id,
                 )
             )

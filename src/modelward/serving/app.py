@@ -1,27 +1,35 @@
 """Assembling a gateway for a workspace: the wiring ``modelward serve`` uses.
 
 Everything the gateway reads from other contexts is connected here and only here: the
-endpoint rows (serving's own table), model resolution (the registry), model files
-(MLflow), token checks (security), online features (features) and the prediction log
-sink (monitoring). Tests wire a :class:`~modelward.serving.gateway.Gateway` with fakes.
+endpoint rows (serving's own table), release plans (rollout), model resolution (the
+registry), model files (MLflow), token checks (security), online features (features) and
+the prediction log sink (monitoring). Tests wire a
+:class:`~modelward.serving.gateway.Gateway` with fakes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from modelward.monitoring import PredictionLogWriter, open_prediction_sink
+from modelward.monitoring import (
+    PredictionLogWriter,
+    QuarantineFile,
+    open_prediction_sink,
+    quarantine_path,
+)
 from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier
 from modelward.serving.config_cache import EndpointCache, Sources
-from modelward.serving.endpoints import Endpoint, load_endpoints
+from modelward.serving.endpoints import BrokenEndpoint, Endpoint, load_endpoints
 from modelward.serving.gateway import Gateway
 from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.models import MlflowModelLoader, RegistryModelResolver
 
 if TYPE_CHECKING:
     from modelward.features import FeatureLookup
+    from modelward.rollout import EndpointPlan
     from modelward.security import Principal
     from modelward.session import Session
 
@@ -39,9 +47,14 @@ def create_gateway(
     root = session.workspace.root
     lookup_holder: list[FeatureLookup] = []
 
-    def endpoints() -> list[Endpoint]:
+    def endpoints() -> list[Endpoint | BrokenEndpoint]:
         with session.store.read() as conn:
             return load_endpoints(conn)
+
+    def plans() -> Mapping[str, EndpointPlan]:
+        from modelward.rollout import current_plans
+
+        return current_plans(session)
 
     def lookup() -> FeatureLookup:
         from modelward.features import FeatureLookup, load_catalog, online_store
@@ -71,17 +84,19 @@ def create_gateway(
         resolver=RegistryModelResolver(session),
         loader=MlflowModelLoader(session),
         lookup=lookup,
+        load_plans=plans,
     )
     writer = PredictionLogWriter(
         open_prediction_sink(settings.prediction_log, root),
         capacity=settings.prediction_log_capacity,
         batch_size=settings.prediction_log_batch,
+        quarantine=QuarantineFile(quarantine_path(root)),
     )
     use_log = settings.access_log if access_log is None else access_log
     return Gateway(
         settings,
         EndpointCache(sources, metrics, only),
-        TokenVerifier(authenticate, settings.token_cache_s),
+        TokenVerifier(authenticate, settings.token_cache_s, grace_s=settings.token_grace_s),
         writer,
         metrics,
         access_log=AccessLog() if use_log else None,

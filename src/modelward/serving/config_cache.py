@@ -8,27 +8,35 @@ endpoint whose config version or resolved model version changed is rebuilt: mode
 gateway then swaps the whole mapping in one assignment on the event loop; requests that
 picked up the old runtime finish on it, and it is closed once its queue is drained.
 
-If a refresh fails for an endpoint (the database is down, the model version was deleted),
-the last good runtime keeps serving and the failure is counted and logged. An endpoint
-whose model cannot be resolved or loaded at all (an empty stage, a broken artifact, a
-definition its model does not fit) still gets a runtime: one that answers every request
-from its fallback, degraded with the reason, which ``/readyz`` reports too. A model that
-failed to load is tried again after :data:`RETRY_LOAD_S`, not on every poll.
+If a refresh fails for an endpoint (the database is down, the model version was deleted,
+its stored definition no longer validates), the last good runtime keeps serving and the
+failure is counted, logged and named in ``/readyz``; the other endpoints load as usual. An
+endpoint whose model cannot be resolved or loaded at all (an empty stage, a broken
+artifact, a definition its model does not fit) still gets a runtime: one that answers every
+request from its fallback, degraded with the reason, which ``/readyz`` reports too. A model
+that failed to load is tried again after :data:`RETRY_LOAD_S`, not on every poll.
+
+A release on an endpoint (rollout's plan, read once per refresh) adds a second warm runtime
+for the candidate and a :class:`~modelward.serving.routing.Routing`; a plan that only moves
+weights reuses both runtimes. A promoted release serves its candidate until the endpoint's
+definition changes after it. When the plans cannot be read, the last ones stay in force.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from modelward.errors import ConfigError, ModelUnavailable
+from modelward.rollout import EndpointPlan, Strategy, TrafficPlan
 from modelward.serving.binding import UncheckedRows, model_columns, pii_fields, request_fields
-from modelward.serving.endpoints import Endpoint, EndpointSpec
+from modelward.serving.endpoints import BrokenEndpoint, Endpoint, EndpointSpec
 from modelward.serving.metrics import EndpointMetrics, GatewayMetrics
 from modelward.serving.models import LoadedModel, ModelLoader, ModelResolver, ResolvedModel
+from modelward.serving.routing import Routing
 from modelward.serving.runtime import EndpointRuntime
 from modelward.serving.schema import RequestSchema
 
@@ -46,11 +54,13 @@ RETRY_LOAD_S = 30.0
 class Sources:
     """What the gateway reads from the rest of the system, wired explicitly."""
 
-    load_endpoints: Callable[[], list[Endpoint]]
+    load_endpoints: Callable[[], list[Endpoint | BrokenEndpoint]]
     resolver: ModelResolver
     loader: ModelLoader
     #: the online feature lookup (built on first need); None: no feature store configured
     lookup: Callable[[], FeatureLookup] | None = None
+    #: each endpoint's release plan (rollout's ``current_plans``); None: no releases
+    load_plans: Callable[[], Mapping[str, EndpointPlan]] | None = None
 
 
 class EndpointCache:
@@ -61,8 +71,16 @@ class EndpointCache:
         self.metrics = metrics
         self.only = only
         self.runtimes: dict[str, EndpointRuntime] = {}
+        #: endpoints a release splits; swapped in together with ``runtimes``
+        self.routings: dict[str, Routing] = {}
+        #: what the last :meth:`build` made, for the gateway to swap in with the runtimes
+        self.next_routings: dict[str, Routing] = {}
+        self._plans: Mapping[str, EndpointPlan] = {}
         #: endpoints that could not be loaded yet, with the reason (for /readyz)
         self.failed: dict[str, str] = {}
+        #: endpoints still served by their last good runtime because the newest definition
+        #: or model could not be loaded, with the reason (a /readyz warning)
+        self.stale: dict[str, str] = {}
         self._models: dict[tuple[str, str, str, tuple[str, ...]], LoadedModel] = {}
         #: model key -> (time.monotonic() of the next attempt, the load's error)
         self._load_failures: dict[tuple[str, str, str, tuple[str, ...]], tuple[float, str]] = {}
@@ -75,19 +93,48 @@ class EndpointCache:
             self._lookup = self.sources.lookup()
         return self._lookup
 
+    def _read_plans(self) -> Mapping[str, EndpointPlan]:
+        if self.sources.load_plans is None:
+            return {}
+        try:
+            self._plans = self.sources.load_plans()
+        except Exception as exc:  # the database is down: the last plans stay in force
+            self.metrics.reload_errors.labels("").inc()
+            _log.warning("release plans could not be read, keeping the last ones: %s", exc)
+        return self._plans
+
     def build(self) -> tuple[dict[str, EndpointRuntime], list[EndpointRuntime]]:
-        """The next mapping and the runtimes it retires. Runs on a worker thread."""
+        """The next mapping and the runtimes it retires. Runs on a worker thread; the
+        routings that go with the mapping are left in :attr:`next_routings`."""
         endpoints = self.sources.load_endpoints()
+        plans = self._read_plans()
         current = self.runtimes
         fresh: dict[str, EndpointRuntime] = {}
+        routings: dict[str, Routing] = {}
         failed: dict[str, str] = {}
+        stale: dict[str, str] = {}
         for endpoint in endpoints:
             name = endpoint.name
             if self.only is not None and name not in self.only:
                 continue
             old = current.get(name)
+            old_routing = self.routings.get(name)
             try:
-                primary = self.sources.resolver.resolve(endpoint.spec.model)
+                if isinstance(endpoint, BrokenEndpoint):
+                    raise ConfigError(f"invalid stored definition: {endpoint.problem}")
+                given = plans.get(name)
+                plan = (
+                    given.plan if given is not None and given.applies(endpoint.updated_at) else None
+                )
+                primary = self.sources.resolver.resolve(
+                    plan.baseline if plan is not None else endpoint.spec.model
+                )
+                split = plan is not None and plan.strategy is not Strategy.SINGLE
+                candidate = (
+                    self.sources.resolver.resolve(plan.candidate)
+                    if plan is not None and split and plan.candidate
+                    else None
+                )
                 fallback = endpoint.spec.fallback
                 backup = (
                     self.sources.resolver.resolve(fallback.model)
@@ -95,30 +142,51 @@ class EndpointCache:
                     else None
                 )
                 versions = (primary.version, backup.version if backup else None)
+                same_candidate = (
+                    old_routing.candidate_version == candidate.version
+                    if old_routing is not None and candidate is not None
+                    else old_routing is None and candidate is None
+                )
                 if (
                     old is not None
                     and old.config_version == endpoint.config_version
                     and old.loaded_versions == versions
+                    and same_candidate
                 ):
                     fresh[name] = old
+                    if old_routing is not None and plan is not None:
+                        # weights moved: the same warm runtimes, the new plan
+                        routings[name] = self._routing(endpoint, plan, old_routing.candidate)
                     continue
                 fresh[name] = self._runtime(endpoint, primary, backup)
+                if candidate is not None and plan is not None:
+                    routings[name] = self._routing(
+                        endpoint, plan, self._runtime(endpoint, candidate, backup)
+                    )
                 self.metrics.reloads.labels(name).inc()
                 _log.info(
-                    "endpoint %s loaded: config version %d, model %s@%s",
+                    "endpoint %s loaded: config version %d, model %s@%s%s",
                     name,
                     endpoint.config_version,
                     primary.name,
                     primary.version,
+                    f", candidate {candidate.name}@{candidate.version}" if candidate else "",
                 )
             except Exception as exc:
                 self.metrics.reload_errors.labels(name).inc()
                 reason = f"{type(exc).__name__}: {exc}"
                 if old is not None and old.unavailable is None:
                     fresh[name] = old
+                    if old_routing is not None:
+                        routings[name] = old_routing
+                    stale[name] = f"serving config version {old.config_version}: {reason}"
                     _log.warning("endpoint %s: refresh failed, still serving: %s", name, reason)
                     continue
                 failed[name] = reason
+                if isinstance(endpoint, BrokenEndpoint):  # no definition to take a fallback from
+                    if self.failed.get(name) != reason:
+                        _log.error("endpoint %s: cannot be loaded: %s", name, reason)
+                    continue
                 if self.failed.get(name) != reason:  # once per new reason, not every poll
                     _log.error(
                         "endpoint %s: cannot be loaded, serving its fallback: %s", name, reason
@@ -135,8 +203,17 @@ class EndpointCache:
                 except Exception as fb_exc:  # the fallback model cannot load either
                     failed[name] = f"{reason}; fallback: {type(fb_exc).__name__}: {fb_exc}"
         self.failed = failed
+        self.next_routings = routings
+        kept = {id(r.candidate) for r in routings.values()}
+        self.stale = stale
         retired = [rt for name, rt in current.items() if fresh.get(name) is not rt]
+        retired += [r.candidate for r in self.routings.values() if id(r.candidate) not in kept]
         return fresh, retired
+
+    @staticmethod
+    def _routing(endpoint: Endpoint, plan: TrafficPlan, candidate: EndpointRuntime) -> Routing:
+        keys = endpoint.spec.entity_keys
+        return Routing(plan, candidate, keys[0] if keys else None)
 
     def _model(self, resolved: ResolvedModel, output: str, columns: list[str]) -> LoadedModel:
         key = (resolved.uri, resolved.version, output, tuple(columns))

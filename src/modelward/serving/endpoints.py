@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from modelward import security
-from modelward.errors import Conflict, InputError, NotFound
+from modelward.errors import ConfigError, Conflict, InputError, NotFound
 from modelward.security import Permission, Principal
 from modelward.serving.tables import endpoints
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FROM_SIGNATURE",
+    "BrokenEndpoint",
     "Endpoint",
     "EndpointSpec",
     "Fallback",
@@ -61,6 +63,42 @@ FROM_SIGNATURE = "from_signature"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}@([0-9]+|[A-Za-z]+)$")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _unstorable(value: Any, where: str = "response") -> str | None:
+    """Why ``value`` cannot be stored as JSON and sent back in a response, or None.
+
+    The stored definition is JSON (SQLite and Postgres), the answer is JSON (orjson): no
+    NaN or infinity, integers within 64 bits, text that UTF-8 can carry.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where}: {value!r} is not a finite number"
+    if isinstance(value, int):
+        if _INT64[0] <= value <= _INT64[1]:
+            return None
+        return f"{where}: an integer beyond 64 bits cannot be stored"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{where}: text with a lone surrogate cannot be stored"
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if (why := _unstorable(item, f"{where}[{i}]")) is not None:
+                return why
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where}: object keys must be strings"
+            if (why := _unstorable(key, where) or _unstorable(item, f"{where}.{key}")) is not None:
+                return why
+        return None
+    return f"{where}: a {type(value).__name__} is not a JSON value"
 
 
 class Fallback(BaseModel):
@@ -72,6 +110,7 @@ class Fallback(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str | None = None
+    #: any JSON value; NaN and infinity are refused (the definition is stored as JSON)
     response: Any = None
 
     @model_validator(mode="after")
@@ -80,11 +119,14 @@ class Fallback(BaseModel):
             raise ValueError("give exactly one of model (NAME@VERSION) or response")
         if self.model is not None and not _REF.match(self.model):
             raise ValueError(f"model {self.model!r} is not NAME@VERSION or NAME@stage")
+        if (why := _unstorable(self.response)) is not None:
+            raise ValueError(f"{why} (a fallback response must be plain JSON)")
         return self
 
 
 class EndpointSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN/inf in a number setting (cache_ttl_s = inf passes ge=0) could not be stored as JSON
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     #: ``NAME@production``, ``NAME@staging`` or ``NAME@3``
@@ -193,15 +235,62 @@ class Endpoint:
         }
 
 
-def _from_row(row: Row[Any]) -> Endpoint:
+@dataclass(frozen=True)
+class BrokenEndpoint:
+    """A stored endpoint whose definition no longer validates (written by an older release,
+    or edited in the database): listed with its problem, never served, never fatal to the
+    others."""
+
+    name: str
+    config_version: int
+    #: why the stored definition is refused, naming the field and the rule
+    problem: str
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "config_version": self.config_version,
+            # the stored JSON may hold what a response cannot (NaN): only the problem
+            "spec": None,
+            "problem": self.problem,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
+
+
+def _from_row(row: Row[Any]) -> Endpoint | BrokenEndpoint:
+    try:
+        spec = parse_spec(row.spec if isinstance(row.spec, dict) else {"spec": row.spec})
+    except InputError as exc:
+        return BrokenEndpoint(
+            row.name,
+            row.config_version,
+            exc.message.removeprefix("invalid endpoint: "),
+            row.created_by,
+            row.created_at,
+            row.updated_by,
+            row.updated_at,
+        )
     return Endpoint(
-        EndpointSpec.model_validate(row.spec),
-        row.config_version,
-        row.created_by,
-        row.created_at,
-        row.updated_by,
-        row.updated_at,
+        spec, row.config_version, row.created_by, row.created_at, row.updated_by, row.updated_at
     )
+
+
+def _servable(found: Endpoint | BrokenEndpoint) -> Endpoint:
+    if isinstance(found, BrokenEndpoint):
+        raise ConfigError(
+            f"endpoint {found.name!r} has an invalid stored definition: {found.problem}; "
+            "replace it (endpoints update) or delete it",
+            endpoint=found.name,
+            field="spec",
+        )
+    return found
 
 
 def check_model_refs(session: Session, spec: EndpointSpec) -> None:
@@ -294,7 +383,8 @@ def update_endpoint(
                 f"not {expected_version}; read it again",
                 endpoint=spec.name,
             )
-        changed = sorted(k for k in body if body[k] != row.spec.get(k))
+        before = row.spec if isinstance(row.spec, dict) else {}
+        changed = sorted(k for k in body if body[k] != before.get(k))
         version = row.config_version + 1
         conn.execute(
             update(endpoints)
@@ -313,7 +403,7 @@ def update_endpoint(
 
 def delete_endpoint(
     session: Session, actor: Principal, name: str, *, expected_version: int | None = None
-) -> Endpoint:
+) -> Endpoint | BrokenEndpoint:
     """Remove an endpoint (audited with its last definition); gateways stop serving it at
     their next refresh. ``expected_version`` refuses a delete made on a stale read."""
     actor.require(Permission.ENDPOINTS_WRITE)
@@ -335,7 +425,7 @@ def delete_endpoint(
             target=f"endpoint:{name}",
             payload={"config_version": row.config_version, "spec": row.spec},
         )
-    return _from_row(row)
+    return _from_row(row)  # a broken definition can be deleted (that is its way out)
 
 
 def get_endpoint(session: Session, name: str) -> Endpoint:
@@ -343,14 +433,16 @@ def get_endpoint(session: Session, name: str) -> Endpoint:
         row = conn.execute(select(endpoints).where(endpoints.c.name == name)).first()
     if row is None:
         raise NotFound(f"endpoint {name[:60]!r} does not exist", endpoint=name[:60])
-    return _from_row(row)
+    return _servable(_from_row(row))
 
 
-def list_endpoints(session: Session) -> list[Endpoint]:
+def list_endpoints(session: Session) -> list[Endpoint | BrokenEndpoint]:
+    """Every endpoint; one whose stored definition is invalid is a :class:`BrokenEndpoint`."""
     with session.store.read() as conn:
         return load_endpoints(conn)
 
 
-def load_endpoints(conn: Connection) -> list[Endpoint]:
-    """Every endpoint, for the gateway's background refresh (one query)."""
+def load_endpoints(conn: Connection) -> list[Endpoint | BrokenEndpoint]:
+    """Every endpoint, for the gateway's background refresh (one query); a row that does not
+    validate is returned as a :class:`BrokenEndpoint`, so it cannot stop the others."""
     return [_from_row(r) for r in conn.execute(select(endpoints).order_by(endpoints.c.name))]

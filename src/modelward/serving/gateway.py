@@ -4,13 +4,14 @@ Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz``
 ``GET /metrics``. A bare ASGI callable rather than a framework: routing is four string
 tests, and every microsecond a framework spends per request is one the model cannot.
 
-A prediction goes: concurrency slot (503 + Retry-After when none) -> token (cached) ->
-endpoint runtime (cached) -> caller allowed -> body read under the size limit (413) ->
-schema check (400/422) -> breakers -> features + model (on the endpoint's thread, or on
-the event loop with ``isolate_model: false``; see :mod:`~modelward.serving.runtime`)
-under the latency budget -> respond. On a timeout, an error or an open breaker the fallback
-answers with ``"degraded": true``. The prediction log and the access log are queued for
-background threads; nothing on this path touches the metadata database or a disk.
+A prediction goes: token (cached) -> endpoint runtime (cached) -> caller allowed -> body
+read under the size limit (413) and the body deadline (408) -> concurrency slot (503 +
+Retry-After when none) -> schema check (400/422) -> breakers -> features + model (on the
+endpoint's thread, or on the event loop with ``isolate_model: false``; see
+:mod:`~modelward.serving.runtime`) under the latency budget -> respond. On a timeout, an
+error or an open breaker the fallback answers with ``"degraded": true``. The prediction
+log and the access log are queued for background threads; nothing on this path touches
+the metadata database or a disk.
 """
 
 from __future__ import annotations
@@ -35,16 +36,19 @@ from modelward.errors import (
     ModelwardError,
     NotFound,
     Overloaded,
-    PayloadTooLarge,
+    RequestTimeout,
 )
 from modelward.monitoring import PredictionLogWriter
+from modelward.rollout import Route
 from modelward.serving.accesslog import AccessLog
 from modelward.serving.answers import Answer
 from modelward.serving.auth import TokenVerifier, may_call
 from modelward.serving.config_cache import EndpointCache
+from modelward.serving.intake import ClientGone, read_body
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
 from modelward.serving.problems import fallback_reason, problem_body, respond
 from modelward.serving.resilience import ConcurrencyLimit
+from modelward.serving.routing import SHADOW_CAPACITY, ShadowScorer, failure_records
 from modelward.serving.runtime import (
     EndpointRuntime,
     FeatureStoreFailed,
@@ -68,10 +72,6 @@ _PROBLEM = [(b"content-type", b"application/problem+json")]
 _CACHE_ENTRIES = 10_000
 
 
-class _ClientGone(Exception):
-    pass
-
-
 class Gateway:
     """The ASGI application. Wired by :func:`modelward.serving.app.create_gateway` for a
     workspace, or by hand with fakes (tests); ``startup``/``shutdown`` run on lifespan."""
@@ -88,6 +88,7 @@ class Gateway:
         on_close: Callable[[], None] | None = None,
         feature_probe: Callable[[], None] | None = None,
         tracer_provider: Any = None,
+        shadow_capacity: int = SHADOW_CAPACITY,
     ) -> None:
         self.settings = settings
         self.cache = cache
@@ -98,6 +99,8 @@ class Gateway:
         self._on_close = on_close
         self._feature_probe = feature_probe
         self.limit = ConcurrencyLimit(settings.max_concurrency)
+        #: shadow copies of a release, scored after the answer is sent (bounded)
+        self.shadows = ShadowScorer(metrics.registry, shadow_capacity)
         self.ready = False
         #: seconds start-up took: endpoints read, models loaded and warmed up
         self.startup_s = 0.0
@@ -105,6 +108,8 @@ class Gateway:
         self._id_prefix = os.urandom(5).hex()
         self._id_next = 0
         self._em: dict[tuple[str, str], EndpointMetrics] = {}
+        #: why the last endpoint refresh could not read the metadata database, if it failed
+        self._refresh_problem: str | None = None
         self._tracer: Any = None
         if settings.tracing:
             from opentelemetry import trace
@@ -135,7 +140,9 @@ class Gateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.shadows.close()
         runtimes = list(self.cache.runtimes.values())
+        runtimes += [routing.candidate for routing in self.cache.routings.values()]
         await asyncio.to_thread(_close_all, runtimes)
         lost = await asyncio.to_thread(self.writer.close, self.settings.graceful_timeout_s)
         if lost:
@@ -149,7 +156,8 @@ class Gateway:
     async def refresh(self) -> None:
         """Rebuild what changed (on a thread) and swap it in at once."""
         fresh, retired = await asyncio.to_thread(self.cache.build)
-        self.cache.runtimes = fresh
+        # no await between the two: a request sees both old or both new
+        self.cache.runtimes, self.cache.routings = fresh, self.cache.next_routings
         if retired:
             # requests holding a retired runtime were queued before the swap: drain, then stop
             await asyncio.to_thread(_close_all, retired)
@@ -164,7 +172,11 @@ class Gateway:
             await self.refresh()
         except Exception as exc:  # database down: keep serving what is loaded
             self.metrics.reload_errors.labels("").inc()
-            _log.warning("endpoint refresh failed, serving the loaded config: %s", exc)
+            why = exc.message if isinstance(exc, ModelwardError) else type(exc).__name__
+            self._refresh_problem = f"endpoint refresh cannot read the metadata database: {why}"
+            _log.warning("endpoint refresh failed, serving the loaded config: %s", why)
+        else:
+            self._refresh_problem = None
 
     async def _sync_gauges(self) -> None:
         while True:
@@ -173,7 +185,7 @@ class Gateway:
 
     def _sync_log_metrics(self) -> None:
         w = self.writer
-        self.metrics.sync_log(w.depth, w.dropped, w.written)
+        self.metrics.sync_log(w.depth, w.dropped, w.written, w.quarantined, w.write_errors)
         self.metrics.in_flight.set(self.limit.in_flight)
         for name, rt in self.cache.runtimes.items():
             self.metrics.breaker.labels(name, "model").set(int(rt.model_breaker.state))
@@ -253,6 +265,9 @@ class Gateway:
         problems: dict[str, str] = dict(self.cache.failed)
         if not self.ready:
             problems["gateway"] = "starting or stopping"
+        database = [p for p in (self._refresh_problem, self.verifier.database_problem) if p]
+        if database:
+            problems["database"] = "; ".join(database)[:600]
         if self._feature_probe is not None and any(
             rt.uses_features for rt in self.cache.runtimes.values()
         ):
@@ -273,40 +288,13 @@ class Gateway:
                 for name, rt in self.cache.runtimes.items()
             },
             "problems": problems,
+            # served, but not as the newest definition says (it could not be loaded)
+            "warnings": dict(self.cache.stale),
             "startup_s": round(self.startup_s, 4),
             # start-up minus model loading: what the gateway adds before it can serve
             "ready_after_load_s": round(max(self.startup_s - self.cache.load_s, 0.0), 4),
         }
         await respond(send, 200 if not problems else 503, orjson.dumps(body), _JSON, request_id)
-
-    async def _read_body(self, receive: Receive, length: bytes | None) -> bytes:
-        limit = self.settings.max_body_bytes
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(
-                f"the request body of {int(length)} bytes is over the limit of {limit} bytes",
-                limit=limit,
-            )
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body"):
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            return body
-        chunks = [body]
-        size = len(body)
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(
-                    f"the request body is over the limit of {limit} bytes", limit=limit
-                )
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
 
     async def _predict(
         self,
@@ -319,40 +307,47 @@ class Gateway:
         started: float,
     ) -> None:
         path = f"{_PREFIX}{name}{_SUFFIX}"
-        if not self.limit.try_acquire():
-            known = name if name in self.cache.runtimes else ""  # no label per unknown path
-            self.metrics.errors.labels(known, "Overloaded").inc()
-            await self._problem(
-                send,
-                Overloaded(
-                    f"over {self.settings.max_concurrency} requests in flight; retry shortly"
-                ),
-                request_id,
-                path,
-                started,
-                extra=[(b"retry-after", str(Overloaded.retry_after_s).encode())],
-            )
-            return
         runtime: EndpointRuntime | None = None
+        holding = False
         try:
             principal = await self.verifier.principal(authorization)
             runtime = self.cache.runtimes.get(name)
             if runtime is None:
                 raise NotFound(f"endpoint {name[:60]!r} is not served here", endpoint=name[:60])
             may_call(principal, runtime.spec)
-            body = await self._read_body(receive, length)
+            # the body is read before a scoring slot is taken, under its own deadline: a
+            # slow or stalled client holds a socket, never one of max_concurrency slots
+            body = await read_body(
+                receive, length, self.settings.max_body_bytes, self.settings.body_timeout_s
+            )
+            if not self.limit.try_acquire():
+                await self._overloaded(send, name, request_id, path, started)
+                return
+            holding = True
             # the runtime may have been swapped while the body was read: use the newest
             runtime = self.cache.runtimes.get(name)
             if runtime is None:
                 raise NotFound(f"endpoint {name[:60]!r} was removed", endpoint=name[:60])
             with self._span("validate"):
                 rows, batch = runtime.schema.parse(body)
-            await self._serve(runtime, rows, batch, send, request_id, started)
-        except _ClientGone:
+            route: Route | None = None
+            routing = self.cache.routings.get(name)
+            if routing is not None:  # a release splits this endpoint: rollout decides
+                route = routing.route(rows[0], request_id)
+                if route.role == "candidate":
+                    runtime = routing.candidate
+            await self._serve(runtime, rows, batch, send, request_id, started, route)
+            if route is not None and route.shadow is not None and routing is not None:
+                # the answer is sent: the copy costs the caller nothing
+                self.shadows.offer(
+                    routing.candidate, rows, request_id, route.release_id, self.writer.submit
+                )
+        except ClientGone:
             return
         except ModelwardError as exc:
             self.metrics.errors.labels(name if runtime else "", type(exc).__name__).inc()
-            await self._problem(send, exc, request_id, path, started, endpoint=name)
+            extra = [(b"connection", b"close")] if isinstance(exc, RequestTimeout) else None
+            await self._problem(send, exc, request_id, path, started, endpoint=name, extra=extra)
         except Exception as exc:  # a bug: answer 500 without internals, log the cause
             _log.exception("request %s failed", request_id)
             label = runtime.spec.name if runtime is not None else ""
@@ -362,7 +357,22 @@ class Gateway:
             )
             await self._problem(send, failed, request_id, path, started, endpoint=name)
         finally:
-            self.limit.release()
+            if holding:
+                self.limit.release()
+
+    async def _overloaded(
+        self, send: Send, name: str, request_id: str, path: str, started: float
+    ) -> None:
+        known = name if name in self.cache.runtimes else ""  # no label per unknown path
+        self.metrics.errors.labels(known, "Overloaded").inc()
+        await self._problem(
+            send,
+            Overloaded(f"over {self.settings.max_concurrency} requests in flight; retry shortly"),
+            request_id,
+            path,
+            started,
+            extra=[(b"retry-after", str(Overloaded.retry_after_s).encode())],
+        )
 
     async def _serve(
         self,
@@ -372,6 +382,7 @@ class Gateway:
         send: Send,
         request_id: str,
         started: float,
+        route: Route | None = None,
     ) -> None:
         spec = runtime.spec
         cache = runtime.response_cache if spec.cache_ttl_s else None
@@ -391,7 +402,16 @@ class Gateway:
                 if len(cache) >= _CACHE_ENTRIES:
                     cache.clear()
                 cache[key] = (time.monotonic() + spec.cache_ttl_s, scored)
-        answer = await self._answer(runtime, rows, scored, reason)
+        try:
+            answer = await self._answer(runtime, rows, scored, reason)
+        except ModelUnavailable as exc:
+            if route is not None:  # the release's judge counts the arm's errors
+                elapsed_ms = (time.perf_counter() - started) * 1000.0
+                for record in failure_records(
+                    runtime, request_id, rows, elapsed_ms, route, type(exc).__name__
+                ):
+                    self.writer.submit(record)
+            raise
         # feature and model timings are observed once per batch, by the runtime
         payload = answer.payload(request_id, spec.name, batch)
         version = payload["model_version"] or runtime.model.version
@@ -407,6 +427,8 @@ class Gateway:
             endpoint=spec.name,
             latency_ms=elapsed * 1000.0,
             pii=runtime.pii_fields or spec.pii_fields,
+            role=route.role if route is not None else None,
+            release_id=route.release_id if route is not None else "",
         )
         if self.access_log is not None:
             self.access_log.log(
@@ -440,6 +462,13 @@ class Gateway:
         try:
             scored = await runtime.predict(rows, budget)
         except TimeoutError:
+            if runtime.reading_features:  # the deadline passed waiting on the online store
+                runtime.model_breaker.release()
+                runtime.feature_breaker.failure()
+                return None, (
+                    f"latency budget of {spec.latency_budget_ms:g} ms exceeded reading "
+                    "online features"
+                )
             runtime.model_breaker.failure()
             runtime.feature_breaker.release()
             return None, f"latency budget of {spec.latency_budget_ms:g} ms exceeded"

@@ -127,6 +127,18 @@ class GatewayMetrics:
         self.log_written = Counter(
             "modelward_prediction_log_written", "Prediction log records written.", registry=r
         )
+        self.log_quarantined = Counter(
+            "modelward_prediction_log_quarantined",
+            "Prediction log records the sink could not serialise, set aside so the rest is "
+            "written (kept in the quarantine file).",
+            registry=r,
+        )
+        self.log_write_errors = Counter(
+            "modelward_prediction_log_write_errors",
+            "Failed prediction log writes (each retried: the sink was unreachable), or split "
+            "to set a bad record aside.",
+            registry=r,
+        )
         self.reloads = Counter(
             "modelward_gateway_reloads",
             "Endpoint runtimes (re)loaded without a restart.",
@@ -141,12 +153,22 @@ class GatewayMetrics:
         )
         self._seen_dropped = 0
         self._seen_written = 0
+        self._seen_quarantined = 0
+        self._seen_write_errors = 0
 
     def bind(self, endpoint: str, version: str) -> EndpointMetrics:
         return EndpointMetrics(self, endpoint, version)
 
-    def sync_log(self, depth: int, dropped: int, written: int) -> None:
+    def sync_log(
+        self, depth: int, dropped: int, written: int, quarantined: int = 0, write_errors: int = 0
+    ) -> None:
         """Mirror the writer's counters (read from its thread-safe attributes)."""
+        if write_errors > self._seen_write_errors:
+            self.log_write_errors.inc(write_errors - self._seen_write_errors)
+            self._seen_write_errors = write_errors
+        if quarantined > self._seen_quarantined:
+            self.log_quarantined.inc(quarantined - self._seen_quarantined)
+            self._seen_quarantined = quarantined
         self.log_depth.set(depth)
         if dropped > self._seen_dropped:
             self.log_dropped.inc(dropped - self._seen_dropped)

@@ -6,6 +6,7 @@ answers with the same document); this module only serializes it with orjson and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -23,7 +24,13 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 def problem_body(exc: ModelwardError, request_id: str) -> bytes:
-    return orjson.dumps(exc.to_problem(request_id=request_id), default=str)
+    problem = exc.to_problem(request_id=request_id)
+    try:
+        return orjson.dumps(problem, default=str)
+    except orjson.JSONEncodeError:
+        # text orjson refuses (a lone surrogate echoed from the request): the stdlib
+        # escapes it as \\udXXX, so the caller still gets its 4xx, never a 500
+        return json.dumps(problem, default=str, ensure_ascii=True).encode()
 
 
 def fallback_reason(reason: str | None) -> str:

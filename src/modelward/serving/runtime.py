@@ -31,6 +31,7 @@ counted against the breakers, which count the dependency's failures, not a calle
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +156,9 @@ class EndpointRuntime:
     observe_batch: Callable[[LoadedModel, float, float, int], None] | None = None
     #: canonical request rows -> (expiry on time.monotonic(), answer); used when cache_ttl_s
     response_cache: dict[bytes, tuple[float, Scored]] = field(default_factory=dict)
+    #: scoring threads reading the online store right now: a deadline that passes while
+    #: one does is the store's fault (a hung Redis), not the model's
+    _reading_features: set[int] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         name = self.spec.name
@@ -195,6 +199,11 @@ class EndpointRuntime:
     @property
     def uses_features(self) -> bool:
         return self.lookup is not None and bool(self.spec.feature_refs)
+
+    @property
+    def reading_features(self) -> bool:
+        """Whether a scoring thread is waiting on the online store now."""
+        return bool(self._reading_features)
 
     def close(self) -> None:
         """Score what is queued, then stop the worker threads."""
@@ -259,12 +268,16 @@ class EndpointRuntime:
         features_s = 0.0
         if self.uses_features:
             t0 = time.perf_counter()
+            reader = threading.get_ident()
+            self._reading_features.add(reader)  # set add/discard: atomic under the GIL
             try:
                 outcome, clean = self._with_features(rows)
             except FeatureStoreFailed as failure:
                 for i in live:
                     results[i] = failure
                 return results
+            finally:
+                self._reading_features.discard(reader)
             features_s = time.perf_counter() - t0
         ready = (
             range(len(rows))

@@ -5,6 +5,12 @@ The checks are plain type tests in a precomputed field list, not a generic valid
 built per request: for a 20-field row they cost a few microseconds. Every broken rule is
 reported, each naming its field (``inputs[3].tenure``) and the rule. NaN and infinity are
 refused even though JSON parsers disagree on whether they are JSON at all.
+
+What is accepted must be carriable by everything after validation (the model matrix, the
+prediction log, monitoring's Arrow reads): an ``int`` field holds a signed 64-bit integer,
+a ``float`` field a finite double (an integer past 64 bits is read as the double it
+denotes, and refused when that overflows), a ``string`` field valid Unicode (no lone
+surrogates, which ``\\ud800`` escapes can smuggle in but UTF-8 cannot encode).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import orjson
 from modelward.errors import MalformedRequest, RequestInvalid
 from modelward.serving.endpoints import FieldType
 
-__all__ = ["RequestSchema"]
+__all__ = ["RequestSchema", "safe_text"]
 
 _RULES: dict[str, str] = {
     "float": "must be a finite number",
@@ -28,14 +34,20 @@ _RULES: dict[str, str] = {
 }
 
 
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
 def _check_float(v: Any) -> bool:
     t = type(v)
-    # x - x == 0 is false exactly for NaN and the infinities
-    return (t is float and v - v == 0.0) or t is int
+    # x - x == 0 is false exactly for NaN and the infinities; an integer past 64 bits is
+    # refused here and given a second chance as a double by _as_float (the slow path)
+    return (t is float and v - v == 0.0) or (t is int and _INT64_MIN <= v <= _INT64_MAX)
 
 
 def _check_int(v: Any) -> bool:
-    return type(v) is int
+    # orjson reads [2**63, 2**64) as an unsigned integer: the range check is what refuses it
+    return type(v) is int and _INT64_MIN <= v <= _INT64_MAX
 
 
 def _check_bool(v: Any) -> bool:
@@ -43,7 +55,32 @@ def _check_bool(v: Any) -> bool:
 
 
 def _check_string(v: Any) -> bool:
-    return type(v) is str
+    # isascii() is a flag read for CPython's compact strings: the encode runs only for
+    # non-ASCII text, and refuses lone surrogates (which no UTF-8 writer can carry)
+    if type(v) is not str:
+        return False
+    if v.isascii():
+        return True
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _as_float(v: Any) -> float | None:
+    """An integer too large for 64 bits, in a float field, as the finite double it denotes."""
+    if type(v) is not int:
+        return None
+    try:
+        return float(v)  # 10**400 overflows: refused
+    except OverflowError:
+        return None
+
+
+def safe_text(text: str) -> str:
+    """``text`` with lone surrogates escaped, so an error naming it can be serialised."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _CHECKS: dict[str, Callable[[Any], bool]] = {
@@ -92,7 +129,10 @@ class RequestSchema:
             )
         if len(data) != 1 or "inputs" not in data:
             errors = [
-                {"field": k, "rule": "unknown top-level field; only 'inputs' is allowed"}
+                {
+                    "field": safe_text(k)[:128],
+                    "rule": "unknown top-level field; only 'inputs' is allowed",
+                }
                 for k in data
                 if k != "inputs"
             ]
@@ -138,18 +178,25 @@ class RequestSchema:
         return rows, batch
 
     def _row_errors(self, row: dict[str, Any], where: str) -> list[dict[str, str]]:
+        """Every broken rule of ``row``; a float field given a huge integer is converted."""
         errors = []
         for name, check in self._checks:
             if name not in row:
                 errors.append({"field": f"{where}.{name}", "rule": "is required"})
             elif not check(row[name]):
                 kind = self.fields[name]
-                errors.append({"field": f"{where}.{name}", "rule": _RULES[kind]})
+                if kind == "float" and (converted := _as_float(row[name])) is not None:
+                    row[name] = converted
+                    continue
+                rule = _RULES[kind]
+                if kind == "string" and type(row[name]) is str:
+                    rule = "must be valid Unicode text (a lone surrogate cannot be stored)"
+                errors.append({"field": f"{where}.{name}", "rule": rule})
         for name in row:
             if name not in self._names:
                 errors.append(
                     {
-                        "field": f"{where}.{name}",
+                        "field": f"{where}.{safe_text(name)[:128]}",
                         "rule": f"is not a request field of endpoint {self.endpoint!r}",
                     }
                 )

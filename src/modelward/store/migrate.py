@@ -12,6 +12,7 @@ again, and upgrade inside one transaction, so a crash leaves the previous revisi
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -36,8 +37,12 @@ def _config() -> Config:
     return cfg
 
 
+@cache  # the migrations are files of this installed package: they cannot change under it
 def head_revisions() -> frozenset[str]:
-    """Every branch head: each context's migrations form a branch off the foundation."""
+    """Every branch head: each context's migrations form a branch off the foundation.
+
+    Reading them loads every migration script (about 5 ms each); every store that opens
+    asks, so the answer is kept for the life of the process."""
     return frozenset(ScriptDirectory.from_config(_config()).get_heads())
 
 

@@ -28,6 +28,7 @@ _CONTEXT_TABLES = [
     "modelward.pipelines.tables",
     "modelward.serving.tables",
     "modelward.monitoring.tables",
+    "modelward.rollout.tables",
 ]
 
 

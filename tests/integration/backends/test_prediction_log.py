@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from modelward.errors import ConfigError
@@ -142,3 +145,141 @@ def test_a_sqlite_log_from_before_the_rollout_fields_opens_and_keeps_its_rows(
         assert new == rec(1)._replace(role="shadow")
     finally:
         sink.close()
+
+
+class _ReplyLost:
+    """A Redis client whose first script call runs on the server, then times out on the way
+    back, as a write does when the reply is lost: the writer must retry without a double."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def evalsha(self, *args: Any) -> Any:
+        import redis
+
+        answer = self._client.evalsha(*args)
+        if not self.lost:
+            self.lost += 1
+            raise redis.TimeoutError("Timeout reading from socket")
+        return answer
+
+
+@pytest.mark.redis
+def test_a_redis_write_retried_after_a_lost_reply_lands_once(tmp_path: Path) -> None:
+    """#15.7: retried writes after a timeout once duplicated stream entries (30 seen)."""
+    opened = open_prediction_sink(
+        {"type": "redis", "url": services.redis_url(), "key_prefix": f"mwt{uuid.uuid4().hex[:8]}"},
+        tmp_path,
+    )
+    sink: Any = opened
+    try:
+        flaky = _ReplyLost(sink._client)
+        sink._write_once.registered_client = flaky
+        writer = PredictionLogWriter(sink, batch_size=10, flush_interval_s=0.01)
+        writer.start()
+        writer.submit_many(rec(i) for i in range(10))
+        assert writer.flush(timeout_s=10)
+        assert flaky.lost == 1 and writer.write_errors == 1  # it was retried
+        assert [r.request_id for r in sink.read()] == [f"req-{i}" for i in range(10)]
+        writer.submit_many(rec(i) for i in range(10, 13))  # a new batch is not a retry
+        assert writer.flush(timeout_s=10)
+        assert sink.count() == 13
+        writer.close()
+    finally:
+        sink.drop()
+        sink.close()
+
+
+def test_a_window_has_typed_columns_for_inputs_and_predictions(sink: PredictionSink) -> None:
+    sink.write([rec(1), rec(2)._replace(inputs={"customer_id": 2, "spend": None, "plan": "pro"})])
+    window = sink.read_window("churn")
+    assert window.num_rows == 2
+    inputs = window.column("inputs").combine_chunks()
+    assert pa.types.is_int64(inputs.field("customer_id").type)
+    assert pa.types.is_floating(inputs.field("spend").type)
+    assert inputs.field("spend").to_pylist() == [12.5, None]
+    # a field absent from some rows is null there, not an error
+    assert inputs.field("plan").to_pylist() == [None, "pro"]
+    assert window.column("prediction").to_pylist() == [
+        {"score": 0.25, "label": 1},
+        {"score": 0.25, "label": 1},
+    ]
+    assert window.column("at_us").type == pa.int64()
+    assert window.column("degraded").to_pylist() == [False, False]
+
+
+def test_numeric_predictions_are_a_double_column(sink: PredictionSink) -> None:
+    sink.write([rec(1)._replace(prediction=0.75), rec(2)._replace(prediction=1)])
+    window = sink.read_window("churn")
+    assert window.column("prediction").type == pa.float64()
+    assert window.column("prediction").to_pylist() == [0.75, 1.0]
+
+
+def test_windows_filter_by_endpoint_version_and_arrival_time(sink: PredictionSink) -> None:
+    base = 1_700_000_000_000_000
+    sink.write(
+        [
+            rec(1)._replace(at_us=base, model_version="3"),
+            rec(2)._replace(at_us=base + 10, model_version="4"),
+            rec(3)._replace(at_us=base + 20, model_version="3"),
+            rec(4, "other")._replace(at_us=base + 10),
+        ]
+    )
+    ids = lambda t: t.column("request_id").to_pylist()  # noqa: E731
+    assert ids(sink.read_window("churn")) == ["req-1", "req-2", "req-3"]
+    assert ids(sink.read_window("churn", version="3")) == ["req-1", "req-3"]
+    # the start is inclusive, the end exclusive
+    assert ids(sink.read_window("churn", start_us=base + 10, end_us=base + 20)) == ["req-2"]
+    assert sink.read_window("nobody").num_rows == 0
+    assert sink.read_window("nobody").column_names[:3] == ["cursor", "request_id", "at_us"]
+
+
+def test_a_cursor_reads_on_where_the_last_window_stopped(sink: PredictionSink) -> None:
+    sink.write([rec(i) for i in range(5)])
+    first = sink.read_window("churn", limit=2)
+    assert first.column("request_id").to_pylist() == ["req-0", "req-1"]
+    cursor = first.column("cursor")[-1].as_py()
+    rest = sink.read_window("churn", after=cursor)
+    assert rest.column("request_id").to_pylist() == ["req-2", "req-3", "req-4"]
+    sink.write([rec(5)])
+    newer = sink.read_window("churn", after=rest.column("cursor")[-1].as_py())
+    assert newer.column("request_id").to_pylist() == ["req-5"]
+
+
+def test_request_ids_are_found_per_endpoint(sink: PredictionSink) -> None:
+    sink.write([rec(1), rec(2, "other")])
+    assert sink.find_request_ids("churn", ["req-1", "req-2", "req-9"]) == {"req-1"}
+    assert sink.find_request_ids("churn", []) == set()
+
+
+def test_prune_deletes_what_arrived_before_the_cutoff(sink: PredictionSink) -> None:
+    now_us = time.time_ns() // 1000
+    old = [rec(i)._replace(at_us=now_us - 86_400_000_000) for i in range(3)]
+    sink.write(old)
+    # Redis trims by write time: a cutoff in the future of the old rows' writing
+    cutoff = time.time_ns() // 1000 + 1_000
+    deadline = time.monotonic() + 5
+    while time.time_ns() // 1000 <= cutoff and time.monotonic() < deadline:
+        time.sleep(0.001)
+    sink.write([rec(7)._replace(at_us=cutoff + 10)])
+    assert sink.prune(cutoff) == 3
+    assert sink.read_window("churn").column("request_id").to_pylist() == ["req-7"]
+    assert sink.find_request_ids("churn", ["req-0", "req-7"]) == {"req-7"}
+
+
+def test_text_inputs_stay_text_and_mixed_kinds_still_read(sink: PredictionSink) -> None:
+    """ISO-looking text is not turned into timestamps; a field that is a number on one row
+    and text on the next is kept as the JSON text of each."""
+    sink.write(
+        [
+            rec(1)._replace(inputs={"signup": "2026-01-01", "code": 7}),
+            rec(2)._replace(inputs={"signup": "2026-02-01T10:00:00", "code": "x7"}),
+        ]
+    )
+    inputs = sink.read_window("churn").column("inputs").combine_chunks()
+    assert inputs.field("signup").to_pylist() == ["2026-01-01", "2026-02-01T10:00:00"]
+    assert inputs.field("code").to_pylist() == ["7", '"x7"']

@@ -320,7 +320,9 @@ def test_an_endpoint_update_killed_in_its_transaction_changes_nothing(
         get_endpoint,
         update_endpoint,
     )
+    from tests.unit.registry.support import placeholder_version
 
+    placeholder_version(session, "churn")  # a definition must name a registered model
     root = Principal("root", Role.ADMIN)
     spec = EndpointSpec(name="churn", model="churn@production", request={"x": "float"})
     create_endpoint(session, root, spec)

@@ -68,6 +68,15 @@ def test_example_runs_locally_and_registers_with_full_lineage(
     assert {"plan:basic", "region:latam"} <= set(lineage["metrics"]["segments"])
     # the workspace is no git repository: the only unknown item of the lineage
     assert set(version.lineage_missing) <= {"git commit"}
+    # the reference monitoring compares windows with: training rows, held-out predictions,
+    # the model's importance; the lineage names it by digest
+    from modelward.monitoring import get_profile, profile_digest
+
+    reference = get_profile(session, version.model_name, version.version)
+    assert lineage["reference_profile"]["digest"] == profile_digest(reference)
+    assert set(reference.features) == set(lineage["model_inputs"])
+    assert reference.prediction is not None and 0 < reference.prediction.mean < 1
+    assert abs(sum(reference.importance.values()) - 1) < 1e-9
 
 
 def test_split_is_stored_and_rows_identified(churn: tuple[Session, PipelineRun]) -> None:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from modelward.monitoring.predictions import PredictionLogWriter, PredictionRecord
+from modelward.monitoring.predictions import (
+    PredictionLogWriter,
+    PredictionRecord,
+    QuarantineFile,
+    quarantine_path,
+)
 from modelward.monitoring.predictions.memory import MemoryPredictionSink
+from modelward.monitoring.predictions.sqlite import SqlitePredictionSink
 
 
 def rec(i: int) -> PredictionRecord:
@@ -59,3 +66,43 @@ def test_submit_after_close_is_counted_as_dropped() -> None:
     writer.close()
     assert not writer.submit(rec(1))
     assert writer.dropped == 1
+
+
+def test_a_record_the_sink_cannot_serialise_is_quarantined_and_the_rest_written(
+    tmp_path: Path,
+) -> None:
+    """#15.1: one bad record once blocked the log (its batch retried forever)."""
+    sink = SqlitePredictionSink(tmp_path / "log.db")
+    quarantine = QuarantineFile(quarantine_path(tmp_path))
+    writer = PredictionLogWriter(sink, batch_size=10, flush_interval_s=0.01, quarantine=quarantine)
+    records = [rec(i) for i in range(10)]
+    records[3] = records[3]._replace(inputs={"s": "\ud800", "email": "[redacted]"})
+    records[7] = records[7]._replace(prediction=2**70)  # past what the JSON encoder holds
+    writer.start()
+    writer.submit_many(records)
+    assert writer.flush(timeout_s=10)
+    more = [rec(i) for i in range(10, 15)]  # what comes after the bad batch is written too
+    writer.submit_many(more)
+    assert writer.flush(timeout_s=10)
+    written = [r.request_id for r in sink.read()]
+    assert written == [f"r{i}" for i in range(15) if i not in (3, 7)]
+    assert writer.quarantined == 2 and writer.dropped == 0
+    kept = quarantine.read()
+    assert [e["request_id"] for e in kept] == ["r3", "r7"]
+    assert all(e["quarantined_for"] == "TypeError" for e in kept)  # orjson's encode error
+    assert kept[0]["inputs"] == {"s": "\ud800", "email": "[redacted]"}
+    assert (quarantine.path.stat().st_mode & 0o777) == 0o600
+    assert writer.close() == 0
+
+
+def test_an_unreachable_sink_is_never_mistaken_for_a_bad_record() -> None:
+    sink = MemoryPredictionSink()
+    sink.unavailable = True
+    writer = PredictionLogWriter(sink, batch_size=4, flush_interval_s=0.01)
+    writer.start()
+    writer.submit_many(rec(i) for i in range(4))
+    wait_for(lambda: writer.write_errors >= 3)
+    sink.unavailable = False
+    assert writer.flush(timeout_s=10)
+    assert sink.count() == 4 and writer.quarantined == 0
+    writer.close()

@@ -21,7 +21,7 @@ from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.security.roles import Principal, Role
 from modelward.serving.auth import TokenVerifier
 from modelward.serving.config_cache import EndpointCache, Sources
-from modelward.serving.endpoints import Endpoint, EndpointSpec
+from modelward.serving.endpoints import BrokenEndpoint, Endpoint, EndpointSpec
 from modelward.serving.gateway import Gateway
 from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.models import ObjectModelLoader, ResolvedModel, StaticModelResolver
@@ -108,7 +108,7 @@ class World:
     """The state a gateway reads: endpoint rows, models, tokens; tests change it."""
 
     def __init__(self) -> None:
-        self.endpoints: dict[str, Endpoint] = {}
+        self.endpoints: dict[str, Endpoint | BrokenEndpoint] = {}
         self.models: dict[str, ResolvedModel] = {}
         self.fail_endpoints = False
 
@@ -121,7 +121,7 @@ class World:
     def model(self, ref: str, obj: Any, version: str = "1") -> None:
         self.models[ref] = ResolvedModel(ref.split("@")[0], version, f"mem://{ref}", obj)
 
-    def load(self) -> list[Endpoint]:
+    def load(self) -> list[Endpoint | BrokenEndpoint]:
         if self.fail_endpoints:
             raise ConnectionError("metadata database unreachable")
         return list(self.endpoints.values())

@@ -149,16 +149,12 @@ def _loggable(row: dict[str, Any], tmp: Path) -> None:
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(body=st.builds(lambda r: _encode({"inputs": r}), rows()))
-def test_what_is_accepted_within_int64_and_valid_unicode_can_be_logged_and_read_back(
-    tmp_path: Path, body: bytes
-) -> None:
+def test_whatever_is_accepted_can_be_logged_and_read_back(tmp_path: Path, body: bytes) -> None:
     parsed = _parse(body)
     if parsed is None:
         return
     (row,) = parsed[0]
-    if not _carriable(row):
-        event("accepted but not carriable (see the xfail below)")
-        return
+    assert _carriable(row), row
     event("accepted and logged")
     _loggable(row, tmp_path)
 
@@ -178,23 +174,12 @@ def _carriable(row: dict[str, Any]) -> bool:
 GOOD = {"x": 1.5, "n": 2, "ok": True, "s": "a"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#15.1, being fixed on the gateway branch: a lone surrogate passes validation and "
-    "then cannot be written to the prediction log; remove this marker when that lands",
-)
 def test_nothing_is_accepted_that_the_log_cannot_carry(tmp_path: Path) -> None:
     parsed = _parse(b'{"inputs": {"x": 1.5, "n": 2, "ok": true, "s": "\\ud800"}}')
     if parsed is not None:
         _loggable(parsed[0][0], tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#15.1, being fixed on the gateway branch: an integer in [2**63, 2**64) passes the "
-    "'64-bit integer' rule (orjson reads it as an unsigned 64-bit int); remove this marker "
-    "when that lands",
-)
 @pytest.mark.parametrize("value", [2**63, 2**64 - 1])
 def test_an_integer_beyond_int64_is_refused_by_field(value: int) -> None:
     body = _encode({"inputs": {**GOOD, "n": value}})
@@ -270,21 +255,11 @@ def test_an_endpoint_definition_is_accepted_whole_or_refused_by_field(data: dict
         event("refused")
         return
     event("accepted")
-    try:
-        back = _stored_and_back(spec)
-    except ValueError:
-        # NaN in a fallback response: accepted, but JSON cannot store it (see the xfail)
-        event("accepted but not storable")
-        return
+    back = _stored_and_back(spec)
     assert back == spec
     RequestSchema(back.name, back.request, back.max_rows)  # can be served
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#15.2, being fixed on the gateway branch: a fallback response of NaN is accepted "
-    "and then cannot be stored as JSON; remove this marker when that lands",
-)
 @given(st.sampled_from([math.nan, math.inf, -math.inf, [math.nan], {"p": math.inf}]))
 @example(math.nan)
 @settings(deadline=None)

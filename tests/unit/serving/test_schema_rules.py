@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from modelward.errors import MalformedRequest, RequestInvalid
+from modelward.serving.problems import problem_body
 from modelward.serving.schema import RequestSchema
 
 SCHEMA = RequestSchema("churn", {"x": "float", "n": "int", "ok": "bool", "s": "string"}, 3)
@@ -188,3 +190,40 @@ def test_beside_inputs_only_the_unknown_field_is_named() -> None:
     assert _refusal(schema, {"inputs": {"a": 1}, "debug": True}).details["errors"] == [
         {"field": "debug", "rule": "unknown top-level field; only 'inputs' is allowed"}
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "sent", "rule"),
+    [
+        ("n", "9223372036854775808", "must be a 64-bit integer"),
+        ("n", "-9223372036854775809", "must be a 64-bit integer"),
+        ("x", "1" + "0" * 400, "must be a finite number"),  # overflows a double
+        ("x", "1e999", "must be a finite number"),
+        ("s", '"\\ud800"', "must be valid Unicode text (a lone surrogate cannot be stored)"),
+    ],
+)
+def test_what_the_log_cannot_carry_is_refused_by_field_and_rule(
+    field: str, sent: str, rule: str
+) -> None:
+    """#15.1: these passed validation, were answered 200, then blocked the prediction log."""
+    carriable = RequestSchema("e", {"x": "float", "n": "int", "s": "string"}, 10)
+    good = {"x": "1.5", "n": "2", "s": '"a"'}
+    body = "{" + ", ".join(f'"{k}": {sent if k == field else v}' for k, v in good.items()) + "}"
+    with pytest.raises(RequestInvalid) as refused:
+        carriable.parse(b'{"inputs": ' + body.encode() + b"}")
+    assert refused.value.details["errors"] == [{"field": f"inputs.{field}", "rule": rule}]
+
+
+def test_a_refusal_naming_a_lone_surrogate_can_itself_be_answered() -> None:
+    schema = RequestSchema("e", {"x": "float"}, 10)
+    with pytest.raises(RequestInvalid) as refused:
+        schema.parse(b'{"inputs": {"x": 1, "\\ud800": 2}}')
+    problem = orjson.loads(problem_body(refused.value, "r1"))
+    assert problem["status"] == 422
+    assert problem["errors"][0]["field"] == "inputs.\\ud800"
+
+
+def test_a_float_field_given_an_integer_past_64_bits_gets_the_double_it_denotes() -> None:
+    schema = RequestSchema("e", {"x": "float"}, 10)
+    (row,), _ = schema.parse(b'{"inputs": {"x": 100000000000000000000000000000}}')
+    assert row == {"x": 1e29} and type(row["x"]) is float

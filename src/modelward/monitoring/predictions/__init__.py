@@ -8,17 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelward.monitoring.predictions.base import PredictionRecord, PredictionSink
+from modelward.monitoring.predictions.quarantine import QuarantineFile, quarantine_path
 from modelward.monitoring.predictions.writer import PredictionLogWriter
 from modelward.plugins import PluginFamily, open_backend
+
+if TYPE_CHECKING:
+    from modelward.session import Session
 
 __all__ = [
     "PredictionLogWriter",
     "PredictionRecord",
     "PredictionSink",
+    "QuarantineFile",
     "open_prediction_sink",
+    "open_workspace_log",
+    "quarantine_path",
 ]
 
 #: the backends of this port: config ``type`` -> "module:Class" (its config class is
@@ -39,3 +46,10 @@ def open_prediction_sink(config: Mapping[str, Any], root: Path) -> PredictionSin
     """Open the sink ``config`` describes; relative paths are under ``root``."""
     sink: PredictionSink = open_backend(config, PREDICTION_SINKS, root)
     return sink
+
+
+def open_workspace_log(session: Session) -> PredictionSink:
+    """The sink the workspace's gateways write (``[serving.prediction_log]``), for reading."""
+    return open_prediction_sink(
+        session.workspace.settings.serving.prediction_log, session.workspace.root
+    )

@@ -8,8 +8,11 @@ evaluation. Every backend passes one shared test suite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["PredictionRecord", "PredictionSink"]
 
@@ -59,6 +62,34 @@ class PredictionSink(Protocol):
 
     def read(self, endpoint: str | None = None, limit: int | None = None) -> list[PredictionRecord]:
         """Records in the order they were written (of one ``endpoint`` when given)."""
+        ...
+
+    def read_window(
+        self,
+        endpoint: str,
+        *,
+        version: str | None = None,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> pa.Table:
+        """The records of ``endpoint`` in write order as an Arrow table (the shape is
+        :mod:`~modelward.monitoring.predictions.window`'s).
+
+        ``version`` keeps one model version; ``start_us <= at_us < end_us`` bounds the
+        arrival time; ``after`` is a ``cursor`` value of an earlier window, and only rows
+        written after it are returned; ``limit`` caps the row count (the last row's
+        ``cursor`` then reads on). An unknown endpoint is an empty window, not an error.
+        """
+        ...
+
+    def find_request_ids(self, endpoint: str, request_ids: Iterable[str]) -> set[str]:
+        """Which of ``request_ids`` have a record of ``endpoint`` (delayed labels join on it)."""
+        ...
+
+    def prune(self, before_us: int) -> int:
+        """Delete records that arrived before ``before_us`` (retention); returns how many."""
         ...
 
     def count(self, endpoint: str | None = None) -> int:

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
+from modelward.monitoring.predictions.window import build_window_from_json
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["SqlitePredictionSink", "SqlitePredictionSinkConfig"]
 
@@ -176,6 +180,79 @@ class SqlitePredictionSink:
             )
             for r in rows
         ]
+
+    def read_window(
+        self,
+        endpoint: str,
+        *,
+        version: str | None = None,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> pa.Table:
+        # The filter runs in SQLite on the (endpoint, at_us) index; only the kept rows'
+        # JSON is parsed by Arrow in one pass (window.build_window_from_json).
+        where: list[str] = ["endpoint = ?"]
+        args: list[Any] = [endpoint]
+        for clause, value in (
+            ("model_version = ?", version),
+            ("at_us >= ?", start_us),
+            ("at_us < ?", end_us),
+            ("seq > ?", None if after is None else int(after)),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        query = (
+            "SELECT seq, request_id, at_us, endpoint, model, model_version, latency_ms, "
+            "degraded, mode, role, release_id, error, inputs, prediction FROM predictions "
+            f"WHERE {' AND '.join(where)} ORDER BY seq"
+        )
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            rows = self._read(query, args)
+        columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(14)]
+        columns[0] = [str(seq) for seq in columns[0]]
+        columns[7] = [bool(d) for d in columns[7]]
+        return build_window_from_json(columns[:12], columns[12], columns[13])
+
+    def _read(self, query: str, args: Sequence[Any]) -> list[Any]:
+        try:
+            return self._connect().execute(query, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot read the prediction log {self.label}: {exc}", store=self.label
+            ) from None
+
+    def find_request_ids(self, endpoint: str, request_ids: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(request_ids))
+        found: set[str] = set()
+        # a few hundred ids per statement: far below SQLite's variable limit
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            query = (
+                f"SELECT DISTINCT request_id FROM predictions WHERE request_id IN ({marks}) "
+                "AND endpoint = ?"
+            )
+            with self._lock:
+                found.update(r[0] for r in self._read(query, [*chunk, endpoint]))
+        return found
+
+    def prune(self, before_us: int) -> int:
+        with self._lock:
+            conn = self._connect()
+            try:
+                return int(
+                    conn.execute("DELETE FROM predictions WHERE at_us < ?", (before_us,)).rowcount
+                )
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(
+                    f"cannot prune the prediction log {self.label}: {exc}", store=self.label
+                ) from None
 
     def count(self, endpoint: str | None = None) -> int:
         query = "SELECT count(*) FROM predictions"

@@ -1,10 +1,18 @@
 """The prediction log writer: a bounded queue in front of a sink, flushed in batches.
 
 The request path only appends to an in-memory queue (no I/O, no serialisation); one
-background thread takes batches off it and writes them to the sink. When the sink fails,
-the same batch is retried with backoff while new records wait in the queue; if the queue
-is full, the new record is refused and counted in :attr:`dropped` — never silently lost.
-:meth:`close` writes everything still queued before it returns.
+background thread takes batches off it and writes them to the sink. When the sink cannot
+be reached (:class:`~modelward.errors.StoreUnavailable`, an ``OSError``), the same batch is
+retried with backoff while new records wait in the queue; if the queue is full, the new
+record is refused and counted in :attr:`dropped` — never silently lost. :meth:`close`
+writes everything still queued before it returns.
+
+Any other failure says the batch itself cannot be written (a record the sink cannot
+serialise): retrying it would block everything queued behind it forever. The batch is
+halved until the bad records stand alone; each is handed to ``quarantine`` (the gateway
+keeps them in a file, see :mod:`~modelward.monitoring.predictions.quarantine`), counted in
+:attr:`quarantined` and logged by request id and error class only (no inputs: no PII), and
+every other record is written.
 
 Example::
 
@@ -16,14 +24,20 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord, PredictionSink
 
 __all__ = ["PredictionLogWriter"]
+
+_log = logging.getLogger("modelward.monitoring")
+#: the sink cannot be reached: retry the same batch; any other error is about the records
+_UNREACHABLE = (StoreUnavailable, OSError)
 
 
 class PredictionLogWriter:
@@ -35,6 +49,7 @@ class PredictionLogWriter:
         batch_size: int = 1_000,
         flush_interval_s: float = 0.1,
         max_backoff_s: float = 2.0,
+        quarantine: Callable[[PredictionRecord, Exception], None] | None = None,
     ) -> None:
         if capacity < 1 or batch_size < 1:
             raise ValueError("capacity and batch_size must be at least 1")
@@ -43,6 +58,7 @@ class PredictionLogWriter:
         self.batch_size = batch_size
         self._interval = flush_interval_s
         self._max_backoff = max_backoff_s
+        self._quarantine = quarantine
         self._queue: deque[PredictionRecord] = deque()
         self._inflight = 0
         self._wake = threading.Event()
@@ -55,8 +71,10 @@ class PredictionLogWriter:
         self.dropped = 0
         #: records the sink accepted
         self.written = 0
-        #: failed write attempts (each retried)
+        #: failed write attempts (each retried, or split to set a bad record aside)
         self.write_errors = 0
+        #: records the sink could not write for their content, set aside (never retried)
+        self.quarantined = 0
 
     @property
     def depth(self) -> int:
@@ -137,31 +155,57 @@ class PredictionLogWriter:
         while queue:
             batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
             self._inflight = len(batch)
-            if not self._write(batch):
-                queue.extendleft(reversed(batch))
+            unwritten = self._write(batch)
+            if unwritten:
+                queue.extendleft(reversed(unwritten))
                 self._inflight = 0
                 return False
             self._inflight = 0
-            self.written += len(batch)
             with self._idle:
                 self._idle.notify_all()
         with self._idle:
             self._idle.notify_all()
         return True
 
-    def _write(self, batch: list[PredictionRecord]) -> bool:
+    def _write(self, batch: list[PredictionRecord]) -> list[PredictionRecord]:
+        """Write ``batch``; returns what is still unwritten when a close deadline passed."""
         backoff = 0.05
         while True:
             try:
                 self.sink.write(batch)
-                return True
-            except Exception:  # any failure: keep the batch and retry, never lose it
+            except _UNREACHABLE:  # keep the batch and retry, never lose it
                 self.write_errors += 1
+            except Exception as exc:  # the content: set the bad records apart, write the rest
+                self.write_errors += 1
+                if len(batch) == 1:
+                    self._set_aside(batch[0], exc)
+                    return []
+                half = len(batch) // 2
+                unwritten = self._write(batch[:half])
+                return unwritten + batch[half:] if unwritten else self._write(batch[half:])
+            else:
+                self.written += len(batch)
+                return []
             if time.monotonic() + backoff > self._close_deadline:
-                return False
+                return batch
             # the stop event doubles as an interruptible sleep; during close keep retrying
             if not self._stopping.is_set():
                 self._stopping.wait(backoff)
             else:
                 time.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
+
+    def _set_aside(self, record: PredictionRecord, exc: Exception) -> None:
+        self.quarantined += 1
+        # request id and error class only: the message could quote the (redacted) inputs
+        _log.error(
+            "prediction log: record %s of endpoint %s cannot be written (%s); quarantined",
+            record.request_id,
+            record.endpoint,
+            type(exc).__name__,
+        )
+        if self._quarantine is not None:
+            try:
+                self._quarantine(record, exc)
+            except Exception as failed:  # the quarantine file is best effort; it is counted
+                _log.error("prediction log: the quarantine failed too: %s", failed)

@@ -1,0 +1,314 @@
+"""``modelward rollout``: start, watch, drive and end releases on an endpoint (docs/rollout.md)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from modelward.cli.output import print_json, print_table, say
+from modelward.cli.session import session_from_cli
+from modelward.errors import InputError
+
+if TYPE_CHECKING:
+    from modelward.rollout import Decision, Release, RolloutPolicy
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+EndpointArg = Annotated[str, typer.Argument(help="The endpoint the release is on.")]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit log.")]
+ExpectedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--expected-version",
+        help="Refuse (exit 1) if the release changed since this version (see status).",
+    ),
+]
+
+
+def _read_policy(path: Path) -> RolloutPolicy:
+    import yaml
+
+    from modelward.rollout import parse_policy
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read: {exc.strerror}", file=str(path)) from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: not valid YAML/JSON: {exc}", file=str(path)) from None
+    return parse_policy(data)
+
+
+def _show(release: Release, json_out: bool, verb: str | None = None) -> None:
+    if json_out:
+        print_json(release.to_dict())
+        return
+    if verb:
+        say(
+            "[green]{}[/green] release {} on {}: {} ({}% on {}, version {})",
+            verb,
+            release.id,
+            release.endpoint,
+            release.state,
+            f"{release.weight:g}",
+            release.candidate,
+            release.version,
+        )
+        return
+    steps = ", ".join(
+        f"[{w:g}]" if i == release.step and release.live else f"{w:g}"
+        for i, w in enumerate(release.policy.steps)
+    )
+    rows: list[tuple[str, Any]] = [
+        ("release", release.id),
+        ("state", release.state),
+        ("strategy", release.strategy.value),
+        ("baseline", release.baseline),
+        ("candidate", release.candidate),
+        ("candidate share", f"{release.weight:g}%"),
+        ("steps", steps if release.strategy.value == "canary" else "-"),
+        ("version", release.version),
+        ("step started", f"{release.step_started_at:%Y-%m-%d %H:%M:%S}"),
+        ("driven by", release.lease_owner or "-"),
+        ("updated", f"{release.updated_by} at {release.updated_at:%Y-%m-%d %H:%M:%S}"),
+    ]
+    print_table(f"release on {release.endpoint}", ["", ""], rows)
+    analysis = release.last_analysis
+    if analysis:
+        print_table(
+            f"last analysis: {analysis['verdict']} (score {analysis['score']})",
+            ["metric", "verdict", "baseline", "candidate", "Holm p", "why"],
+            [
+                (
+                    m["metric"],
+                    m["verdict"],
+                    _num(m["baseline"]),
+                    _num(m["candidate"]),
+                    _num(m["adjusted_p"]),
+                    m["reason"],
+                )
+                for m in analysis["metrics"]
+            ],
+        )
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+@app.command("start")
+def start_cmd(
+    endpoint: EndpointArg,
+    candidate: Annotated[
+        str, typer.Option("--candidate", help="The version to roll out, NAME@VERSION.")
+    ],
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="canary, blue-green or shadow.")
+    ] = "canary",
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Steps, metrics and thresholds, YAML or JSON."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Start rolling a candidate version out on an endpoint (audited)."""
+    from modelward.security import principal_for_cli
+    from modelward.serving import start_release
+
+    parsed = _read_policy(policy) if policy is not None else None
+    with session_from_cli() as session:
+        release = start_release(
+            session,
+            principal_for_cli(session),
+            endpoint,
+            candidate=candidate,
+            strategy=strategy,
+            policy=parsed,
+        )
+    _show(release, json_out, "started")
+
+
+@app.command("status")
+def status_cmd(endpoint: EndpointArg, json_out: JsonOpt = False) -> None:
+    """The endpoint's current release: state, share, steps and the last analysis."""
+    from modelward.rollout import current_release
+
+    with session_from_cli() as session:
+        release = current_release(session, endpoint)
+    _show(release, json_out)
+
+
+@app.command("list")
+def list_cmd(
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="Only this endpoint.")] = None,
+    live: Annotated[bool, typer.Option("--live", help="Only running or paused.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Releases, newest first."""
+    from modelward.rollout import list_releases
+
+    with session_from_cli() as session:
+        found = list_releases(session, endpoint, live_only=live)
+    if json_out:
+        print_json([r.to_dict() for r in found])
+        return
+    print_table(
+        "releases",
+        ["id", "endpoint", "strategy", "candidate", "state", "share", "created"],
+        [
+            (
+                r.id,
+                r.endpoint,
+                r.strategy.value,
+                r.candidate,
+                r.state,
+                f"{r.weight:g}%",
+                f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            )
+            for r in found
+        ],
+    )
+
+
+def _change(verb: str, endpoint: str, expected: int | None, reason: str | None) -> Release:
+    from modelward import rollout
+    from modelward.security import principal_for_cli
+
+    change = getattr(rollout, verb)
+    with session_from_cli() as session:
+        release: Release = change(
+            session,
+            principal_for_cli(session),
+            endpoint,
+            expected_version=expected,
+            reason=reason,
+        )
+    return release
+
+
+@app.command("advance")
+def advance_cmd(
+    endpoint: EndpointArg,
+    expected_version: ExpectedOpt = None,
+    reason: ReasonOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move to the next step now (canary: the next weight; blue-green: switch to green)."""
+    _show(_change("advance", endpoint, expected_version, reason), json_out, "advanced")
+
+
+@app.command("pause")
+def pause_cmd(
+    endpoint: EndpointArg,
+    expected_version: ExpectedOpt = None,
+    reason: ReasonOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Hold the current weights; the controller leaves the release alone until resumed."""
+    _show(_change("pause", endpoint, expected_version, reason), json_out, "paused")
+
+
+@app.command("resume")
+def resume_cmd(
+    endpoint: EndpointArg,
+    expected_version: ExpectedOpt = None,
+    reason: ReasonOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Let the controller drive a paused release again."""
+    _show(_change("resume", endpoint, expected_version, reason), json_out, "resumed")
+
+
+@app.command("promote")
+def promote_cmd(
+    endpoint: EndpointArg,
+    expected_version: ExpectedOpt = None,
+    reason: ReasonOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Send every request to the candidate and finish the release."""
+    _show(_change("promote", endpoint, expected_version, reason), json_out, "promoted")
+
+
+@app.command("abort")
+def abort_cmd(
+    endpoint: EndpointArg,
+    expected_version: ExpectedOpt = None,
+    reason: ReasonOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Stop the release; the baseline answers everything again."""
+    _show(_change("abort", endpoint, expected_version, reason), json_out, "aborted")
+
+
+@app.command("rollback")
+def rollback_cmd(
+    endpoint: EndpointArg,
+    expected_version: ExpectedOpt = None,
+    reason: ReasonOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Put the baseline back on all traffic (a live release, or the last promoted one)."""
+    _show(_change("rollback", endpoint, expected_version, reason), json_out, "rolled back")
+
+
+@app.command("controller")
+def controller_cmd(
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between analyses.")
+    ] = 30.0,
+    lease: Annotated[
+        float | None,
+        typer.Option("--lease", min=1.0, help="Seconds a lease lasts (default 3 intervals)."),
+    ] = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="This controller's name (default: host:pid).")
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Drive live releases: analyse each interval, then advance, hold or roll back."""
+    import os
+    import threading
+
+    from modelward.monitoring import open_prediction_sink
+    from modelward.rollout import Controller
+
+    name = owner or f"{socket.gethostname()}:{os.getpid()}"
+    with session_from_cli() as session:
+        settings = session.workspace.settings.serving
+        sink = open_prediction_sink(settings.prediction_log, session.workspace.root)
+        controller = Controller(session, sink, owner=name, lease_s=lease or 3 * interval)
+        try:
+            if once:
+                _report(controller.tick(), json_out)
+                controller.release_leases()
+                return
+            say("controller {} drives live releases every {}s (Ctrl-C stops)", name, interval)
+            stop = threading.Event()
+            try:
+                controller.run(stop, interval, on_tick=lambda d: _report(d, json_out, quiet=True))
+            except KeyboardInterrupt:
+                stop.set()
+        finally:
+            sink.close()
+
+
+def _report(decisions: list[Decision], json_out: bool, *, quiet: bool = False) -> None:
+    if json_out:
+        print_json([d.to_dict() for d in decisions])
+        return
+    shown = [d for d in decisions if not quiet or d.action not in ("wait", "skip")]
+    if not shown and not quiet:
+        say("no live release")
+    for d in shown:
+        say("{} on {}: {} ({})", d.release, d.endpoint, d.action, d.reason)

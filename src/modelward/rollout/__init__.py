@@ -1,0 +1,113 @@
+"""Rollout context: releases of a candidate version on an endpoint, and their traffic.
+
+This module is the context's public surface; other contexts, the CLI and the REST API
+import only from here. The gateway imports only the pure routing decision
+(:class:`TrafficPlan`, :class:`Route`); names load on first use, so importing this
+package loads neither SQLAlchemy nor SciPy.
+
+>>> from modelward.rollout import TrafficPlan
+>>> TrafficPlan.canary("churn@2", "churn@3", weight=5, release_id="r1").versions
+('churn@2', 'churn@3')
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modelward._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from modelward.rollout.analysis import Analysis, ArmSample, MetricVerdict, arm_samples, judge
+    from modelward.rollout.controller import Controller, Decision, analyse
+    from modelward.rollout.plans import (
+        BUCKETS,
+        EndpointPlan,
+        Route,
+        Strategy,
+        TrafficPlan,
+        parse_strategy,
+    )
+    from modelward.rollout.policy import KNOWN_METRICS, MetricRule, RolloutPolicy, parse_policy
+    from modelward.rollout.releases import (
+        Release,
+        abort,
+        advance,
+        current_plans,
+        current_release,
+        get_release,
+        list_releases,
+        pause,
+        promote,
+        resume,
+        rollback,
+        start_release,
+    )
+
+__all__ = [
+    "BUCKETS",
+    "KNOWN_METRICS",
+    "Analysis",
+    "ArmSample",
+    "Controller",
+    "Decision",
+    "EndpointPlan",
+    "MetricRule",
+    "MetricVerdict",
+    "Release",
+    "RolloutPolicy",
+    "Route",
+    "Strategy",
+    "TrafficPlan",
+    "abort",
+    "advance",
+    "analyse",
+    "arm_samples",
+    "current_plans",
+    "current_release",
+    "get_release",
+    "judge",
+    "list_releases",
+    "parse_policy",
+    "parse_strategy",
+    "pause",
+    "promote",
+    "resume",
+    "rollback",
+    "start_release",
+]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Controller": "controller",
+        "Decision": "controller",
+        "analyse": "controller",
+        "Analysis": "analysis",
+        "ArmSample": "analysis",
+        "MetricVerdict": "analysis",
+        "arm_samples": "analysis",
+        "judge": "analysis",
+        "BUCKETS": "plans",
+        "EndpointPlan": "plans",
+        "Route": "plans",
+        "Strategy": "plans",
+        "TrafficPlan": "plans",
+        "parse_strategy": "plans",
+        "KNOWN_METRICS": "policy",
+        "MetricRule": "policy",
+        "RolloutPolicy": "policy",
+        "parse_policy": "policy",
+        "Release": "releases",
+        "abort": "releases",
+        "advance": "releases",
+        "current_plans": "releases",
+        "current_release": "releases",
+        "get_release": "releases",
+        "list_releases": "releases",
+        "pause": "releases",
+        "promote": "releases",
+        "resume": "releases",
+        "rollback": "releases",
+        "start_release": "releases",
+    },
+)

@@ -1,0 +1,174 @@
+"""Releases on the gateway: which runtime answers a request, and shadow copies off the path.
+
+The config refresh builds a :class:`Routing` for every endpoint a release splits (a
+canary, a blue-green pair, a shadow): the traffic plan (rollout's pure decision) and the
+candidate's own warm runtime, loaded before the plan is swapped in. Per request the
+gateway asks :meth:`Routing.route` (one hash of the sticky key; ~1 us) and scores with the
+runtime it names; the baseline's runtime is the endpoint's usual one.
+
+A shadow copy is scored after the answer has been sent, by :class:`ShadowScorer`: at most
+``capacity`` copies are in flight, and a copy offered beyond that is dropped and counted,
+so a slow or hung candidate can never hold more than that, and the primary's answer and
+latency never wait for it. Its result (or its error) goes to the prediction log with role
+``shadow``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from modelward.monitoring import PredictionRecord
+from modelward.rollout import Route, TrafficPlan
+from modelward.serving.runtime import EndpointRuntime, Scored
+
+__all__ = ["SHADOW_CAPACITY", "Routing", "ShadowScorer", "failure_records"]
+
+_log = logging.getLogger("modelward.serving")
+
+#: shadow copies in flight per gateway process at most
+SHADOW_CAPACITY = 256
+
+
+@dataclass(frozen=True)
+class Routing:
+    plan: TrafficPlan
+    #: the candidate's warm runtime (same endpoint definition, the candidate's model)
+    candidate: EndpointRuntime
+    #: the request field keying the sticky hash when the plan names none
+    entity_key: str | None = None
+
+    def route(self, row: Mapping[str, Any], request_id: str) -> Route:
+        return self.plan.route(self.plan.sticky_key(row, request_id, self.entity_key))
+
+    @property
+    def candidate_version(self) -> str:
+        return self.candidate.model.version
+
+
+Log = Callable[[PredictionRecord], object]
+
+
+def failure_records(
+    runtime: EndpointRuntime,
+    request_id: str,
+    rows: list[dict[str, Any]],
+    latency_ms: float,
+    route: Route,
+    error: str,
+) -> list[PredictionRecord]:
+    """The log rows of a release's arm that could not answer at all (no fallback either):
+    the judge counts them in the arm's error rate."""
+    spec = runtime.spec
+    at_us = time.time_ns() // 1000
+    many = len(rows) > 1
+    pii = spec.pii_fields
+    return [
+        PredictionRecord(
+            f"{request_id}/{i}" if many else request_id,
+            at_us,
+            spec.name,
+            runtime.model.name,
+            runtime.model.version,
+            {**row, **dict.fromkeys(pii, "[redacted]")} if pii else row,
+            None,
+            latency_ms,
+            True,
+            role=route.role,
+            release_id=route.release_id,
+            error=error,
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+class ShadowScorer:
+    """Scores shadow copies on the event loop's spare time, bounded; drops and counts."""
+
+    def __init__(self, registry: CollectorRegistry, capacity: int = SHADOW_CAPACITY) -> None:
+        self.capacity = capacity
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.counts = Counter(
+            "modelward_gateway_shadow",
+            "Shadow copies by outcome: scored, failed, dropped (over capacity).",
+            ["endpoint", "outcome"],
+            registry=registry,
+        )
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def offer(
+        self,
+        candidate: EndpointRuntime,
+        rows: list[dict[str, Any]],
+        request_id: str,
+        release_id: str,
+        log: Log,
+    ) -> bool:
+        """Score a copy of ``rows`` with ``candidate`` later; False when it was dropped."""
+        name = candidate.spec.name
+        if len(self._tasks) >= self.capacity:
+            self.counts.labels(name, "dropped").inc()
+            return False
+        task = asyncio.get_running_loop().create_task(
+            self._score(candidate, rows, request_id, release_id, log)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _score(
+        self,
+        candidate: EndpointRuntime,
+        rows: list[dict[str, Any]],
+        request_id: str,
+        release_id: str,
+        log: Log,
+    ) -> None:
+        spec = candidate.spec
+        started = time.perf_counter()
+        at_us = time.time_ns() // 1000
+        model = candidate.model
+        many = len(rows) > 1
+        try:
+            scored: Scored | None = await candidate.predict(rows, spec.latency_budget_ms / 1000)
+            error = ""
+        except Exception as exc:  # a crashing or hung candidate: counted, never raised
+            scored, error = None, type(exc).__name__
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self.counts.labels(spec.name, "failed" if error else "scored").inc()
+        pii = spec.pii_fields
+        inputs = scored.inputs if scored is not None else rows
+        predictions = scored.predictions if scored is not None else [None] * len(rows)
+        for i, (row, prediction) in enumerate(zip(inputs, predictions, strict=True)):
+            if pii:
+                row = {**row, **dict.fromkeys(pii, "[redacted]")}
+            log(
+                PredictionRecord(
+                    f"{request_id}/{i}" if many else request_id,
+                    at_us,
+                    spec.name,
+                    model.name,
+                    model.version,
+                    row,
+                    prediction,
+                    latency_ms,
+                    bool(error),
+                    role="shadow",
+                    release_id=release_id,
+                    error=error,
+                )
+            )
+
+    async def close(self) -> None:
+        """Let copies in flight finish (each is bounded by the endpoint's budget)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,172 @@
+"""``modelward rollout`` and ``/api/v1/rollout``: the same releases, roles and conflicts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelward import serving
+from modelward.api import create_app
+from modelward.config import Workspace
+from modelward.security import Role, tokens
+from tests.unit.registry.support import MLFLOW_WARNINGS, admin, cli, principal
+from tests.unit.rollout.support import Setup, setup
+
+pytestmark = MLFLOW_WARNINGS
+
+
+def _world(workspace: Workspace) -> Iterator[Setup]:
+    made = setup(workspace)
+    spec = serving.parse_spec(
+        {
+            "name": "churn",
+            "model": made.baseline,
+            "request": {"customer_id": "int", "discount": "float"},
+            "entity_keys": ["customer_id"],
+        }
+    )
+    serving.create_endpoint(made.session, admin(made.session), spec)
+    yield made
+    made.session.close()
+
+
+@pytest.fixture
+def w(workspace: Workspace) -> Iterator[Setup]:
+    """On SQLite and Postgres (the REST tests)."""
+    yield from _world(workspace)
+
+
+@pytest.fixture
+def cw(sqlite_workspace: Workspace) -> Iterator[Setup]:
+    """On SQLite only: the CLI tests (each command opens the store; the state machine is
+    tested on both backends in tests/unit/rollout)."""
+    yield from _world(sqlite_workspace)
+
+
+def _bearer(w: Setup, name: str, role: Role) -> dict[str, str]:
+    principal(w.session, name, role)
+    _, secret = tokens.issue_token(w.session, admin(w.session), name, "test")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_the_cli_starts_shows_and_ends_a_release(
+    cw: Setup,
+    sqlite_workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("steps: [10, 100]\nmin_sample: 50\nsticky_by: customer_id\n")
+    code, out, err = cli(
+        capsys,
+        monkeypatch,
+        sqlite_workspace,
+        "rollout",
+        "start",
+        "churn",
+        "--candidate",
+        cw.candidate,
+        "--strategy",
+        "canary",
+        "--policy",
+        str(policy),
+        "--json",
+    )
+    assert code == 0, err
+    started = json.loads(out)
+    assert (started["baseline"], started["candidate"]) == (cw.baseline, cw.candidate)
+    assert started["weight"] == 10 and started["policy"]["sticky_by"] == "customer_id"
+    code, out, _ = cli(capsys, monkeypatch, sqlite_workspace, "rollout", "status", "churn")
+    assert code == 0 and "10%" in out and cw.candidate in out
+    # the controller finds an empty prediction log: too little data, so it holds
+    code, out, err = cli(
+        capsys, monkeypatch, sqlite_workspace, "rollout", "controller", "--once", "--json"
+    )
+    assert code == 0, err
+    assert [d["action"] for d in json.loads(out)] == ["hold"]
+    # two operators acting on the same version: the second is refused with exit 1
+    code, _, _ = cli(
+        capsys,
+        monkeypatch,
+        sqlite_workspace,
+        "rollout",
+        "pause",
+        "churn",
+        "--expected-version",
+        "1",
+    )
+    assert code == 0
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        sqlite_workspace,
+        "rollout",
+        "abort",
+        "churn",
+        "--expected-version",
+        "1",
+    )
+    assert code == 1 and "changed since version 1" in err
+    code, out, _ = cli(
+        capsys, monkeypatch, sqlite_workspace, "rollout", "promote", "churn", "--json"
+    )
+    assert code == 0 and json.loads(out)["state"] == "promoted"
+    code, out, _ = cli(capsys, monkeypatch, sqlite_workspace, "rollout", "list", "--json")
+    assert [r["state"] for r in json.loads(out)] == ["promoted"]
+
+
+def test_the_cli_names_a_bad_policy_field_and_a_bad_strategy(
+    cw: Setup,
+    sqlite_workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("steps: [50, 25]\nmetrics: [{metric: latncy}]\n")
+    args = ["rollout", "start", "churn", "--candidate", cw.candidate]
+    code, _, err = cli(capsys, monkeypatch, sqlite_workspace, *args, "--policy", str(policy))
+    assert code == 2
+    assert "step 1: 25.0 is not above the step before it" in err and "'latncy'" in err
+    code, _, err = cli(capsys, monkeypatch, sqlite_workspace, *args, "--strategy", "linear")
+    assert code == 2 and "strategy: 'linear'" in err
+    policy.write_text("sticky_by: email\n")
+    code, _, err = cli(capsys, monkeypatch, sqlite_workspace, *args, "--policy", str(policy))
+    assert code == 2 and "policy.sticky_by: 'email' is not a request field" in err
+
+
+def test_rest_operators_act_and_viewers_read(w: Setup) -> None:
+    with TestClient(create_app(w.session), raise_server_exceptions=False) as http:
+        op = _bearer(w, "opal", Role.OPERATOR)
+        viewer = _bearer(w, "vera", Role.VIEWER)
+        dev = _bearer(w, "dev", Role.DEVELOPER)
+        body = {"candidate": w.candidate, "strategy": "shadow"}
+        assert http.post("/api/v1/rollout/churn", json=body, headers=viewer).status_code == 403
+        assert http.post("/api/v1/rollout/churn", json=body, headers=dev).status_code == 403
+        started = http.post("/api/v1/rollout/churn", json=body, headers=op)
+        assert started.status_code == 201, started.text
+        assert started.json()["plan"]["shadow_percent"] == 100
+        again = http.post("/api/v1/rollout/churn", json=body, headers=op)
+        assert again.status_code == 409
+        assert again.headers["content-type"].startswith("application/problem+json")
+        status = http.get("/api/v1/rollout/churn", headers=viewer)
+        assert status.status_code == 200 and status.json()["state"] == "running"
+        assert http.post("/api/v1/rollout/churn/abort", headers=viewer).status_code == 403
+        stale = http.post("/api/v1/rollout/churn/pause?expected_version=7", headers=op)
+        assert stale.status_code == 409
+        ended = http.post("/api/v1/rollout/churn/abort", json={"reason": "enough"}, headers=op)
+        assert ended.status_code == 200 and ended.json()["state"] == "aborted"
+        listed = http.get("/api/v1/rollout?live=true", headers=viewer)
+        assert listed.status_code == 200 and listed.json() == []
+        bad = http.post(
+            "/api/v1/rollout/churn",
+            json={"candidate": w.candidate, "policy": {"alpha": 2}},
+            headers=op,
+        )
+        assert bad.status_code == 422 and bad.json()["field"] == "policy.alpha"
+        assert http.get("/api/v1/rollout/nowhere", headers=viewer).status_code == 404

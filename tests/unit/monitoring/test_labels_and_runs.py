@@ -1,0 +1,187 @@
+"""Reference profiles, delayed labels and monitor runs over the metadata store (SQLite and
+Postgres) and the in-memory prediction log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from modelward import security
+from modelward.config import Workspace
+from modelward.errors import InputError, NotFound, PermissionDenied, StoreUnavailable
+from modelward.monitoring import (
+    build_profile,
+    find_profile,
+    get_profile,
+    get_run,
+    ingest_labels,
+    latest_run,
+    run_monitor,
+    save_profile,
+)
+from modelward.monitoring.predictions.memory import MemoryPredictionSink
+from modelward.security import Principal, Role
+from modelward.session import Session
+from tests.unit.monitoring.support import T0_US, logged, training_rows
+
+DEV = Principal("dev", Role.DEVELOPER)
+END = datetime.fromtimestamp(T0_US / 1e6, UTC) + timedelta(hours=1)
+
+
+class Model:
+    feature_importances_ = np.array([0.6, 0.3, 0.1])
+
+
+@pytest.fixture
+def session(workspace: Workspace) -> Iterator[Session]:
+    with Session(workspace) as opened:
+        yield opened
+
+
+@pytest.fixture
+def log() -> MemoryPredictionSink:
+    return MemoryPredictionSink()
+
+
+def test_a_saved_profile_reads_back_and_a_version_without_one_says_so(session: Session) -> None:
+    profile = build_profile(training_rows(1_000), model=Model())
+    digest = save_profile(session, "churn", 1, profile, actor="tester")
+    assert get_profile(session, "churn", 1) == profile
+    assert find_profile(session, "churn", 2) is None
+    with pytest.raises(NotFound, match=r"churn@2 has no reference profile"):
+        get_profile(session, "churn", 2)
+    with session.store.read() as conn:
+        entry = list(security.entries(conn, action="monitoring.reference_saved"))[-1]
+    assert entry.payload["digest"] == digest
+
+
+def test_labels_are_idempotent_corrections_update_and_unknown_ids_count(
+    session: Session, log: MemoryPredictionSink
+) -> None:
+    log.write(logged(5))
+    ids = [f"churn-1-1-{i}" for i in range(5)]
+    rows = [{"request_id": rid, "label": i % 2} for i, rid in enumerate(ids)]
+    first = ingest_labels(
+        session, DEV, "churn", [*rows, {"request_id": "ghost", "label": 1}], log=log
+    )
+    assert first.to_dict() == {
+        "received": 6,
+        "stored": 6,
+        "updated": 0,
+        "duplicates": 0,
+        "unknown": 1,
+    }
+    again = ingest_labels(session, DEV, "churn", rows, log=log)
+    assert (again.stored, again.duplicates, again.updated) == (0, 5, 0)
+    fixed = ingest_labels(session, DEV, "churn", [{"request_id": ids[0], "label": 1}], log=log)
+    assert (fixed.stored, fixed.updated) == (0, 1)
+    with session.store.read() as conn:
+        audited = list(security.entries(conn, action="monitoring.labels_ingested"))
+    assert len(audited) == 2  # the duplicate-only batch changed nothing and wrote no entry
+
+
+def test_a_bad_label_row_names_its_index_and_nothing_is_stored(
+    session: Session, log: MemoryPredictionSink
+) -> None:
+    rows = [{"request_id": "a", "label": 1}, {"request_id": "b"}]
+    with pytest.raises(InputError, match=r"labels\[1\]\.label") as caught:
+        ingest_labels(session, DEV, "churn", rows, log=log)
+    assert caught.value.details["field"] == "labels[1].label"
+    stamp = {"request_id": "a", "label": 1, "labelled_at": "2026-01-01T00:00:00"}
+    with pytest.raises(InputError, match=r"labels\[0\]\.labelled_at: give a time zone"):
+        ingest_labels(session, DEV, "churn", [stamp], log=log)
+    assert ingest_labels(session, DEV, "churn", [rows[0]], log=log).stored == 1
+
+
+def test_a_viewer_may_not_send_labels(session: Session, log: MemoryPredictionSink) -> None:
+    with pytest.raises(PermissionDenied, match="labels:write"):
+        ingest_labels(session, Principal("v", Role.VIEWER), "churn", [], log=log)
+
+
+def test_a_run_finds_the_shifted_feature_and_scores_the_labelled_rows(
+    session: Session, log: MemoryPredictionSink
+) -> None:
+    save_profile(session, "churn", 1, build_profile(training_rows(3_000), model=Model()), actor="t")
+    log.write(logged(1_500, spend_shift=0.5))
+    log.write(logged(600, version="2", seed=2, start_us=T0_US + 5))
+    ids = [f"churn-1-1-{i}" for i in range(300)]
+    ingest_labels(
+        session,
+        DEV,
+        "churn",
+        [{"request_id": r, "label": i % 2} for i, r in enumerate(ids)],
+        log=log,
+    )
+    seen: list[tuple[int, int]] = []
+    result = run_monitor(
+        session,
+        "churn",
+        window=timedelta(hours=1),
+        end=END,
+        log=log,
+        progress=lambda done, total, what: seen.append((done, total)),
+    )
+    assert seen[-1][0] == seen[-1][1]
+    by_version = {v.version: v for v in result.versions}
+    v1, v2 = by_version["1"], by_version["2"]
+    assert v1.rows == 1_500 and v1.reference == "present"
+    assert v1.drift is not None and v1.drift["drifted"] == ["monthly_spend"]
+    assert v2.reference == "missing" and v2.drift is None
+    assert [(f.kind, f.feature) for f in result.findings] == [("drift", "monthly_spend")]
+    assert result.findings[0].importance == pytest.approx(0.6)
+    perf = v1.performance
+    assert perf is not None and perf["labelled"] == 300 and perf["coverage"] == pytest.approx(0.2)
+    assert perf["auc"] is not None and 0.0 <= perf["auc"] <= 1.0
+    assert v1.latency_ms["p50"] >= 2.0
+    assert get_run(session, result.id)["versions"][0]["version"] == "1"
+    assert latest_run(session, "churn")["id"] == result.id
+
+
+def test_an_unreachable_log_stores_nothing(session: Session, log: MemoryPredictionSink) -> None:
+    log.unavailable = True
+    with pytest.raises(StoreUnavailable):
+        run_monitor(session, "churn", end=END, log=log)
+    with pytest.raises(NotFound, match="has no monitor run yet"):
+        latest_run(session, "churn")
+
+
+def test_performance_is_broken_down_by_a_declared_segment(
+    session: Session, log: MemoryPredictionSink
+) -> None:
+    from modelward.monitoring import realised_performance
+
+    records = logged(400)
+    log.write(records)
+    # the model is right on "basic" customers only: their labels follow the score
+    labels = [
+        {
+            "request_id": r.request_id,
+            "label": int(r.prediction > 0.3)
+            if r.inputs["plan"] == "basic"
+            else int(r.prediction < 0.3),
+        }
+        for r in records
+    ]
+    ingest_labels(session, DEV, "churn", labels, log=log)
+    window = log.read_window("churn")
+    perf = realised_performance(session, "churn", window, segments=["plan", "not_an_input"])
+    by_plan = perf.segments["plan"]
+    assert set(by_plan) == {"basic", "pro", "enterprise"}
+    assert by_plan["basic"]["auc"] == pytest.approx(1.0)
+    assert by_plan["pro"]["auc"] == pytest.approx(0.0)
+    assert sum(p["labelled"] for p in by_plan.values()) == perf.labelled == 400
+    assert "not_an_input" not in perf.segments
+
+
+def test_labels_for_predictions_already_pruned_are_kept_as_unknown(
+    session: Session, log: MemoryPredictionSink
+) -> None:
+    log.write(logged(3))
+    assert log.prune(T0_US + 10_000_000) == 3  # retention removed them
+    result = ingest_labels(
+        session, DEV, "churn", [{"request_id": "churn-1-1-0", "label": 1}], log=log
+    )
+    assert (result.stored, result.unknown) == (1, 1)

@@ -1,0 +1,83 @@
+"""Seeded synthetic traffic through a traffic plan, as the gateway would log it.
+
+A :class:`Behaviour` says how a version answers (its error and fallback rates, latency,
+score distribution); :func:`serve` routes ``n`` customers through a plan and returns the
+prediction log rows, so the judge sees what it would see from a real endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelward.monitoring import PredictionRecord
+from modelward.rollout import TrafficPlan
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    error_rate: float = 0.005
+    fallback_rate: float = 0.01
+    latency_ms: float = 20.0
+    extra_ms: float = 0.0
+    #: scores are Beta(2, 5) (most customers unlikely to churn); inverted: 1 - that
+    inverted: bool = False
+
+
+GOOD = Behaviour()
+BAD = {
+    "inverted scores": Behaviour(inverted=True),
+    "+50 ms": Behaviour(extra_ms=50.0),
+    "5% errors": Behaviour(error_rate=0.05),
+}
+
+
+def serve(
+    plan: TrafficPlan,
+    n: int,
+    *,
+    seed: int,
+    candidate: Behaviour,
+    baseline: Behaviour = GOOD,
+    start_us: int = 1_000_000,
+    endpoint: str = "churn",
+) -> list[PredictionRecord]:
+    """``n`` requests from distinct customers, one microsecond apart, answered per ``plan``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        route = plan.route(f"customer-{seed}-{i}")
+        how = candidate if route.role == "candidate" else baseline
+        at = start_us + i
+        rows.append(_answer(rng, how, route.version, route.role, plan.release_id, at, endpoint))
+        if route.shadow is not None:
+            rows.append(
+                _answer(rng, candidate, route.shadow, "shadow", plan.release_id, at, endpoint)
+            )
+    return rows
+
+
+def _answer(
+    rng: np.random.Generator,
+    how: Behaviour,
+    version: str,
+    role: str,
+    release: str,
+    at_us: int,
+    endpoint: str,
+) -> PredictionRecord:
+    model, _, number = version.partition("@")
+    latency = float(rng.lognormal(np.log(how.latency_ms), 0.4)) + how.extra_ms
+    if rng.random() < how.error_rate:
+        return PredictionRecord(
+            f"r{at_us}", at_us, endpoint, model, number, {}, None, latency, True,
+            role=role, release_id=release, error="ModelUnavailable",
+        )  # fmt: skip
+    degraded = bool(rng.random() < how.fallback_rate)
+    score = float(rng.beta(2, 5))
+    score = 1.0 - score if how.inverted else score
+    return PredictionRecord(
+        f"r{at_us}", at_us, endpoint, model, number, {}, 0.0 if degraded else score,
+        latency, degraded, role=role, release_id=release,
+    )  # fmt: skip

@@ -17,10 +17,19 @@ Rows of the table:
 * ``gateway+loopbatch``: micro-batching on the event loop (``isolate_model: false``);
 * ``gateway+features``: as ``gateway``, with 10 of the 20 inputs read from the SQLite
   online store;
+* ``gateway+frame``, ``gateway+frame+batch``: as ``gateway`` and ``gateway+batch``, for the
+  same model fitted on a DataFrame (it names its 20 columns, as every scikit-learn model
+  trained on pandas does) and logged with its signature, endpoint ``request:
+  from_signature``: the gateway feeds it a DataFrame instead of a float matrix, so the pair
+  against ``gateway``/``gateway+batch`` is the cost of the DataFrame feed;
 * ``mlflow``: ``mlflow models serve`` on the same model, as a peer.
 
 Server CPU per request is the server processes' user+system time over the requests
-answered. Results print as a table and go to ``benchmarks/results/gateway.json``.
+answered. Results print as a table and go to ``benchmarks/results/gateway.json`` (``--out``). The raw
+costs printed first include both feeds in-process: building the float matrix or the
+DataFrame from parsed rows, and ``predict_proba`` on each. Without ``wrk`` the script uses
+its own Python client (``benchmarks/http_load.py``), which caps what it can show on a small
+machine: compare rows of one run, measured with one client.
 
     python benchmarks/gateway.py                  # the full run (~8 minutes)
     python benchmarks/gateway.py --duration 3 --quick
@@ -80,6 +89,7 @@ root.main(sys.argv[1:])
 """
 
 LUA = HERE / "gateway_post.lua"
+sys.path.insert(0, str(HERE))  # the sibling modules: gateway_raw, http_load
 
 
 def build(work: Path) -> dict[str, Any]:
@@ -109,6 +119,13 @@ def build(work: Path) -> dict[str, Any]:
     y = (x[:, :5].sum(axis=1) + rng.normal(size=5_000) > 0).astype(int)
     model = GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0).fit(x, y)
     joblib.dump(model, work / "model.joblib")
+    import pandas as pd
+
+    names = [f"f{i}" for i in range(N_FEATURES)]
+    framed = GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0).fit(
+        pd.DataFrame(x, columns=names), y
+    )
+    joblib.dump(framed, work / "model-frame.joblib")
 
     (root / "data").mkdir(exist_ok=True)
     from datetime import UTC, datetime, timedelta
@@ -135,6 +152,18 @@ def build(work: Path) -> dict[str, Any]:
                 artifact_uri=info.model_uri, dst_path=str(work / "mlflow-model")
             )
         versions.register(session, "bench", model_uri=info.model_uri)
+        from mlflow.models.signature import ModelSignature
+        from mlflow.types.schema import ColSpec, Schema
+
+        signature = ModelSignature(inputs=Schema([ColSpec("double", n) for n in names]))
+        with tracking.using_workspace(session.workspace), mlflow.start_run():
+            info = mlflow.sklearn.log_model(
+                framed,
+                name="model",
+                signature=signature,
+                skops_trusted_types=trusted_types_for(framed),
+            )
+        versions.register(session, "bench_frame", model_uri=info.model_uri)
         _, token = bootstrap_admin(session)
         admin = Principal("bench", Role.ADMIN)
         plain = {f"f{i}": "float" for i in range(N_FEATURES)}
@@ -148,6 +177,12 @@ def build(work: Path) -> dict[str, Any]:
             create_endpoint(
                 session, admin, parse_spec({"name": name, "request": plain, **options, **common})
             )
+        framing = {"model": "bench_frame@1", "request": "from_signature", "latency_budget_ms": 1000}
+        for name, options in (
+            ("frame", {"batching": False, **on_loop}),
+            ("framebatched", {"batching": True}),
+        ):
+            create_endpoint(session, admin, parse_spec({"name": name, **options, **framing}))
         request = {"id": "int", **{f"f{i}": "float" for i in range(10)}}
         create_endpoint(
             session,
@@ -165,25 +200,13 @@ def build(work: Path) -> dict[str, Any]:
                 }
             ),
         )
-    return {"root": root, "token": token, "joblib": work / "model.joblib", "mlflow": local}
-
-
-def raw_model_cost(model_path: Path) -> dict[str, float]:
-    import joblib
-    import numpy as np
-
-    model = joblib.load(model_path)
-    out = {}
-    for rows in (1, 32):
-        x = np.random.default_rng(1).normal(size=(rows, N_FEATURES))
-        for _ in range(200):
-            model.predict_proba(x)
-        n = 3_000
-        t0 = time.process_time()
-        for _ in range(n):
-            model.predict_proba(x)
-        out[f"predict_proba_{rows}_rows_cpu_us"] = (time.process_time() - t0) / n * 1e6
-    return out
+    return {
+        "root": root,
+        "token": token,
+        "joblib": work / "model.joblib",
+        "joblib_frame": work / "model-frame.joblib",
+        "mlflow": local,
+    }
 
 
 def free_port() -> int:
@@ -327,7 +350,12 @@ def body_for(kind: str) -> tuple[str, bytes]:
     if kind == "gateway+features":
         feats = {"id": 4242, **{f"f{i}": row[f"f{i}"] for i in range(10)}}
         return "/v1/endpoints/features/predict", json.dumps({"inputs": feats}).encode()
-    name = {"gateway+batch": "batched", "gateway+loopbatch": "loopbatched"}.get(kind, "plain")
+    name = {
+        "gateway+batch": "batched",
+        "gateway+loopbatch": "loopbatched",
+        "gateway+frame": "frame",
+        "gateway+frame+batch": "framebatched",
+    }.get(kind, "plain")
     return f"/v1/endpoints/{name}/predict", json.dumps({"inputs": row}).encode()
 
 
@@ -339,6 +367,10 @@ def _ms(text: str) -> float:
 def run_wrk(
     base: str, path: str, body: bytes, token: str | None, conns: int, duration: int, work: Path
 ) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        from http_load import run_builtin
+
+        return run_builtin(base, path, body, token, conns, duration)
     env = {**os.environ, "WRK_BODY": body.decode(), "WRK_TOKEN": token or ""}
     out = subprocess.run(
         ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(LUA), base + path],
@@ -348,7 +380,9 @@ def run_wrk(
         check=True,
         env=env,
     ).stdout
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
+    if "99" not in lat:  # no request answered in time: wrk prints no distribution
+        raise RuntimeError(f"wrk measured no latency distribution:\n{out[-800:]}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
@@ -429,6 +463,11 @@ def targets(points: list[dict[str, Any]]) -> list[tuple[str, str, str, bool]]:
         if peer:
             r = batch["rps"] / peer["rps"]
             out.append((f"{kind}/mlflow req/s (w={w}, c=32)", f"{r:.1f}", "> 10", r > 10))
+    for framed, matrix in (("gateway+frame", "gateway"), ("gateway+frame+batch", "gateway+batch")):
+        f, m = at.get((framed, w, 32)), at.get((matrix, w, 32))
+        if f and m:
+            r = f["rps"] / m["rps"]
+            out.append((f"{framed}/{matrix} req/s (w={w}, c=32)", f"{r:.2f}", ">= 0.70", r >= 0.7))
     feats = at.get(("gateway+features", w, 32))
     if bare and feats:
         r = feats["rps"] / bare["rps"]
@@ -451,10 +490,13 @@ def main() -> None:
     parser.add_argument("--kinds", default="", help="comma-separated subset of servers")
     parser.add_argument("--workers", default="", help="comma-separated worker counts")
     parser.add_argument("--concurrency", default="", help="comma-separated concurrencies")
+    parser.add_argument(
+        "--out", default="gateway.json", help="results file name in benchmarks/results/"
+    )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install -y wrk")
     console = Console(width=150)
+    if shutil.which("wrk") is None:
+        console.print("wrk is not installed (apt-get install -y wrk): using the built-in client")
     kinds = [
         "bare",
         "bare+batch",
@@ -462,6 +504,8 @@ def main() -> None:
         "gateway+batch",
         "gateway+loopbatch",
         "gateway+features",
+        "gateway+frame",
+        "gateway+frame+batch",
         "mlflow",
     ]
     if args.quick:
@@ -477,12 +521,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mw-bench-gateway-"))
     console.print(f"building the workspace in {work} ...")
     setup = build(work)
-    raw = raw_model_cost(setup["joblib"])
+    from gateway_raw import raw_model_cost
+
+    raw = raw_model_cost(setup["joblib"], setup["joblib_frame"], N_FEATURES)
     console.print(raw)
     RESULTS.mkdir(exist_ok=True)
     result: dict[str, Any] = {
         "duration_s": args.duration,
         "cpus": os.cpu_count(),
+        "client": "wrk" if shutil.which("wrk") else "builtin",
         "raw": raw,
         "points": [],
         "failures": [],
@@ -503,7 +550,7 @@ def main() -> None:
                 )
             result["points"].extend(got)
             # written after every server, so a late failure keeps what was measured
-            (RESULTS / "gateway.json").write_text(json.dumps(result, indent=2) + "\n")
+            (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
     points = result["points"]
     table = Table(title=f"gateway benchmark ({args.duration} s per point, wrk on 127.0.0.1)")
     for col in (
@@ -542,7 +589,7 @@ def main() -> None:
         checks.add_row(name, measured, limit, "yes" if met else "[red]no[/red]")
         result["targets"].append({"target": name, "measured": measured, "limit": limit, "met": met})
     console.print(checks)
-    (RESULTS / "gateway.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
     shutil.rmtree(work, ignore_errors=True)
 

@@ -373,8 +373,16 @@ def test_readme_runs_after_the_quickstart(tmp_path: Path) -> None:
     out = made.stdout
     assert "customers@1 created" in out and "refused" in out
     assert "promoted to Production" in out and "verdict: identical" in out
-    # the hints the quickstart prints run as printed, from where it was run
-    hints = [ln.strip() for ln in made.stdout.splitlines() if " -w .quickstart " in ln]
+    # its own churn endpoint answered (the curl line is checked in test_quickstart_endpoint)
+    assert "asked in-process: churn probability" in out and "(degraded)" not in out
+    assert "curl -H" in out
+    # the hints the quickstart prints run as printed, from where it was run (all but
+    # `serve`, which runs until stopped)
+    hints = [
+        ln.strip()
+        for ln in made.stdout.splitlines()
+        if " -w .quickstart " in ln and not ln.strip().endswith(" serve")
+    ]
     assert hints, made.stdout[-2000:]
     for code, out in run_shell(hints, project, env):
         assert code == 0, out

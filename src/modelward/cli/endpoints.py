@@ -102,14 +102,22 @@ def show_cmd(
         endpoint.updated_by,
         f"{endpoint.updated_at:%Y-%m-%d %H:%M:%S}",
     )
-    print_table(
-        "request",
-        ["field", "type", "entity key", "pii"],
-        [
-            (f, t, "yes" if f in spec.entity_keys else "", "yes" if f in spec.pii_fields else "")
-            for f, t in spec.request.items()
-        ],
-    )
+    if isinstance(spec.request, str):  # from_signature: known once the model is loaded
+        say("request: the model's MLflow signature ({})", spec.request)
+    else:
+        print_table(
+            "request",
+            ["field", "type", "entity key", "pii"],
+            [
+                (
+                    f,
+                    t,
+                    "yes" if f in spec.entity_keys else "",
+                    "yes" if f in spec.pii_fields else "",
+                )
+                for f, t in spec.request.items()
+            ],
+        )
     fallback = spec.fallback
     rows = [
         ("features", ", ".join(spec.features) or "-"),

@@ -23,7 +23,17 @@ if TYPE_CHECKING:
     from modelward.pipelines import PipelineRun
     from modelward.session import Session
 
-__all__ = ["register", "run_quickstart_pipeline"]
+__all__ = ["EXAMPLE_CUSTOMER", "register", "run_quickstart_pipeline", "serve_quickstart_endpoint"]
+
+#: the customer the quickstart asks its endpoint about (the fields of the model's signature)
+EXAMPLE_CUSTOMER: dict[str, Any] = {
+    "plan": "basic",
+    "region": "latam",
+    "tenure_months": 3,
+    "support_tickets": 4,
+    "logins": 2,
+    "monthly_spend": 20.0,
+}
 
 
 def quickstart_cmd(
@@ -122,6 +132,8 @@ def quickstart_cmd(
         prepare_example(root)
         with open_session(root, environ=environ_for(root)) as session:
             run_quickstart_pipeline(session)
+        console.rule("[bold]the churn endpoint: served from churn@production")
+        serve_quickstart_endpoint(root, directory)
     # the next steps, runnable as printed: with the path this program was started by when
     # `modelward` alone is not it (after `make quickstart`, before `. .venv/bin/activate`)
     mw = f"{command_prefix()} -w {shlex.quote(str(directory))}"
@@ -248,6 +260,89 @@ def run_quickstart_pipeline(
         f"verdict: [bold]{check.verdict}[/bold]"
     )
     return runs
+
+
+def serve_quickstart_endpoint(root: Path, shown_as: Path) -> dict[str, Any]:
+    """Create (or bring up to date) the example's churn endpoint from its definition file,
+    ask it about :data:`EXAMPLE_CUSTOMER` through an in-process gateway — what
+    ``modelward serve`` runs — and print how to serve it and a curl line that works.
+
+    The workspace gets the local admin's API token (``.modelward/token``) if it has none;
+    the curl line reads it from that file, so no secret is printed. Returns the answer.
+    """
+    import asyncio
+    import json
+
+    import yaml
+
+    from modelward.errors import NotFound
+    from modelward.examples import ENDPOINT_FILE
+    from modelward.security import LOCAL_TOKEN_FILE, Principal, Role, bootstrap_admin
+    from modelward.serving import create_endpoint, get_endpoint, parse_spec, update_endpoint
+    from modelward.session import open_session
+
+    # the gateway runs inside this command for one question: leave the collector alone
+    environ = (environ_for(root) or {}) | {"MODELWARD_SERVING__GC_FREEZE": "false"}
+    with open_session(root, environ=environ) as session:
+        token_file = session.workspace.home / LOCAL_TOKEN_FILE
+        if not token_file.exists():
+            bootstrap_admin(session)
+        token = token_file.read_text(encoding="utf-8").strip()
+        definition = root / ENDPOINT_FILE
+        spec = parse_spec(yaml.safe_load(definition.read_text(encoding="utf-8")))
+        admin = Principal(session.actor, Role.ADMIN)
+        try:
+            existing = get_endpoint(session, spec.name)
+        except NotFound:
+            endpoint, state = create_endpoint(session, admin, spec), "created"
+        else:
+            if existing.spec == spec:
+                endpoint, state = existing, "unchanged"
+            else:
+                endpoint, state = update_endpoint(session, admin, spec), "updated"
+        settings = session.workspace.settings.serving
+        home = session.workspace.home.relative_to(root)
+    answer: dict[str, Any] = asyncio.run(_ask(root, environ, spec.name, token))
+    console.print(
+        f"6. endpoint [bold]{spec.name}[/bold] {state} from {ENDPOINT_FILE} "
+        f"(config version {endpoint.config_version}) on {spec.model}; asked in-process: "
+        f"churn probability {answer['prediction']:.3f} from {answer['model']}@"
+        f"{answer['model_version']}" + (" (degraded)" if answer["degraded"] else "")
+    )
+    url = f"http://{settings.host}:{settings.port}/v1/endpoints/{spec.name}/predict"
+    token_path = shlex.quote(str(shown_as / home / LOCAL_TOKEN_FILE))
+    body = shlex.quote(json.dumps({"inputs": EXAMPLE_CUSTOMER}))
+    console.print("Serve it, then ask it from a second shell:", soft_wrap=True)
+    for line in (
+        f"{command_prefix()} -w {shlex.quote(str(shown_as))} serve",
+        f'curl -H "Authorization: Bearer $(cat {token_path})" -d {body} {url}',
+    ):
+        console.print(f"  {line}", markup=False, soft_wrap=True)
+    return answer
+
+
+async def _ask(root: Path, environ: dict[str, str], endpoint: str, token: str) -> Any:
+    import httpx
+
+    from modelward.serving import create_gateway
+    from modelward.session import open_session
+
+    session = open_session(root, environ=environ)
+    gateway = create_gateway(session, only=frozenset({endpoint}), access_log=False)
+    await gateway.startup()
+    try:
+        transport = httpx.ASGITransport(app=gateway)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            answer = await http.post(
+                f"/v1/endpoints/{endpoint}/predict",
+                json={"inputs": EXAMPLE_CUSTOMER},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+    finally:
+        await gateway.shutdown()
+    if answer.status_code != 200:  # pragma: no cover - the example is built to answer
+        raise RuntimeError(f"the churn endpoint answered {answer.status_code}: {answer.text}")
+    return answer.json()
 
 
 def register(app: typer.Typer) -> None:

@@ -28,12 +28,18 @@ if TYPE_CHECKING:
         write_customers,
     )
     from modelward.examples.drivers import DEFINITIONS, EXAMPLE_END, write_example
-    from modelward.examples.project import commit_workspace, example_dir, prepare_example
+    from modelward.examples.project import (
+        ENDPOINT_FILE,
+        commit_workspace,
+        example_dir,
+        prepare_example,
+    )
 
 __all__ = [
     "AS_OF",
     "CONTRACT_YAML",
     "DEFINITIONS",
+    "ENDPOINT_FILE",
     "EXAMPLE_END",
     "HISTORY_AS_OF",
     "HISTORY_START",
@@ -57,6 +63,7 @@ __getattr__, __dir__ = lazy_exports(
         "DEFINITIONS": "drivers",
         "EXAMPLE_END": "drivers",
         "write_example": "drivers",
+        "ENDPOINT_FILE": "project",
         "commit_workspace": "project",
         "example_dir": "project",
         "prepare_example": "project",

@@ -13,9 +13,17 @@ from pathlib import Path
 from modelward.errors import InputError
 from modelward.examples.churn import write_churn_data
 
-__all__ = ["commit_workspace", "example_dir", "prepare_example"]
+__all__ = ["ENDPOINT_FILE", "commit_workspace", "example_dir", "prepare_example"]
 
-_FILES = ("features.py", "pipelines.py", "contracts/activity.yaml", "contracts/labels.yaml")
+_FILES = (
+    "features.py",
+    "pipelines.py",
+    "contracts/activity.yaml",
+    "contracts/labels.yaml",
+    "churn-endpoint.yaml",
+)
+#: the example's endpoint definition, copied beside the project (``endpoints create``)
+ENDPOINT_FILE = "churn-endpoint.yaml"
 
 
 def example_dir() -> Path:
@@ -32,7 +40,8 @@ def example_dir() -> Path:
 def prepare_example(
     root: Path, *, months: int = 12, customers: int = 3_000, commit: bool = True
 ) -> str | None:
-    """Copy the example project into the workspace at ``root`` and write its data.
+    """Copy the example project (with its endpoint definition) into the workspace at
+    ``root`` and write its data.
 
     With ``commit``, the workspace becomes a git repository and its code is committed, so
     what the pipeline registers has complete lineage (the git commit is one of its items)

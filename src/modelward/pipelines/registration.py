@@ -15,6 +15,7 @@ training set returns that version instead of a second one.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelward import lineage as seam
@@ -23,7 +24,10 @@ from modelward.pipelines.steps import StepContext
 if TYPE_CHECKING:
     from modelward.monitoring import ReferenceProfile
 
-__all__ = ["register_candidate"]
+__all__ = ["input_signature", "register_candidate"]
+
+#: Python value types -> MLflow column types
+_COLUMN_TYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
 
 
 def _numbers(values: dict[str, Any]) -> dict[str, float]:
@@ -32,6 +36,27 @@ def _numbers(values: dict[str, Any]) -> dict[str, float]:
         for k, v in values.items()
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and k != "n"
     }
+
+
+def input_signature(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Any:
+    """The MLflow signature of a model fed ``columns``, typed from sample ``rows`` (the
+    golden set); None when a column has no value to tell its type by.
+
+    Built from the values rather than by ``mlflow.models.infer_signature``, which warns on
+    every integer column and falls back to an untyped schema when warnings are errors.
+    """
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema, TensorSpec
+
+    specs: list[ColSpec | TensorSpec] = []
+    for column in columns:
+        kinds = {type(row.get(column)) for row in rows} - {type(None)}
+        if kinds == {int, float}:
+            kinds = {float}
+        if len(kinds) != 1 or (kind := _COLUMN_TYPES.get(kinds.pop())) is None:
+            return None
+        specs.append(ColSpec(kind, column))
+    return ModelSignature(inputs=Schema(specs)) if specs else None
 
 
 def register_candidate(
@@ -86,7 +111,14 @@ def register_candidate(
         for column, values in candidate["segments"].items():
             for value, metrics in values.items():
                 run.log_metrics(_numbers(metrics), segment=f"{column}:{value}")
-        run.log_model(model)
+        # the signature names and types the model's inputs: the gateway feeds it a
+        # DataFrame of exactly those columns, and `request: from_signature` reads it
+        run.log_model(
+            model,
+            signature=input_signature(
+                evaluation["golden_set"]["rows"], feature_lineage.get("feature_columns") or []
+            ),
+        )
         mlflow.log_dict(evaluation, "modelward/evaluation.json")
         mlflow.log_dict(evaluation["golden_set"], "modelward/golden_set.json")
     assert run.record is not None

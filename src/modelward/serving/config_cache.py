@@ -10,7 +10,11 @@ picked up the old runtime finish on it, and it is closed once its queue is drain
 
 If a refresh fails for an endpoint (the database is down, the model version was deleted,
 its stored definition no longer validates), the last good runtime keeps serving and the
-failure is counted, logged and named in ``/readyz``; the other endpoints load as usual.
+failure is counted, logged and named in ``/readyz``; the other endpoints load as usual. An
+endpoint whose model cannot be resolved or loaded at all (an empty stage, a broken
+artifact, a definition its model does not fit) still gets a runtime: one that answers every
+request from its fallback, degraded with the reason, which ``/readyz`` reports too. A model
+that failed to load is tried again after :data:`RETRY_LOAD_S`, not on every poll.
 
 A release on an endpoint (rollout's plan, read once per refresh) adds a second warm runtime
 for the candidate and a :class:`~modelward.serving.routing.Routing`; a plan that only moves
@@ -26,21 +30,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from modelward.errors import ConfigError
+from modelward.errors import ConfigError, ModelUnavailable
 from modelward.rollout import EndpointPlan, Strategy, TrafficPlan
-from modelward.serving.endpoints import BrokenEndpoint, Endpoint
+from modelward.serving.binding import UncheckedRows, model_columns, pii_fields, request_fields
+from modelward.serving.endpoints import BrokenEndpoint, Endpoint, EndpointSpec
 from modelward.serving.metrics import EndpointMetrics, GatewayMetrics
 from modelward.serving.models import LoadedModel, ModelLoader, ModelResolver, ResolvedModel
 from modelward.serving.routing import Routing
-from modelward.serving.runtime import EndpointRuntime, model_columns
+from modelward.serving.runtime import EndpointRuntime
 from modelward.serving.schema import RequestSchema
 
 if TYPE_CHECKING:
     from modelward.features import FeatureLookup
 
-__all__ = ["EndpointCache", "Sources"]
+__all__ = ["RETRY_LOAD_S", "EndpointCache", "Sources"]
 
 _log = logging.getLogger("modelward.serving")
+#: seconds before a model version that failed to load is tried again
+RETRY_LOAD_S = 30.0
 
 
 @dataclass
@@ -75,6 +82,8 @@ class EndpointCache:
         #: or model could not be loaded, with the reason (a /readyz warning)
         self.stale: dict[str, str] = {}
         self._models: dict[tuple[str, str, str, tuple[str, ...]], LoadedModel] = {}
+        #: model key -> (time.monotonic() of the next attempt, the load's error)
+        self._load_failures: dict[tuple[str, str, str, tuple[str, ...]], tuple[float, str]] = {}
         self._lookup: FeatureLookup | None = None
         #: seconds spent loading (reading, deserialising, warming up) models so far
         self.load_s = 0.0
@@ -166,16 +175,33 @@ class EndpointCache:
             except Exception as exc:
                 self.metrics.reload_errors.labels(name).inc()
                 reason = f"{type(exc).__name__}: {exc}"
-                if old is not None:
+                if old is not None and old.unavailable is None:
                     fresh[name] = old
                     if old_routing is not None:
                         routings[name] = old_routing
                     stale[name] = f"serving config version {old.config_version}: {reason}"
                     _log.warning("endpoint %s: refresh failed, still serving: %s", name, reason)
-                else:
-                    failed[name] = reason
-                    if self.failed.get(name) != reason:  # once per new reason, not every poll
+                    continue
+                failed[name] = reason
+                if isinstance(endpoint, BrokenEndpoint):  # no definition to take a fallback from
+                    if self.failed.get(name) != reason:
                         _log.error("endpoint %s: cannot be loaded: %s", name, reason)
+                    continue
+                if self.failed.get(name) != reason:  # once per new reason, not every poll
+                    _log.error(
+                        "endpoint %s: cannot be loaded, serving its fallback: %s", name, reason
+                    )
+                if (
+                    old is not None
+                    and old.config_version == endpoint.config_version
+                    and old.unavailable == reason
+                ):
+                    fresh[name] = old
+                    continue
+                try:
+                    fresh[name] = self._unavailable(endpoint, reason)
+                except Exception as fb_exc:  # the fallback model cannot load either
+                    failed[name] = f"{reason}; fallback: {type(fb_exc).__name__}: {fb_exc}"
         self.failed = failed
         self.next_routings = routings
         kept = {id(r.candidate) for r in routings.values()}
@@ -193,16 +219,23 @@ class EndpointCache:
         key = (resolved.uri, resolved.version, output, tuple(columns))
         model = self._models.get(key)
         if model is None:
+            failed = self._load_failures.get(key)
+            if failed is not None and time.monotonic() < failed[0]:
+                raise ModelUnavailable(failed[1], model=f"{resolved.name}@{resolved.version}")
             began = time.perf_counter()
-            model = self.sources.loader.load(resolved, output, columns)
-            self.load_s += time.perf_counter() - began
+            try:
+                model = self.sources.loader.load(resolved, output, columns)
+            except Exception as exc:
+                why = f"model {resolved.name}@{resolved.version} failed to load: {exc}"
+                self._load_failures[key] = (time.monotonic() + RETRY_LOAD_S, why)
+                raise ModelUnavailable(why, model=f"{resolved.name}@{resolved.version}") from None
+            finally:
+                self.load_s += time.perf_counter() - began
+            self._load_failures.pop(key, None)
             self._models[key] = model
         return model
 
-    def _runtime(
-        self, endpoint: Endpoint, primary: ResolvedModel, backup: ResolvedModel | None
-    ) -> EndpointRuntime:
-        spec = endpoint.spec
+    def _features(self, spec: EndpointSpec) -> tuple[FeatureLookup | None, list[str]]:
         lookup = self.lookup() if spec.feature_refs else None
         if spec.feature_refs and lookup is None:
             raise ConfigError(
@@ -214,17 +247,90 @@ class EndpointCache:
         if lookup is not None:
             for selection in lookup.catalog.select(spec.feature_refs):
                 feature_names.extend(n for n in selection.names if n not in feature_names)
-        columns = model_columns(spec, feature_names)
+        return lookup, feature_names
+
+    def _runtime(
+        self, endpoint: Endpoint, primary: ResolvedModel, backup: ResolvedModel | None
+    ) -> EndpointRuntime:
+        spec = endpoint.spec
+        lookup, feature_names = self._features(spec)
+        contract_pii = primary.pii | (backup.pii if backup else frozenset())
+        # what a positional model is fed (a model that names its inputs ignores it)
+        hint = (
+            model_columns(
+                spec, spec.request, feature_names, pii=pii_fields(spec, spec.request, contract_pii)
+            )
+            if isinstance(spec.request, dict)
+            else list(feature_names)
+        )
+        model = self._model(primary, spec.output, hint)
+        request = request_fields(spec, model, feature_names)
+        pii = pii_fields(spec, request, contract_pii)
+        columns = model_columns(spec, request, feature_names, model, pii)
+        fallback_model = self._model(backup, spec.output, columns) if backup else None
+        fallback_columns = (
+            model_columns(spec, request, feature_names, fallback_model, pii)
+            if fallback_model is not None
+            else None
+        )
         return EndpointRuntime(
             spec=spec,
             config_version=endpoint.config_version,
-            model=self._model(primary, spec.output, columns),
+            model=model,
             columns=columns,
-            schema=RequestSchema(spec.name, spec.request, spec.max_rows),
+            schema=RequestSchema(spec.name, request, spec.max_rows),
             lookup=lookup,
             feature_names=feature_names,
-            fallback_model=self._model(backup, spec.output, columns) if backup else None,
+            fallback_model=fallback_model,
+            fallback_columns=fallback_columns,
+            pii_fields=pii,
             loaded_versions=(primary.version, backup.version if backup else None),
+            observe_batch=self._observer(spec.name),
+        )
+
+    def _unavailable(self, endpoint: Endpoint, reason: str) -> EndpointRuntime:
+        """A runtime whose every answer is the fallback (degraded, ``reason``)."""
+        spec = endpoint.spec
+        lookup, feature_names = self._features(spec)
+        backup = None
+        fallback_model = None
+        if spec.fallback is not None and spec.fallback.model is not None:
+            backup = self.sources.resolver.resolve(spec.fallback.model)
+        request = dict(spec.request) if isinstance(spec.request, dict) else None
+        columns: list[str] = []  # nothing is fed to a model that is not there
+        if backup is not None:
+            hint = (
+                model_columns(spec, request, feature_names)
+                if request is not None
+                else list(feature_names)
+            )
+            fallback_model = self._model(backup, spec.output, hint)
+            if request is None and fallback_model.inputs is not None:
+                request = request_fields(spec, fallback_model, feature_names)
+            columns = model_columns(
+                spec,
+                request or {},
+                feature_names,
+                fallback_model,
+                pii_fields(spec, request or {}, backup.pii),
+            )
+        name = spec.model.split("@", 1)[0]
+        return EndpointRuntime(
+            spec=spec,
+            config_version=endpoint.config_version,
+            model=LoadedModel(name, "", "", "unavailable", _no_model),
+            columns=columns,
+            schema=(
+                RequestSchema(spec.name, request, spec.max_rows)
+                if request is not None
+                else UncheckedRows(spec.name, spec.max_rows)
+            ),
+            lookup=lookup,
+            feature_names=feature_names,
+            fallback_model=fallback_model,
+            unavailable=reason,
+            pii_fields=pii_fields(spec, request or {}, backup.pii if backup else ()),
+            loaded_versions=("", backup.version if backup else None),
             observe_batch=self._observer(spec.name),
         )
 
@@ -242,3 +348,7 @@ class EndpointCache:
             em.batch.observe(rows)
 
         return observe
+
+
+def _no_model(x: object) -> list[object]:
+    raise ModelUnavailable("the endpoint's model is not loaded")

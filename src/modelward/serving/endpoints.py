@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = [
+    "FROM_SIGNATURE",
     "BrokenEndpoint",
     "Endpoint",
     "EndpointSpec",
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 FieldType = Literal["float", "int", "bool", "string"]
+#: ``request: from_signature``: the request fields come from the model's MLflow signature
+FROM_SIGNATURE = "from_signature"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}@([0-9]+|[A-Za-z]+)$")
@@ -128,15 +131,17 @@ class EndpointSpec(BaseModel):
     name: str
     #: ``NAME@production``, ``NAME@staging`` or ``NAME@3``
     model: str
-    #: request fields and their types, in the order the model sees them
-    request: dict[str, FieldType]
+    #: request fields and their types; or ``from_signature``: the model's MLflow signature
+    #: inputs that no online feature provides, typed by the signature (at load)
+    request: dict[str, FieldType] | Literal["from_signature"]
     #: request fields that key the online feature lookup
     entity_keys: list[str] = Field(default_factory=list)
     #: online features to read: ``"view:feature"`` or ``"view"``
     features: list[str] = Field(default_factory=list)
     #: on-demand views computed at request time (the same code as training)
     transforms: list[str] = Field(default_factory=list)
-    #: model input columns in order; default: non-key request fields, then features
+    #: model input columns in order, for a model that names none; default: what the
+    #: model's signature names, else request fields that are not keys or PII, then features
     model_inputs: list[str] | None = None
     latency_budget_ms: float = Field(default=100.0, gt=0, le=60_000)
     fallback: Fallback | None = None
@@ -164,14 +169,18 @@ class EndpointSpec(BaseModel):
         if not _REF.match(self.model):
             raise ValueError(f"model {self.model!r}: expected NAME@VERSION or NAME@stage")
         if not self.request:
-            raise ValueError("request: declare at least one request field")
-        for field in self.request:
-            if not _FIELD.match(field):
-                raise ValueError(f"request field {field!r}: use letters, digits and '_'")
-        for group, names in (("entity_keys", self.entity_keys), ("pii_fields", self.pii_fields)):
-            unknown = [n for n in names if n not in self.request]
-            if unknown:
-                raise ValueError(f"{group}: {', '.join(unknown)} not among the request fields")
+            raise ValueError("request: declare at least one request field, or from_signature")
+        if isinstance(self.request, dict):  # from_signature is checked against the model
+            for field in self.request:
+                if not _FIELD.match(field):
+                    raise ValueError(f"request field {field!r}: use letters, digits and '_'")
+            for group, names in (
+                ("entity_keys", self.entity_keys),
+                ("pii_fields", self.pii_fields),
+            ):
+                unknown = [n for n in names if n not in self.request]
+                if unknown:
+                    raise ValueError(f"{group}: {', '.join(unknown)} not among the request fields")
         if self.features and not self.entity_keys:
             raise ValueError("entity_keys: online features need at least one entity key")
         return self
@@ -187,8 +196,16 @@ def parse_spec(data: dict[str, Any]) -> EndpointSpec:
         return EndpointSpec.model_validate(data)
     except ValidationError as exc:
         parts = []
+        # `request` is a mapping or the word from_signature: report only the branch the
+        # value meant, under the field's own name (pydantic names both union members)
+        given = data.get("request") if isinstance(data, dict) else None
+        meant = "dict[" if isinstance(given, dict) else "literal["
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "endpoint"
+            loc = err["loc"]
+            branch = [p for p in loc if isinstance(p, str) and p.startswith(("dict[", "literal["))]
+            if loc[:1] == ("request",) and branch and not branch[0].startswith(meant):
+                continue
+            where = ".".join(str(p) for p in loc if p not in branch) or "endpoint"
             parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
         raise InputError("invalid endpoint: " + "; ".join(parts), field="endpoint") from None
 
@@ -281,8 +298,9 @@ def check_model_refs(session: Session, spec: EndpointSpec) -> None:
 
     ``NAME@3`` must be a registered version; ``NAME@production``/``@staging`` a registered
     model (the stage may still be empty: the endpoint then serves its fallback, and the
-    gateway's ``/readyz`` says why, until a version enters the stage). Checked when a
-    definition is created or updated, so a typo fails there and not at serve time.
+    gateway's ``/readyz`` says why, until a version enters the stage); ``request:
+    from_signature`` a version logged with a signature that names its inputs. Checked when
+    a definition is created or updated, so a typo fails there and not at serve time.
     """
     from modelward.registry import get_version, parse_ref
 
@@ -292,7 +310,7 @@ def check_model_refs(session: Session, spec: EndpointSpec) -> None:
             continue
         try:
             name, which = parse_ref(ref)
-            get_version(session, (name, which))
+            version = get_version(session, (name, which))
         except InputError as exc:
             raise InputError(f"invalid endpoint: {field}: {exc.message}", field=field) from None
         except NotFound as exc:
@@ -302,6 +320,18 @@ def check_model_refs(session: Session, spec: EndpointSpec) -> None:
                 f"invalid endpoint: {field}: {ref!r} cannot be served: {exc.message}",
                 field=field,
             ) from None
+        artifact = version.lineage.get("model_artifact") or {}
+        if (
+            field == "model"
+            and spec.request == FROM_SIGNATURE
+            and not artifact.get("signature_inputs")
+        ):
+            raise InputError(
+                f"invalid endpoint: request: from_signature, but {version.ref} was logged "
+                "without an MLflow signature naming its inputs; log it with one "
+                "(mlflow.models.infer_signature) or write the request fields",
+                field="request",
+            )
 
 
 def create_endpoint(session: Session, actor: Principal, spec: EndpointSpec) -> Endpoint:

@@ -38,9 +38,10 @@ from modelward.errors import (
     Overloaded,
     RequestTimeout,
 )
-from modelward.monitoring import PredictionLogWriter, PredictionRecord
+from modelward.monitoring import PredictionLogWriter
 from modelward.rollout import Route
 from modelward.serving.accesslog import AccessLog
+from modelward.serving.answers import Answer
 from modelward.serving.auth import TokenVerifier, may_call
 from modelward.serving.config_cache import EndpointCache
 from modelward.serving.intake import ClientGone, read_body
@@ -51,7 +52,6 @@ from modelward.serving.routing import SHADOW_CAPACITY, ShadowScorer, failure_rec
 from modelward.serving.runtime import (
     EndpointRuntime,
     FeatureStoreFailed,
-    MissingFeatures,
     ModelFailed,
     Scored,
 )
@@ -68,9 +68,6 @@ _PREFIX = "/v1/endpoints/"
 _SUFFIX = "/predict"
 _JSON = [(b"content-type", b"application/json")]
 _PROBLEM = [(b"content-type", b"application/problem+json")]
-_REDACTED = "[redacted]"
-#: model version recorded in the prediction log for an endpoint's fixed fallback response
-_FIXED_RESPONSE = "fallback-response"
 #: response cache entries per endpoint; the cache is emptied when full (cheap, bounded)
 _CACHE_ENTRIES = 10_000
 
@@ -283,8 +280,10 @@ class Gateway:
             "endpoints": {
                 name: {
                     "model": rt.model.name,
-                    "model_version": rt.model.version,
+                    "model_version": rt.model.version or None,
                     "config_version": rt.config_version,
+                    # the model is not loaded: the fallback answers every request
+                    **({"serving": "fallback"} if rt.unavailable else {}),
                 }
                 for name, rt in self.cache.runtimes.items()
             },
@@ -386,7 +385,6 @@ class Gateway:
         route: Route | None = None,
     ) -> None:
         spec = runtime.spec
-        model = runtime.model
         cache = runtime.response_cache if spec.cache_ttl_s else None
         key = None
         scored: Scored | None = None
@@ -399,52 +397,38 @@ class Gateway:
         if scored is None:
             with self._span("predict"):
                 scored, reason = await self._score(runtime, rows)
-            if scored is not None and cache is not None and key is not None:
+            # only a complete answer is reused: a missing entity may have features soon
+            if scored is not None and scored.reasons is None and cache is not None and key:
                 if len(cache) >= _CACHE_ENTRIES:
                     cache.clear()
                 cache[key] = (time.monotonic() + spec.cache_ttl_s, scored)
-        if scored is None:
-            self.metrics.fallbacks.labels(spec.name, fallback_reason(reason)).inc()
-            try:
-                scored, model = await self._fallback(runtime, rows, reason or "")
-            except ModelUnavailable as exc:
-                if route is not None:  # the release's judge counts the arm's errors
-                    elapsed_ms = (time.perf_counter() - started) * 1000.0
-                    for record in failure_records(
-                        runtime, request_id, rows, elapsed_ms, route, type(exc).__name__
-                    ):
-                        self.writer.submit(record)
-                raise
+        try:
+            answer = await self._answer(runtime, rows, scored, reason)
+        except ModelUnavailable as exc:
+            if route is not None:  # the release's judge counts the arm's errors
+                elapsed_ms = (time.perf_counter() - started) * 1000.0
+                for record in failure_records(
+                    runtime, request_id, rows, elapsed_ms, route, type(exc).__name__
+                ):
+                    self.writer.submit(record)
+            raise
         # feature and model timings are observed once per batch, by the runtime
-        em = self._endpoint_metrics(spec.name, model.version)
-        degraded = reason is not None
-        payload: dict[str, Any] = {
-            "request_id": request_id,
-            "endpoint": spec.name,
-            "model": model.name,
-            # a fixed fallback response came from no model version
-            "model_version": model.version if not degraded or scored.model_s else None,
-            "degraded": degraded,
-        }
-        if degraded:
-            payload["reason"] = reason
-        if batch:
-            payload["predictions"] = scored.predictions
-        else:
-            payload["prediction"] = scored.predictions[0]
+        payload = answer.payload(request_id, spec.name, batch)
+        version = payload["model_version"] or runtime.model.version
+        em = self._endpoint_metrics(spec.name, version)
         await respond(send, 200, orjson.dumps(payload), _JSON, request_id)
         elapsed = time.perf_counter() - started
         em.latency.observe(elapsed)
         em.ok.inc()
-        self._log_predictions(
-            runtime,
-            request_id,
-            scored,
-            model.name,
-            payload["model_version"] or _FIXED_RESPONSE,
-            elapsed,
-            degraded,
-            route,
+        answer.log(
+            self.writer.submit,
+            request_id=request_id,
+            at_us=time.time_ns() // 1000,
+            endpoint=spec.name,
+            latency_ms=elapsed * 1000.0,
+            pii=runtime.pii_fields or spec.pii_fields,
+            role=route.role if route is not None else None,
+            release_id=route.release_id if route is not None else "",
         )
         if self.access_log is not None:
             self.access_log.log(
@@ -454,15 +438,20 @@ class Gateway:
                 200,
                 elapsed,
                 spec.name,
-                model.version,
-                degraded,
+                version,
+                answer.degraded,
             )
 
     async def _score(
         self, runtime: EndpointRuntime, rows: list[dict[str, Any]]
     ) -> tuple[Scored | None, str | None]:
-        """The model's answer under the breakers and the budget, or why there is none."""
+        """The model's answer under the breakers and the budget, or why there is none.
+
+        The breakers hear only about their dependency: a row that failed alone (in the
+        answer's ``reasons``) says nothing against the model or the store."""
         spec = runtime.spec
+        if runtime.unavailable is not None:
+            return None, f"model unavailable: {runtime.unavailable}"
         if not runtime.model_breaker.allow():
             return None, "model circuit open"
         if runtime.uses_features and not runtime.feature_breaker.allow():
@@ -487,10 +476,6 @@ class Gateway:
             runtime.model_breaker.release()
             runtime.feature_breaker.failure()
             return None, f"feature store failed: {exc}"
-        except MissingFeatures as exc:
-            runtime.model_breaker.release()
-            runtime.feature_breaker.success()
-            return None, str(exc)
         except ModelFailed as exc:
             runtime.model_breaker.failure()
             runtime.feature_breaker.release()
@@ -506,6 +491,72 @@ class Gateway:
             self._stage_spans(submitted, scored)
         return scored, None
 
+    async def _answer(
+        self,
+        runtime: EndpointRuntime,
+        rows: list[dict[str, Any]],
+        scored: Scored | None,
+        reason: str | None,
+    ) -> Answer:
+        """Per row, the model's prediction or the fallback's (degraded, with the reason)."""
+        n = len(rows)
+        model = runtime.model
+        if scored is None:
+            answer = Answer([None] * n, list(rows), [(model.name, None)] * n, [reason] * n)
+        else:
+            reasons: list[str | None] = list(scored.reasons) if scored.reasons else [None] * n
+            answer = Answer(
+                list(scored.predictions),
+                list(scored.inputs),
+                [(model.name, model.version if r is None else None) for r in reasons],
+                reasons,
+            )
+        todo = [j for j, r in enumerate(answer.reasons) if r is not None]
+        if todo:
+            for j in todo:
+                self.metrics.fallbacks.labels(
+                    runtime.spec.name, fallback_reason(answer.reasons[j])
+                ).inc()
+            await self._fallback(runtime, rows, todo, answer)
+        return answer
+
+    async def _fallback(
+        self, runtime: EndpointRuntime, rows: list[dict[str, Any]], todo: list[int], answer: Answer
+    ) -> None:
+        """Answer rows ``todo`` from the fallback; :class:`ModelUnavailable` when it cannot."""
+        fallback = runtime.spec.fallback
+        if fallback is not None and fallback.model is None:
+            for j in todo:
+                answer.predictions[j] = fallback.response
+            return
+        why = answer.reasons[todo[0]]
+        backup = runtime.fallback_model
+        if fallback is not None and backup is not None:
+            budget = runtime.spec.latency_budget_ms / 1000.0
+            try:
+                scored = await runtime.predict([rows[j] for j in todo], budget, fallback=True)
+            except (TimeoutError, FeatureStoreFailed, ModelFailed) as exc:
+                why = f"{why}; the fallback model failed too: {exc or 'timeout'}"
+            else:
+                left = []
+                for k, j in enumerate(todo):
+                    failed = scored.reasons[k] if scored.reasons else None
+                    if failed is None:
+                        answer.predictions[j] = scored.predictions[k]
+                        answer.inputs[j] = scored.inputs[k]
+                        answer.sources[j] = (backup.name, backup.version)
+                    else:
+                        left.append(j)
+                        answer.reasons[j] = f"{answer.reasons[j]}; the fallback model: {failed}"
+                if not left:
+                    return
+                todo, why = left, answer.reasons[left[0]]
+        rows_named = ":" if len(rows) == 1 else f" row(s) {', '.join(map(str, todo))}:"
+        raise ModelUnavailable(
+            f"endpoint {runtime.spec.name!r} cannot answer{rows_named} {why}",
+            endpoint=runtime.spec.name,
+        )
+
     def _stage_spans(self, submitted_ns: int, scored: Scored) -> None:
         """Child spans for the stages that ran on the batcher thread, timed from there."""
         features_ns = int(scored.features_s * 1e9)
@@ -519,62 +570,6 @@ class Gateway:
         span = self._tracer.start_span("model", start_time=max(start_model, submitted_ns))
         span.set_attribute("modelward.batch_rows", scored.batch_size)
         span.end(end_time=end)
-
-    async def _fallback(
-        self, runtime: EndpointRuntime, rows: list[dict[str, Any]], reason: str
-    ) -> tuple[Scored, Any]:
-        fallback = runtime.spec.fallback
-        if fallback is not None and fallback.model is None:
-            fixed = Scored([fallback.response] * len(rows), rows, 0.0, 0.0, 0)
-            return fixed, runtime.model
-        if fallback is not None and runtime.fallback_model is not None:
-            budget = runtime.spec.latency_budget_ms / 1000.0
-            try:
-                scored = await runtime.predict(rows, budget, fallback=True)
-                return scored, runtime.fallback_model
-            except (TimeoutError, FeatureStoreFailed, MissingFeatures, ModelFailed) as exc:
-                reason = f"{reason}; the fallback model failed too: {exc or 'timeout'}"
-        raise ModelUnavailable(
-            f"endpoint {runtime.spec.name!r} cannot answer: {reason}",
-            endpoint=runtime.spec.name,
-        )
-
-    def _log_predictions(
-        self,
-        runtime: EndpointRuntime,
-        request_id: str,
-        scored: Scored,
-        model: str,
-        version: str,
-        elapsed: float,
-        degraded: bool,
-        route: Route | None = None,
-    ) -> None:
-        spec = runtime.spec
-        role, release = (route.role, route.release_id) if route is not None else ("primary", "")
-        at_us = time.time_ns() // 1000
-        latency_ms = elapsed * 1000.0
-        pii = spec.pii_fields
-        submit = self.writer.submit
-        many = len(scored.predictions) > 1
-        for i, (row, prediction) in enumerate(zip(scored.inputs, scored.predictions, strict=True)):
-            if pii:
-                row = {**row, **dict.fromkeys(pii, _REDACTED)}
-            submit(
-                PredictionRecord(
-                    f"{request_id}/{i}" if many else request_id,
-                    at_us,
-                    spec.name,
-                    model,
-                    version,
-                    row,
-                    prediction,
-                    latency_ms,
-                    degraded,
-                    role=role,
-                    release_id=release,
-                )
-            )
 
     def _endpoint_metrics(self, endpoint: str, version: str) -> EndpointMetrics:
         em = self._em.get((endpoint, version))

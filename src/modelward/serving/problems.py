@@ -44,6 +44,10 @@ def fallback_reason(reason: str | None) -> str:
         return "feature_store"
     if reason.startswith("model failed"):
         return "model_error"
+    if reason.startswith("model unavailable"):
+        return "model_unavailable"
+    if reason.startswith("the feature lookup failed"):
+        return "row_refused"
     return "missing_features"
 
 

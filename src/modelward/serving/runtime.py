@@ -17,7 +17,15 @@ Where the model runs is the endpoint's choice (``isolate_model`` x ``batching``)
 
 The scoring function reads the online features of all rows in one lookup (the same
 :class:`~modelward.features.FeatureLookup`, with the same on-demand transforms, as training
-uses), builds one float matrix and makes one model call.
+uses), builds the model's input once (a float matrix, or a DataFrame of the columns the
+model names: chosen at load, see :mod:`~modelward.serving.feeds`) and makes one model call.
+
+Rows fail alone. An entity without (fresh) features is left out of the model call and
+comes back with its reason, for the gateway to answer from the fallback. When the batch's
+lookup or model call raises while the dependency is sound (the store answers a probe; the
+model scores its warm-up input), the batch is split in halves to find the rows it failed
+on (:mod:`~modelward.serving.isolation`): their batch-mates are scored, and nothing is
+counted against the breakers, which count the dependency's failures, not a caller's value.
 """
 
 from __future__ import annotations
@@ -29,11 +37,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from modelward.errors import InputError
 from modelward.serving.batcher import BatcherClosed, LoopBatcher, MicroBatcher
 from modelward.serving.endpoints import EndpointSpec
+from modelward.serving.isolation import by_halves
 from modelward.serving.models import LoadedModel
 from modelward.serving.resilience import CircuitBreaker
 from modelward.serving.schema import RequestSchema
@@ -47,16 +54,18 @@ __all__ = [
     "Job",
     "MissingFeatures",
     "ModelFailed",
+    "RowFailed",
     "Scored",
-    "model_columns",
 ]
 
 
 Batcher = MicroBatcher | LoopBatcher
+#: the key the store probe reads: no entity has it, any sound store answers "missing"
+_PROBE_KEY = ("modelward_readyz", ["probe"])
 
 
 class ModelFailed(Exception):
-    """The model call raised; carries the original error's text."""
+    """The model call raised, and the model is unsound; carries the original error's text."""
 
 
 class FeatureStoreFailed(Exception):
@@ -65,6 +74,10 @@ class FeatureStoreFailed(Exception):
 
 class MissingFeatures(Exception):
     """An entity has no (fresh) feature values in the online store."""
+
+
+class RowFailed(Exception):
+    """One row could not be scored (its features or the model refused its values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +89,16 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Scored:
+    #: one per row; None where the row has a reason instead
     predictions: list[Any]
     #: request fields plus looked-up features per row, as the model saw them
     inputs: list[dict[str, Any]]
     features_s: float
     model_s: float
     batch_size: int
+    #: per row, why it has no prediction (missing features, a refused value); None: all
+    #: rows were scored
+    reasons: list[str | None] | None = None
 
 
 def _expire(future: asyncio.Future[Any]) -> None:
@@ -89,14 +106,25 @@ def _expire(future: asyncio.Future[Any]) -> None:
         future.set_exception(TimeoutError("the latency budget ran out while the model ran"))
 
 
-def model_columns(spec: EndpointSpec, feature_names: Sequence[str]) -> list[str]:
-    """The model's input columns: explicit, or non-key request fields then features."""
-    if spec.model_inputs is not None:
-        return list(spec.model_inputs)
-    keys = set(spec.entity_keys)
-    return [f for f in spec.request if f not in keys] + [
-        f for f in feature_names if f not in spec.request
-    ]
+def _partial(part: list[Any], rows: list[dict[str, Any]], scored: Scored) -> Scored | InputError:
+    """One job's answer when some of its rows failed: a 422 if a row's own value was
+    refused (an :class:`InputError`), else ``scored`` with each row's input and reason."""
+    refused = next((r for r in part if isinstance(r, InputError)), None)
+    if refused is not None:
+        return refused
+    reasons = [str(r) if isinstance(r, Exception) else None for r in part]
+    return Scored(
+        scored.predictions,
+        [r if isinstance(r, dict) else rows[k] for k, r in enumerate(part)],
+        scored.features_s,
+        scored.model_s,
+        scored.batch_size,
+        reasons if any(reasons) else None,
+    )
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -109,6 +137,14 @@ class EndpointRuntime:
     lookup: FeatureLookup | None = None
     feature_names: list[str] = field(default_factory=list)
     fallback_model: LoadedModel | None = None
+    #: the fallback model's columns, when it names other inputs than the primary
+    fallback_columns: list[str] | None = None
+    #: request fields redacted in the prediction log (and fed to a model only when its
+    #: signature names them): ``pii_fields`` and what the data contracts mark as PII
+    pii_fields: list[str] = field(default_factory=list)
+    #: why the endpoint's model cannot serve (it could not be resolved or loaded): every
+    #: request is answered by the fallback, degraded with this reason
+    unavailable: str | None = None
     model_breaker: CircuitBreaker = field(init=False)
     feature_breaker: CircuitBreaker = field(init=False)
     batcher: Batcher | None = field(init=False, default=None)
@@ -128,14 +164,27 @@ class EndpointRuntime:
         name = self.spec.name
         self.model_breaker = CircuitBreaker(f"{name}:model")
         self.feature_breaker = CircuitBreaker(f"{name}:features")
+        self._inputs = {id(self.model): self.model.input_builder(self.columns)}
+        if self.fallback_model is not None:
+            self._inputs[id(self.fallback_model)] = self.fallback_model.input_builder(
+                self.fallback_columns or self.columns
+            )
+        #: per model, a native input it scored (its warm-up probe, else a real row's)
+        self._known_good: dict[int, Any] = {
+            id(m): m.probe for m in (self.model, self.fallback_model) if m is not None
+        }
         spec = self.spec
         size = spec.max_batch if spec.batching and self.model.accepts_batches else 1
-        models = [(self.model, name)]
+        models: list[tuple[LoadedModel | None, str]] = [
+            (None if self.unavailable else self.model, name)
+        ]
         if self.fallback_model is not None:
             models.append((self.fallback_model, f"{name}-fb"))
         made: list[Batcher | None] = []
         for model, label in models:
-            if spec.isolate_model:
+            if model is None:
+                made.append(None)
+            elif spec.isolate_model:
                 made.append(MicroBatcher(self._scorer(model), max_batch=size, name=label))
             elif size > 1:
                 made.append(LoopBatcher(self._scorer(model), max_batch=size))
@@ -166,7 +215,8 @@ class EndpointRuntime:
         self, rows: list[dict[str, Any]], budget_s: float, *, fallback: bool = False
     ) -> Scored:
         """Features and model for ``rows`` within ``budget_s``; raises :class:`TimeoutError`,
-        :class:`FeatureStoreFailed`, :class:`MissingFeatures` or :class:`ModelFailed`."""
+        :class:`FeatureStoreFailed`, :class:`ModelFailed` or :class:`InputError` for the
+        whole request; a row that failed alone has its reason in :attr:`Scored.reasons`."""
         model = self.fallback_model if fallback else self.model
         batcher = self.fallback_batcher if fallback else self.batcher
         assert model is not None
@@ -212,80 +262,156 @@ class EndpointRuntime:
                 rows.extend(job.rows)
         if not live:
             return results
+        # per row: the row as the model sees it, or why it has none (an Exception)
+        outcome: list[Any] = rows
+        clean = True  # no row has failed: the common case takes the short path below
         features_s = 0.0
         if self.uses_features:
             t0 = time.perf_counter()
             reader = threading.get_ident()
             self._reading_features.add(reader)  # set add/discard: atomic under the GIL
             try:
-                rows = self._with_features(rows)
-            except (MissingFeatures, InputError) as problem:
-                # one request's entity or request values: only that request is answered so
-                if len(live) == 1:
-                    results[live[0]] = problem
-                    return results
-                return self._one_by_one(model, jobs, results, live)
-            except Exception as exc:
-                failure = FeatureStoreFailed(f"{type(exc).__name__}: {exc}")
+                outcome, clean = self._with_features(rows)
+            except FeatureStoreFailed as failure:
                 for i in live:
                     results[i] = failure
                 return results
             finally:
                 self._reading_features.discard(reader)
             features_s = time.perf_counter() - t0
+        ready = (
+            range(len(rows))
+            if clean
+            else [j for j, row in enumerate(outcome) if not isinstance(row, Exception)]
+        )
+        predictions: list[Any] = [None] * len(rows)
         t1 = time.perf_counter()
-        try:
-            columns = self.columns
-            matrix = np.array([[row[c] for c in columns] for row in rows], dtype=np.float64)
-            predictions = model.predict(matrix)
-        except Exception as exc:
-            failure_m = ModelFailed(f"{type(exc).__name__}: {exc}")
-            for i in live:
-                results[i] = failure_m
-            return results
+        if ready:
+            try:
+                answers, scored_all = self._call(
+                    model, outcome if clean else [outcome[j] for j in ready]
+                )
+            except ModelFailed as failure:
+                for i in live:
+                    results[i] = failure
+                return results
+            if clean and scored_all:
+                predictions = answers
+            else:
+                outcome = list(outcome)
+                clean = False
+                for j, answer in zip(ready, answers, strict=True):
+                    if isinstance(answer, Exception):
+                        outcome[j] = answer
+                    else:
+                        predictions[j] = answer
         model_s = time.perf_counter() - t1
-        if self.observe_batch is not None:
-            self.observe_batch(model, features_s, model_s, len(rows))
+        if ready and self.observe_batch is not None:
+            self.observe_batch(model, features_s, model_s, len(ready))
         start = 0
-        size = len(rows)
+        size = len(ready)
         for i in live:
             n = len(jobs[i].rows)
-            results[i] = Scored(
-                predictions[start : start + n],
-                rows[start : start + n],
-                features_s,
-                model_s,
-                size,
+            end = start + n
+            if clean:
+                results[i] = Scored(
+                    predictions[start:end], outcome[start:end], features_s, model_s, size
+                )
+            else:
+                results[i] = _partial(
+                    outcome[start:end],
+                    rows[start:end],
+                    Scored(predictions[start:end], [], features_s, model_s, size),
+                )
+            start = end
+        return results
+
+    def _call(self, model: LoadedModel, rows: list[dict[str, Any]]) -> tuple[list[Any], bool]:
+        """One model call for ``rows``: per row its output, or a :class:`RowFailed` for a
+        row the (sound) model refused, and whether every row was scored;
+        :class:`ModelFailed` when the model is unsound."""
+        build = self._inputs[id(model)]
+        try:
+            native = build(rows)
+            out = model.predict(native)
+        except Exception as exc:
+            if not self._model_sound(model):
+                raise ModelFailed(_why(exc)) from None
+
+            def attempt(lo: int, hi: int) -> list[Any]:
+                return model.predict(build(rows[lo:hi]))
+
+            found = by_halves(len(rows), attempt, exc)
+            return [
+                RowFailed(f"model failed on this row: {_why(r)}") if isinstance(r, Exception) else r
+                for r in found
+            ], False
+        if self._known_good.get(id(model)) is None:  # once: what tells a sound model later
+            self._known_good[id(model)] = build(rows[:1])
+        return out, True
+
+    def _model_sound(self, model: LoadedModel) -> bool:
+        """Whether the model still scores an input it scored before (unknown: unsound)."""
+        known = self._known_good.get(id(model))
+        if known is None:
+            return False
+        try:
+            model.predict(known)
+        except Exception:
+            return False
+        return True
+
+    def _with_features(self, rows: list[dict[str, Any]]) -> tuple[list[Any], bool]:
+        """Per row: the row with its features, or why it has none (an Exception); and
+        whether every row has its features."""
+        try:
+            merged = self._merge(rows)
+        except Exception as exc:
+            if not isinstance(exc, InputError) and not self._store_answers():
+                raise FeatureStoreFailed(_why(exc)) from None
+            found = by_halves(len(rows), lambda lo, hi: self._merge(rows[lo:hi]), exc)
+        else:
+            return merged, not any(isinstance(r, Exception) for r in merged)
+        keys = self.spec.entity_keys
+        return [
+            r
+            if not isinstance(r, Exception) or isinstance(r, (InputError, MissingFeatures))
+            else RowFailed(
+                f"the feature lookup failed for "
+                f"{', '.join(f'{k}={rows[j].get(k)!r}' for k in keys)}: {_why(r)}"
             )
-            start += n
-        return results
+            for j, r in enumerate(found)
+        ], False
 
-    def _one_by_one(
-        self, model: LoadedModel, jobs: Sequence[Job], results: list[Any], live: list[int]
-    ) -> list[Any]:
-        """Some entity lacks features: score each job alone so only its request falls back."""
-        for i in live:
-            try:
-                results[i] = self.score(model, [jobs[i]])[0]
-            except Exception as exc:  # pragma: no cover - score returns errors, never raises
-                results[i] = exc
-        return results
+    def _store_answers(self) -> bool:
+        """Whether the online store answers a read (then a failed lookup is the rows')."""
+        assert self.lookup is not None
+        try:
+            self.lookup.store.read(*_PROBE_KEY)
+        except Exception:
+            return False
+        return True
 
-    def _with_features(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _merge(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """One lookup for ``rows``; raises if the lookup does (the caller isolates)."""
         assert self.lookup is not None
         spec = self.spec
-        entities = {k: [r[k] for r in rows] for k in spec.entity_keys}
-        request_fields = [f for f in spec.request if f not in spec.entity_keys]
+        keys = spec.entity_keys
+        entities = {k: [r[k] for r in rows] for k in keys}
+        request_fields = [f for f in self.schema.fields if f not in keys]
         request = {f: [r[f] for r in rows] for f in request_fields} or None
         result = self.lookup.get(entities, spec.feature_refs, request=request)
         names = self.feature_names
         columns = [result.columns[n] for n in names]
-        merged = []
+        merged: list[Any] = []
         for j, row in enumerate(rows):
             values = [col[j] for col in columns]
             if any(v is None for v in values):
                 missing = [n for n, v in zip(names, values, strict=True) if v is None]
-                keys = ", ".join(f"{k}={row[k]!r}" for k in spec.entity_keys)
-                raise MissingFeatures(f"no online value of {', '.join(missing)} for {keys}")
-            merged.append({**row, **dict(zip(names, values, strict=True))})
+                where = ", ".join(f"{k}={row[k]!r}" for k in keys)
+                merged.append(
+                    MissingFeatures(f"no online value of {', '.join(missing)} for {where}")
+                )
+            else:
+                merged.append({**row, **dict(zip(names, values, strict=True))})
         return merged

@@ -160,7 +160,7 @@ GatewayFactory = Callable[..., Gateway]
 @pytest.fixture
 def make_gateway(world: World, sink: MemoryPredictionSink) -> GatewayFactory:
 
-    def make(lookup: Any = None, **settings: Any) -> Gateway:
+    def make(lookup: Any = None, loader: Any = None, **settings: Any) -> Gateway:
         conf = ServingSettings(
             **{"access_log": False, "gc_freeze": False, "poll_interval_s": 3600, **settings}
         )
@@ -168,7 +168,7 @@ def make_gateway(world: World, sink: MemoryPredictionSink) -> GatewayFactory:
         sources = Sources(
             load_endpoints=world.load,
             resolver=StaticModelResolver(world.models),
-            loader=ObjectModelLoader(),
+            loader=loader or ObjectModelLoader(),
             lookup=(lambda: lookup) if lookup is not None else None,
         )
         gateway = Gateway(

@@ -71,7 +71,10 @@ def test_sklearn_and_xgboost_are_loaded_natively_and_pyfunc_is_the_general_path(
     assert (native.flavor, boosted.flavor, general.flavor) == ("sklearn", "xgboost", "pyfunc")
     assert native.predict(x[:4]) == gb.predict_proba(x[:4])[:, 1].tolist()
     assert boosted.predict(x[:4]) == pytest.approx(xgb.predict_proba(x[:4])[:, 1].tolist())
-    assert general.predict(x[:2]) == (x[:2, 0] * 2).tolist()
+    # pyfunc takes a DataFrame of the endpoint's columns (this model has no signature)
+    assert (native.feed, boosted.feed, general.feed) == ("array", "array", "frame")
+    rows = [dict(zip(COLUMNS, r, strict=True)) for r in x[:2].tolist()]
+    assert general.predict(general.input_builder(COLUMNS)(rows)) == (x[:2, 0] * 2).tolist()
 
 
 def test_outputs_follow_the_endpoint_setting() -> None:

@@ -7,15 +7,16 @@ from typing import Any
 
 import pytest
 
+from modelward.serving.binding import model_columns
 from modelward.serving.models import load_object
-from modelward.serving.runtime import EndpointRuntime, model_columns
+from modelward.serving.runtime import EndpointRuntime
 from modelward.serving.schema import RequestSchema
 from tests.unit.serving.conftest import FIELDS, ConstantModel, SleepyModel, row, spec
 
 
 def test_a_retired_runtime_scores_late_requests_inline() -> None:
     endpoint = spec(batching=True)
-    columns = model_columns(endpoint, [])
+    columns = model_columns(endpoint, FIELDS, [])
     model = load_object(
         ConstantModel(0.7), name="m", version="1", uri="mem", output="auto", columns=columns
     )
@@ -35,7 +36,7 @@ def test_a_retired_runtime_scores_late_requests_inline() -> None:
 )
 def test_every_execution_mode_answers_concurrent_requests(isolate: bool, batching: bool) -> None:
     endpoint = spec(batching=batching, isolate_model=isolate)
-    columns = model_columns(endpoint, [])
+    columns = model_columns(endpoint, FIELDS, [])
     model = load_object(
         ConstantModel(0.2), name="m", version="1", uri="mem", output="auto", columns=columns
     )
@@ -55,7 +56,7 @@ def test_every_execution_mode_answers_concurrent_requests(isolate: bool, batchin
 def test_on_the_event_loop_an_overrun_is_a_timeout_once_the_call_returns() -> None:
     slow = SleepyModel(seconds=0.05)
     endpoint = spec(batching=False, isolate_model=False)
-    columns = model_columns(endpoint, [])
+    columns = model_columns(endpoint, FIELDS, [])
     model = load_object(slow, name="m", version="1", uri="mem", output="auto", columns=columns)
     runtime = EndpointRuntime(endpoint, 1, model, columns, RequestSchema("m", FIELDS, 10))
     slow.armed.set()

@@ -55,7 +55,9 @@ batch_score(
     EndpointSpec(name="sums", model="sums@1", request={"id": "int", "a": "float", "b": "float"},
                  entity_keys=["id"]),
     source, out, session=session, key="id", batch_rows=200,
-    resolver=StaticModelResolver({"sums@1": ResolvedModel("sums", "1", "mem://sums/1", Logistic())}),
+    resolver=StaticModelResolver(
+        {"sums@1": ResolvedModel("sums", "1", "mem://sums/1", Logistic())}
+    ),
     loader=ObjectModelLoader(),
 )
 """

@@ -78,6 +78,9 @@ def _exactly(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
     held: list[pa.RecordBatch] = []
     count = 0
     for batch in batches:
+        if not held and batch.num_rows == rows:  # the usual case: no copy
+            yield pa.Table.from_batches([batch])
+            continue
         held.append(batch)
         count += batch.num_rows
         while count >= rows:

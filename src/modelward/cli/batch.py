@@ -3,39 +3,45 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from modelward.cli.output import duration, err_console, print_json, say
 from modelward.cli.session import session_from_cli
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
 
 __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True)
 
 
+class _RowsPerSecond(ProgressColumn):
+    """Rows scored per second (Rich's own speed column shows only while the total is
+    unknown)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s", style="progress.data.speed")
+
+
 def _bar() -> Progress:
     """Rows done, rows/s and time left, on stderr (``--json`` on stdout stays clean)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     return Progress(
         TextColumn("[bold]scoring"),
         BarColumn(),
         MofNCompleteColumn(),
-        TaskProgressColumn(show_speed=True),
-        TextColumn("rows/s"),
+        _RowsPerSecond(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err_console,

@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from modelward.errors import InputError
+from modelward.errors import InputError, ModelUnavailable
 from modelward.monitoring import PredictionRecord, PredictionSink
 from modelward.security import Permission, Principal
 from modelward.serving.batch_input import BatchInput, check_rows, open_input
@@ -470,6 +470,12 @@ def _finished_part(work: Path, index: int, rows_in: int) -> dict[str, Any]:
     }
 
 
+def _row_range(good: pa.Table) -> str:
+    """The input row numbers of ``good``, as a range for a message."""
+    numbers = good.column("row_number")
+    return f"{numbers[0].as_py()}-{numbers[-1].as_py()}"
+
+
 class _Scorer:
     """The model call and the prediction log for the checked rows of one part."""
 
@@ -501,7 +507,15 @@ class _Scorer:
             matrix = np.column_stack(
                 [good.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
             ).astype(np.float64, copy=False)
-            predictions = self.model.predict(matrix)
+            try:
+                predictions = self.model.predict(matrix)
+            except Exception as exc:
+                # every row of the run would fail alike: stop here (the run resumes later)
+                raise ModelUnavailable(
+                    f"model {self.model.name}@{self.model.version} failed on rows "
+                    f"{_row_range(good)}: {type(exc).__name__}: {exc}",
+                    model=f"{self.model.name}@{self.model.version}",
+                ) from None
         else:
             predictions = []
         seconds = time.perf_counter() - started

@@ -343,3 +343,25 @@ def test_bad_input_names_the_field(
     assert err.value.details["field"] == "b"
     with pytest.raises(InputError, match="not a snapshot reference"):
         _score(session, models, tmp_path / "nope.parquet", tmp_path / "out")
+
+
+class BrokenAfterWarmUp(SumModel):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict_proba(self, x: Any) -> Any:
+        self.calls += 1
+        if self.calls > 6:  # the loader's warm-up calls pass
+            raise ValueError("boom")
+        return super().predict_proba(x)
+
+
+def test_a_failing_model_stops_the_run_with_a_clear_error_and_no_result(
+    session: Session, models: dict[str, ResolvedModel], tmp_path: Path
+) -> None:
+    from modelward.errors import ModelUnavailable
+
+    models["sums@production"] = ResolvedModel("sums", "3", "mem://sums/3", BrokenAfterWarmUp())
+    with pytest.raises(ModelUnavailable, match=r"sums@3 failed on rows 0-39: ValueError: boom"):
+        _score(session, models, _input(tmp_path / "in.parquet"), tmp_path / "out")
+    assert all(p.name.endswith(".partial") for p in (tmp_path / "out").iterdir())

@@ -315,6 +315,8 @@ def batch_score(
     resumed = state_path.is_file()
     if resumed:
         state = json.loads(state_path.read_text(encoding="utf-8"))
+        for stale in work.glob(".*.tmp"):  # a write the killed run never renamed
+            stale.unlink()
     else:
         state = {
             "run_id": uuid.uuid4().hex,

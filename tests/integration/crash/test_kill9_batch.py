@@ -44,12 +44,12 @@ class Logistic:
         p = 1 / (1 + np.exp(-x.sum(axis=1)))
         return np.column_stack([1 - p, p])
 
-pause_at(
-    "modelward.serving.batch:_write_parquet",
-    "stopped",
-    when=when,
-    only_if=lambda path, table: path.name == part,
-)
+if when == "inside":  # the temporary file is written, the rename never happens
+    pause_at("os:replace", "stopped",
+             only_if=lambda src, dst: Path(dst).name == part)
+else:
+    pause_at("modelward.serving.batch:_write_parquet", "stopped", when=when,
+             only_if=lambda path, table: path.name == part)
 session = Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "tester"}))
 batch_score(
     EndpointSpec(name="sums", model="sums@1", request={"id": "int", "a": "float", "b": "float"},
@@ -109,6 +109,8 @@ def _score(session: Session, source: Path, out: Path, **kw: Any) -> Any:
         # killed with part 1's log lines written but the part not yet renamed: redone,
         # and its log lines are not written twice
         ("part-00001.parquet", "before", 1),
+        # killed inside part 3's write: its temporary file is swept, the part redone
+        ("part-00003.parquet", "inside", 3),
     ],
 )
 def test_a_killed_batch_run_resumes_and_scores_every_row_once(
@@ -123,12 +125,20 @@ def test_a_killed_batch_run_resumes_and_scores_every_row_once(
     out = tmp_path / "out"
     root = str(session.workspace.root)
     kill_at(CHILD, root, str(source), str(out), part, when, label="stopped")
-    assert all(p.name.endswith(".partial") for p in out.iterdir())  # no result visible
+    (partial,) = out.iterdir()
+    assert partial.name.endswith(".partial")  # no result visible
+    left = [p.name for p in partial.glob(".*.tmp")]
+    assert bool(left) == (when == "inside")  # only a kill inside the write leaves one
+    assert all(name.startswith(f".{part}.") for name in left)
 
     resumed = _score(session, source, out)
     whole = _score(session, source, tmp_path / "whole", prediction_log=MemoryPredictionSink())
 
     assert (resumed.resumed_parts, resumed.rows_scored) == (kept, ROWS)
+    assert sorted(p.name for p in resumed.output.iterdir()) == [
+        "manifest.json",
+        *(f"part-{i:05d}.parquet" for i in range(ROWS // PART)),
+    ]
     got = pq.read_table(sorted(resumed.output.glob("part-*.parquet")))
     want = pq.read_table(sorted(whole.output.glob("part-*.parquet")))
     assert got["row_key"].to_pylist() == list(range(ROWS))

@@ -365,3 +365,17 @@ def test_a_failing_model_stops_the_run_with_a_clear_error_and_no_result(
     with pytest.raises(ModelUnavailable, match=r"sums@3 failed on rows 0-39: ValueError: boom"):
         _score(session, models, _input(tmp_path / "in.parquet"), tmp_path / "out")
     assert all(p.name.endswith(".partial") for p in (tmp_path / "out").iterdir())
+
+
+def test_a_snapshot_is_scored_and_its_content_hash_addresses_the_output(
+    session: Session, models: dict[str, ResolvedModel], tmp_path: Path
+) -> None:
+    from modelward.data import snapshot
+
+    snap = snapshot(_input(tmp_path / "in.parquet"), name="to_score", session=session)
+
+    result, sink = _score(session, models, snap.ref, tmp_path / "out")
+
+    assert (result.input, result.input_hash) == (snap.ref, snap.content_hash)
+    assert result.rows_scored == ROWS and sink.count("sums") == ROWS
+    assert _score(session, models, snap.ref, tmp_path / "out")[0].skipped

@@ -347,7 +347,7 @@ def batch_score(
         opened_sink = True
     scorer = _Scorer(spec, model, columns, features, sink, state["run_id"], key)
     try:
-        parts = _run_parts(source, spec, work, scorer, batch_rows, on_progress)
+        parts = _run_parts(source, spec, work, scorer, batch_rows, on_progress, resumed)
     finally:
         if opened_sink:
             sink.close()
@@ -401,6 +401,7 @@ def _run_parts(
     scorer: _Scorer,
     batch_rows: int,
     on_progress: Progress | None,
+    resumed: bool,
 ) -> list[dict[str, Any]]:
     schema = RequestSchema(spec.name, spec.request, max_rows=1)
     pii = frozenset(spec.pii_fields)
@@ -408,7 +409,8 @@ def _run_parts(
     parts: list[dict[str, Any]] = []
     first_row = 0
     finished_before = {p.name for p in work.glob("part-*.parquet")}
-    after_resume = bool(finished_before)
+    # the first part a resumed run scores is the one the killed run may have half logged
+    after_resume = resumed
     for index, table in enumerate(source.batches(batch_rows, strings)):
         name = _part_name(index)
         rows_in = table.num_rows
@@ -534,13 +536,13 @@ class _Scorer:
             }
         )
         if n:
-            self._log(good, keys.to_pylist(), predictions, seconds * 1000 / n, dedupe_log)
+            self._log(good, numbers.to_pylist(), predictions, seconds * 1000 / n, dedupe_log)
         return out
 
     def _log(
         self,
         good: pa.Table,
-        keys: list[Any],
+        numbers: list[int],
         predictions: list[Any],
         latency_ms: float,
         dedupe: bool,
@@ -551,7 +553,9 @@ class _Scorer:
             [_REDACTED] * good.num_rows if n in self.pii else good.column(n).to_pylist()
             for n in names
         ]
-        ids = [f"{self.run_id}/{k}" for k in keys]
+        # by row number, not by key: a key may repeat (one customer at many event times),
+        # and the resumed part's lookup below must not mistake one row for another
+        ids = [f"{self.run_id}/{i}" for i in numbers]
         already: set[str] = set()
         if dedupe:  # the part a killed run was writing: its log lines may be there already
             already = self.sink.find_request_ids(self.spec.name, ids)

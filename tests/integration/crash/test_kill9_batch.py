@@ -109,6 +109,7 @@ def _score(session: Session, source: Path, out: Path, **kw: Any) -> Any:
         # killed with part 1's log lines written but the part not yet renamed: redone,
         # and its log lines are not written twice
         ("part-00001.parquet", "before", 1),
+        ("part-00000.parquet", "before", 0),
         # killed inside part 3's write: its temporary file is swept, the part redone
         ("part-00003.parquet", "inside", 3),
     ],

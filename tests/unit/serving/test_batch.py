@@ -367,11 +367,19 @@ def test_a_failing_model_stops_the_run_with_a_clear_error_and_no_result(
     assert all(p.name.endswith(".partial") for p in (tmp_path / "out").iterdir())
 
 
+@pytest.fixture
+def store_session(workspace: Workspace) -> Iterator[Session]:
+    """On SQLite and on a fresh Postgres schema (the metadata the run reads)."""
+    with Session(workspace) as s:
+        yield s
+
+
 def test_a_snapshot_is_scored_and_its_content_hash_addresses_the_output(
-    session: Session, models: dict[str, ResolvedModel], tmp_path: Path
+    store_session: Session, models: dict[str, ResolvedModel], tmp_path: Path
 ) -> None:
     from modelward.data import snapshot
 
+    session = store_session
     snap = snapshot(_input(tmp_path / "in.parquet"), name="to_score", session=session)
 
     result, sink = _score(session, models, snap.ref, tmp_path / "out")

@@ -60,6 +60,7 @@ def _register() -> None:
     from modelward.cli import (
         api_server,
         audit,
+        batch,
         data,
         endpoints,
         features,
@@ -95,6 +96,7 @@ def _register() -> None:
     reproduce.register(app)
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
     gateway.register(app)
+    app.add_typer(batch.app, name="batch", help="Batch scoring of files and snapshots.")
     app.add_typer(
         rollout.app,
         name="rollout",

@@ -1,4 +1,4 @@
-"""Serving context: endpoint definitions and the online inference gateway.
+"""Serving context: endpoint definitions, the online inference gateway, batch scoring.
 
 This module is the context's public surface; other contexts, the CLI and the REST API
 import only from here. Importing it loads neither the gateway's dependencies nor any
@@ -13,6 +13,7 @@ from modelward._exports import lazy_exports
 
 if TYPE_CHECKING:
     from modelward.serving.app import ENV_ENDPOINTS, create_gateway
+    from modelward.serving.batch import BatchResult, batch_score
     from modelward.serving.endpoints import (
         BrokenEndpoint,
         Endpoint,
@@ -33,12 +34,14 @@ if TYPE_CHECKING:
 __all__ = [
     "ENV_ENDPOINTS",
     "ENV_HEADER_TIMEOUT",
+    "BatchResult",
     "BrokenEndpoint",
     "Endpoint",
     "EndpointSpec",
     "Fallback",
     "Gateway",
     "HeaderDeadlineProtocol",
+    "batch_score",
     "check_model_refs",
     "create_endpoint",
     "create_gateway",
@@ -55,6 +58,8 @@ __getattr__, __dir__ = lazy_exports(
     {
         "ENV_ENDPOINTS": "app",
         "create_gateway": "app",
+        "BatchResult": "batch",
+        "batch_score": "batch",
         "BrokenEndpoint": "endpoints",
         "Endpoint": "endpoints",
         "EndpointSpec": "endpoints",

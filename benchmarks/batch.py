@@ -1,0 +1,184 @@
+"""Batch scoring: ``modelward.serving.batch_score`` beside a bare loop of ``predict_proba``.
+
+Data: ``--rows`` rows (1M by default) of 20 float features and an id, in one Parquet file.
+Model: the benchmark GBM (GradientBoostingClassifier, 100 trees, depth 3, as
+benchmarks/gateway.py), trained on 5,000 rows. Cases, each in a fresh subprocess so its
+peak memory (max RSS, imports included) is its own:
+
+- bare: ``ParquetFile.iter_batches(65_536)`` -> float matrix -> ``model.predict_proba``,
+  the raw limit on the same Arrow batches in one process;
+- modelward, log discarded: ``batch_score`` (schema check, rejects, parts renamed into
+  place, manifest) with a prediction log sink that drops what it is given;
+- modelward: the same with the workspace's SQLite prediction log (every row logged with
+  ``mode="batch"``), what ``modelward batch score`` does.
+
+Results: a Rich table, JSON on stdout and benchmarks/results/batch.json.
+
+    python benchmarks/batch.py [--rows 1000000] [--skip modelward]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data"
+RESULTS = HERE / "results"
+FEATURES = 20
+BATCH = 65_536
+
+_DONE = """
+import json, resource, time
+def done(rows, wall):
+    print(json.dumps({"rows": rows, "wall_s": wall,
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_BARE = """
+import pickle, sys, time
+import numpy as np
+import pyarrow.parquet as pq
+data, model_path = sys.argv[1], sys.argv[2]
+model = pickle.loads(open(model_path, "rb").read())
+names = [f"f{i}" for i in range(20)]
+began = time.perf_counter()
+rows = 0
+with pq.ParquetFile(data) as reader:
+    for batch in reader.iter_batches(batch_size=65_536):
+        x = np.column_stack([batch.column(n).to_numpy() for n in names])
+        p = model.predict_proba(x)[:, 1]
+        rows += len(p)
+done(rows, time.perf_counter() - began)
+"""
+
+_MODELWARD = """
+import pickle, sys, tempfile, time
+from pathlib import Path
+from modelward.config import Workspace, init_workspace
+from modelward.serving import EndpointSpec, batch_score
+from modelward.serving.models import ObjectModelLoader, ResolvedModel, StaticModelResolver
+from modelward.session import Session
+
+data, model_path, log = sys.argv[1], sys.argv[2], sys.argv[3]
+model = pickle.loads(open(model_path, "rb").read())
+
+class Discard:
+    label = "discard"
+    def write(self, records): pass
+    def find_request_ids(self, endpoint, ids): return set()
+    def close(self): pass
+
+spec = EndpointSpec(name="gbm", model="gbm@1", request={f"f{i}": "float" for i in range(20)})
+with tempfile.TemporaryDirectory() as tmp:
+    root = init_workspace(Path(tmp) / "ws", project="bench")
+    with Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "bench"})) as s:
+        began = time.perf_counter()
+        result = batch_score(
+            spec, data, Path(tmp) / "out", session=s, key="id",
+            resolver=StaticModelResolver({"gbm@1": ResolvedModel("gbm", "1", "mem://gbm", model)}),
+            loader=ObjectModelLoader(),
+            prediction_log=Discard() if log == "discard" else None,
+        )
+        wall = time.perf_counter() - began
+done(result.rows_scored, wall)
+"""
+
+CASES = {
+    "bare": (_BARE, ()),
+    "modelward, log discarded": (_MODELWARD, ("discard",)),
+    "modelward": (_MODELWARD, ("sqlite",)),
+}
+
+
+def _prepare(rows: int) -> tuple[Path, Path]:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    DATA.mkdir(exist_ok=True)
+    model_path = DATA / "batch-gbm.pkl"
+    if not model_path.exists():
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(5_000, FEATURES))
+        y = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(int)
+        model = GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0)
+        model_path.write_bytes(pickle.dumps(model.fit(x, y)))
+    data = DATA / f"batch-{rows}.parquet"
+    if not data.exists():
+        rng = np.random.default_rng(1)
+        tmp = data.with_suffix(".tmp")
+        with pq.ParquetWriter(tmp, _schema()) as writer:
+            for start in range(0, rows, 250_000):
+                n = min(250_000, rows - start)
+                columns = {"id": pa.array(np.arange(start, start + n))}
+                columns |= {f"f{i}": rng.normal(size=n) for i in range(FEATURES)}
+                writer.write_table(pa.table(columns), row_group_size=BATCH)
+        tmp.rename(data)
+    return data, model_path
+
+
+def _schema() -> object:
+    import pyarrow as pa
+
+    return pa.schema([("id", pa.int64()), *((f"f{i}", pa.float64()) for i in range(FEATURES))])
+
+
+def _run(script: str, *args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _DONE + script, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tempfile.gettempdir(),
+    )
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--skip", default="", help="comma-separated case names to leave out")
+    args = parser.parse_args()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    data, model = _prepare(args.rows)
+    results: dict[str, dict[str, float]] = {}
+    for name, (script, extra) in CASES.items():
+        if name in skip or (name.startswith("modelward") and "modelward" in skip):
+            continue
+        results[name] = _run(script, str(data), str(model), *extra)
+    bare = results.get("bare")
+    table = Table(title=f"batch scoring, {args.rows:,} rows x {FEATURES} features, GBM 100x3")
+    for col in ("case", "seconds", "rows/s", "vs bare", "peak RSS MB"):
+        table.add_column(col, justify="left" if col == "case" else "right")
+    for name, r in results.items():
+        r["rows_per_s"] = r["rows"] / r["wall_s"]
+        r["ratio"] = r["rows_per_s"] / bare["rows_per_s"] if bare else float("nan")
+        table.add_row(
+            name,
+            f"{r['wall_s']:.2f}",
+            f"{r['rows_per_s']:,.0f}",
+            f"{r['ratio']:.2f}x",
+            f"{r['peak_mb']:.0f}",
+        )
+    Console(stderr=True).print(table)
+    report = {"rows": args.rows, "features": FEATURES, "cases": results}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "batch.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

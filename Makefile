@@ -37,11 +37,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports --no-logo
 
 # the suite runs on TEST_WORKERS processes (pytest-xdist, in the dev extra); each test has
-# its own workspace, Postgres schema, Redis key prefix and free ports, so they never meet
-TEST_WORKERS ?= 2
+# its own workspace, Postgres schema, Redis key prefix and free ports, so they never meet.
+# More workers than cores: many tests wait on a subprocess or a server, and the slow ones
+# (run first, see tests/conftest.py) are handed out one at a time so they overlap
+TEST_WORKERS ?= 4
 
 test: $(VENV)/.installed-dev lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 1
 
 # mutation testing of the modules that carry the promises, one module at a time with one
 # worker (CPU-heavy: hours for all of them; MODULES=data.hashing,security.audit for some)

@@ -55,3 +55,13 @@ def store(workspace: Workspace) -> Iterator[Store]:
 def sqlite_workspace(workspace_dir: Path) -> Workspace:
     """A workspace on the embedded default only, for tests about files rather than the store."""
     return Workspace.open(workspace_dir, environ={"MODELWARD_IDENTITY__USER": "tester"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests marked ``slow`` (a quickstart, a server under load: minutes each) run first.
+
+    pytest-xdist hands the first tests out to the workers one or two at a time, so the long
+    ones start early on different workers and the short ones fill in around them, instead
+    of the run ending with one worker busy on a long test and the others idle.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

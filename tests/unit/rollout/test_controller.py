@@ -187,11 +187,11 @@ class FlakySink:
     def __init__(self, inner: PredictionSink, failures: int) -> None:
         self.inner, self.failures = inner, failures
 
-    def read(self, endpoint: str | None = None, limit: int | None = None) -> list[Any]:
+    def read_window(self, endpoint: str, **window: Any) -> Any:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("prediction log unreachable")
-        return self.inner.read(endpoint, limit)
+        return self.inner.read_window(endpoint, **window)
 
 
 def test_the_controller_resumes_after_a_failed_pass(w: Setup, sink: PredictionSink) -> None:

@@ -32,6 +32,7 @@ def data() -> tuple[Any, Any]:
     return x, (x[:, 0] > 0).astype(int)
 
 
+@pytest.mark.slow  # logs and loads three MLflow models
 def test_sklearn_and_xgboost_are_loaded_natively_and_pyfunc_is_the_general_path(
     sqlite_workspace: Workspace, tmp_path: Path
 ) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from modelward.cli import app as root_app
 from modelward.cli import main
 from modelward.config import init_workspace
 
@@ -37,13 +36,9 @@ pytestmark = pytest.mark.slow  # whole flows through the real CLI
 
 
 def _register_commands() -> None:
-    from modelward.cli import pipelines, reproduce, scheduler
+    import importlib
 
-    names = {g.name for g in root_app.registered_groups}
-    if "pipelines" not in names:
-        pipelines.register(root_app)
-        scheduler.register(root_app)
-        reproduce.register(root_app)
+    importlib.import_module("modelward.cli.app")._register()  # what main does first
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -38,12 +38,13 @@ lint: $(VENV)/.installed-dev
 
 # the suite runs on TEST_WORKERS processes (pytest-xdist, in the dev extra); each test has
 # its own workspace, Postgres schema, Redis key prefix and free ports, so they never meet.
-# More workers than cores: many tests wait on a subprocess or a server, and the slow ones
-# (run first, see tests/conftest.py) are handed out one at a time so they overlap
+# More workers than cores: many tests wait on a subprocess or a server. The slow ones are
+# collected first (tests/conftest.py) and handed out a few at a time in that order, so they
+# overlap; a module whose tests share an expensive fixture is one xdist_group, one worker
 TEST_WORKERS ?= 4
 
 test: $(VENV)/.installed-dev lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 1
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # mutation testing of the modules that carry the promises, one module at a time with one
 # worker (CPU-heavy: hours for all of them; MODULES=data.hashing,security.audit for some)

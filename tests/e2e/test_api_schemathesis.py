@@ -46,6 +46,9 @@ CONFIG = {
 }
 
 
+pytestmark = pytest.mark.xdist_group("schemathesis")  # one worker sets up the module's fixture once
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, str]]:
     root = init_workspace(tmp_path_factory.mktemp("schemathesis") / "ws")

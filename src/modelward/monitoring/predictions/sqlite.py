@@ -28,33 +28,41 @@ if TYPE_CHECKING:
 
 __all__ = ["SqlitePredictionSink", "SqlitePredictionSinkConfig"]
 
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS predictions ("
-    "seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, at_us INTEGER NOT NULL, "
-    "endpoint TEXT NOT NULL, model TEXT NOT NULL, model_version TEXT NOT NULL, "
-    "inputs TEXT NOT NULL, prediction TEXT NOT NULL, latency_ms REAL NOT NULL, "
-    "degraded INTEGER NOT NULL, mode TEXT NOT NULL DEFAULT 'online', "
-    "role TEXT NOT NULL DEFAULT 'primary', release_id TEXT NOT NULL DEFAULT '', "
-    "error TEXT NOT NULL DEFAULT '')",
-    "CREATE INDEX IF NOT EXISTS ix_predictions_endpoint_at ON predictions (endpoint, at_us)",
-    "CREATE INDEX IF NOT EXISTS ix_predictions_request_id ON predictions (request_id)",
-)
-_COLUMNS = (
-    "request_id, at_us, endpoint, model, model_version, inputs, prediction, latency_ms, degraded, "
-    "mode, role, release_id, error"
-)
-#: columns added after the first release, with their DDL, for logs written before them
+#: columns added after the first release, with their DDL: part of a new log's table, and
+#: added to a log written before them when it is opened
 _ADDED_COLUMNS = {
     "mode": "mode TEXT NOT NULL DEFAULT 'online'",
     "role": "role TEXT NOT NULL DEFAULT 'primary'",
     "release_id": "release_id TEXT NOT NULL DEFAULT ''",
     "error": "error TEXT NOT NULL DEFAULT ''",
 }
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS predictions ("
+    "seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, at_us INTEGER NOT NULL, "
+    "endpoint TEXT NOT NULL, model TEXT NOT NULL, model_version TEXT NOT NULL, "
+    "inputs TEXT NOT NULL, prediction TEXT NOT NULL, latency_ms REAL NOT NULL, "
+    f"degraded INTEGER NOT NULL, {', '.join(_ADDED_COLUMNS.values())})",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_endpoint_at ON predictions (endpoint, at_us)",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_request_id ON predictions (request_id)",
+)
+_COLUMN_NAMES = (
+    "request_id",
+    "at_us",
+    "endpoint",
+    "model",
+    "model_version",
+    "inputs",
+    "prediction",
+    "latency_ms",
+    "degraded",
+    *_ADDED_COLUMNS,
+)
+_COLUMNS = ", ".join(_COLUMN_NAMES)
 
 
 _INSERT_BATCH = (
     f"INSERT INTO predictions ({_COLUMNS}) SELECT "
-    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(13))
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_COLUMN_NAMES)))
     + " FROM json_each(?) ORDER BY key"
 )
 

@@ -4,6 +4,7 @@ This module is the context's public surface; other contexts import only from her
 """
 
 from modelward.config.settings import (
+    AlertRuleSettings,
     DataSettings,
     Secrets,
     ServerSettings,
@@ -15,6 +16,7 @@ from modelward.config.workspace import CONFIG_FILE, HOME_DIR, Workspace, find_ro
 __all__ = [
     "CONFIG_FILE",
     "HOME_DIR",
+    "AlertRuleSettings",
     "DataSettings",
     "Secrets",
     "ServerSettings",

@@ -8,15 +8,25 @@ They are held as :class:`pydantic.SecretStr`, so ``repr`` and logs show ``******
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from modelward.errors import ConfigError
 
 __all__ = [
+    "AlertRuleSettings",
     "DataSettings",
     "FeaturesSettings",
     "IdentitySettings",
@@ -141,6 +151,99 @@ class ServingSettings(_Section):
     prediction_log_batch: int = Field(default=1_000, ge=1)
 
 
+#: ``<metric> <comparison> <number>``, e.g. ``latency_ms.p95 > 250``
+_RULE_WHEN = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+){0,2})\s*"
+    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<threshold>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
+#: the metrics a rule may name: per version, except ``kpi.*`` (the endpoint's)
+RULE_METRICS = (
+    "rows",
+    "error_rate",
+    "degraded_rate",
+    "drifted_features",
+    "latency_ms.<p50|p95|p99>",
+    "performance.<auc|accuracy|brier|ece|positive_rate|coverage>",
+    "drift.<feature>.<effect|null_rate>",
+    "kpi.<name>.<change|value>",
+)
+_RULE_METRIC_SHAPES = {
+    "rows": 1,
+    "error_rate": 1,
+    "degraded_rate": 1,
+    "drifted_features": 1,
+    "latency_ms": 2,
+    "performance": 2,
+    "drift": 3,
+    "kpi": 3,
+}
+_RULE_LEAVES = {
+    "latency_ms": {"p50", "p95", "p99"},
+    "performance": {"auc", "accuracy", "brier", "ece", "positive_rate", "coverage"},
+    "drift": {"effect", "null_rate"},
+    "kpi": {"change", "value"},
+}
+
+
+class AlertRuleSettings(_Section):
+    """One rule of your own (``[[monitoring.rules]]``), beside the built-in one.
+
+    It holds for a version (or, for ``kpi.*``, for the endpoint) when ``when`` is true of a
+    monitor run; it then fires through the same persistence, cooldown, audit and webhook as
+    the built-in rule. A metric the run could not measure (no labels yet, a feature not in
+    the window) does not hold, and the run's notes say so.
+    """
+
+    #: names the alert (its key is ``rule:<name>[:<version>]``)
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    #: ``<metric> <op> <number>`` (see ``RULE_METRICS``); ops ``< <= > >= == !=``
+    when: str
+    #: endpoints it applies to; empty: every endpoint
+    endpoints: list[str] = Field(default_factory=list)
+    #: consecutive runs before it fires; empty: ``[monitoring] persistence``
+    persistence: int | None = Field(default=None, ge=1, le=100)
+    #: parsed from ``when`` at load, so a typo fails when the settings are read
+    metric: str = ""
+    op: str = ""
+    threshold: float = 0.0
+
+    @field_validator("when")
+    @classmethod
+    def _check_when(cls, when: str) -> str:
+        _parse_rule(when)
+        return when
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_when(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("when"), str):
+            return data
+        try:
+            metric, op, threshold = _parse_rule(data["when"])
+        except ValueError:
+            return data  # the field validator reports it, located at ``when``
+        return {**data, "metric": metric, "op": op, "threshold": threshold}
+
+
+def _parse_rule(when: str) -> tuple[str, str, float]:
+    found = _RULE_WHEN.match(when)
+    if found is None:
+        raise ValueError(
+            f"{when[:80]!r}: expected '<metric> <op> <number>' with op one of "
+            "< <= > >= == != (e.g. 'latency_ms.p95 > 250')"
+        )
+    metric = found["metric"]
+    parts = metric.split(".")
+    leaves = _RULE_LEAVES.get(parts[0])
+    if _RULE_METRIC_SHAPES.get(parts[0]) != len(parts) or (
+        leaves is not None and parts[-1] not in leaves
+    ):
+        raise ValueError(
+            f"{when[:80]!r}: unknown metric {metric[:60]!r}; one of " + ", ".join(RULE_METRICS)
+        )
+    return metric, found["op"], float(found["threshold"])
+
+
 class MonitoringSettings(_Section):
     """``modelward monitor run``: the built-in alert rule and where alerts go."""
 
@@ -163,6 +266,8 @@ class MonitoringSettings(_Section):
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     #: delivery attempts per change, with exponential backoff between them
     webhook_attempts: int = Field(default=5, ge=1, le=20)
+    #: rules of your own, beside the built-in one (see ``AlertRuleSettings``)
+    rules: list[AlertRuleSettings] = Field(default_factory=list)
 
 
 def _default_executor() -> dict[str, Any]:

@@ -31,7 +31,8 @@ from modelward.monitoring.tables import alert_states, monitor_runs
 
 __all__ = ["AlertChange", "AlertPolicy", "Condition", "apply_alert_policy", "conditions_of"]
 
-Kind = Literal["model_drift", "data_pipeline_incident"]
+#: "rule": one of ``[[monitoring.rules]]`` (:mod:`~modelward.monitoring.rules`)
+Kind = Literal["model_drift", "data_pipeline_incident", "rule"]
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,15 @@ class Condition:
     #: the important features behind it (drifting, or with the quality anomaly)
     features: list[str]
     message: str
+    #: the rule's name, for kind "rule"
+    rule: str = ""
+    #: consecutive runs before it fires, when it differs from the policy's
+    persistence: int | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.version}"
+        scope = f"{self.kind}:{self.rule}" if self.rule else self.kind
+        return f"{scope}:{self.version}" if self.version else scope
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "key": self.key}
@@ -181,7 +187,8 @@ def apply_alert_policy(
     changes: list[AlertChange] = []
     current = {c.key: c for c in conditions}
     for key, c in current.items():
-        if not _held(conn, endpoint, key, policy.persistence - 1):
+        needed = c.persistence or policy.persistence
+        if not _held(conn, endpoint, key, needed - 1):
             continue
         row = states.get(key)
         if row is not None and row.state == "firing":

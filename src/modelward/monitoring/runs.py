@@ -33,6 +33,7 @@ from modelward.monitoring.kpis import kpi_changes
 from modelward.monitoring.labels import Performance, prediction_scores, realised_performance
 from modelward.monitoring.predictions import open_workspace_log
 from modelward.monitoring.references import find_profile
+from modelward.monitoring.rules import rule_conditions
 from modelward.monitoring.tables import monitor_runs
 
 if TYPE_CHECKING:
@@ -248,9 +249,12 @@ def run_monitor(
             max_change=session.workspace.settings.monitoring.max_kpi_change,
         )
     ]
-    conditions, notes = conditions_of(
-        [asdict(v) for v in versions], importance, held_out_auc, rule, kpis
+    measured = [asdict(v) for v in versions]
+    conditions, notes = conditions_of(measured, importance, held_out_auc, rule, kpis)
+    own, own_notes = rule_conditions(
+        session.workspace.settings.monitoring.rules, endpoint, measured, kpis
     )
+    conditions, notes = conditions + own, notes + own_notes
     run_id = uuid.uuid4().hex
     who = actor or session.actor
     with session.store.transaction() as conn:

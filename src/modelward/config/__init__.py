@@ -6,6 +6,7 @@ This module is the context's public surface; other contexts import only from her
 from modelward.config.settings import (
     AlertRuleSettings,
     DataSettings,
+    MonitorScheduleSettings,
     Secrets,
     ServerSettings,
     ServingSettings,
@@ -18,6 +19,7 @@ __all__ = [
     "HOME_DIR",
     "AlertRuleSettings",
     "DataSettings",
+    "MonitorScheduleSettings",
     "Secrets",
     "ServerSettings",
     "ServingSettings",

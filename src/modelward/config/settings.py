@@ -23,7 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from modelward.errors import ConfigError
+from modelward.cron import check_cron
+from modelward.errors import ConfigError, InputError
 
 __all__ = [
     "AlertRuleSettings",
@@ -31,6 +32,7 @@ __all__ = [
     "FeaturesSettings",
     "IdentitySettings",
     "MlflowSettings",
+    "MonitorScheduleSettings",
     "PipelinesSettings",
     "Secrets",
     "ServerSettings",
@@ -244,6 +246,27 @@ def _parse_rule(when: str) -> tuple[str, str, float]:
     return metric, found["op"], float(found["threshold"])
 
 
+class MonitorScheduleSettings(_Section):
+    """A monitor run on a cron schedule (``[[monitoring.schedules]]``), started by
+    ``modelward scheduler`` exactly once per tick however many schedulers run."""
+
+    endpoint: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    #: five fields, UTC, e.g. ``"0 * * * *"`` (hourly)
+    cron: str
+    #: seconds of the log each run reads, ending at the tick
+    window_s: float = Field(default=3600.0, gt=0)
+    #: input fields whose values realised performance is broken down by
+    segments: list[str] = Field(default_factory=list)
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, cron: str) -> str:
+        try:
+            return check_cron(cron)
+        except InputError as exc:
+            raise ValueError(exc.message) from None
+
+
 class MonitoringSettings(_Section):
     """``modelward monitor run``: the built-in alert rule and where alerts go."""
 
@@ -268,6 +291,8 @@ class MonitoringSettings(_Section):
     webhook_attempts: int = Field(default=5, ge=1, le=20)
     #: rules of your own, beside the built-in one (see ``AlertRuleSettings``)
     rules: list[AlertRuleSettings] = Field(default_factory=list)
+    #: monitor runs on a schedule (see ``MonitorScheduleSettings``)
+    schedules: list[MonitorScheduleSettings] = Field(default_factory=list)
 
 
 def _default_executor() -> dict[str, Any]:

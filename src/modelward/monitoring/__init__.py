@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     )
     from modelward.monitoring.report import render_monitor_html, write_monitor_report
     from modelward.monitoring.runs import Finding, MonitorResult, get_run, latest_run, run_monitor
+    from modelward.monitoring.schedules import MonitorTick, run_due_monitors
     from modelward.monitoring.webhooks import WebhookSender, sender_from_settings
     from modelward.monitoring.webhooks import sign as sign_webhook
 
@@ -65,6 +66,7 @@ __all__ = [
     "KpiIngest",
     "LabelIngest",
     "MonitorResult",
+    "MonitorTick",
     "NumericProfile",
     "Performance",
     "PredictionLogWriter",
@@ -88,6 +90,7 @@ __all__ = [
     "quarantine_path",
     "realised_performance",
     "render_monitor_html",
+    "run_due_monitors",
     "run_monitor",
     "save_profile",
     "sender_from_settings",
@@ -130,6 +133,8 @@ __getattr__, __dir__ = lazy_exports(
         "get_run": "runs",
         "latest_run": "runs",
         "run_monitor": "runs",
+        "MonitorTick": "schedules",
+        "run_due_monitors": "schedules",
         "render_monitor_html": "report",
         "write_monitor_report": "report",
     },

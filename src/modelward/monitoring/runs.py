@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +24,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from modelward import security
-from modelward.errors import InputError, NotFound
-from modelward.monitoring.alerts import AlertPolicy, apply_alert_policy, conditions_of
+from modelward.errors import Conflict, InputError, NotFound
+from modelward.monitoring.alerts import (
+    AlertChange,
+    AlertPolicy,
+    Condition,
+    apply_alert_policy,
+    conditions_of,
+)
 from modelward.monitoring.drift import DriftReport, DriftThresholds, detect_drift
 from modelward.monitoring.kpis import kpi_changes
 from modelward.monitoring.labels import Performance, prediction_scores, realised_performance
@@ -164,6 +171,7 @@ def run_monitor(
     webhook: WebhookSender | None = None,
     segments: Sequence[str] = (),
     progress: Progress | None = None,
+    tick: datetime | None = None,
 ) -> MonitorResult:
     """Check the last ``window`` of ``endpoint`` (ending at ``end``, default now) and store
     the result (audited).
@@ -174,7 +182,9 @@ def run_monitor(
 
     ``policy`` defaults to ``[monitoring]`` of the workspace; ``webhook`` receives the
     alert changes after the commit; ``segments`` are input fields whose values realised
-    performance is also broken down by.
+    performance is also broken down by. ``tick`` marks a scheduled run: a second run of
+    the same endpoint and tick raises :class:`~modelward.errors.Conflict` and stores
+    nothing (its alert changes are rolled back with it and never sent).
     """
     check_endpoint_name(endpoint)
     if window <= timedelta(0):
@@ -255,54 +265,73 @@ def run_monitor(
         session.workspace.settings.monitoring.rules, endpoint, measured, kpis
     )
     conditions, notes = conditions + own, notes + own_notes
-    run_id = uuid.uuid4().hex
     who = actor or session.actor
+    draft = MonitorResult(
+        id=uuid.uuid4().hex,
+        endpoint=endpoint,
+        window_start=start,
+        window_end=stop,
+        rows=rows.num_rows,
+        versions=versions,
+        findings=findings,
+        conditions=[c.to_dict() for c in conditions],
+        notes=notes,
+        kpis=kpis,
+    )
+    try:
+        result, changes = _store(session, draft, conditions, rule, who, tick)
+    except IntegrityError:
+        raise Conflict(
+            f"endpoint {endpoint!r} already has a monitor run for the tick {tick}",
+            endpoint=endpoint,
+        ) from None
+    if webhook is not None:
+        webhook.send(changes)
+    tell(total, total, "done")
+    return result
+
+
+def _store(
+    session: Session,
+    draft: MonitorResult,
+    conditions: list[Condition],
+    rule: AlertPolicy,
+    who: str,
+    tick: datetime | None,
+) -> tuple[MonitorResult, list[AlertChange]]:
+    """The result, the alert states and their audit entries, in one transaction."""
     with session.store.transaction() as conn:
         changes = apply_alert_policy(
             conn,
-            endpoint=endpoint,
-            run_id=run_id,
+            endpoint=draft.endpoint,
+            run_id=draft.id,
             conditions=conditions,
             policy=rule,
             now=datetime.now(UTC),
             actor=who,
         )
-        result = MonitorResult(
-            id=run_id,
-            endpoint=endpoint,
-            window_start=start,
-            window_end=stop,
-            rows=rows.num_rows,
-            versions=versions,
-            findings=findings,
-            conditions=[c.to_dict() for c in conditions],
-            notes=notes,
-            kpis=kpis,
-            alerts=[c.to_dict() for c in changes],
-        )
+        result = replace(draft, alerts=[c.to_dict() for c in changes])
         conn.execute(
             insert(monitor_runs).values(
                 id=result.id,
-                endpoint=endpoint,
-                window_start=start,
-                window_end=stop,
+                endpoint=result.endpoint,
+                window_start=result.window_start,
+                window_end=result.window_end,
                 rows=result.rows,
                 result=result.to_dict(),
                 created_by=who,
                 created_at=datetime.now(UTC),
+                tick=tick,
             )
         )
         security.record(
             conn,
             actor=who,
             action="monitoring.run",
-            target=f"endpoint:{endpoint}",
+            target=f"endpoint:{result.endpoint}",
             payload={"run": result.id, "rows": result.rows, "alerts": len(changes)},
         )
-    if webhook is not None:
-        webhook.send(changes)
-    tell(total, total, "done")
-    return result
+    return result, changes
 
 
 def _policy(session: Session) -> AlertPolicy:

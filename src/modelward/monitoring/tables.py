@@ -58,8 +58,11 @@ monitor_runs = Table(
     Column("result", JSON, nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # the schedule's tick for a scheduled run (NULL by hand): one run per endpoint and tick
+    Column("tick", UTCDateTime(), nullable=True),
     PrimaryKeyConstraint("id"),
     Index("ix_monitor_runs_endpoint", "endpoint", "created_at"),
+    Index("ux_monitor_runs_tick", "endpoint", "tick", unique=True),
 )
 
 alert_states = Table(

@@ -26,6 +26,7 @@ from modelward.pipelines.schedules import (
 )
 
 if TYPE_CHECKING:
+    from modelward.monitoring import MonitorTick
     from modelward.pipelines.executors.base import Executor
     from modelward.pipelines.graph import Pipeline
     from modelward.pipelines.runs import PipelineRun
@@ -105,11 +106,22 @@ def serve(
     stop: threading.Event | None = None,
     executor: Executor | str | Mapping[str, Any] | None = None,
     on_outcome: Callable[[TickOutcome], None] | None = None,
+    on_monitor: Callable[[MonitorTick], None] | None = None,
 ) -> None:
-    """Run due ticks every ``poll_s`` seconds until ``stop`` is set."""
+    """Run due ticks every ``poll_s`` seconds until ``stop`` is set: the pipelines' and
+    the monitor schedules' (``[[monitoring.schedules]]``)."""
+    from modelward.monitoring import run_due_monitors, sender_from_settings
+
     poll = poll_s or session.workspace.settings.pipelines.scheduler_poll_s
     stop = stop or threading.Event()
     claimer = default_claimer()
-    while not stop.is_set():
-        run_due(session, claimer=claimer, executor=executor, on_outcome=on_outcome)
-        stop.wait(poll)
+    settings = session.workspace.settings.monitoring
+    webhook = sender_from_settings(settings, session.workspace.secrets.webhook_secret)
+    try:
+        while not stop.is_set():
+            run_due(session, claimer=claimer, executor=executor, on_outcome=on_outcome)
+            run_due_monitors(session, webhook=webhook, on_outcome=on_monitor)
+            stop.wait(poll)
+    finally:
+        if webhook is not None:
+            webhook.close()

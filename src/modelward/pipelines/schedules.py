@@ -20,7 +20,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelward import security
-from modelward.errors import Conflict, InputError, NotFound
+from modelward.cron import check_cron, latest_tick
+from modelward.errors import Conflict, NotFound
 from modelward.pipelines.params import resolve_params
 from modelward.pipelines.tables import pipeline_schedules, schedule_ticks
 
@@ -59,39 +60,6 @@ class Schedule:
             "created_by": self.created_by,
             "created_at": self.created_at,
         }
-
-
-def check_cron(expression: str) -> str:
-    """The expression, normalised, if it is a valid five-field cron expression."""
-    from croniter import croniter  # type: ignore[import-untyped]
-
-    text = " ".join(expression.split())
-    fields = text.split(" ") if text else []
-    if len(fields) != 5:
-        raise InputError(
-            f"schedule {expression!r}: a cron expression has 5 fields "
-            f"(minute hour day-of-month month day-of-week), got {len(fields)}",
-            field="cron",
-        )
-    try:
-        croniter(text)
-    except (ValueError, KeyError) as exc:
-        raise InputError(
-            f"schedule {expression!r}: not a valid cron expression: {exc}", field="cron"
-        ) from None
-    return text
-
-
-def latest_tick(expression: str, now: datetime) -> datetime:
-    """The latest time at or before ``now`` (UTC) that the expression names."""
-    from croniter import croniter
-
-    base = now.astimezone(UTC)
-    it = croniter(expression, base)
-    if it.match(expression, base):
-        return base.replace(second=0, microsecond=0)
-    prev: datetime = it.get_prev(datetime)
-    return prev.astimezone(UTC)
 
 
 def _params_key(params: Mapping[str, Any]) -> str:

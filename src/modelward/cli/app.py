@@ -70,6 +70,7 @@ def _register() -> None:
         pipelines,
         quickstart,
         reproduce,
+        retraining,
         rollout,
         run,
         scheduler,
@@ -111,6 +112,11 @@ def _register() -> None:
         monitoring.labels_app, name="labels", help="Delayed ground truth for predictions."
     )
     app.add_typer(monitoring.kpis_app, name="kpis", help="Business KPI events tied to an endpoint.")
+    app.add_typer(
+        retraining.app,
+        name="retrain",
+        help="Retraining policies: triggers judged before work, decisions, the kill switch.",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""``modelward scheduler``: start scheduled pipeline and monitor runs (each tick exactly once)."""
+"""``modelward scheduler``: scheduled pipeline and monitor runs (each tick exactly once), and
+retraining policies' looks."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import typer
 
 from modelward.cli.output import console
 from modelward.cli.session import session_from_cli
+from modelward.errors import ModelwardError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from modelward.monitoring import MonitorTick
     from modelward.pipelines import TickOutcome
+    from modelward.retraining import Episode
+    from modelward.session import Session
 
 
 def _show(outcome: TickOutcome) -> None:
@@ -38,6 +44,43 @@ def _show_monitor(outcome: MonitorTick) -> None:
         console.print(f"{what}: [red]error[/red] {outcome.error}")
 
 
+def _show_retraining(episode: Episode) -> None:
+    linked = " (linked)" if episode.was_linked else ""
+    console.print(
+        f"retraining {episode.policy} {episode.kind}: {episode.decision} -> "
+        f"{episode.state}{linked}: {episode.reason[:120]}"
+    )
+
+
+def _looks(session: Session) -> tuple[list[Callable[[], None]], Callable[[], None]]:
+    """The looks made beside the pipeline schedules at each poll, and how to close them."""
+    from modelward.monitoring import run_due_monitors, sender_from_settings
+    from modelward.retraining import tick
+
+    settings = session.workspace.settings.monitoring
+    sender = sender_from_settings(settings, session.workspace.secrets.webhook_secret)
+
+    def monitors() -> None:
+        run_due_monitors(session, webhook=sender, on_outcome=_show_monitor)
+
+    def retraining() -> None:
+        if not session.workspace.settings.retraining.policies:
+            return
+        try:
+            for episode in tick(session):
+                _show_retraining(episode)
+        except ModelwardError as exc:  # a broken policy must not stop the scheduler
+            console.print(f"retraining: [red]error[/red] {exc.message}")
+
+    def close() -> None:
+        if sender is not None:
+            # a short-lived process: give delivery a deadline before it exits
+            sender.wait(settings.webhook_attempts * (settings.webhook_timeout_s + 2.0))
+            sender.close()
+
+    return [monitors, retraining], close
+
+
 def scheduler_cmd(
     once: Annotated[bool, typer.Option("--once", help="Run due ticks once and exit.")] = False,
     poll: Annotated[
@@ -45,42 +88,40 @@ def scheduler_cmd(
     ] = None,
     executor: Annotated[str | None, typer.Option("--executor", "-e")] = None,
 ) -> None:
-    """Run scheduled pipelines and monitor runs; several schedulers may run at once without
-    doubling up."""
-    from modelward.monitoring import run_due_monitors, sender_from_settings
+    """Run scheduled pipelines, monitor runs and retraining policies; several schedulers
+    may run at once without doubling up."""
     from modelward.pipelines import run_due
     from modelward.pipelines import serve_schedules as serve
 
     with session_from_cli() as session:
-        if once:
-            run_due(session, executor=executor, on_outcome=_show)
-            settings = session.workspace.settings.monitoring
-            sender = sender_from_settings(settings, session.workspace.secrets.webhook_secret)
-            run_due_monitors(session, webhook=sender, on_outcome=_show_monitor)
-            if sender is not None:
-                # a short-lived process: give delivery a deadline before it exits
-                sender.wait(settings.webhook_attempts * (settings.webhook_timeout_s + 2.0))
-                sender.close()
-            return
-        stop = threading.Event()
-
-        def _stop(*_: Any) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, _stop)
-        console.print("scheduler running; Ctrl-C to stop")
+        looks, close = _looks(session)
         try:
-            serve(
-                session,
-                poll_s=poll,
-                stop=stop,
-                executor=executor,
-                on_outcome=_show,
-                on_monitor=_show_monitor,
-            )
-        except KeyboardInterrupt:
-            stop.set()
-        console.print("scheduler stopped")
+            if once:
+                run_due(session, executor=executor, on_outcome=_show)
+                for look in looks:
+                    look()
+                return
+            stop = threading.Event()
+
+            def _stop(*_: Any) -> None:
+                stop.set()
+
+            signal.signal(signal.SIGTERM, _stop)
+            console.print("scheduler running; Ctrl-C to stop")
+            try:
+                serve(
+                    session,
+                    poll_s=poll,
+                    stop=stop,
+                    executor=executor,
+                    on_outcome=_show,
+                    also=looks,
+                )
+            except KeyboardInterrupt:
+                stop.set()
+            console.print("scheduler stopped")
+        finally:
+            close()
 
 
 def register(app: typer.Typer) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "MlflowSettings",
     "MonitorScheduleSettings",
     "PipelinesSettings",
+    "RetrainingSettings",
     "Secrets",
     "ServerSettings",
     "ServingSettings",
@@ -295,6 +296,13 @@ class MonitoringSettings(_Section):
     schedules: list[MonitorScheduleSettings] = Field(default_factory=list)
 
 
+class RetrainingSettings(_Section):
+    """``[[retraining.policies]]``: each a table read and checked by the retraining context
+    (``modelward.retraining.RetrainPolicy``), so its errors name the policy's field."""
+
+    policies: list[dict[str, Any]] = Field(default_factory=list)
+
+
 def _default_executor() -> dict[str, Any]:
     return {"type": "local"}
 
@@ -330,6 +338,7 @@ class Settings(BaseModel):
     pipelines: PipelinesSettings = PipelinesSettings()
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
 
 
 class Secrets(BaseModel):

@@ -24,7 +24,7 @@ from modelward.monitoring.predictions import (
 )
 
 if TYPE_CHECKING:
-    from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition
+    from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition, alert_states_of
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
     from modelward.monitoring.kpis import KpiChange, KpiIngest, ingest_kpis, kpi_changes
     from modelward.monitoring.labels import (
@@ -47,7 +47,14 @@ if TYPE_CHECKING:
         save_profile,
     )
     from modelward.monitoring.report import render_monitor_html, write_monitor_report
-    from modelward.monitoring.runs import Finding, MonitorResult, get_run, latest_run, run_monitor
+    from modelward.monitoring.runs import (
+        Finding,
+        MonitorResult,
+        get_run,
+        latest_run,
+        list_runs,
+        run_monitor,
+    )
     from modelward.monitoring.schedules import MonitorTick, run_due_monitors
     from modelward.monitoring.webhooks import WebhookSender, sender_from_settings
     from modelward.monitoring.webhooks import sign as sign_webhook
@@ -75,6 +82,7 @@ __all__ = [
     "QuarantineFile",
     "ReferenceProfile",
     "WebhookSender",
+    "alert_states_of",
     "build_profile",
     "detect_drift",
     "find_profile",
@@ -84,6 +92,7 @@ __all__ = [
     "ingest_labels",
     "kpi_changes",
     "latest_run",
+    "list_runs",
     "open_prediction_sink",
     "open_workspace_log",
     "profile_digest",
@@ -132,6 +141,8 @@ __getattr__, __dir__ = lazy_exports(
         "MonitorResult": "runs",
         "get_run": "runs",
         "latest_run": "runs",
+        "list_runs": "runs",
+        "alert_states_of": "alerts",
         "run_monitor": "runs",
         "MonitorTick": "schedules",
         "run_due_monitors": "schedules",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,6 @@ from modelward.pipelines.schedules import (
 )
 
 if TYPE_CHECKING:
-    from modelward.monitoring import MonitorTick
     from modelward.pipelines.executors.base import Executor
     from modelward.pipelines.graph import Pipeline
     from modelward.pipelines.runs import PipelineRun
@@ -106,22 +105,15 @@ def serve(
     stop: threading.Event | None = None,
     executor: Executor | str | Mapping[str, Any] | None = None,
     on_outcome: Callable[[TickOutcome], None] | None = None,
-    on_monitor: Callable[[MonitorTick], None] | None = None,
+    also: Sequence[Callable[[], None]] = (),
 ) -> None:
-    """Run due ticks every ``poll_s`` seconds until ``stop`` is set: the pipelines' and
-    the monitor schedules' (``[[monitoring.schedules]]``)."""
-    from modelward.monitoring import run_due_monitors, sender_from_settings
-
+    """Run due ticks every ``poll_s`` seconds until ``stop`` is set; ``also`` are further
+    looks made at every poll (the CLI passes the monitor schedules and retraining's)."""
     poll = poll_s or session.workspace.settings.pipelines.scheduler_poll_s
     stop = stop or threading.Event()
     claimer = default_claimer()
-    settings = session.workspace.settings.monitoring
-    webhook = sender_from_settings(settings, session.workspace.secrets.webhook_secret)
-    try:
-        while not stop.is_set():
-            run_due(session, claimer=claimer, executor=executor, on_outcome=on_outcome)
-            run_due_monitors(session, webhook=webhook, on_outcome=on_monitor)
-            stop.wait(poll)
-    finally:
-        if webhook is not None:
-            webhook.close()
+    while not stop.is_set():
+        run_due(session, claimer=claimer, executor=executor, on_outcome=on_outcome)
+        for look in also:
+            look()
+        stop.wait(poll)

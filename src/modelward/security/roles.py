@@ -42,6 +42,8 @@ class Permission(StrEnum):
     RELEASES_OPERATE = "releases:operate"
     #: send delayed ground truth for logged predictions (monitoring's labels)
     LABELS_WRITE = "labels:write"
+    #: trigger a retraining policy by hand, pause or resume one (the kill switch)
+    RETRAINING_OPERATE = "retraining:operate"
     AUDIT_READ = "audit:read"
     IDENTITIES_ADMIN = "identities:admin"
 
@@ -68,7 +70,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     },
     Role.APPROVER: _READ
     | {Permission.MODELS_APPROVE, Permission.MODELS_TRANSITION, Permission.MODELS_ROLLBACK},
-    Role.OPERATOR: _READ | {Permission.ENDPOINTS_WRITE, Permission.RELEASES_OPERATE},
+    Role.OPERATOR: _READ
+    | {Permission.ENDPOINTS_WRITE, Permission.RELEASES_OPERATE, Permission.RETRAINING_OPERATE},
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -126,6 +126,8 @@ class RetrainPolicy(_Model):
     pipeline: str = Field(min_length=1, max_length=128)
     #: one that recalibrates the serving version; empty: "recalibrate" is recorded, not run
     recalibration_pipeline: str = ""
+    #: the pipeline's output naming what it registered (``{"version", "accepted"}``)
+    register_output: str = Field(default="register", min_length=1, max_length=128)
     #: parameter values the pipeline is run with, beside the training window
     params: dict[str, Any] = Field(default_factory=dict)
     #: the training window, ending when the run starts; stored with the episode

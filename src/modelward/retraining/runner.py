@@ -43,8 +43,11 @@ class Runner(Protocol):
 def pipeline_runner(
     session: Session, policy: RetrainPolicy, pipeline: str, params: Mapping[str, Any]
 ) -> RunOutcome:
-    """Run the workspace's ``pipeline`` with ``params``; find the version it registered."""
+    """Run the workspace's ``pipeline`` with ``params``; the version its register step
+    registered (the output ``policy.register_output``: ``{"version": ..., "accepted": ...}``
+    as the pipeline template's register step returns it)."""
     from modelward import pipelines, registry
+    from modelward.errors import ModelwardError
 
     run = pipelines.run_pipeline(
         session, pipelines.find_pipeline(session, pipeline), dict(params), trigger="retraining"
@@ -54,17 +57,28 @@ def pipeline_runner(
         failed = run.failed_step
         why = run.error or (failed.error if failed is not None else "") or run.status
         return RunOutcome(run.id, False, cpu_s=cpu, error=str(why)[:500])
-    for version in registry.list_versions(session, policy.model, discover=False):
-        made_by = version.lineage.get("pipeline_run") or {}
-        if made_by.get("id") == run.id:
-            acceptance = made_by.get("acceptance") or {}
-            passed = acceptance.get("passed")
-            return RunOutcome(
-                run.id,
-                True,
-                candidate=version.ref,
-                accepted=None if passed is None else bool(passed),
-                acceptance=acceptance,
-                cpu_s=cpu,
-            )
-    return RunOutcome(run.id, True, cpu_s=cpu, error=f"run {run.id[:12]} registered no new version")
+    try:
+        registered = pipelines.load_output(session, run, policy.register_output)
+    except ModelwardError as exc:
+        return RunOutcome(run.id, True, cpu_s=cpu, error=exc.message)
+    ref = registered.get("version") if isinstance(registered, dict) else None
+    if not isinstance(ref, str):
+        return RunOutcome(
+            run.id,
+            True,
+            cpu_s=cpu,
+            error=f"run {run.id[:12]}: output {policy.register_output!r} names no version",
+        )
+    # the lineage carries the acceptance policy's whole result; a version the pipeline
+    # reused (same model, same training set) keeps the run that first registered it
+    version = registry.get_version(session, ref)
+    acceptance = (version.lineage.get("pipeline_run") or {}).get("acceptance") or {}
+    accepted = registered.get("accepted", acceptance.get("passed"))
+    return RunOutcome(
+        run.id,
+        True,
+        candidate=version.ref,
+        accepted=None if accepted is None else bool(accepted),
+        acceptance=acceptance or None,
+        cpu_s=cpu,
+    )

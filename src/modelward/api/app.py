@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from modelward.api import endpoints, labels, problems, releases
+from modelward.api import endpoints, labels, metrics, problems, releases
 from modelward.api.guard import Guard
 from modelward.api.routes import router
 from modelward.api.schemas import PROBLEM_EXAMPLE, Problem
@@ -65,6 +65,7 @@ def create_app(session: Session) -> FastAPI:
     app.include_router(endpoints.router)
     app.include_router(releases.router)
     app.include_router(labels.router)
+    app.include_router(metrics.router)
     app.add_middleware(Guard, session=session, settings=settings)
 
     def openapi() -> dict[str, Any]:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         ingest_labels,
         realised_performance,
     )
+    from modelward.monitoring.metrics import MonitoringCollector
     from modelward.monitoring.predictions.window import WINDOW_FIELDS
     from modelward.monitoring.profiles import (
         CategoricalProfile,
@@ -74,6 +75,7 @@ __all__ = [
     "LabelIngest",
     "MonitorResult",
     "MonitorTick",
+    "MonitoringCollector",
     "NumericProfile",
     "Performance",
     "PredictionLogWriter",
@@ -145,6 +147,7 @@ __getattr__, __dir__ = lazy_exports(
         "alert_states_of": "alerts",
         "run_monitor": "runs",
         "MonitorTick": "schedules",
+        "MonitoringCollector": "metrics",
         "run_due_monitors": "schedules",
         "render_monitor_html": "report",
         "write_monitor_report": "report",

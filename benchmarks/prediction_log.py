@@ -1,11 +1,14 @@
-"""Reading a window of the prediction log as Arrow, beside the raw limit on the same file.
+"""Reading a window of the prediction log as Arrow, beside the raw limit on the same files.
 
-The SQLite sink (the embedded default) is filled with N records of 20 inputs each, then
-one window (all N rows of the endpoint) is read three ways: ``read_window`` (SQL filter,
-the kept rows' JSON parsed once, the Arrow columns built once); the raw limit of the row
-store, the same ``SELECT`` with ``fetchall`` and nothing parsed; and the same rows with
-SQLite's own JSON functions extracting every input in SQL (``json_extract`` per field).
-CPU seconds of this process (``time.process_time``).
+The SQLite sink (the embedded default) and the columnar segments sink are each filled with
+N records of 20 inputs each (batches of 10,000, as the writer thread hands them over), then
+one window (all N rows of the endpoint) is read: from SQLite with ``read_window`` (SQL
+filter, the kept rows' JSON parsed once, the Arrow columns built once), with the raw limit
+of the row store (the same ``SELECT`` with ``fetchall`` and nothing parsed) and with
+SQLite's own JSON functions extracting every input in SQL (``json_extract`` per field);
+from the segments with ``read_window`` and with the raw limit of the files (a bare
+``pyarrow.parquet.read_table`` of each, concatenated). CPU seconds of this process
+(``time.process_time``).
 
     python benchmarks/prediction_log.py [--rows 100000 1000000]
 """
@@ -20,6 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
@@ -29,8 +34,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 FIELDS = [f"f{i:02d}" for i in range(20)]
 
 
-def _fill(path: Path, n: int) -> None:
-    sink = open_prediction_sink({"type": "sqlite", "path": str(path)}, path.parent)
+def _fill(config: dict[str, str], root: Path, n: int) -> None:
+    sink = open_prediction_sink(config, root)
     rng = np.random.default_rng(0)
     values = rng.normal(size=(n, 20)).round(4).tolist()
     batch = 10_000
@@ -68,8 +73,9 @@ def main() -> None:
     for n in args.rows:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "predictions.db"
-            _fill(path, n)
-            sink = open_prediction_sink({"type": "sqlite", "path": str(path)}, path.parent)
+            lite = {"type": "sqlite", "path": str(path)}
+            _fill(lite, path.parent, n)
+            sink = open_prediction_sink(lite, path.parent)
             conn = sqlite3.connect(path)
             extract = ", ".join(f"json_extract(inputs, '$.{f}')" for f in FIELDS)
             raw = "SELECT * FROM predictions WHERE endpoint = 'churn' ORDER BY seq"
@@ -87,7 +93,27 @@ def main() -> None:
                 runs.append({"rows": n, "path": name, "cpu_s": round(cpu, 2), "read": rows})
             conn.close()
             sink.close()
-    table = Table(title="a window of the SQLite prediction log, 20 inputs per row")
+            folder = Path(tmp) / "segments"
+            columnar = {"type": "segments", "path": str(folder)}
+            _fill(columnar, Path(tmp), n)
+            segments = open_prediction_sink(columnar, Path(tmp))
+            cpu, rows = _time(lambda: segments.read_window("churn").num_rows)  # noqa: B023
+            runs.append(
+                {"rows": n, "path": "segments: read_window", "cpu_s": round(cpu, 2), "read": rows}
+            )
+            files = sorted((folder / "churn").glob("*.parquet"))
+            cpu, rows = _time(
+                lambda: pa.concat_tables([pq.read_table(f) for f in files]).num_rows  # noqa: B023
+            )
+            runs.append(
+                {
+                    "rows": n,
+                    "path": "segments: raw Parquet read",
+                    "cpu_s": round(cpu, 2),
+                    "read": rows,
+                }
+            )
+    table = Table(title="a window of the prediction log, 20 inputs per row")
     for col in ("rows", "path", "cpu s", "rows/s"):
         table.add_column(col)
     for r in runs:

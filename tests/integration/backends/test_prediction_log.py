@@ -21,7 +21,9 @@ from modelward.monitoring.predictions import (
 from tests import services
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=["memory", "sqlite", "segments", pytest.param("redis", marks=pytest.mark.redis)]
+)
 def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PredictionSink]:
     if request.param == "redis":
         config = {

@@ -1,4 +1,5 @@
-"""The prediction log: a port, its backends (sqlite, redis, memory) and the batching writer.
+"""The prediction log: a port, its backends (sqlite, segments, redis, memory) and the
+batching writer.
 
 The backend is chosen by the ``type`` of ``[serving.prediction_log]``; the type maps to an
 import path and the module is imported only when a sink of that type is opened.
@@ -38,6 +39,7 @@ PREDICTION_SINKS = PluginFamily(
         "sqlite": "modelward.monitoring.predictions.sqlite:SqlitePredictionSink",
         "redis": "modelward.monitoring.predictions.redis:RedisPredictionSink",
         "memory": "modelward.monitoring.predictions.memory:MemoryPredictionSink",
+        "segments": "modelward.monitoring.predictions.segments:SegmentPredictionSink",
     },
 )
 

@@ -7,7 +7,7 @@ field is edited alone, on every metadata backend, and the edit must be named.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -194,3 +194,147 @@ def test_the_entry_hash_is_a_fixed_definition() -> None:
 
     paris = at.astimezone(ZoneInfo("Europe/Paris"))
     assert digest_of(paris) == digest
+
+
+def test_the_digest_is_the_same_whatever_the_machines_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An entry written on a machine set to Tokyo time verifies on one set to UTC."""
+    import time
+    from datetime import UTC, datetime
+
+    at = datetime(2024, 5, 1, 12, 30, 0, 123456, tzinfo=UTC)
+    utc = audit._digest(audit._body(audit.GENESIS, at, "a", "b", "c", {}, None), None)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        tokyo = audit._digest(audit._body(audit.GENESIS, at, "a", "b", "c", {}, None), None)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert tokyo == utc
+
+
+def test_the_note_is_hashed_under_its_own_name() -> None:
+    from datetime import UTC, datetime
+
+    at = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    body = audit._body(audit.GENESIS, at, "ana", "x", "t", {}, "approved by ben")
+    assert b'"note":"approved by ben"' in body
+    assert audit._digest(body, None) != audit._digest(
+        audit._body(audit.GENESIS, at, "ana", "x", "t", {}, None), None
+    )
+
+
+def test_record_returns_every_field_as_entries_reads_it_back(store: Store) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    with store.transaction() as conn:
+        made = audit.record(
+            conn,
+            actor="ana",
+            action="model.promote",
+            target="model:churn@3",
+            # values JSON cannot hold are stored as their text, never refused
+            payload={"when": datetime(2026, 1, 2, tzinfo=UTC), "cost": Decimal("1.50")},
+            note="override: INC-7",
+        )
+    with store.read() as conn:
+        (stored,) = list(audit.entries(conn))
+    assert made == stored
+    assert stored.payload == {"when": "2026-01-02 00:00:00+00:00", "cost": "1.50"}
+    assert (stored.action, stored.target, stored.note) == (
+        "model.promote",
+        "model:churn@3",
+        "override: INC-7",
+    )
+
+
+def test_a_target_prefix_with_a_backslash_matches_it_literally(store: Store) -> None:
+    with store.transaction() as conn:
+        for target in ("path:a\\b", "path:a\\\\b", "path:aXb"):
+            audit.record(conn, actor="ana", action="x", target=target)
+    with store.read() as conn:
+        found = [e.target for e in audit.entries(conn, target="path:a\\*")]
+    assert found == ["path:a\\b", "path:a\\\\b"]
+
+
+def test_each_break_of_the_chain_says_what_it_is(store: Store) -> None:
+    from pydantic import SecretStr
+
+    _fill(store, 3)
+    with store.transaction() as conn:
+        conn.execute(update(audit_log).where(audit_log.c.seq == 2).values(prev_hash="0" * 64))
+    with store.read() as conn:
+        assert audit.verify(conn).reason == (
+            "previous-hash link broken (a row was deleted, inserted or reordered)"
+        )
+    with store.transaction() as conn:
+        conn.execute(update(audit_log).values(actor="mallory"))
+    with store.read() as conn:
+        unkeyed = audit.verify(conn)
+        keyed = audit.verify(conn, key=SecretStr("k" * 32))
+    assert unkeyed.reason == (
+        "content does not match its hash (edited, or keyed: verify with the workspace's audit key)"
+    )
+    assert (
+        keyed.reason == "content does not match its hash (edited or keyed with another audit key)"
+    )
+    assert (unkeyed.key_configured, keyed.key_configured) == (False, True)
+
+
+def test_an_unkeyed_entry_after_keyed_ones_is_named(store: Store) -> None:
+    from pydantic import SecretStr
+
+    key = SecretStr("k" * 32)
+    with store.transaction() as conn:
+        for i in range(2):  # written with the key, as a store with an audit key does
+            body = audit._body(
+                audit.head(conn)[1], datetime.now(UTC), "ana", "x", f"t{i}", {}, None
+            )
+            conn.execute(
+                audit_log.insert().values(
+                    at=json_at(body),
+                    actor="ana",
+                    action="x",
+                    target=f"t{i}",
+                    payload={},
+                    prev_hash=audit.head(conn)[1],
+                    hash=audit._digest(body, key),
+                    note=None,
+                )
+            )
+    with store.transaction() as conn:
+        audit.record(conn, actor="mallory", action="x", target="t2")  # no key here
+    with store.read() as conn:
+        report = audit.verify(conn, key=key)
+    assert (report.ok, report.first_bad_seq, report.checked) == (False, 3, 2)
+    assert report.reason == (
+        "an unkeyed entry after keyed ones: written by someone without the audit key "
+        "(appended or rewritten outside modelward)"
+    )
+
+
+def json_at(body: bytes) -> Any:
+    import json
+    from datetime import datetime
+
+    return datetime.fromisoformat(json.loads(body)["at"])
+
+
+@pytest.mark.parametrize("anchor", ["xyz", "a" * 63, " " + "g" * 64])
+def test_a_malformed_anchor_is_refused_naming_the_field(anchor: str) -> None:
+    from modelward.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        audit.normalise_anchor(anchor)
+    assert info.value.details == {"field": "anchor"}
+    assert info.value.message == (
+        f"anchor: {anchor[:80]!r} is not a head hash (64 hexadecimal digits, as printed "
+        "by `modelward audit head`)"
+    )
+    long = "z" * 100
+    with pytest.raises(InputError, match=repr("z" * 80) + " is not"):  # cut at 80
+        audit.normalise_anchor(long)
+    assert audit.normalise_anchor(" " + "AB" * 32 + "\n") == "ab" * 32

@@ -209,7 +209,7 @@ def report_cmd(
         say("wrote {} and {}", str(html_path), str(json_path))
 
 
-def _read_rows(path: Path, required: set[str], stamp_column: str) -> list[dict[str, Any]]:
+def _read_rows(path: Path, required: set[str], *stamp_columns: str) -> list[dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.json as pajson
@@ -238,7 +238,9 @@ def _read_rows(path: Path, required: set[str], stamp_column: str) -> list[dict[s
     missing = required - set(table.column_names)
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}", file=str(path))
-    if stamp_column in table.column_names:
+    for stamp_column in stamp_columns:
+        if stamp_column not in table.column_names:
+            continue
         stamp = table.column(stamp_column)
         if pa.types.is_timestamp(stamp.type):
             table = table.set_column(
@@ -250,8 +252,9 @@ def _read_rows(path: Path, required: set[str], stamp_column: str) -> list[dict[s
             )
     rows: list[dict[str, Any]] = table.to_pylist()
     for row in rows:  # an empty cell of a CSV: no time given
-        if row.get(stamp_column) == "":
-            row[stamp_column] = None
+        for stamp_column in stamp_columns:
+            if row.get(stamp_column) == "":
+                row[stamp_column] = None
     return rows
 
 
@@ -259,16 +262,40 @@ def _read_rows(path: Path, required: set[str], stamp_column: str) -> list[dict[s
 def ingest_cmd(
     file: Annotated[Path, typer.Argument(help="CSV, JSON lines or Parquet: request_id, label.")],
     endpoint: Annotated[str, typer.Option("--endpoint", "-e", help="The endpoint they label.")],
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="Join by this entity key (an input the endpoint logs) and the row's `at`, "
+            "instead of by request_id.",
+        ),
+    ] = None,
+    within: Annotated[
+        str, typer.Option("--within", help="With --by: how far back a prediction may be.")
+    ] = "30d",
     json_out: JsonOpt = False,
 ) -> None:
-    """Store delayed labels joined to logged predictions by request id (audited).
+    """Store delayed labels joined to logged predictions by request id (audited), or with
+    --by KEY to the latest prediction of each entity within --within before its `at`.
     Sending a label again changes nothing; unknown ids are kept and counted."""
-    from modelward.monitoring import ingest_labels
+    from modelward.data import parse_duration
+    from modelward.monitoring import ingest_labels, ingest_labels_by_entity
     from modelward.security import principal_for_cli
 
-    rows = _read_rows(file, {"request_id", "label"}, "labelled_at")
+    if by is None:
+        rows = _read_rows(file, {"request_id", "label"}, "labelled_at")
+    else:
+        rows = _read_rows(file, {by, "at", "label"}, "at", "labelled_at")
+        try:
+            window = parse_duration(within)
+        except ValueError as exc:
+            raise InputError(f"--within: {exc}", field="within") from None
     with session_from_cli() as session:
-        result = ingest_labels(session, principal_for_cli(session), endpoint, rows)
+        who = principal_for_cli(session)
+        if by is None:
+            result = ingest_labels(session, who, endpoint, rows)
+        else:
+            result = ingest_labels_by_entity(session, who, endpoint, rows, key=by, within=window)
     if json_out:
         print_json(result.to_dict())
         return
@@ -279,7 +306,7 @@ def ingest_cmd(
         result.stored,
         result.updated,
         result.duplicates,
-        result.unknown,
+        result.unknown + result.unmatched,
     )
 
 

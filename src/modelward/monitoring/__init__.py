@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition, alert_states_of
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
     from modelward.monitoring.kpis import KpiChange, KpiIngest, ingest_kpis, kpi_changes
+    from modelward.monitoring.label_join import ingest_labels_by_entity
     from modelward.monitoring.labels import (
         LabelIngest,
         Performance,
@@ -92,6 +93,7 @@ __all__ = [
     "get_run",
     "ingest_kpis",
     "ingest_labels",
+    "ingest_labels_by_entity",
     "kpi_changes",
     "latest_run",
     "list_runs",
@@ -132,6 +134,7 @@ __getattr__, __dir__ = lazy_exports(
         "kpi_changes": "kpis",
         "Performance": "labels",
         "ingest_labels": "labels",
+        "ingest_labels_by_entity": "label_join",
         "realised_performance": "labels",
         "Finding": "runs",
         "AlertChange": "alerts",

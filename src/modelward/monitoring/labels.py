@@ -63,9 +63,14 @@ class LabelIngest:
     duplicates: int
     #: request ids the prediction log does not hold (kept; they join when it does)
     unknown: int
+    #: joined by entity key: rows with no prediction of their entity in the window
+    unmatched: int = 0
 
     def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.unmatched:
+            del data["unmatched"]  # the request-id join's answer, as the API documents it
+        return data
 
 
 def parse_time(value: Any, where: str) -> datetime:

@@ -19,12 +19,14 @@ __all__ = [
     "ChainReport",
     "Endpoint",
     "FieldError",
+    "LabelsOut",
     "LineageChange",
     "LineageDiff",
     "LineageReport",
     "ModelSummary",
     "ModelVersion",
     "Problem",
+    "ReleaseOut",
     "Snapshot",
     "Transition",
     "TransitionRecord",
@@ -219,3 +221,38 @@ class Endpoint(_Out):
     created_at: datetime
     updated_by: str
     updated_at: datetime
+
+
+class ReleaseOut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    endpoint: str
+    seq: int
+    strategy: str
+    baseline: str
+    candidate: str
+    state: str
+    step: int
+    weight: float = Field(description="Percent of answers the candidate gives now.")
+    steps: list[float]
+    version: int = Field(description="Bumped by every change; pass it as expected_version.")
+    step_started_at: datetime
+    held_since: datetime | None
+    last_analysis: dict[str, Any] | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    policy: dict[str, Any]
+    plan: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+
+class LabelsOut(BaseModel):
+    received: int
+    stored: int = Field(description="New labels written.")
+    updated: int = Field(description="Labels whose value changed (corrections).")
+    duplicates: int = Field(description="Labels already stored with the same value.")
+    unknown: int = Field(description="Request ids the prediction log does not hold (kept).")

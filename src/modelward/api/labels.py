@@ -42,7 +42,17 @@ class LabelIn(BaseModel):
 
 
 class LabelsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "endpoint": "churn",
+                    "labels": [{"request_id": "3f9a1c2b7d01", "label": 1}],
+                }
+            ]
+        },
+    )
 
     endpoint: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
     # a batch that fits well under the body limit ([server] max_body_bytes), so an oversized

@@ -34,7 +34,10 @@ Verb = Literal["advance", "pause", "resume", "promote", "abort", "rollback"]
 
 
 class StartRelease(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"candidate": "churn@3", "strategy": "canary"}]},
+    )
 
     candidate: str = Field(min_length=3, max_length=200, description="NAME@VERSION")
     strategy: Literal["canary", "blue-green", "blue_green", "shadow"] = "canary"

@@ -68,6 +68,8 @@ Send = Callable[[Message], Awaitable[None]]
 _log = logging.getLogger("modelward.serving")
 _PREFIX = "/v1/endpoints/"
 _SUFFIX = "/predict"
+#: the routes that only read (any other method is 405, as the OpenAPI document declares)
+_READ_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 _JSON = [(b"content-type", b"application/json")]
 _PROBLEM = [(b"content-type", b"application/problem+json")]
 #: response cache entries per endpoint; the cache is emptied when full (cheap, bounded)
@@ -251,6 +253,10 @@ class Gateway:
             name = path[len(_PREFIX) : -len(_SUFFIX)]
             with self._span("gateway.request"):
                 await self._predict(name, authorization, length, receive, send, request_id, started)
+        elif path in _READ_ROUTES and scope["method"] not in ("GET", "HEAD"):
+            refused = MethodNotAllowed(f"{path} accepts GET only")
+            allow = [(b"allow", b"GET, HEAD")]
+            await self._problem(send, refused, request_id, path, started, extra=allow)
         elif path == "/healthz":
             await respond(send, 200, b'{"status":"alive"}', _JSON, request_id)
         elif path == "/readyz":

@@ -96,3 +96,18 @@ def test_each_method_sends_what_its_operation_takes_and_reads_what_it_answers(
         server = _schema(spec, answer)
         client = declared.answer.model_json_schema(mode="serialization")
         assert set(server["properties"]) == set(client["properties"]), name
+
+
+def test_every_success_answer_has_an_example_its_model_reads(spec: dict[str, Any]) -> None:
+    """The examples are the client's models' own, so a field renamed on one side fails here."""
+    operations = _operations(spec)
+    for key, (name, declared) in _declared().items():
+        answers = operations[key]["responses"]
+        status = next(s for s in answers if s.startswith("2"))
+        example = answers[status]["content"]["application/json"].get("example")
+        assert example is not None, f"{name}: no example in the document"
+        for item in example if declared.many else [example]:
+            assert set(item) >= set(
+                _schema(spec, {"$ref": f"/{declared.answer.__name__}"})["required"]
+            )
+            declared.answer.model_validate(item)

@@ -92,3 +92,25 @@ def test_bad_input_is_an_input_error(ws: Path) -> None:
         cli("materialize", "--end", "2024-01-01T00:00:00")
     with pytest.raises(NotFound, match="'nope' is not registered"):
         cli("show", "nope")
+
+
+def test_list_and_get_read_online_values_with_their_status(ws: Path) -> None:
+    cli("apply")
+    cli("materialize", "--end", hours(10).isoformat())
+    code, out = cli("list", "--json")
+    assert code == 0
+    listed = {v["view"]: v for v in json.loads(out)}
+    assert listed["driver_stats"]["join_keys"] == ["driver_id"]
+    assert listed["trips_per_km"]["kind"] == "on_demand"
+
+    code, out = cli("get", "driver_stats", "--key", "driver_id=1", "-k", "driver_id=9", "--json")
+    assert code == 0
+    body = json.loads(out)
+    assert body["metadata"]["feature_names"] == ["driver_id", "trips", "rating", "city"]
+    trips = body["results"][1]
+    assert trips["values"] == [21, None] and trips["statuses"] == ["PRESENT", "NOT_FOUND"]
+
+    code, out = cli("get", "driver_stats:trips", "-k", "driver_id=9")
+    assert code == 0 and "[NOT_FOUND]" in out
+    with pytest.raises(InputError, match="NAME=VALUE"):
+        cli("get", "driver_stats", "--key", "driver_id")

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
 
 from modelward.errors import Unauthenticated
@@ -71,17 +74,20 @@ def store(tmp_path: Path) -> tuple[FlakyStore, Catalog]:
     return store, Catalog([stats, make_density(stats), people])
 
 
-@pytest.fixture
-def http(store: tuple[FlakyStore, Catalog]) -> Iterator[TestClient]:
+def server(store: tuple[FlakyStore, Catalog], max_body_bytes: int = 2_048) -> Any:
     online, catalog = store
     lookup = FeatureLookup(online, catalog)
-    app = create_feature_server(
+    return create_feature_server(
         lambda: lookup,
         TokenVerifier(authenticate, ttl_s=60),
         feature_services=lambda: {"drivers": ["driver_stats:trips", "trips_per_km"]},
-        max_body_bytes=2_048,
+        max_body_bytes=max_body_bytes,
     )
-    with TestClient(app, raise_server_exceptions=False) as client:
+
+
+@pytest.fixture
+def http(store: tuple[FlakyStore, Catalog]) -> Iterator[TestClient]:
+    with TestClient(server(store), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -207,3 +213,30 @@ def test_the_openapi_document_declares_every_answer_as_problem_json(http: TestCl
     ok = answers["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/OnlineFeaturesResponse"}
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+@pytest.fixture
+def feature_schema(store: tuple[FlakyStore, Catalog]) -> Any:
+    # valid requests name features and keys at random: most are refused (404/422), which
+    # is what they should be; none may be a 5xx or an answer the document does not declare
+    config = SchemathesisConfig.from_dict(
+        {"checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "422"]}}}
+    )
+    # the server's default body limit: the small one above is for the 413 test
+    app = server(store, max_body_bytes=1_048_576)
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
+
+
+@pytest.fixture(autouse=True)
+def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
+    # schemathesis' lazy loader renames each sub-test through `node._nodeid`, an attribute
+    # pytest 9 no longer has
+    if not hasattr(request.node, "_nodeid"):
+        request.node._nodeid = request.node.nodeid
+
+
+@pytest.mark.xdist_group("schemathesis")
+@schemathesis.pytest.from_fixture("feature_schema").parametrize()
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_the_feature_server_conforms_to_its_openapi(case: Any) -> None:
+    case.call_and_validate(headers=VIEWER)

@@ -114,3 +114,26 @@ def test_list_and_get_read_online_values_with_their_status(ws: Path) -> None:
     assert code == 0 and "[NOT_FOUND]" in out
     with pytest.raises(InputError, match="NAME=VALUE"):
         cli("get", "driver_stats", "--key", "driver_id")
+
+
+def test_the_feature_server_of_a_workspace_checks_its_tokens(ws: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from modelward.security import bootstrap_admin
+    from modelward.serving import feature_server_for
+    from modelward.session import open_session
+
+    cli("apply")
+    cli("materialize", "--end", hours(10).isoformat())
+    session = open_session(ws)
+    _, token = bootstrap_admin(session)
+    ask = {"features": ["driver_stats:trips"], "entities": {"driver_id": [2]}}
+    with TestClient(feature_server_for(session)) as http:  # closes the session at shutdown
+        good = http.post(
+            "/get-online-features", json=ask, headers={"Authorization": f"Bearer {token}"}
+        )
+        bad = http.post(
+            "/get-online-features", json=ask, headers={"Authorization": "Bearer mwt_x_y"}
+        )
+    assert good.status_code == 200 and good.json()["results"][1]["values"] == [0]
+    assert bad.status_code == 401

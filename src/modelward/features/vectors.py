@@ -69,17 +69,18 @@ class FeatureVectors:
 
     def to_feast(self) -> dict[str, Any]:
         """Feast's ``/get-online-features`` answer: one result per column."""
-        return {
-            "metadata": {"feature_names": self.feature_names},
-            "results": [
-                {
-                    "values": [_json_value(v) for v in c.values],
-                    "statuses": list(c.statuses),
-                    "event_timestamps": [_stamp(t) for t in c.event_timestamps],
-                }
-                for c in self.columns
-            ],
-        }
+        # the features of one view share one list of event times: format it once
+        formatted: dict[int, list[str | None]] = {}
+        results = []
+        for c in self.columns:
+            stamps = formatted.get(id(c.event_timestamps))
+            if stamps is None:
+                stamps = formatted[id(c.event_timestamps)] = [_stamp(t) for t in c.event_timestamps]
+            values = c.values
+            if any(isinstance(v, datetime) for v in values):
+                values = [_json_value(v) for v in values]
+            results.append({"values": values, "statuses": c.statuses, "event_timestamps": stamps})
+        return {"metadata": {"feature_names": self.feature_names}, "results": results}
 
     def to_rows(self) -> list[dict[str, Any]]:
         """One dict per entity row: ``{name: value}`` (the CLI's table)."""
@@ -143,6 +144,8 @@ def read_vectors(
     redacted: list[str] = []
     seen: dict[str, str] = {}
     for sel in selections:
+        # one pass per view, shared by its features (their stamps are the same list)
+        states, stamps = _states(sel.view, result, n)
         for name in sel.names:
             shown = f"{sel.view.name}__{name}" if full_feature_names else name
             if shown in seen:
@@ -153,7 +156,7 @@ def read_vectors(
                 )
             seen[shown] = sel.view.name
             values = list(result.columns[name])
-            statuses, stamps = _freshness(sel.view, result, values, n)
+            statuses = _statuses(states, values)
             if sel.view.feature(name).pii and not may_read_pii:
                 values = [None] * n
                 statuses = ["REDACTED"] * n
@@ -162,27 +165,39 @@ def read_vectors(
     return FeatureVectors(columns, redacted)
 
 
-def _freshness(
-    view: Any, result: OnlineResult, values: list[Any], n: int
-) -> tuple[list[Status], list[datetime | None]]:
-    """Per row, the status and event time of a feature of ``view``; an on-demand feature
-    takes the worst status of its inputs and their newest event time."""
+#: an entity row's state in a view: a fresh row, a row older than the TTL, or none
+_FRESH, _STALE, _MISSING = 0, 1, 2
+
+
+def _states(view: Any, result: OnlineResult, n: int) -> tuple[list[int], list[datetime | None]]:
+    """Per row, its state in ``view`` and its event time; an on-demand view takes the worst
+    state of its inputs and their newest event time."""
     deps = [view] if isinstance(view, FeatureView) else list(view.inputs)
-    statuses: list[Status] = []
+    none: list[int | None] = [None] * n
+    fresh = [result.event_us[d.name] for d in deps]
+    stale = [result.expired_us.get(d.name, none) for d in deps]
+    states: list[int] = []
     stamps: list[datetime | None] = []
     for i in range(n):
-        fresh = [result.event_us[d.name][i] for d in deps]
-        stale = [result.expired_us.get(d.name, [None] * n)[i] for d in deps]
-        if all(us is not None for us in fresh):
-            statuses.append("PRESENT" if values[i] is not None else "NULL_VALUE")
-            newest = max((us for us in fresh if us is not None), default=None)
-        elif all(f is not None or s is not None for f, s in zip(fresh, stale, strict=True)):
-            statuses.append("OUTSIDE_MAX_AGE")
-            values[i] = None  # a stale value is never served, as in the gateway
-            newest = max((us for us in (*fresh, *stale) if us is not None), default=None)
+        seen = [f[i] for f in fresh]
+        if all(us is not None for us in seen):
+            states.append(_FRESH)
         else:
-            statuses.append("NOT_FOUND")
+            seen = [f if f is not None else s[i] for f, s in zip(seen, stale, strict=True)]
+            states.append(_STALE if all(us is not None for us in seen) else _MISSING)
+        newest = max((us for us in seen if us is not None), default=None)
+        stamps.append(from_us(newest) if newest is not None and states[-1] != _MISSING else None)
+    return states, stamps
+
+
+def _statuses(states: list[int], values: list[Any]) -> list[Status]:
+    """Per row, the status of one feature's value; a value not fresh is withheld (None),
+    as the gateway withholds it from a model."""
+    out: list[Status] = []
+    for i, state in enumerate(states):
+        if state == _FRESH:
+            out.append("PRESENT" if values[i] is not None else "NULL_VALUE")
+        else:
+            out.append("OUTSIDE_MAX_AGE" if state == _STALE else "NOT_FOUND")
             values[i] = None
-            newest = None
-        stamps.append(from_us(newest) if newest is not None else None)
-    return statuses, stamps
+    return out

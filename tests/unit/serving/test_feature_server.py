@@ -235,6 +235,7 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
         request.node._nodeid = request.node.nodeid
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("schemathesis")
 @schemathesis.pytest.from_fixture("feature_schema").parametrize()
 @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))

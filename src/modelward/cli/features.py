@@ -259,17 +259,21 @@ def skew_check_cmd(
         raise typer.Exit(1)
 
 
-def _key_value(text: str) -> tuple[str, int | str]:
+def _key_value(text: str) -> tuple[str, int | float | str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise InputError(
             f"--key {text!r}: write it as NAME=VALUE, e.g. customer_id=1001", field="key"
         )
     value = value.strip()
-    try:
-        return name.strip(), int(value)
-    except ValueError:
-        return name.strip(), value
+    # a number where it reads as one: ids are often integers, request fields (an on-demand
+    # view's inputs) often decimals
+    for kind in (int, float):
+        try:
+            return name.strip(), kind(value)
+        except ValueError:
+            pass
+    return name.strip(), value
 
 
 @app.command("get")
@@ -289,7 +293,7 @@ def get_cmd(
     from modelward.features import FeatureLookup, load_catalog, online_store, read_vectors
     from modelward.security import Permission, load_local_token, principal_for_cli
 
-    entities: dict[str, list[int | str]] = {}
+    entities: dict[str, list[int | float | str]] = {}
     for text in key:
         name, value = _key_value(text)
         entities.setdefault(name, []).append(value)

@@ -112,6 +112,8 @@ def test_list_and_get_read_online_values_with_their_status(ws: Path) -> None:
 
     code, out = cli("get", "driver_stats:trips", "-k", "driver_id=9")
     assert code == 0 and "[NOT_FOUND]" in out
+    code, out = cli("get", "trips_per_km", "-k", "driver_id=1", "-k", "km=2.5", "--json")
+    assert code == 0 and json.loads(out)["results"][-1]["values"] == [21 / 2.5]
     with pytest.raises(InputError, match="NAME=VALUE"):
         cli("get", "driver_stats", "--key", "driver_id")
 

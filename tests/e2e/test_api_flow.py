@@ -67,9 +67,9 @@ def test_promotion_with_gates_and_a_second_persons_approval(
     alice = _client(session, http, "alice", Role.APPROVER)
     dora = _client(session, http, "dora", Role.DEVELOPER)
 
-    assert alice.whoami()["role"] == "approver"
+    assert alice.whoami().role == "approver"
     lineage = dora.lineage("churn", v1.version)
-    assert lineage["lineage_complete"] and lineage["datasets"][0]["snapshot_id"] == train.id
+    assert lineage.lineage_complete and lineage.datasets[0]["snapshot_id"] == train.id
 
     with pytest.raises(CheckFailed, match="approvals: 0 of 1"):
         dora.transition("churn", 1, "Production", reason="beats the baseline")
@@ -77,7 +77,7 @@ def test_promotion_with_gates_and_a_second_persons_approval(
         author.approve("churn", 1, comment="my own work is great")
     alice.approve("churn", 1, comment="lineage and metrics reviewed")
     done = dora.transition("churn", 1, "Production", reason="beats the baseline")
-    assert done["to_stage"] == "Production" and done["approvals"][0]["approver"] == "alice"
+    assert done.to_stage == "Production" and done.approvals[0]["approver"] == "alice"
 
     v2 = quick_version(session, "churn", auc=0.801, train=train)
     alice.approve("churn", v2.version)
@@ -90,14 +90,14 @@ def test_promotion_with_gates_and_a_second_persons_approval(
     with pytest.raises(NotFound):
         dora.transition("nosuchmodel", 1, "Staging", reason="x")
     history = alice.transitions("churn", 1)
-    assert [(h["actor"], h["to_stage"], h["reason"]) for h in history] == [
+    assert [(h.actor, h.to_stage, h.reason) for h in history] == [
         ("dora", "Production", "beats the baseline")
     ]
     promoted = alice.audit(action="model.promote")
-    assert [(e["actor"], e["target"], e["payload"]["reason"]) for e in promoted] == [
+    assert [(e.actor, e.target, e.payload["reason"]) for e in promoted] == [
         ("dora", "model:churn@1", "beats the baseline")
     ]
-    assert alice.audit_verify()["ok"] is True
+    assert alice.audit_verify().ok is True
     diff = alice.lineage_diff("churn", 1, v2.version)
-    assert "metrics.overall.auc" in {c["path"] for c in diff["changes"]}
-    assert [s["id"] for s in alice.snapshots()] == [train.id]
+    assert "metrics.overall.auc" in {c.path for c in diff.changes}
+    assert [s.id for s in alice.snapshots()] == [train.id]

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from modelward.api import endpoints, labels, metrics, problems, releases
+from modelward.api import schemas as schemas_module
 from modelward.api.guard import Guard
 from modelward.api.routes import router
 from modelward.api.schemas import PROBLEM_EXAMPLE, Problem
@@ -108,9 +109,11 @@ def complete_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(problem_schema.pop("$defs", {}))
     schemas["Problem"] = problem_schema
+    examples = _model_examples()
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
+            _example_answer(responses, schemas, examples)
             for status, why in _ALWAYS.items():
                 responses[status] = _problem(why)
             responses["422"] = _problem(_INVALID)
@@ -131,6 +134,38 @@ def complete_openapi(spec: dict[str, Any]) -> dict[str, Any]:
                 "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}
             }
     return spec
+
+
+def _model_examples() -> dict[str, list[Any]]:
+    """Each answer model's examples, from the model itself: FastAPI drops the null members
+    of examples when it writes the document, which would leave out required fields."""
+    from pydantic import BaseModel
+
+    found: dict[str, list[Any]] = {}
+    for value in vars(schemas_module).values():
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            extra = value.model_config.get("json_schema_extra")
+            given = extra.get("examples") if isinstance(extra, dict) else None
+            if isinstance(given, list):
+                found[value.__name__] = given
+    return found
+
+
+def _example_answer(
+    responses: dict[str, Any], schemas: dict[str, Any], examples: dict[str, list[Any]]
+) -> None:
+    """The success answer's example: its model's first example (a list of one for a list)."""
+    for status, answer in responses.items():
+        content = answer.get("content", {}).get("application/json")
+        if not status.startswith("2") or content is None:
+            continue
+        schema = content.get("schema", {})
+        many = schema.get("type") == "array"
+        ref = (schema.get("items") if many else schema) or {}
+        name = str(ref.get("$ref", "")).rsplit("/", 1)[-1]
+        if name in examples and name in schemas:
+            schemas[name]["examples"] = examples[name]
+            content["example"] = [examples[name][0]] if many else examples[name][0]
 
 
 def create_app_from_env() -> FastAPI:

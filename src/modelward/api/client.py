@@ -1,19 +1,29 @@
 """A small typed client for the modelward REST API.
 
 >>> client = Client("http://127.0.0.1:8600", token="mwt_...")  # doctest: +SKIP
->>> client.transition("churn", 3, "Production", reason="beats v2 on auc")  # doctest: +SKIP
+>>> client.transition("churn", 3, "Production", reason="beats v2 on auc").to_stage  # doctest: +SKIP
+'Production'
 
-Problem responses come back as the same :mod:`modelward.errors` classes the server raised
-(by status), carrying the server's message and details.
+Answers are the pydantic models of :mod:`modelward.api.schemas`, the same the server's
+OpenAPI document names. Each method declares the operation it calls (:func:`operation`:
+method, path, query parameters, body fields, answer model), and a test compares those
+declarations with the OpenAPI document generated from the app, so the client cannot drift
+from the server unnoticed. Problem responses come back as the same
+:mod:`modelward.errors` classes the server raised (by status), carrying the server's
+message and details.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar
 
 import httpx
+from pydantic import BaseModel, TypeAdapter
 
+from modelward.api import schemas
 from modelward.errors import (
     CheckFailed,
     Conflict,
@@ -25,7 +35,7 @@ from modelward.errors import (
     Unauthenticated,
 )
 
-__all__ = ["HTTP", "Client"]
+__all__ = ["HTTP", "Client", "Operation", "operation"]
 
 _BY_STATUS: dict[int, type[ModelwardError]] = {
     401: Unauthenticated,
@@ -34,6 +44,51 @@ _BY_STATUS: dict[int, type[ModelwardError]] = {
     409: Conflict,
     503: StoreUnavailable,
 }
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
+OPERATION_ATTR = "__modelward_operation__"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The REST operation a client method calls, as its OpenAPI entry should read."""
+
+    method: str
+    #: under ``/api/v1``, with ``{name}`` placeholders as in the OpenAPI document
+    path: str
+    #: the answer's model; a list answer is ``list[model]`` in the document
+    answer: type[BaseModel]
+    many: bool = False
+    query: tuple[str, ...] = ()
+    body: tuple[str, ...] = ()
+
+
+def operation(
+    method: str,
+    path: str,
+    answer: type[BaseModel],
+    *,
+    many: bool = False,
+    query: tuple[str, ...] = (),
+    body: tuple[str, ...] = (),
+) -> Callable[[F], F]:
+    """Declare the operation a :class:`Client` method calls (checked against the spec)."""
+
+    def mark(method_fn: F) -> F:
+        setattr(method_fn, OPERATION_ATTR, Operation(method, path, answer, many, query, body))
+        return method_fn
+
+    return mark
+
+
+def _one(model: type[M], data: Any) -> M:
+    return model.model_validate(data)
+
+
+def _many(model: type[M], data: Any) -> list[M]:
+    return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
 
 
 class HTTP(Protocol):
@@ -103,27 +158,44 @@ class Client:
             cls = _BY_STATUS.get(response.status_code, ModelwardError)
         raise cls(detail, status=response.status_code, **details)
 
-    def whoami(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self._call("GET", "/whoami"))
+    @operation("GET", "/whoami", schemas.WhoAmI)
+    def whoami(self) -> schemas.WhoAmI:
+        return _one(schemas.WhoAmI, self._call("GET", "/whoami"))
 
-    def models(self) -> list[dict[str, Any]]:
-        return cast(list[dict[str, Any]], self._call("GET", "/models"))
+    @operation("GET", "/models", schemas.ModelSummary, many=True)
+    def models(self) -> list[schemas.ModelSummary]:
+        return _many(schemas.ModelSummary, self._call("GET", "/models"))
 
-    def versions(self, name: str) -> list[dict[str, Any]]:
-        return cast(list[dict[str, Any]], self._call("GET", f"/models/{name}/versions"))
+    @operation("POST", "/models/sync", schemas.ModelVersion, many=True)
+    def sync(self) -> list[schemas.ModelVersion]:
+        """Record versions registered by plain MLflow code since the last look."""
+        return _many(schemas.ModelVersion, self._call("POST", "/models/sync"))
 
-    def version(self, name: str, version: int) -> dict[str, Any]:
-        return cast(dict[str, Any], self._call("GET", f"/models/{name}/versions/{version}"))
+    @operation("GET", "/models/{name}/versions", schemas.ModelVersion, many=True)
+    def versions(self, name: str) -> list[schemas.ModelVersion]:
+        return _many(schemas.ModelVersion, self._call("GET", f"/models/{name}/versions"))
 
-    def lineage(self, name: str, version: int) -> dict[str, Any]:
-        return cast(dict[str, Any], self._call("GET", f"/models/{name}/versions/{version}/lineage"))
+    @operation("GET", "/models/{name}/versions/{version}", schemas.ModelVersion)
+    def version(self, name: str, version: int) -> schemas.ModelVersion:
+        return _one(schemas.ModelVersion, self._call("GET", f"/models/{name}/versions/{version}"))
 
-    def lineage_diff(self, name: str, old: int, new: int) -> dict[str, Any]:
-        return cast(
-            dict[str, Any],
-            self._call("GET", f"/models/{name}/lineage/diff", params={"from": old, "to": new}),
-        )
+    @operation("GET", "/models/{name}/versions/{version}/lineage", schemas.LineageReport)
+    def lineage(self, name: str, version: int) -> schemas.LineageReport:
+        path = f"/models/{name}/versions/{version}/lineage"
+        return _one(schemas.LineageReport, self._call("GET", path))
 
+    @operation("GET", "/models/{name}/lineage/diff", schemas.LineageDiff, query=("from", "to"))
+    def lineage_diff(self, name: str, old: int, new: int) -> schemas.LineageDiff:
+        params = {"from": old, "to": new}
+        path = f"/models/{name}/lineage/diff"
+        return _one(schemas.LineageDiff, self._call("GET", path, params=params))
+
+    @operation(
+        "POST",
+        "/models/{name}/versions/{version}/transitions",
+        schemas.Transition,
+        body=("to_stage", "reason", "override_reason"),
+    )
     def transition(
         self,
         name: str,
@@ -132,38 +204,48 @@ class Client:
         *,
         reason: str,
         override_reason: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> schemas.Transition:
         body: dict[str, Any] = {"to_stage": to_stage, "reason": reason}
         if override_reason is not None:
             body["override_reason"] = override_reason
-        return cast(
-            dict[str, Any],
-            self._call("POST", f"/models/{name}/versions/{version}/transitions", json=body),
-        )
+        path = f"/models/{name}/versions/{version}/transitions"
+        return _one(schemas.Transition, self._call("POST", path, json=body))
 
-    def transitions(self, name: str, version: int) -> list[dict[str, Any]]:
-        return cast(
-            list[dict[str, Any]],
-            self._call("GET", f"/models/{name}/versions/{version}/transitions"),
-        )
+    @operation(
+        "GET",
+        "/models/{name}/versions/{version}/transitions",
+        schemas.TransitionRecord,
+        many=True,
+    )
+    def transitions(self, name: str, version: int) -> list[schemas.TransitionRecord]:
+        path = f"/models/{name}/versions/{version}/transitions"
+        return _many(schemas.TransitionRecord, self._call("GET", path))
 
+    @operation(
+        "POST",
+        "/models/{name}/versions/{version}/approvals",
+        schemas.Approval,
+        body=("stage", "comment"),
+    )
     def approve(
         self, name: str, version: int, stage: str = "Production", comment: str = ""
-    ) -> dict[str, Any]:
-        return cast(
-            dict[str, Any],
-            self._call(
-                "POST",
-                f"/models/{name}/versions/{version}/approvals",
-                json={"stage": stage, "comment": comment},
-            ),
-        )
+    ) -> schemas.Approval:
+        path = f"/models/{name}/versions/{version}/approvals"
+        body = {"stage": stage, "comment": comment}
+        return _one(schemas.Approval, self._call("POST", path, json=body))
 
-    def rollback(self, name: str, *, reason: str) -> dict[str, Any]:
-        return cast(
-            dict[str, Any], self._call("POST", f"/models/{name}/rollback", json={"reason": reason})
-        )
+    @operation("POST", "/models/{name}/rollback", schemas.Transition, body=("reason",))
+    def rollback(self, name: str, *, reason: str) -> schemas.Transition:
+        path = f"/models/{name}/rollback"
+        return _one(schemas.Transition, self._call("POST", path, json={"reason": reason}))
 
+    @operation(
+        "GET",
+        "/audit",
+        schemas.AuditEntry,
+        many=True,
+        query=("target", "action", "actor", "limit"),
+    )
     def audit(
         self,
         *,
@@ -171,17 +253,110 @@ class Client:
         action: str | None = None,
         actor: str | None = None,
         limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        params = {
-            k: v
-            for k, v in {"target": target, "action": action, "actor": actor, "limit": limit}.items()
-            if v is not None
-        }
-        return cast(list[dict[str, Any]], self._call("GET", "/audit", params=params))
+    ) -> list[schemas.AuditEntry]:
+        given = {"target": target, "action": action, "actor": actor, "limit": limit}
+        params = {k: v for k, v in given.items() if v is not None}
+        return _many(schemas.AuditEntry, self._call("GET", "/audit", params=params))
 
-    def audit_verify(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self._call("GET", "/audit/verify"))
+    @operation("GET", "/audit/verify", schemas.ChainReport)
+    def audit_verify(self) -> schemas.ChainReport:
+        return _one(schemas.ChainReport, self._call("GET", "/audit/verify"))
 
-    def snapshots(self, name: str | None = None) -> list[dict[str, Any]]:
+    @operation("GET", "/snapshots", schemas.Snapshot, many=True, query=("name",))
+    def snapshots(self, name: str | None = None) -> list[schemas.Snapshot]:
         params = {"name": name} if name else None
-        return cast(list[dict[str, Any]], self._call("GET", "/snapshots", params=params))
+        return _many(schemas.Snapshot, self._call("GET", "/snapshots", params=params))
+
+    @operation("GET", "/snapshots/{ref}", schemas.Snapshot)
+    def snapshot(self, ref: str) -> schemas.Snapshot:
+        return _one(schemas.Snapshot, self._call("GET", f"/snapshots/{ref}"))
+
+    @operation("GET", "/endpoints", schemas.Endpoint, many=True)
+    def endpoints(self) -> list[schemas.Endpoint]:
+        return _many(schemas.Endpoint, self._call("GET", "/endpoints"))
+
+    @operation("GET", "/endpoints/{name}", schemas.Endpoint)
+    def endpoint(self, name: str) -> schemas.Endpoint:
+        return _one(schemas.Endpoint, self._call("GET", f"/endpoints/{name}"))
+
+    @operation("POST", "/endpoints", schemas.Endpoint, body=("*",))
+    def create_endpoint(self, spec: dict[str, Any]) -> schemas.Endpoint:
+        """``spec`` is the definition, as in the CLI's file."""
+        return _one(schemas.Endpoint, self._call("POST", "/endpoints", json=spec))
+
+    @operation(
+        "PUT", "/endpoints/{name}", schemas.Endpoint, query=("expected_version",), body=("*",)
+    )
+    def update_endpoint(
+        self, name: str, spec: dict[str, Any], *, expected_version: int | None = None
+    ) -> schemas.Endpoint:
+        params = {"expected_version": expected_version} if expected_version else None
+        path = f"/endpoints/{name}"
+        return _one(schemas.Endpoint, self._call("PUT", path, json=spec, params=params))
+
+    @operation("DELETE", "/endpoints/{name}", schemas.Endpoint, query=("expected_version",))
+    def delete_endpoint(
+        self, name: str, *, expected_version: int | None = None
+    ) -> schemas.Endpoint:
+        params = {"expected_version": expected_version} if expected_version else None
+        return _one(schemas.Endpoint, self._call("DELETE", f"/endpoints/{name}", params=params))
+
+    @operation("GET", "/rollout", schemas.ReleaseOut, many=True, query=("endpoint", "live"))
+    def releases(
+        self, endpoint: str | None = None, *, live: bool = False
+    ) -> list[schemas.ReleaseOut]:
+        params: dict[str, Any] = {"live": live}
+        if endpoint is not None:
+            params["endpoint"] = endpoint
+        return _many(schemas.ReleaseOut, self._call("GET", "/rollout", params=params))
+
+    @operation("GET", "/rollout/{endpoint}", schemas.ReleaseOut)
+    def release(self, endpoint: str) -> schemas.ReleaseOut:
+        return _one(schemas.ReleaseOut, self._call("GET", f"/rollout/{endpoint}"))
+
+    @operation(
+        "POST",
+        "/rollout/{endpoint}",
+        schemas.ReleaseOut,
+        body=("candidate", "strategy", "policy"),
+    )
+    def start_release(
+        self,
+        endpoint: str,
+        candidate: str,
+        *,
+        strategy: str = "canary",
+        policy: dict[str, Any] | None = None,
+    ) -> schemas.ReleaseOut:
+        body: dict[str, Any] = {"candidate": candidate, "strategy": strategy}
+        if policy is not None:
+            body["policy"] = policy
+        path = f"/rollout/{endpoint}"
+        return _one(schemas.ReleaseOut, self._call("POST", path, json=body))
+
+    @operation(
+        "POST",
+        "/rollout/{endpoint}/{verb}",
+        schemas.ReleaseOut,
+        query=("expected_version",),
+        body=("reason",),
+    )
+    def change_release(
+        self,
+        endpoint: str,
+        verb: str,
+        *,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> schemas.ReleaseOut:
+        """``verb``: advance, pause, resume, promote, abort or rollback."""
+        params = {"expected_version": expected_version} if expected_version else None
+        body = {"reason": reason} if reason is not None else None
+        path = f"/rollout/{endpoint}/{verb}"
+        return _one(schemas.ReleaseOut, self._call("POST", path, json=body, params=params))
+
+    @operation("POST", "/labels", schemas.LabelsOut, body=("endpoint", "labels"))
+    def send_labels(self, endpoint: str, labels: list[dict[str, Any]]) -> schemas.LabelsOut:
+        """``labels``: ``{"request_id", "label"[, "labelled_at"]}`` each."""
+        body = {"endpoint": endpoint, "labels": labels}
+        return _one(schemas.LabelsOut, self._call("POST", "/labels", json=body))

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.api.deps import CurrentSession, known_query_only, requires
+from modelward.api.schemas import LabelsOut
 from modelward.security import Permission, Principal
 
 __all__ = ["router"]
@@ -41,20 +42,22 @@ class LabelIn(BaseModel):
 
 
 class LabelsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "endpoint": "churn",
+                    "labels": [{"request_id": "3f9a1c2b7d01", "label": 1}],
+                }
+            ]
+        },
+    )
 
     endpoint: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
     # a batch that fits well under the body limit ([server] max_body_bytes), so an oversized
     # batch is refused by count (422) rather than by size (413)
     labels: list[LabelIn] = Field(min_length=1, max_length=5_000)
-
-
-class LabelsOut(BaseModel):
-    received: int
-    stored: int = Field(description="New labels written.")
-    updated: int = Field(description="Labels whose value changed (corrections).")
-    duplicates: int = Field(description="Labels already stored with the same value.")
-    unknown: int = Field(description="Request ids the prediction log does not hold (kept).")
 
 
 @router.post("", response_model=LabelsOut)

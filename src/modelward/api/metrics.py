@@ -31,11 +31,10 @@ Reader = Annotated[Principal, Depends(requires(Permission.ENDPOINTS_READ))]
 _TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-@router.get(
-    "",
-    response_class=Response,
-    responses={200: {"content": {_TEXT: {"schema": {"type": "string"}}}}},
-)
+# a Prometheus scrape target in its text format, not an API operation a client calls:
+# it stays out of the OpenAPI document (and so out of the typed client), like the
+# gateway's own /metrics is served beside its document; docs/monitoring.md describes it
+@router.get("", response_class=Response, include_in_schema=False)
 def get_metrics(request: Request, session: CurrentSession, who: Reader) -> Response:
     """The latest monitor run of each endpoint as gauges (read at most every 15 s)."""
     from prometheus_client import CollectorRegistry, generate_latest

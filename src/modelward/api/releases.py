@@ -8,13 +8,13 @@ not allow is 409; a policy field that breaks a rule is 422 naming it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.api.deps import CurrentSession, known_query_only, requires
+from modelward.api.schemas import ReleaseOut
 from modelward.security import Permission, Principal
 
 __all__ = ["router"]
@@ -34,7 +34,10 @@ Verb = Literal["advance", "pause", "resume", "promote", "abort", "rollback"]
 
 
 class StartRelease(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"candidate": "churn@3", "strategy": "canary"}]},
+    )
 
     candidate: str = Field(min_length=3, max_length=200, description="NAME@VERSION")
     strategy: Literal["canary", "blue-green", "blue_green", "shadow"] = "canary"
@@ -47,33 +50,6 @@ class Change(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=2_000)
-
-
-class ReleaseOut(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    endpoint: str
-    seq: int
-    strategy: str
-    baseline: str
-    candidate: str
-    state: str
-    step: int
-    weight: float = Field(description="Percent of answers the candidate gives now.")
-    steps: list[float]
-    version: int = Field(description="Bumped by every change; pass it as expected_version.")
-    step_started_at: datetime
-    held_since: datetime | None
-    last_analysis: dict[str, Any] | None
-    lease_owner: str | None
-    lease_until: datetime | None
-    policy: dict[str, Any]
-    plan: dict[str, Any]
-    created_by: str
-    created_at: datetime
-    updated_by: str
-    updated_at: datetime
 
 
 @router.get("", response_model=list[ReleaseOut])

@@ -38,17 +38,31 @@ class _Body(BaseModel):
 
 
 class TransitionRequest(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"to_stage": "Production", "reason": "beats v2 on auc"}]},
+    )
+
     to_stage: Literal["Staging", "Production", "Archived", "None"]
     reason: str = Field(min_length=1, max_length=2000)
     override_reason: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class ApprovalRequest(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"stage": "Production", "comment": "metrics reviewed"}]},
+    )
+
     stage: Literal["Staging", "Production"] = "Production"
     comment: str = Field(default="", max_length=2000)
 
 
 class RollbackRequest(_Body):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "error rate doubled"}]}
+    )
+
     reason: str = Field(min_length=1, max_length=2000)
 
 

@@ -19,12 +19,14 @@ __all__ = [
     "ChainReport",
     "Endpoint",
     "FieldError",
+    "LabelsOut",
     "LineageChange",
     "LineageDiff",
     "LineageReport",
     "ModelSummary",
     "ModelVersion",
     "Problem",
+    "ReleaseOut",
     "Snapshot",
     "Transition",
     "TransitionRecord",
@@ -66,12 +68,34 @@ PROBLEM_EXAMPLE = {
 
 
 class WhoAmI(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"name": "alice", "role": "approver", "kind": "user"}]},
+    )
+
     name: str
     role: str = Field(description="viewer, developer, approver, operator or admin")
     kind: str = Field(description="user or service")
 
 
 class ModelSummary(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "churn",
+                    "production_version": 3,
+                    "previous_production_version": 2,
+                    "approval_policy": {"Production": 1},
+                    "gate_policy": {"Production": [{"type": "lineage_complete"}]},
+                    "created_by": "dora",
+                    "created_at": "2026-12-01T09:30:00Z",
+                }
+            ]
+        },
+    )
+
     name: str
     production_version: int | None
     previous_production_version: int | None
@@ -82,6 +106,29 @@ class ModelSummary(_Out):
 
 
 class ModelVersion(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "churn",
+                    "version": 3,
+                    "ref": "churn@3",
+                    "stage": "Production",
+                    "source": "modelward",
+                    "run_id": "5f2c0d9e",
+                    "model_uri": "models:/churn/3",
+                    "lineage_complete": True,
+                    "lineage_missing": [],
+                    "created_by": "dora",
+                    "created_at": "2026-12-01T09:30:00Z",
+                    "stage_changed_at": "2026-12-01T09:30:00Z",
+                    "lineage": {"git": {"commit": "9b1e2f0", "dirty": False}},
+                }
+            ]
+        },
+    )
+
     model: str
     version: int
     ref: str = Field(examples=["churn@3"])
@@ -100,7 +147,21 @@ class ModelVersion(_Out):
 class LineageReport(BaseModel):
     """Every question of the lineage list for one version (further keys may follow)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ref": "churn@3",
+                    "stage": "Production",
+                    "source": "modelward",
+                    "lineage_complete": True,
+                    "lineage_missing": [],
+                    "datasets": [{"snapshot_id": "snap_7c1d", "content_hash": "sha256:9f2b"}],
+                }
+            ]
+        },
+    )
 
     ref: str
     stage: str
@@ -116,12 +177,48 @@ class LineageChange(_Out):
 
 
 class LineageDiff(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "old": "churn@2",
+                    "new": "churn@3",
+                    "changes": [{"path": "params.max_depth", "old": 4, "new": 6}],
+                }
+            ]
+        },
+    )
+
     old: str
     new: str
     changes: list[LineageChange]
 
 
 class Transition(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "churn",
+                    "version": 3,
+                    "from_stage": "Staging",
+                    "to_stage": "Production",
+                    "kind": "promote",
+                    "actor": "dora",
+                    "at": "2026-12-01T09:30:00Z",
+                    "reason": "beats v2 on auc",
+                    "gate_results": [{"gate": "lineage_complete", "passed": True}],
+                    "approvals": [{"approver": "alice"}],
+                    "override_reason": None,
+                    "demoted": 2,
+                    "mirrored": True,
+                }
+            ]
+        },
+    )
+
     model: str
     version: int
     from_stage: str
@@ -138,6 +235,28 @@ class Transition(_Out):
 
 
 class TransitionRecord(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "model_name": "churn",
+                    "version": 3,
+                    "from_stage": "Staging",
+                    "to_stage": "Production",
+                    "kind": "promote",
+                    "actor": "dora",
+                    "at": "2026-12-01T09:30:00Z",
+                    "reason": "beats v2 on auc",
+                    "gate_results": [],
+                    "approvals": [],
+                    "override_reason": None,
+                }
+            ]
+        },
+    )
+
     id: int
     model_name: str
     version: int
@@ -153,6 +272,22 @@ class TransitionRecord(_Out):
 
 
 class Approval(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "churn",
+                    "version": 3,
+                    "stage": "Production",
+                    "approver": "alice",
+                    "at": "2026-12-01T09:30:00Z",
+                    "comment": "lineage and metrics reviewed",
+                }
+            ]
+        },
+    )
+
     model: str
     version: int
     stage: str
@@ -162,6 +297,25 @@ class Approval(_Out):
 
 
 class AuditEntry(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "seq": 42,
+                    "at": "2026-12-01T09:30:00Z",
+                    "actor": "dora",
+                    "action": "model.promote",
+                    "target": "model:churn@3",
+                    "payload": {"reason": "beats v2 on auc"},
+                    "note": None,
+                    "prev_hash": "5d41402a",
+                    "hash": "7d793037",
+                }
+            ]
+        },
+    )
+
     seq: int
     at: datetime
     actor: str
@@ -174,6 +328,22 @@ class AuditEntry(_Out):
 
 
 class ChainReport(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": True,
+                    "checked": 42,
+                    "first_bad_seq": None,
+                    "reason": "",
+                    "keyed": 42,
+                    "key_configured": True,
+                }
+            ]
+        },
+    )
+
     ok: bool
     checked: int
     first_bad_seq: int | None
@@ -184,6 +354,33 @@ class ChainReport(_Out):
 
 class Snapshot(_Out):
     """A dataset snapshot's record (its storage location on the server is not shown)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "snap_7c1d",
+                    "ref": "customers@2",
+                    "name": "customers",
+                    "version": 2,
+                    "content_hash": "sha256:9f2b",
+                    "schema": [{"name": "tenure", "type": "double"}],
+                    "row_count": 7043,
+                    "byte_size": 391204,
+                    "source": "data/customers.parquet",
+                    "source_kind": "parquet",
+                    "created_by": "dora",
+                    "created_at": "2026-12-01T09:30:00Z",
+                    "contract": None,
+                    "contract_hash": None,
+                    "validation": None,
+                    "validation_passed": None,
+                    "override_reason": None,
+                }
+            ]
+        },
+    )
 
     id: str
     ref: str = Field(examples=["customers@2"])
@@ -205,6 +402,27 @@ class Snapshot(_Out):
 
 
 class Endpoint(_Out):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "churn",
+                    "config_version": 2,
+                    "spec": {
+                        "name": "churn",
+                        "model": "churn@production",
+                        "request": {"tenure": "float"},
+                    },
+                    "created_by": "dora",
+                    "created_at": "2026-12-01T09:30:00Z",
+                    "updated_by": "dora",
+                    "updated_at": "2026-12-01T09:30:00Z",
+                }
+            ]
+        },
+    )
+
     name: str
     config_version: int
     spec: dict[str, Any] | None = Field(
@@ -219,3 +437,74 @@ class Endpoint(_Out):
     created_at: datetime
     updated_by: str
     updated_at: datetime
+
+
+class ReleaseOut(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "rel_01",
+                    "endpoint": "churn",
+                    "seq": 4,
+                    "strategy": "canary",
+                    "baseline": "churn@2",
+                    "candidate": "churn@3",
+                    "state": "running",
+                    "step": 1,
+                    "weight": 10.0,
+                    "steps": [10.0, 50.0, 100.0],
+                    "version": 3,
+                    "step_started_at": "2026-12-01T09:30:00Z",
+                    "held_since": None,
+                    "last_analysis": None,
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "policy": {"steps": [10, 50, 100]},
+                    "plan": {"candidate_weight": 10.0},
+                    "created_by": "olga",
+                    "created_at": "2026-12-01T09:30:00Z",
+                    "updated_by": "olga",
+                    "updated_at": "2026-12-01T09:30:00Z",
+                }
+            ]
+        },
+    )
+
+    id: str
+    endpoint: str
+    seq: int
+    strategy: str
+    baseline: str
+    candidate: str
+    state: str
+    step: int
+    weight: float = Field(description="Percent of answers the candidate gives now.")
+    steps: list[float]
+    version: int = Field(description="Bumped by every change; pass it as expected_version.")
+    step_started_at: datetime
+    held_since: datetime | None
+    last_analysis: dict[str, Any] | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    policy: dict[str, Any]
+    plan: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+
+class LabelsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"received": 3, "stored": 2, "updated": 0, "duplicates": 1, "unknown": 0}]
+        }
+    )
+
+    received: int
+    stored: int = Field(description="New labels written.")
+    updated: int = Field(description="Labels whose value changed (corrections).")
+    duplicates: int = Field(description="Labels already stored with the same value.")
+    unknown: int = Field(description="Request ids the prediction log does not hold (kept).")

@@ -1,4 +1,4 @@
-"""``modelward features``: plan, apply, show, materialize, stats, skew-check."""
+"""``modelward features``: plan, apply, show, list, get, materialize, stats, skew-check, serve."""
 
 from __future__ import annotations
 
@@ -257,3 +257,153 @@ def skew_check_cmd(
         console.print("[green]passed[/green]" if report.passed else "[red]failed[/red]")
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _key_value(text: str) -> tuple[str, int | float | str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise InputError(
+            f"--key {text!r}: write it as NAME=VALUE, e.g. customer_id=1001", field="key"
+        )
+    value = value.strip()
+    # a number where it reads as one: ids are often integers, request fields (an on-demand
+    # view's inputs) often decimals
+    for kind in (int, float):
+        try:
+            return name.strip(), kind(value)
+        except ValueError:
+            pass
+    return name.strip(), value
+
+
+@app.command("get")
+def get_cmd(
+    view: Annotated[str, typer.Argument(help='Feature view, or "view:feature".')],
+    key: Annotated[
+        list[str],
+        typer.Option("--key", "-k", help="An entity key NAME=VALUE; repeat a name for more rows."),
+    ],
+    definitions: DefsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Online values of VIEW's features for the entities given, with each value's status.
+
+    PII features are redacted unless your token's role may read them (features:read_pii).
+    """
+    from modelward.features import FeatureLookup, load_catalog, online_store, read_vectors
+    from modelward.security import Permission, load_local_token, principal_for_cli
+
+    entities: dict[str, list[int | float | str]] = {}
+    for text in key:
+        name, value = _key_value(text)
+        entities.setdefault(name, []).append(value)
+    with session_from_cli() as session:
+        # reading needs no token (docs/cli.md); PII needs one whose role may read it
+        pii = load_local_token(session.workspace) is not None and principal_for_cli(session).can(
+            Permission.FEATURES_READ_PII
+        )
+        store = online_store(session)
+        try:
+            lookup = FeatureLookup(store, load_catalog(session, definitions))
+            vectors = read_vectors(lookup, entities, [view], may_read_pii=pii)
+        finally:
+            store.close()
+    if json_out:
+        print_json(vectors.to_feast())
+        return
+    names = vectors.feature_names
+    n = len(vectors.columns[0].values) if vectors.columns else 0
+    rows = []
+    for i in range(n):
+        cells = []
+        for column in vectors.columns:
+            status = column.statuses[i]
+            value = _fmt(column.values[i])
+            cells.append(value if status in ("PRESENT", "NULL_VALUE") else f"[{status}]")
+        rows.append(cells)
+    print_table(f"{view}: online values", names, rows)
+    if vectors.redacted:
+        console.print(f"[dim]redacted (PII): {', '.join(vectors.redacted)}[/dim]")
+
+
+@app.command("list")
+def list_cmd(definitions: DefsOpt = None, json_out: JsonOpt = False) -> None:
+    """The feature views defined, with their entity keys, features, TTL and online flag."""
+    from modelward.features import FeatureView, load_catalog
+
+    with session_from_cli() as session:
+        catalog = load_catalog(session, definitions)
+    views = sorted(catalog.views.values(), key=lambda v: v.name)
+    listed: list[dict[str, Any]] = [
+        {
+            "view": view.name,
+            "kind": "batch" if isinstance(view, FeatureView) else "on_demand",
+            "join_keys": list(view.join_keys),
+            "features": [{"name": f.name, "dtype": f.dtype, "pii": f.pii} for f in view.features],
+            "ttl_s": view.ttl.total_seconds()
+            if isinstance(view, FeatureView) and view.ttl
+            else None,
+            "online": view.online if isinstance(view, FeatureView) else True,
+        }
+        for view in views
+    ]
+    if json_out:
+        print_json(listed)
+        return
+    print_table(
+        "feature views",
+        ["view", "kind", "entity keys", "features", "ttl (s)", "online"],
+        [
+            (
+                v["view"],
+                v["kind"],
+                ", ".join(v["join_keys"]),
+                ", ".join(f"{f['name']} (pii)" if f["pii"] else f["name"] for f in v["features"]),
+                _fmt(v["ttl_s"]),
+                "yes" if v["online"] else "",
+            )
+            for v in listed
+        ],
+    )
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default: serving.host in modelward.toml).")
+    ] = None,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port (Feast's feature server uses 6566).")
+    ] = 6566,
+    workers: Annotated[int, typer.Option("--workers", "-n", min=1)] = 1,
+) -> None:
+    """Serve online features over HTTP: POST /get-online-features (Feast's shape).
+
+    Every request needs a token whose role has features:read; the OpenAPI document is at
+    /openapi.json.
+    """
+    import os
+
+    import uvicorn
+
+    from modelward.cli.output import err_console
+
+    with session_from_cli() as session:
+        root = session.workspace.root
+        bind_host = host or session.workspace.settings.serving.host
+        session.store  # noqa: B018 - migrate once here, not in N racing workers
+    os.environ["MODELWARD_WORKSPACE"] = str(root)
+    err_console.print(
+        f"feature server for {root.name} on http://{bind_host}:{port} with {workers} "
+        "worker(s); POST /get-online-features"
+    )
+    uvicorn.run(
+        "modelward.serving:feature_server_from_environment",
+        factory=True,
+        host=bind_host,
+        port=port,
+        workers=workers,
+        lifespan="on",
+        server_header=False,
+        log_level="info",
+    )

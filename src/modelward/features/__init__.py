@@ -35,6 +35,7 @@ from modelward.features.materialization import MaterializationRun
 from modelward.features.offline import TrainingSet, resolve_inputs, training_set
 from modelward.features.online import OnlineStore, Record, open_online_store
 from modelward.features.skew import SkewReport
+from modelward.features.vectors import FeatureColumn, FeatureVectors, read_vectors
 from modelward.features.versions import Change, Plan, note_model_version
 
 __all__ = [
@@ -43,7 +44,9 @@ __all__ = [
     "DType",
     "Entity",
     "Feature",
+    "FeatureColumn",
     "FeatureLookup",
+    "FeatureVectors",
     "FeatureView",
     "MaterializationRun",
     "OnDemandView",
@@ -67,6 +70,7 @@ __all__ = [
     "online_store",
     "open_online_store",
     "plan",
+    "read_vectors",
     "resolve_inputs",
     "show",
     "stats_history",

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,10 @@ class OnlineResult:
     #: per batch view read, the event time of each row's values in microseconds since the
     #: epoch (None: missing or expired); :attr:`event_timestamps` has them as datetimes
     event_us: dict[str, list[int | None]]
+    #: per batch view read, the event time of a stored value that was refused as older
+    #: than the view's TTL (None: the value was fresh, or there is none), so a caller can
+    #: tell "not found" from "outside its max age" (the feature server's statuses)
+    expired_us: dict[str, list[int | None]] = dataclasses.field(default_factory=dict)
 
     @property
     def event_timestamps(self) -> dict[str, list[datetime | None]]:
@@ -127,6 +132,17 @@ class FeatureLookup:
     ) -> tuple[list[list[Any]], list[int | None]]:
         """Per feature, its values for ``keys`` (None where missing or older than the TTL),
         and each key's event time in microseconds."""
+        columns, stamps, _ = self._read_view(view, keys, now, layout)
+        return columns, stamps
+
+    def _read_view(
+        self,
+        view: FeatureView,
+        keys: Sequence[str],
+        now: datetime,
+        layout: tuple[str, list[DType], int | None, bool] | None = None,
+    ) -> tuple[list[list[Any]], list[int | None], list[int | None]]:
+        """:meth:`read_view`, plus the event time of each value refused for its age."""
         namespace, dtypes, ttl_us, _ = layout or (
             view.online_namespace,
             [f.dtype for f in view.features],
@@ -134,17 +150,26 @@ class FeatureLookup:
             True,
         )
         limit = to_us(now) - ttl_us if ttl_us is not None else None
+        stored = self.store.read(namespace, keys)
         live = [
             rec if rec is not None and (limit is None or rec.event_us >= limit) else None
-            for rec in self.store.read(namespace, keys)
+            for rec in stored
         ]
+        expired: list[int | None] = (
+            [
+                rec.event_us if rec is not None and fresh is None else None
+                for rec, fresh in zip(stored, live, strict=True)
+            ]
+            if limit is not None
+            else [None] * len(stored)
+        )
         blobs = [rec.value for rec in live if rec is not None]
         # one JSON parse for the whole batch instead of one per entity
         decoded = iter(unpack_many(blobs, dtypes)) if blobs else iter(())
         empty = [None] * len(dtypes)
         rows = [next(decoded) if rec is not None else empty for rec in live]
         columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in dtypes]
-        return columns, [rec.event_us if rec is not None else None for rec in live]
+        return columns, [rec.event_us if rec is not None else None for rec in live], expired
 
     def get(
         self,
@@ -169,6 +194,7 @@ class FeatureLookup:
         plan = self._plan(features)
         read: dict[str, dict[str, list[Any]]] = {}
         stamps: dict[str, list[int | None]] = {}
+        expired: dict[str, list[int | None]] = {}
         for view in plan.views:
             join_keys = view.join_keys
             missing = [k for k in join_keys if k not in cols]
@@ -184,7 +210,9 @@ class FeatureLookup:
                 keys = [
                     entity_key(vals) for vals in zip(*(cols[k] for k in join_keys), strict=True)
                 ]
-            columns, stamps[view.name] = self.read_view(view, keys, now, plan.layout[view.name])
+            columns, stamps[view.name], expired[view.name] = self._read_view(
+                view, keys, now, plan.layout[view.name]
+            )
             read[view.name] = dict(zip(view.feature_names, columns, strict=True))
         out: dict[str, list[Any]] = dict(cols)
         for sel in plan.selections:
@@ -195,7 +223,7 @@ class FeatureLookup:
                 computed = self._on_demand(sel.view, cols, read, n)
                 for name in sel.names:
                     out[name] = computed[name]
-        return OnlineResult(out, stamps)
+        return OnlineResult(out, stamps, expired)
 
     def _on_demand(
         self,

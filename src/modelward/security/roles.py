@@ -1,11 +1,12 @@
 """Roles and what they may do. A :class:`Principal` is who is acting, with their role.
 
 =========  ===========================================================================
-viewer     read datasets, models, lineage, endpoints and the audit log
+viewer     read datasets, models, lineage, endpoints, online features and the audit log
 developer  viewer + write datasets, register models, move versions between stages
 approver   viewer + approve versions, move versions between stages, roll back
 operator   viewer + change endpoints and drive releases (start, advance, promote, roll back)
-admin      everything, including overriding a failing gate and managing identities
+admin      everything, including overriding a failing gate, managing identities and
+           reading the online values of features marked PII
 =========  ===========================================================================
 """
 
@@ -45,6 +46,10 @@ class Permission(StrEnum):
     #: trigger a retraining policy by hand, pause or resume one (the kill switch)
     RETRAINING_OPERATE = "retraining:operate"
     AUDIT_READ = "audit:read"
+    #: read online feature values (the feature server); PII features come back redacted
+    FEATURES_READ = "features:read"
+    #: read the online values of features marked PII, unredacted
+    FEATURES_READ_PII = "features:read_pii"
     IDENTITIES_ADMIN = "identities:admin"
 
 
@@ -55,6 +60,7 @@ _READ = frozenset(
         Permission.ENDPOINTS_READ,
         Permission.RELEASES_READ,
         Permission.AUDIT_READ,
+        Permission.FEATURES_READ,
     }
 )
 

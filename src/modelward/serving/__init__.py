@@ -1,4 +1,5 @@
-"""Serving context: endpoint definitions, the online inference gateway, batch scoring.
+"""Serving context: endpoint definitions, the online inference gateway, batch scoring,
+and the feature server (online features over HTTP).
 
 This module is the context's public surface; other contexts, the CLI and the REST API
 import only from here. Importing it loads neither the gateway's dependencies nor any
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
         parse_spec,
         update_endpoint,
     )
+    from modelward.serving.feature_server import (
+        create_feature_server,
+        feature_server_for,
+        feature_server_from_environment,
+    )
     from modelward.serving.gateway import Gateway
     from modelward.serving.releases import start_release
     from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
@@ -44,8 +50,11 @@ __all__ = [
     "batch_score",
     "check_model_refs",
     "create_endpoint",
+    "create_feature_server",
     "create_gateway",
     "delete_endpoint",
+    "feature_server_for",
+    "feature_server_from_environment",
     "get_endpoint",
     "list_endpoints",
     "parse_spec",
@@ -71,6 +80,9 @@ __getattr__, __dir__ = lazy_exports(
         "list_endpoints": "endpoints",
         "parse_spec": "endpoints",
         "update_endpoint": "endpoints",
+        "create_feature_server": "feature_server",
+        "feature_server_for": "feature_server",
+        "feature_server_from_environment": "feature_server",
         "Gateway": "gateway",
         "start_release": "releases",
         "ENV_HEADER_TIMEOUT": "wire",

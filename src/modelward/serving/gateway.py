@@ -1,8 +1,9 @@
 """The online inference gateway: a bare ASGI application, served by uvicorn.
 
-Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz`` and
-``GET /metrics``. A bare ASGI callable rather than a framework: routing is four string
-tests, and every microsecond a framework spends per request is one the model cannot.
+Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz``,
+``GET /metrics`` and ``GET /openapi.json`` (:mod:`~modelward.serving.openapi`). A bare
+ASGI callable rather than a framework: routing is a few string tests, and every
+microsecond a framework spends per request is one the model cannot.
 
 A prediction goes: token (cached) -> endpoint runtime (cached) -> caller allowed -> body
 read under the size limit (413) and the body deadline (408) -> concurrency slot (503 +
@@ -46,6 +47,7 @@ from modelward.serving.auth import TokenVerifier, may_call
 from modelward.serving.config_cache import EndpointCache
 from modelward.serving.intake import ClientGone, read_body
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
+from modelward.serving.openapi import GatewayDocument
 from modelward.serving.problems import fallback_reason, problem_body, respond
 from modelward.serving.resilience import ConcurrencyLimit
 from modelward.serving.routing import SHADOW_CAPACITY, ShadowScorer, failure_records
@@ -66,6 +68,8 @@ Send = Callable[[Message], Awaitable[None]]
 _log = logging.getLogger("modelward.serving")
 _PREFIX = "/v1/endpoints/"
 _SUFFIX = "/predict"
+#: the routes that only read (any other method is 405, as the OpenAPI document declares)
+_READ_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 _JSON = [(b"content-type", b"application/json")]
 _PROBLEM = [(b"content-type", b"application/problem+json")]
 #: response cache entries per endpoint; the cache is emptied when full (cheap, bounded)
@@ -111,6 +115,7 @@ class Gateway:
         #: why the last endpoint refresh could not read the metadata database, if it failed
         self._refresh_problem: str | None = None
         self._tracer: Any = None
+        self.openapi = GatewayDocument()
         if settings.tracing:
             from opentelemetry import trace
 
@@ -248,10 +253,16 @@ class Gateway:
             name = path[len(_PREFIX) : -len(_SUFFIX)]
             with self._span("gateway.request"):
                 await self._predict(name, authorization, length, receive, send, request_id, started)
+        elif path in _READ_ROUTES and scope["method"] not in ("GET", "HEAD"):
+            refused = MethodNotAllowed(f"{path} accepts GET only")
+            allow = [(b"allow", b"GET, HEAD")]
+            await self._problem(send, refused, request_id, path, started, extra=allow)
         elif path == "/healthz":
             await respond(send, 200, b'{"status":"alive"}', _JSON, request_id)
         elif path == "/readyz":
             await self._readyz(send, request_id)
+        elif path == "/openapi.json":
+            await respond(send, 200, self.openapi.render(self.cache.runtimes), _JSON, request_id)
         elif path == "/metrics":
             self._sync_log_metrics()
             body = self.metrics.render()

@@ -92,3 +92,50 @@ def test_bad_input_is_an_input_error(ws: Path) -> None:
         cli("materialize", "--end", "2024-01-01T00:00:00")
     with pytest.raises(NotFound, match="'nope' is not registered"):
         cli("show", "nope")
+
+
+def test_list_and_get_read_online_values_with_their_status(ws: Path) -> None:
+    cli("apply")
+    cli("materialize", "--end", hours(10).isoformat())
+    code, out = cli("list", "--json")
+    assert code == 0
+    listed = {v["view"]: v for v in json.loads(out)}
+    assert listed["driver_stats"]["join_keys"] == ["driver_id"]
+    assert listed["trips_per_km"]["kind"] == "on_demand"
+
+    code, out = cli("get", "driver_stats", "--key", "driver_id=1", "-k", "driver_id=9", "--json")
+    assert code == 0
+    body = json.loads(out)
+    assert body["metadata"]["feature_names"] == ["driver_id", "trips", "rating", "city"]
+    trips = body["results"][1]
+    assert trips["values"] == [21, None] and trips["statuses"] == ["PRESENT", "NOT_FOUND"]
+
+    code, out = cli("get", "driver_stats:trips", "-k", "driver_id=9")
+    assert code == 0 and "[NOT_FOUND]" in out
+    code, out = cli("get", "trips_per_km", "-k", "driver_id=1", "-k", "km=2.5", "--json")
+    assert code == 0 and json.loads(out)["results"][-1]["values"] == [21 / 2.5]
+    with pytest.raises(InputError, match="NAME=VALUE"):
+        cli("get", "driver_stats", "--key", "driver_id")
+
+
+def test_the_feature_server_of_a_workspace_checks_its_tokens(ws: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from modelward.security import bootstrap_admin
+    from modelward.serving import feature_server_for
+    from modelward.session import open_session
+
+    cli("apply")
+    cli("materialize", "--end", hours(10).isoformat())
+    session = open_session(ws)
+    _, token = bootstrap_admin(session)
+    ask = {"features": ["driver_stats:trips"], "entities": {"driver_id": [2]}}
+    with TestClient(feature_server_for(session)) as http:  # closes the session at shutdown
+        good = http.post(
+            "/get-online-features", json=ask, headers={"Authorization": f"Bearer {token}"}
+        )
+        bad = http.post(
+            "/get-online-features", json=ask, headers={"Authorization": "Bearer mwt_x_y"}
+        )
+    assert good.status_code == 200 and good.json()["results"][1]["values"] == [0]
+    assert bad.status_code == 401

@@ -1,4 +1,4 @@
-"""Serving context: endpoint definitions, the online inference gateway, batch scoring.
+"""Serving context: endpoint definitions, the online gateway, batch and streaming scoring.
 
 This module is the context's public surface; other contexts, the CLI and the REST API
 import only from here. Importing it loads neither the gateway's dependencies nor any
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from modelward.serving.gateway import Gateway
     from modelward.serving.releases import start_release
+    from modelward.serving.streaming.wiring import StreamResult, stream_score
     from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Fallback",
     "Gateway",
     "HeaderDeadlineProtocol",
+    "StreamResult",
     "batch_score",
     "check_model_refs",
     "create_endpoint",
@@ -50,6 +52,7 @@ __all__ = [
     "list_endpoints",
     "parse_spec",
     "start_release",
+    "stream_score",
     "update_endpoint",
 ]
 
@@ -73,6 +76,8 @@ __getattr__, __dir__ = lazy_exports(
         "update_endpoint": "endpoints",
         "Gateway": "gateway",
         "start_release": "releases",
+        "StreamResult": "streaming.wiring",
+        "stream_score": "streaming.wiring",
         "ENV_HEADER_TIMEOUT": "wire",
         "HeaderDeadlineProtocol": "wire",
     },

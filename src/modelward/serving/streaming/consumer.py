@@ -58,6 +58,8 @@ class Retry:
     attempts: int = 5
     first_s: float = 0.5
     max_s: float = 8.0
+    #: how to pause; default: wait on the consumer's stop event (SIGTERM cuts it short)
+    sleep: Callable[[float], None] | None = field(default=None, compare=False)
 
     def pauses(self) -> Iterator[float]:
         pause = self.first_s
@@ -107,7 +109,6 @@ class StreamConsumer:
         wait_s: float = 0.2,
         max_in_flight: int = 2,
         retry: Retry | None = None,
-        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.source = source
         self.sink = sink
@@ -119,7 +120,6 @@ class StreamConsumer:
         self.wait_s = wait_s
         self.max_in_flight = max_in_flight
         self.retry = retry or Retry()
-        self._sleep = sleep
         self.counts = StreamCounts()
         spec = scorer.spec
         self.endpoint = spec.name
@@ -177,6 +177,9 @@ class StreamConsumer:
             while not stop.is_set() and reading.is_set():
                 if not slots.acquire(timeout=0.1):  # backpressure: every slot is in flight
                     continue
+                if stop.is_set() or not reading.is_set():  # stopped while it waited
+                    slots.release()
+                    break
                 try:
                     events = self._retrying(
                         lambda: self.source.read(self.batch_size, self.wait_s), stop
@@ -222,8 +225,8 @@ class StreamConsumer:
                         **exc.details,
                     ) from None
                 log.warning("%s; trying again in %.1fs", exc.message, pause)
-                if self._sleep is not None:
-                    self._sleep(pause)
+                if self.retry.sleep is not None:
+                    self.retry.sleep(pause)
                 elif stop is not None:
                     stop.wait(pause)
                 else:

@@ -96,6 +96,9 @@ class NatsEventStream:
         self._stream: str | None = config.stream
         self._sub: Any = None
         self._lock = threading.Lock()
+        #: stream sequences read and not yet acknowledged: a batch in flight for longer
+        #: than ``ack_wait_s`` is delivered again, maybe to this very process
+        self._held: set[int] = set()
 
     @classmethod
     def from_config(cls, config: NatsEventStreamConfig) -> NatsEventStream:
@@ -223,6 +226,8 @@ class NatsEventStream:
         events = []
         for msg in msgs:
             meta = msg.metadata
+            if meta.sequence.stream in self._held:
+                continue
             key = (msg.headers or {}).get(_MSG_ID)
             events.append(
                 Event(
@@ -233,6 +238,7 @@ class NatsEventStream:
                     receipt=msg,
                 )
             )
+        self._held.update(e.receipt.metadata.sequence.stream for e in events)
         return events
 
     def ack(self, events: Sequence[Event]) -> None:
@@ -245,6 +251,7 @@ class NatsEventStream:
             await nc.flush(timeout=self.config.timeout_s)
 
         self._run(ack_all())
+        self._held.difference_update(e.receipt.metadata.sequence.stream for e in events)
 
     def lag(self) -> int | None:
         sub = self._subscription()

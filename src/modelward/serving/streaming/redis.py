@@ -102,6 +102,9 @@ class RedisEventStream:
         self._own_cursor: str | None = "0"
         self._claim_cursor = "0-0"
         self._next_claim = 0.0
+        #: entry ids read and not yet acknowledged: XAUTOCLAIM hands this consumer's own
+        #: slow batches back to it too, and a batch still in flight must not come twice
+        self._held: set[bytes] = set()
         self._field = config.field.encode()
         self._key_field = config.key_field.encode()
 
@@ -196,6 +199,7 @@ class RedisEventStream:
             self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
             if self._claim_cursor == "0-0":  # a full pass: look again after a while
                 self._next_claim = now + self.config.claim_idle_ms / 2000
+            claimed = [c for c in claimed if c[0] not in self._held]
             events = self._events(claimed, redelivered=True)
             if events:
                 return events
@@ -238,6 +242,7 @@ class RedisEventStream:
             )
         if gone:
             self._call(self._redis().xack, self.config.stream, self.config.group, *gone)
+        self._held.update(e.receipt for e in events)
         return events
 
     def ack(self, events: Sequence[Event]) -> None:
@@ -249,6 +254,7 @@ class RedisEventStream:
             ids = [e.receipt for e in events[start : start + _CHUNK]]
             pipe.xack(self.config.stream, group, *ids)
         self._call(pipe.execute)
+        self._held.difference_update(e.receipt for e in events)
 
     def lag(self) -> int | None:
         group = self.config.group

@@ -282,8 +282,8 @@ class StreamConsumer:
         m.dead_lettered.inc(len(dead))
         if redelivered:
             m.redelivered.inc(redelivered)
-        for lag in lags:
-            m.source_to_sink.observe(lag)
+        if lags:  # the batch's oldest event: one observation per batch, not per event
+            m.source_to_sink.observe(max(lags))
         m.batch_seconds.observe(time.perf_counter() - started)
 
     def _dead_letters(self, events: Sequence[Event], refusals: list[Refusal]) -> list[Message]:

@@ -57,7 +57,8 @@ class StreamMetrics:
         ).labels(endpoint)
         self.source_to_sink = Histogram(
             "modelward_stream_source_to_sink_seconds",
-            "From the source storing an event to its output being written.",
+            "From the source storing an event to its output being written: the oldest "
+            "event of each batch (so the quantiles are an upper bound on any event's).",
             ["endpoint"],
             buckets=_SECONDS,
             registry=r,

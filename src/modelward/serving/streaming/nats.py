@@ -13,7 +13,7 @@ set when this adapter creates the stream; an existing stream keeps its own).
 
 nats-py is asynchronous; the adapter runs its client on an event loop in a thread of its
 own and gives the consumer the port's blocking calls. The package is the ``nats`` extra
-(``pip install 'modelward[nats]'``).
+(``pip install 'modelward[streaming]'``).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ class NatsEventStream:
                 import nats
             except ImportError:
                 raise InputError(
-                    "nats:// streams need the nats-py package: pip install 'modelward[nats]'",
+                    "nats:// streams need the nats-py package: pip install 'modelward[streaming]'",
                     field="stream",
                 ) from None
             if self._loop is None:

@@ -1,11 +1,13 @@
 """Scoring one micro-batch of events: the gateway's checks, then batch scoring's path.
 
-Each event's body is decoded with the gateway's JSON rules and its row checked by the
-gateway's own :class:`~modelward.serving.schema.RequestSchema`, so an event is refused for
-exactly the reasons an online request would be (fields of the event that are not request
-fields, such as its timestamp, are left out first). The rows that pass take batch
-scoring's path: features from the same definitions (``batch._Features``, online values, as
-the gateway reads them), then the model loaded by the gateway's loader, fed the same
+Each event's body is decoded with the gateway's JSON rules and checked against the
+request schema by batch scoring's vectorised check (:func:`~.batch_input.check_rows`: a
+row that fails is judged by the gateway's own
+:class:`~modelward.serving.schema.RequestSchema`), so an event is refused for exactly the
+reasons an online request would be; fields of the event that are not request fields,
+such as its timestamp, are left out. The rows that pass take batch scoring's path:
+features from the same definitions (``batch._Features``, online values, as the gateway
+reads them), then the model loaded by the gateway's loader, fed the same
 columns. An event that cannot be scored is a :class:`Refusal` naming the field and the
 rule; the caller sends it to the dead-letter stream.
 """
@@ -19,9 +21,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from modelward.errors import MalformedRequest, ModelUnavailable, RequestInvalid
 from modelward.serving.batch import _Features
+from modelward.serving.batch_input import check_rows
 from modelward.serving.endpoints import EndpointSpec
 from modelward.serving.models import LoadedModel
 from modelward.serving.schema import RequestSchema, decode
@@ -83,7 +87,6 @@ class MicroBatchScorer:
         self.pii = frozenset(spec.pii_fields)
 
     def score(self, payloads: Sequence[bytes]) -> Scored:
-        names = self.request
         refusals: list[Refusal] = []
         rows: list[dict[str, Any]] = []
         indexes: list[int] = []
@@ -97,27 +100,11 @@ class MicroBatchScorer:
             if type(body) is not dict:
                 refusals.append(Refusal(i, "not_json", "body", "must be a JSON object"))
                 continue
-            row = {k: body[k] for k in names if k in body}
-            try:
-                self.schema.validate({"inputs": row})
-            except RequestInvalid as exc:
-                for error in exc.details.get("errors", []):
-                    field = str(error["field"]).removeprefix("inputs.")
-                    refusals.append(Refusal(i, "schema", field, str(error["rule"])))
-                continue
-            rows.append(row)
+            rows.append(body)
             indexes.append(i)
         if not rows:
             return Scored([], [], [], refusals, 0.0)
-        table = pa.table(
-            {
-                "row_number": pa.array(indexes, pa.int64()),
-                **{
-                    f: pa.array([r[f] for r in rows], _ARROW_TYPES[kind])
-                    for f, kind in names.items()
-                },
-            }
-        )
+        table = self._checked(rows, indexes, refusals)
         good, missing = self.features.add(table)
         refusals.extend(Refusal(index, "features", field, why) for index, field, why in missing)
         started = time.perf_counter()
@@ -125,6 +112,64 @@ class MicroBatchScorer:
         latency_ms = (time.perf_counter() - started) * 1000 / max(good.num_rows, 1)
         scored = good.column("row_number").to_pylist()
         return Scored(scored, predictions, self._inputs(good), refusals, latency_ms)
+
+    def _checked(
+        self, rows: list[dict[str, Any]], indexes: list[int], refusals: list[Refusal]
+    ) -> pa.Table:
+        """The rows that pass the request schema, typed, with their batch index as
+        ``row_number``; a refusal per broken rule of the others.
+
+        Batch scoring's vectorised check (one conversion per column, the gateway's
+        verdict only for the rows that fail) when every column converts to Arrow; one
+        row at a time through the gateway's schema when a column mixes types.
+        """
+        names = self.request
+        columns: dict[str, pa.Array] = {}
+        try:
+            for f in names:
+                columns[f] = pa.array([r.get(f) for r in rows])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+            return self._checked_one_by_one(rows, indexes, refusals)
+        checked = check_rows(pa.table(columns), names, self.schema, 0, self.pii)
+        good = checked.good
+        numbers = pa.array(indexes, pa.int64())
+        good = good.set_column(0, "row_number", pc.take(numbers, good.column("row_number")))
+        if checked.rejected_rows:
+            for row_number, field, rule in zip(
+                checked.rejects.column("row_number").to_pylist(),
+                checked.rejects.column("field").to_pylist(),
+                checked.rejects.column("rule").to_pylist(),
+                strict=True,
+            ):
+                refusals.append(Refusal(indexes[row_number], "schema", field, rule))
+        return good
+
+    def _checked_one_by_one(
+        self, rows: list[dict[str, Any]], indexes: list[int], refusals: list[Refusal]
+    ) -> pa.Table:
+        names = self.request
+        passed: list[dict[str, Any]] = []
+        numbers: list[int] = []
+        for index, body in zip(indexes, rows, strict=True):
+            row = {k: body[k] for k in names if k in body}
+            try:
+                self.schema.validate({"inputs": row})
+            except RequestInvalid as exc:
+                for error in exc.details.get("errors", []):
+                    field = str(error["field"]).removeprefix("inputs.")
+                    refusals.append(Refusal(index, "schema", field, str(error["rule"])))
+                continue
+            passed.append(row)
+            numbers.append(index)
+        return pa.table(
+            {
+                "row_number": pa.array(numbers, pa.int64()),
+                **{
+                    f: pa.array([r[f] for r in passed], _ARROW_TYPES[kind])
+                    for f, kind in names.items()
+                },
+            }
+        )
 
     def _predict(self, good: pa.Table) -> list[Any]:
         if good.num_rows == 0:

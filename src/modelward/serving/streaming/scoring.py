@@ -135,13 +135,10 @@ class MicroBatchScorer:
         numbers = pa.array(indexes, pa.int64())
         good = good.set_column(0, "row_number", pc.take(numbers, good.column("row_number")))
         if checked.rejected_rows:
-            for row_number, field, rule in zip(
-                checked.rejects.column("row_number").to_pylist(),
-                checked.rejects.column("field").to_pylist(),
-                checked.rejects.column("rule").to_pylist(),
-                strict=True,
-            ):
-                refusals.append(Refusal(indexes[row_number], "schema", field, rule))
+            # the refused rows judged again as the events they were: an absent field and
+            # a null one are one thing in a column, two rules to the gateway
+            bad = sorted(set(checked.rejects.column("row_number").to_pylist()))
+            self._checked_one_by_one([rows[i] for i in bad], [indexes[i] for i in bad], refusals)
         return good
 
     def _checked_one_by_one(

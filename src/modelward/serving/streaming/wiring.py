@@ -140,6 +140,14 @@ def stream_score(
             raise InputError(f"{name} must be at least {low}", field=name)
     if wait_s < 0:
         raise InputError("wait_s must not be negative", field="wait_s")
+    # the URLs first: a typo is refused before a model is loaded (no connection is made yet)
+    events_in = open_stream(source, "--source")
+    outputs = open_stream(sink, "--sink")
+    letters = (
+        open_stream(dead_letter, "--dead-letter")
+        if dead_letter is not None
+        else open_dead_letter(source, "--source")
+    )
     if session is None and (resolver is None or loader is None or prediction_log is None):
         from modelward.session import resolve_session
 
@@ -164,18 +172,9 @@ def stream_score(
     model = loader.load(resolved, spec.output, columns)
     scorer = MicroBatchScorer(spec, model, columns, features)
 
-    events_in = open_stream(source, "--source")
-    closing: list[Any] = [events_in]
+    closing: list[Any] = [events_in, outputs, letters]
     log_sink = prediction_log
     try:
-        outputs = open_stream(sink, "--sink")
-        closing.append(outputs)
-        letters = (
-            open_stream(dead_letter, "--dead-letter")
-            if dead_letter is not None
-            else open_dead_letter(source, "--source")
-        )
-        closing.append(letters)
         if log_sink is None:
             from modelward.monitoring import open_workspace_log
 

@@ -113,10 +113,16 @@ def test_every_event_is_scored_once_keyed_by_its_id_and_logged_as_stream(
     streams: Streams,
 ) -> None:
     produce(streams, "events", [orjson.dumps(event(i)) for i in range(40)])
+    metrics = StreamMetrics("sums")
 
-    result, log = score(streams)
+    result, log = score(streams, metrics=metrics)
 
     assert (result.events, result.scored, result.dead_lettered) == (40, 40, 0)
+    shown = metrics.render().decode()
+    assert 'modelward_stream_events_total{endpoint="sums",outcome="scored"} 40.0' in shown
+    assert 'modelward_stream_batches_in_flight{endpoint="sums"} 0.0' in shown
+    lags = 'modelward_stream_source_to_sink_seconds_count{endpoint="sums"}'
+    assert f"{lags} {result.batches}.0" in shown  # one per batch
     assert result.model_version == "3"
     outputs = read_back(streams, "scores")
     assert [o.id for o in outputs] == [f"e{i}" for i in range(40)]

@@ -157,6 +157,9 @@ class StreamConsumer:
                 self.metrics.in_flight.dec()
                 if on_batch is not None:
                     on_batch(self.counts)
+        except BaseException:
+            stop.set()  # the reader may be pausing before a retry: cut that short
+            raise
         finally:
             reading.clear()
             reader.join()

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelward.config import Workspace
 from modelward.errors import InputError, UnknownPluginType
+from modelward.features import Catalog, Entity, Feature, FeatureView, materialize
 from modelward.serving import EndpointSpec
 from modelward.serving.batch import _Features
 from modelward.serving.models import ObjectModelLoader, ResolvedModel
 from modelward.serving.streaming.addresses import open_dead_letter, open_stream, stream_settings
 from modelward.serving.streaming.scoring import MicroBatchScorer
+from modelward.session import Session
 
 SPEC = EndpointSpec(
     name="sums",
@@ -143,3 +150,53 @@ def test_a_column_of_mixed_types_gets_the_gateways_verdict_row_by_row(
     assert verdicts[4] == [("body", "must be a JSON object")]
     # the same rule whichever path judged it
     assert _verdicts(scorer, [_row(a=None)])[0] == _verdicts(scorer, [_row(a=None), _row(a="x")])[0]
+
+
+def test_events_read_online_features_as_the_gateway_does(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    stats = tmp_path / "stats.parquet"
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": pa.array([1, 2], pa.int64()),
+                "spend": [10.0, 20.0],
+                "updated_at": pa.array([t0, t0], pa.timestamp("us", "UTC")),
+            }
+        ),
+        stats,
+    )
+    view = FeatureView(
+        "stats",
+        entities=[Entity("customer", ["customer_id"])],
+        source=str(stats),
+        timestamp="updated_at",
+        features=[Feature("spend", "float64")],
+    )
+    spec = EndpointSpec(
+        name="spend",
+        model="sums@1",
+        request={"customer_id": "int", "a": "float"},
+        entity_keys=["customer_id"],
+        features=["stats:spend"],
+        model_inputs=["a", "spend"],
+    )
+    catalog = Catalog([view])
+    with Session(sqlite_workspace) as session:
+        materialize([view], session=session, catalog=catalog)
+        features = _Features(session, spec, catalog, None)
+        loaded = ObjectModelLoader().load(
+            ResolvedModel("sums", "1", "mem://sums/1", SumModel()), spec.output, ["a", "spend"]
+        )
+        scorer = MicroBatchScorer(spec, loaded, ["a", "spend"], features)
+        bodies = [orjson.dumps({"customer_id": c, "a": 1.0}) for c in (2, 3, 1)]
+
+        result = scorer.score(bodies)
+
+    assert result.indexes == [0, 2]
+    assert [i["spend"] for i in result.inputs] == [20.0, 10.0]
+    assert result.predictions == pytest.approx([1 / (1 + np.exp(-21)), 1 / (1 + np.exp(-11))])
+    (refusal,) = result.refusals
+    assert (refusal.index, refusal.reason, refusal.field) == (1, "features", "spend")
+    assert "no online value" in refusal.rule

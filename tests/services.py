@@ -70,3 +70,13 @@ def create_schema() -> Iterator[str]:
 def redis_url() -> str:
     require("Redis", REDIS_HOST, REDIS_PORT)
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+NATS_HOST = os.environ.get("MODELWARD_TEST_NATS_HOST", "127.0.0.1")
+NATS_PORT = int(os.environ.get("MODELWARD_TEST_NATS_PORT", "4222"))
+
+
+def nats_url() -> str:
+    """The NATS server (with JetStream) the streaming tests use."""
+    require("NATS", NATS_HOST, NATS_PORT)
+    return f"nats://{NATS_HOST}:{NATS_PORT}"

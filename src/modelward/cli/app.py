@@ -74,6 +74,7 @@ def _register() -> None:
         rollout,
         run,
         scheduler,
+        stream,
         users,
         workspace,
     )
@@ -98,6 +99,7 @@ def _register() -> None:
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
     gateway.register(app)
     app.add_typer(batch.app, name="batch", help="Batch scoring of files and snapshots.")
+    stream.register(app)
     app.add_typer(
         rollout.app,
         name="rollout",

@@ -1,5 +1,5 @@
-"""Serving context: endpoint definitions, the online inference gateway, batch scoring,
-and the feature server (online features over HTTP).
+"""Serving context: endpoint definitions, the online inference gateway, batch and
+streaming scoring, and the feature server (online features over HTTP).
 
 This module is the context's public surface; other contexts, the CLI and the REST API
 import only from here. Importing it loads neither the gateway's dependencies nor any
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     )
     from modelward.serving.gateway import Gateway
     from modelward.serving.releases import start_release
+    from modelward.serving.streaming.wiring import StreamResult, stream_score
     from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Fallback",
     "Gateway",
     "HeaderDeadlineProtocol",
+    "StreamResult",
     "batch_score",
     "check_model_refs",
     "create_endpoint",
@@ -59,6 +61,7 @@ __all__ = [
     "list_endpoints",
     "parse_spec",
     "start_release",
+    "stream_score",
     "update_endpoint",
 ]
 
@@ -85,6 +88,8 @@ __getattr__, __dir__ = lazy_exports(
         "feature_server_from_environment": "feature_server",
         "Gateway": "gateway",
         "start_release": "releases",
+        "StreamResult": "streaming.wiring",
+        "stream_score": "streaming.wiring",
         "ENV_HEADER_TIMEOUT": "wire",
         "HeaderDeadlineProtocol": "wire",
     },

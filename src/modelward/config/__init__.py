@@ -5,6 +5,7 @@ This module is the context's public surface; other contexts import only from her
 
 from modelward.config.settings import (
     DataSettings,
+    JobsSettings,
     Secrets,
     ServerSettings,
     ServingSettings,
@@ -16,6 +17,7 @@ __all__ = [
     "CONFIG_FILE",
     "HOME_DIR",
     "DataSettings",
+    "JobsSettings",
     "Secrets",
     "ServerSettings",
     "ServingSettings",

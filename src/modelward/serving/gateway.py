@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -56,7 +56,7 @@ from modelward.serving.runtime import (
     Scored,
 )
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "Router"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -70,6 +70,20 @@ _JSON = [(b"content-type", b"application/json")]
 _PROBLEM = [(b"content-type", b"application/problem+json")]
 #: response cache entries per endpoint; the cache is emptied when full (cheap, bounded)
 _CACHE_ENTRIES = 10_000
+
+
+class Router(Protocol):
+    """Routes mounted beside predict (the async job routes): ``matches`` claims a path."""
+
+    def matches(self, path: str) -> bool: ...
+
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> None: ...
+
+    def close(self) -> None:
+        """At shutdown, after requests drained."""
+        ...
 
 
 class Gateway:
@@ -111,10 +125,15 @@ class Gateway:
         #: why the last endpoint refresh could not read the metadata database, if it failed
         self._refresh_problem: str | None = None
         self._tracer: Any = None
+        self._routers: list[Router] = []
         if settings.tracing:
             from opentelemetry import trace
 
             self._tracer = trace.get_tracer("modelward.serving", tracer_provider=tracer_provider)
+
+    def mount(self, router: Router) -> None:
+        """Serve ``router``'s paths too (checked after predict, before the 404)."""
+        self._routers.append(router)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -141,6 +160,8 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.shadows.close()
+        for router in self._routers:
+            await asyncio.to_thread(router.close)
         runtimes = list(self.cache.runtimes.values())
         runtimes += [routing.candidate for routing in self.cache.routings.values()]
         await asyncio.to_thread(_close_all, runtimes)
@@ -256,6 +277,8 @@ class Gateway:
             self._sync_log_metrics()
             body = self.metrics.render()
             await respond(send, 200, body, [(b"content-type", CONTENT_TYPE.encode())], request_id)
+        elif (router := next((r for r in self._routers if r.matches(path)), None)) is not None:
+            await router(scope, receive, send, request_id)
         else:
             await self._problem(
                 send, NotFound(f"no route {path[:100]!r}"), request_id, path, started
@@ -441,6 +464,25 @@ class Gateway:
                 version,
                 answer.degraded,
             )
+
+    async def answer_rows(
+        self, name: str, rows: list[dict[str, Any]], request_id: str
+    ) -> tuple[EndpointRuntime, Answer, Route | None]:
+        """What the predict route answers for validated ``rows``, without a request: the
+        same release routing, features, model, breakers and fallbacks (async jobs use it).
+        Raises :class:`NotFound` for an endpoint not served here, :class:`ModelUnavailable`
+        when neither the model nor the fallback can answer."""
+        runtime = self.cache.runtimes.get(name)
+        if runtime is None:
+            raise NotFound(f"endpoint {name[:60]!r} is not served here", endpoint=name[:60])
+        route: Route | None = None
+        routing = self.cache.routings.get(name)
+        if routing is not None:
+            route = routing.route(rows[0], request_id)
+            if route.role == "candidate":
+                runtime = routing.candidate
+        scored, reason = await self._score(runtime, rows)
+        return runtime, await self._answer(runtime, rows, scored, reason), route
 
     async def _score(
         self, runtime: EndpointRuntime, rows: list[dict[str, Any]]

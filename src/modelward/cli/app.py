@@ -74,6 +74,7 @@ def _register() -> None:
         run,
         scheduler,
         users,
+        worker,
         workspace,
     )
 
@@ -96,6 +97,7 @@ def _register() -> None:
     reproduce.register(app)
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
     gateway.register(app)
+    worker.register(app)  # `modelward worker ENDPOINT`: async jobs
     app.add_typer(batch.app, name="batch", help="Batch scoring of files and snapshots.")
     app.add_typer(
         rollout.app,

@@ -1,4 +1,5 @@
-"""Serving context: endpoint definitions, the online inference gateway, batch scoring.
+"""Serving context: endpoint definitions, the online inference gateway, batch scoring,
+asynchronous jobs.
 
 This module is the context's public surface; other contexts, the CLI and the REST API
 import only from here. Importing it loads neither the gateway's dependencies nor any
@@ -28,8 +29,11 @@ if TYPE_CHECKING:
         update_endpoint,
     )
     from modelward.serving.gateway import Gateway
+    from modelward.serving.jobs.base import Job, JobQueue, open_job_queue
+    from modelward.serving.jobs.worker import JobWorker, WorkerStats
     from modelward.serving.releases import start_release
     from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
+    from modelward.serving.workers import create_worker
 
 __all__ = [
     "ENV_ENDPOINTS",
@@ -41,13 +45,19 @@ __all__ = [
     "Fallback",
     "Gateway",
     "HeaderDeadlineProtocol",
+    "Job",
+    "JobQueue",
+    "JobWorker",
+    "WorkerStats",
     "batch_score",
     "check_model_refs",
     "create_endpoint",
     "create_gateway",
+    "create_worker",
     "delete_endpoint",
     "get_endpoint",
     "list_endpoints",
+    "open_job_queue",
     "parse_spec",
     "start_release",
     "update_endpoint",
@@ -72,6 +82,12 @@ __getattr__, __dir__ = lazy_exports(
         "parse_spec": "endpoints",
         "update_endpoint": "endpoints",
         "Gateway": "gateway",
+        "Job": "jobs.base",
+        "JobQueue": "jobs.base",
+        "open_job_queue": "jobs.base",
+        "JobWorker": "jobs.worker",
+        "WorkerStats": "jobs.worker",
+        "create_worker": "workers",
         "start_release": "releases",
         "ENV_HEADER_TIMEOUT": "wire",
         "HeaderDeadlineProtocol": "wire",

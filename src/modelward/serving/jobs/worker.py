@@ -129,6 +129,7 @@ class JobWorker:
         outage_backoff_s: float = 0.5,
         outage_max_s: float = 30.0,
         on_progress: Callable[[WorkerStats], None] | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         if concurrency < 1 or batch < 1:
             raise InputError("concurrency and batch must be at least 1", field="concurrency")
@@ -147,6 +148,7 @@ class JobWorker:
         self.outage_max_s = outage_max_s
         self.stats = WorkerStats()
         self._on_progress = on_progress
+        self._on_close = on_close
         self._schemas: dict[int, RequestSchema] = {}
         self._outage = 0
         self._last_purge = time.monotonic()
@@ -173,6 +175,8 @@ class JobWorker:
                 stop.set()
                 await asyncio.gather(*loops, return_exceptions=True)
         finally:
+            if self._on_close is not None:  # callbacks and the queue, before the session
+                await asyncio.to_thread(self._on_close)
             await self.gateway.shutdown()
         return self.stats
 

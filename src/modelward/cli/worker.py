@@ -31,7 +31,7 @@ def worker_cmd(
     concurrency: Annotated[
         int,
         typer.Option("--concurrency", "-c", min=1, max=256, help="Batches scored at once."),
-    ] = 2,
+    ] = 4,
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=10_000, help="Jobs taken per queue read.")
     ] = 64,

@@ -27,7 +27,7 @@ def create_worker(
     endpoint: str,
     *,
     queue: str | None = None,
-    concurrency: int = 2,
+    concurrency: int = 4,
     batch: int = 64,
     on_progress: Callable[[WorkerStats], None] | None = None,
 ) -> JobWorker:

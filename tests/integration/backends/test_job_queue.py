@@ -225,3 +225,17 @@ def test_the_callback_outcome_is_recorded_on_the_job(make_queue: QueueFactory) -
     found = queue.get("churn", job.id)
     assert found is not None and found.callback_url == "http://127.0.0.1:9/hook"
     assert found.callback_state == "failed: no answer after 3 attempts"
+
+
+def test_many_results_are_recorded_at_once_and_a_finished_job_keeps_its_first(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue()
+    ids = [queue.submit("churn", ROWS)[0].id for _ in range(3)]
+    leases = queue.take("churn", "w", count=3, wait_s=1.0)
+    assert sorted(lease.job.id for lease in leases) == sorted(ids)
+    assert queue.complete(leases[0], {"prediction": 0})
+    kept = queue.complete_many([(lease, {"prediction": 1}) for lease in leases])
+    assert kept == [False, True, True]
+    results = [queue.get("churn", lease.job.id) for lease in leases]
+    assert [r.result["prediction"] for r in results if r and r.result] == [0, 1, 1]

@@ -38,20 +38,21 @@ JOBS = 40
 BATCH = 10
 SETTINGS = JobsSettings(visibility_timeout_s=1.0, poll_interval_s=0.02, backoff_s=0.01)
 
-CHILD = f"""
+CHILD = """
 import asyncio, sys
 from tests.integration.crash.test_kill9_jobs import open_queue, worker
 
 root, kind, target = sys.argv[1:4]
 calls = []
 
-def second_batch(self, lease, result):
-    calls.append(lease.job.id)
-    return len(calls) == {BATCH} + 1  # the rows of batch 2 are logged, no result recorded
+def second_batch(self, done):
+    calls.append(len(done))
+    return len(calls) == 2  # the rows of batch 2 are logged, no result recorded yet
 
 cls = "SqlJobQueue" if kind == "sqlite" else "RedisJobQueue"
 module = "sql" if kind == "sqlite" else "redis"
-pause_at(f"modelward.serving.jobs.{{module}}:{{cls}}.complete", "stopped", only_if=second_batch)
+pause_at(f"modelward.serving.jobs.{module}:{cls}.complete_many", "stopped",
+         only_if=second_batch)
 session, queue = open_queue(root, kind, target)
 asyncio.run(worker(session, queue).run(until_idle=True))
 """

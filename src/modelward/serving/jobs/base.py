@@ -17,6 +17,7 @@ shared test suite (``tests/integration/backends/test_job_queue.py``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -137,6 +138,10 @@ class JobQueue(Protocol):
     def complete(self, lease: Lease, result: dict[str, Any]) -> bool:
         """Record the result: the job succeeded, and expires ``result_ttl_s`` from now.
         False when the job had already finished (another delivery's result stands)."""
+        ...
+
+    def complete_many(self, done: Sequence[tuple[Lease, dict[str, Any]]]) -> list[bool]:
+        """:meth:`complete` for many jobs in one round trip (one transaction, one pipeline)."""
         ...
 
     def fail(self, lease: Lease, error: str, *, retry: bool = True) -> JobStatus:

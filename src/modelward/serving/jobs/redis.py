@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -348,19 +348,23 @@ class RedisJobQueue:
         return leases
 
     def complete(self, lease: Lease, result: dict[str, Any]) -> bool:
-        job = lease.job
-        entry = lease.token.partition("/")[0]
-        with self._reaching():
-            done = self._scripts["complete"](
+        return self.complete_many([(lease, result)])[0]
+
+    def complete_many(self, done: Sequence[tuple[Lease, dict[str, Any]]]) -> list[bool]:
+        if not done:
+            return []
+        now = repr(time.time())
+        ttl = int(self._settings.result_ttl_s * 1000)
+        pipe = self._client.pipeline(transaction=False)
+        for lease, result in done:
+            job = lease.job
+            self._scripts["complete"](
                 keys=[self._key(job.endpoint, "job", job.id), self._key(job.endpoint, "stream")],
-                args=[
-                    entry,
-                    orjson.dumps(result),
-                    repr(time.time()),
-                    int(self._settings.result_ttl_s * 1000),
-                ],
+                args=[lease.token.partition("/")[0], orjson.dumps(result), now, ttl],
+                client=pipe,
             )
-        return bool(done)
+        with self._reaching():
+            return [bool(kept) for kept in pipe.execute()]
 
     def fail(self, lease: Lease, error: str, *, retry: bool = True) -> JobStatus:
         job = lease.job

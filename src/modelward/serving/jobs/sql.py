@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -200,22 +200,28 @@ class SqlJobQueue:
         )
 
     def complete(self, lease: Lease, result: dict[str, Any]) -> bool:
+        return self.complete_many([(lease, result)])[0]
+
+    def complete_many(self, done: Sequence[tuple[Lease, dict[str, Any]]]) -> list[bool]:
         now = self._now()
+        kept = []
         with self._store.transaction() as conn:
-            done = conn.execute(
-                update(_t)
-                .where(_t.c.id == lease.job.id, _t.c.status.not_in(sorted(FINISHED)))
-                .values(
-                    status="succeeded",
-                    result=result,
-                    error=None,
-                    lease_token=None,
-                    lease_until=None,
-                    finished_at=now,
-                    expires_at=now + self._settings.result_ttl_s,
+            for lease, result in done:
+                changed = conn.execute(
+                    update(_t)
+                    .where(_t.c.id == lease.job.id, _t.c.status.not_in(sorted(FINISHED)))
+                    .values(
+                        status="succeeded",
+                        result=result,
+                        error=None,
+                        lease_token=None,
+                        lease_until=None,
+                        finished_at=now,
+                        expires_at=now + self._settings.result_ttl_s,
+                    )
                 )
-            )
-        return done.rowcount == 1
+                kept.append(changed.rowcount == 1)
+        return kept
 
     def fail(self, lease: Lease, error: str, *, retry: bool = True) -> JobStatus:
         settings = self._settings

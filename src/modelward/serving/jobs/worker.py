@@ -330,16 +330,22 @@ class JobWorker:
                 for o in outcomes:
                     if o.result is not None:
                         o.result, o.error = None, f"prediction log unavailable: {exc.message}"
+        scored = [o for o in outcomes if o.result is not None]
+        results: list[tuple[Lease, dict[str, Any]]] = []
+        for o in scored:
+            assert o.result is not None
+            results.append((o.lease, o.result))
+        kept = self.queue.complete_many(results) if results else []
+        for o, first in zip(scored, kept, strict=True):
+            if first:  # else another delivery's result was recorded first
+                self.stats.succeeded += 1
+                job = o.lease.job
+                if job.callback_url and self.callbacks is not None:
+                    self.callbacks.send(replace(job, status="succeeded", result=o.result))
         for o in outcomes:
-            job = o.lease.job
             if o.result is not None:
-                if self.queue.complete(o.lease, o.result):
-                    self.stats.succeeded += 1
-                    if job.callback_url and self.callbacks is not None:
-                        self.callbacks.send(
-                            replace(job, status="succeeded", result=o.result, error=None)
-                        )
                 continue
+            job = o.lease.job
             assert o.error is not None
             status = self.queue.fail(o.lease, o.error, retry=o.retry)
             if status == "failed":

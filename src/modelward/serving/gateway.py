@@ -2,8 +2,9 @@
 
 Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz`` and
 ``GET /metrics``, plus the routers mounted with :meth:`Gateway.mount` (the async job
-routes, :mod:`~modelward.serving.jobs.routes`). A bare ASGI callable rather than a framework: routing is four string
-tests, and every microsecond a framework spends per request is one the model cannot.
+routes, :mod:`~modelward.serving.jobs.routes`). A bare ASGI callable rather than a
+framework: routing is four string tests, and every microsecond a framework spends per
+request is one the model cannot.
 
 A prediction goes: token (cached) -> endpoint runtime (cached) -> caller allowed -> body
 read under the size limit (413) and the body deadline (408) -> concurrency slot (503 +

@@ -149,6 +149,13 @@ class SqlJobQueue:
         settings = self._settings
         now = self._now()
         leases: list[Lease] = []
+        with self._store.read() as conn:
+            # an idle queue is looked at with a read: no write lock taken on every poll
+            ready = conn.execute(
+                select(_t.c.id).where(self._deliverable(endpoint, now)).limit(1)
+            ).first()
+        if ready is None:
+            return leases
         with self._store.transaction() as conn:
             query = (
                 select(_t)

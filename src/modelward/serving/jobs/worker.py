@@ -197,7 +197,11 @@ class JobWorker:
                 if until_idle:
                     return
                 continue
-            await self._process(leases)
+            try:
+                await self._process(leases)
+            except StoreUnavailable as exc:  # results not recorded: redelivered after the lease
+                await self._wait_out(exc, stop)
+                continue
             if time.monotonic() - self._last_purge > _PURGE_EVERY_S:
                 self._last_purge = time.monotonic()
                 await asyncio.to_thread(self.queue.purge_expired)

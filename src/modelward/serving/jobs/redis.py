@@ -299,7 +299,7 @@ class RedisJobQueue:
                 keys=[self._key(endpoint, "delayed"), stream], args=[repr(time.time()), count]
             )
             # a lease that ran out: the worker holding it died or hung
-            _, claimed, _ = self._client.xautoclaim(
+            reply = self._client.xautoclaim(
                 stream,
                 _GROUP,
                 consumer,
@@ -307,7 +307,9 @@ class RedisJobQueue:
                 start_id="0-0",
                 count=count,
             )
-            entries = [(entry, fields) for entry, fields in claimed if fields]
+            # [next id, claimed, deleted ids] (Redis 7; 6.2 has no third part); an entry
+            # deleted since it was read comes back without fields
+            entries = [(entry, fields) for entry, fields in reply[1] if fields]
             if len(entries) < count:
                 block = None if entries else int(min(wait_s, _MAX_BLOCK_S) * 1000)
                 read = self._client.xreadgroup(

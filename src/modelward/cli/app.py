@@ -76,6 +76,7 @@ def _register() -> None:
         scheduler,
         stream,
         users,
+        worker,
         workspace,
     )
 
@@ -98,6 +99,7 @@ def _register() -> None:
     reproduce.register(app)
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
     gateway.register(app)
+    worker.register(app)  # `modelward worker ENDPOINT`: async jobs
     app.add_typer(batch.app, name="batch", help="Batch scoring of files and snapshots.")
     stream.register(app)
     app.add_typer(

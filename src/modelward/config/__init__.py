@@ -6,6 +6,7 @@ This module is the context's public surface; other contexts import only from her
 from modelward.config.settings import (
     AlertRuleSettings,
     DataSettings,
+    JobsSettings,
     MonitorScheduleSettings,
     Secrets,
     ServerSettings,
@@ -19,6 +20,7 @@ __all__ = [
     "HOME_DIR",
     "AlertRuleSettings",
     "DataSettings",
+    "JobsSettings",
     "MonitorScheduleSettings",
     "Secrets",
     "ServerSettings",

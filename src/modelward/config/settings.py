@@ -115,6 +115,36 @@ def _default_prediction_log() -> dict[str, Any]:
     return {"type": "sqlite"}
 
 
+class JobsSettings(_Section):
+    """``[serving.jobs]``: asynchronous inference (``POST .../jobs``, ``modelward worker``)."""
+
+    #: where jobs wait: ``"sqlite"`` (a table in the metadata store, SQLite or Postgres)
+    #: or a Redis URL (``redis://host:6379/0``: Redis Streams with consumer groups)
+    queue: str = "sqlite"
+    #: seconds a finished job's result (or a dead letter's error) is kept, then expires
+    result_ttl_s: float = Field(default=86_400.0, gt=0)
+    #: seconds a taken job stays invisible to other workers; a worker that dies holding it
+    #: (kill -9, a lost machine) has it redelivered after this long
+    visibility_timeout_s: float = Field(default=60.0, gt=0)
+    #: deliveries of a job before it goes to the dead-letter list with its last error
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    #: seconds before the first retry of a failed job; doubled for each retry after it
+    backoff_s: float = Field(default=1.0, ge=0)
+    #: rows one job may carry (a file job is read in batches and has no limit)
+    max_rows: int = Field(default=100_000, ge=1)
+    #: largest job body accepted at submit (413 above it)
+    max_body_bytes: int = Field(default=16_777_216, ge=1_024)
+    #: seconds a worker waits on an empty queue before it looks again (SQL queue only;
+    #: Redis blocks on the stream)
+    poll_interval_s: float = Field(default=0.2, gt=0)
+    #: result callbacks: seconds per attempt, attempts (with exponential backoff), and
+    #: callbacks waiting at once per worker before new ones are recorded as failed
+    callback_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    callback_attempts: int = Field(default=5, ge=1, le=20)
+    callback_backoff_s: float = Field(default=0.5, ge=0)
+    callback_capacity: int = Field(default=10_000, ge=1)
+
+
 class ServingSettings(_Section):
     """``modelward serve``: the online inference gateway."""
 
@@ -152,6 +182,8 @@ class ServingSettings(_Section):
     #: records held in memory before new ones are dropped (and counted)
     prediction_log_capacity: int = Field(default=100_000, ge=1)
     prediction_log_batch: int = Field(default=1_000, ge=1)
+    #: asynchronous inference: the job queue, retries, result expiry, callbacks
+    jobs: JobsSettings = JobsSettings()
 
 
 #: ``<metric> <comparison> <number>``, e.g. ``latency_ms.p95 > 250``

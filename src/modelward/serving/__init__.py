@@ -1,5 +1,5 @@
-"""Serving context: endpoint definitions, the online inference gateway, batch and
-streaming scoring, and the feature server (online features over HTTP).
+"""Serving context: endpoint definitions, the online inference gateway, batch, asynchronous
+and streaming scoring, and the feature server (online features over HTTP).
 
 This module is the context's public surface; other contexts, the CLI and the REST API
 import only from here. Importing it loads neither the gateway's dependencies nor any
@@ -34,9 +34,12 @@ if TYPE_CHECKING:
         feature_server_from_environment,
     )
     from modelward.serving.gateway import Gateway
+    from modelward.serving.jobs.base import Job, JobQueue, open_job_queue
+    from modelward.serving.jobs.worker import JobWorker, WorkerStats
     from modelward.serving.releases import start_release
     from modelward.serving.streaming.wiring import StreamResult, stream_score
     from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
+    from modelward.serving.workers import create_worker
 
 __all__ = [
     "ENV_ENDPOINTS",
@@ -48,17 +51,23 @@ __all__ = [
     "Fallback",
     "Gateway",
     "HeaderDeadlineProtocol",
+    "Job",
+    "JobQueue",
+    "JobWorker",
     "StreamResult",
+    "WorkerStats",
     "batch_score",
     "check_model_refs",
     "create_endpoint",
     "create_feature_server",
     "create_gateway",
+    "create_worker",
     "delete_endpoint",
     "feature_server_for",
     "feature_server_from_environment",
     "get_endpoint",
     "list_endpoints",
+    "open_job_queue",
     "parse_spec",
     "start_release",
     "stream_score",
@@ -87,6 +96,12 @@ __getattr__, __dir__ = lazy_exports(
         "feature_server_for": "feature_server",
         "feature_server_from_environment": "feature_server",
         "Gateway": "gateway",
+        "Job": "jobs.base",
+        "JobQueue": "jobs.base",
+        "open_job_queue": "jobs.base",
+        "JobWorker": "jobs.worker",
+        "WorkerStats": "jobs.worker",
+        "create_worker": "workers",
         "start_release": "releases",
         "StreamResult": "streaming.wiring",
         "stream_score": "streaming.wiring",

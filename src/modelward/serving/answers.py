@@ -77,6 +77,7 @@ class Answer:
         pii: list[str],
         role: str | None = None,
         release_id: str = "",
+        mode: str = "online",
     ) -> None:
         """One prediction-log record per row, PII redacted.
 
@@ -101,6 +102,7 @@ class Answer:
                     prediction,
                     latency_ms,
                     degraded,
+                    mode=mode,
                     role=role or ("fallback" if degraded else "primary"),
                     release_id=release_id,
                 )

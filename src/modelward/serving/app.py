@@ -24,6 +24,7 @@ from modelward.serving.auth import TokenVerifier
 from modelward.serving.config_cache import EndpointCache, Sources
 from modelward.serving.endpoints import BrokenEndpoint, Endpoint, load_endpoints
 from modelward.serving.gateway import Gateway
+from modelward.serving.jobs.routes import JobRoutes
 from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.models import MlflowModelLoader, RegistryModelResolver
 
@@ -93,7 +94,7 @@ def create_gateway(
         quarantine=QuarantineFile(quarantine_path(root)),
     )
     use_log = settings.access_log if access_log is None else access_log
-    return Gateway(
+    gateway = Gateway(
         settings,
         EndpointCache(sources, metrics, only),
         TokenVerifier(authenticate, settings.token_cache_s, grace_s=settings.token_grace_s),
@@ -103,6 +104,8 @@ def create_gateway(
         on_close=close,
         feature_probe=probe,
     )
+    gateway.mount(JobRoutes.for_workspace(gateway, session))  # POST/GET .../jobs (async)
+    return gateway
 
 
 def app_from_environment() -> Gateway:

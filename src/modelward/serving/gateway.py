@@ -1,9 +1,11 @@
 """The online inference gateway: a bare ASGI application, served by uvicorn.
 
 Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz``,
-``GET /metrics`` and ``GET /openapi.json`` (:mod:`~modelward.serving.openapi`). A bare
-ASGI callable rather than a framework: routing is a few string tests, and every
-microsecond a framework spends per request is one the model cannot.
+``GET /metrics`` and ``GET /openapi.json`` (:mod:`~modelward.serving.openapi`), plus the
+routers mounted with :meth:`Gateway.mount` (the async job routes,
+:mod:`~modelward.serving.jobs.routes`). A bare ASGI callable rather than a framework:
+routing is a few string tests, and every microsecond a framework spends per request is
+one the model cannot.
 
 A prediction goes: token (cached) -> endpoint runtime (cached) -> caller allowed -> body
 read under the size limit (413) and the body deadline (408) -> concurrency slot (503 +
@@ -24,7 +26,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -58,7 +60,7 @@ from modelward.serving.runtime import (
     Scored,
 )
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "Router"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -74,6 +76,20 @@ _JSON = [(b"content-type", b"application/json")]
 _PROBLEM = [(b"content-type", b"application/problem+json")]
 #: response cache entries per endpoint; the cache is emptied when full (cheap, bounded)
 _CACHE_ENTRIES = 10_000
+
+
+class Router(Protocol):
+    """Routes mounted beside predict (the async job routes): ``matches`` claims a path."""
+
+    def matches(self, path: str) -> bool: ...
+
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> None: ...
+
+    def close(self) -> None:
+        """At shutdown, after requests drained."""
+        ...
 
 
 class Gateway:
@@ -116,10 +132,15 @@ class Gateway:
         self._refresh_problem: str | None = None
         self._tracer: Any = None
         self.openapi = GatewayDocument()
+        self._routers: list[Router] = []
         if settings.tracing:
             from opentelemetry import trace
 
             self._tracer = trace.get_tracer("modelward.serving", tracer_provider=tracer_provider)
+
+    def mount(self, router: Router) -> None:
+        """Serve ``router``'s paths too (checked after predict, before the 404)."""
+        self._routers.append(router)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -146,6 +167,8 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.shadows.close()
+        for router in self._routers:
+            await asyncio.to_thread(router.close)
         runtimes = list(self.cache.runtimes.values())
         runtimes += [routing.candidate for routing in self.cache.routings.values()]
         await asyncio.to_thread(_close_all, runtimes)
@@ -267,6 +290,8 @@ class Gateway:
             self._sync_log_metrics()
             body = self.metrics.render()
             await respond(send, 200, body, [(b"content-type", CONTENT_TYPE.encode())], request_id)
+        elif (router := next((r for r in self._routers if r.matches(path)), None)) is not None:
+            await router(scope, receive, send, request_id)
         else:
             await self._problem(
                 send, NotFound(f"no route {path[:100]!r}"), request_id, path, started
@@ -452,6 +477,25 @@ class Gateway:
                 version,
                 answer.degraded,
             )
+
+    async def answer_rows(
+        self, name: str, rows: list[dict[str, Any]], request_id: str
+    ) -> tuple[EndpointRuntime, Answer, Route | None]:
+        """What the predict route answers for validated ``rows``, without a request: the
+        same release routing, features, model, breakers and fallbacks (async jobs use it).
+        Raises :class:`NotFound` for an endpoint not served here, :class:`ModelUnavailable`
+        when neither the model nor the fallback can answer."""
+        runtime = self.cache.runtimes.get(name)
+        if runtime is None:
+            raise NotFound(f"endpoint {name[:60]!r} is not served here", endpoint=name[:60])
+        route: Route | None = None
+        routing = self.cache.routings.get(name)
+        if routing is not None:
+            route = routing.route(rows[0], request_id)
+            if route.role == "candidate":
+                runtime = routing.candidate
+        scored, reason = await self._score(runtime, rows)
+        return runtime, await self._answer(runtime, rows, scored, reason), route
 
     async def _score(
         self, runtime: EndpointRuntime, rows: list[dict[str, Any]]

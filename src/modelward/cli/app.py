@@ -65,10 +65,12 @@ def _register() -> None:
         endpoints,
         features,
         gateway,
+        loadtest,
         models,
         monitoring,
         pipelines,
         quickstart,
+        readiness,
         reproduce,
         rollout,
         run,
@@ -96,6 +98,8 @@ def _register() -> None:
     reproduce.register(app)
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
     gateway.register(app)
+    loadtest.register(app)
+    readiness.register(app)
     app.add_typer(batch.app, name="batch", help="Batch scoring of files and snapshots.")
     app.add_typer(
         rollout.app,

@@ -139,6 +139,9 @@ class ServingSettings(_Section):
     #: records held in memory before new ones are dropped (and counted)
     prediction_log_capacity: int = Field(default=100_000, ge=1)
     prediction_log_batch: int = Field(default=1_000, ge=1)
+    #: what one core costs an hour (any currency): ``modelward loadtest --recommend`` prices
+    #: a configuration per 1,000 predictions with it (one worker process = one core)
+    cost_per_core_hour: float = Field(default=0.05, ge=0, allow_inf_nan=False)
 
 
 class MonitoringSettings(_Section):

@@ -26,7 +26,13 @@ from modelward.monitoring.predictions import (
 if TYPE_CHECKING:
     from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
-    from modelward.monitoring.kpis import KpiChange, KpiIngest, ingest_kpis, kpi_changes
+    from modelward.monitoring.kpis import (
+        KpiChange,
+        KpiIngest,
+        ingest_kpis,
+        kpi_changes,
+        kpi_names,
+    )
     from modelward.monitoring.labels import (
         LabelIngest,
         Performance,
@@ -81,6 +87,7 @@ __all__ = [
     "ingest_kpis",
     "ingest_labels",
     "kpi_changes",
+    "kpi_names",
     "latest_run",
     "open_prediction_sink",
     "open_workspace_log",
@@ -116,6 +123,7 @@ __getattr__, __dir__ = lazy_exports(
         "KpiIngest": "kpis",
         "ingest_kpis": "kpis",
         "kpi_changes": "kpis",
+        "kpi_names": "kpis",
         "Performance": "labels",
         "ingest_labels": "labels",
         "realised_performance": "labels",

@@ -14,6 +14,8 @@ from modelward._exports import lazy_exports
 if TYPE_CHECKING:
     from modelward.serving.app import ENV_ENDPOINTS, create_gateway
     from modelward.serving.batch import BatchResult, batch_score
+    from modelward.serving.bundle_gateway import ENV_BUNDLE_TOKEN, bundle_gateway
+    from modelward.serving.bundles import Bundle, package_endpoint, read_bundle
     from modelward.serving.endpoints import (
         BrokenEndpoint,
         Endpoint,
@@ -32,23 +34,28 @@ if TYPE_CHECKING:
     from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
 __all__ = [
+    "ENV_BUNDLE_TOKEN",
     "ENV_ENDPOINTS",
     "ENV_HEADER_TIMEOUT",
     "BatchResult",
     "BrokenEndpoint",
+    "Bundle",
     "Endpoint",
     "EndpointSpec",
     "Fallback",
     "Gateway",
     "HeaderDeadlineProtocol",
     "batch_score",
+    "bundle_gateway",
     "check_model_refs",
     "create_endpoint",
     "create_gateway",
     "delete_endpoint",
     "get_endpoint",
     "list_endpoints",
+    "package_endpoint",
     "parse_spec",
+    "read_bundle",
     "start_release",
     "update_endpoint",
 ]
@@ -60,6 +67,11 @@ __getattr__, __dir__ = lazy_exports(
         "create_gateway": "app",
         "BatchResult": "batch",
         "batch_score": "batch",
+        "ENV_BUNDLE_TOKEN": "bundle_gateway",
+        "bundle_gateway": "bundle_gateway",
+        "Bundle": "bundles",
+        "package_endpoint": "bundles",
+        "read_bundle": "bundles",
         "BrokenEndpoint": "endpoints",
         "Endpoint": "endpoints",
         "EndpointSpec": "endpoints",

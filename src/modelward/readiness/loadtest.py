@@ -260,7 +260,8 @@ async def _one(
         tally.errors += 1
         return
     if data.get("degraded"):
-        tally.errors += 1  # a fallback answered: the model did not
+        tally.errors += 1  # a fallback answered (the model failed or overran its budget)
+        return
     tally.versions[f"{data.get('model')}@{data.get('model_version')}"] += 1
 
 

@@ -241,6 +241,7 @@ async def _one(
     client: httpx.AsyncClient, path: str, body: bytes, due: float, tally: _Tally
 ) -> None:
     import httpx
+    import orjson
 
     try:
         answer = await client.post(path, content=body)
@@ -255,8 +256,8 @@ async def _one(
         tally.errors += 1
         return
     try:
-        data = answer.json()
-    except ValueError:
+        data = orjson.loads(answer.content)
+    except orjson.JSONDecodeError:
         tally.errors += 1
         return
     if data.get("degraded"):

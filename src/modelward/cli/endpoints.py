@@ -242,7 +242,7 @@ def serve_bundle_cmd(
     os.environ["MODELWARD_BUNDLE_STATE"] = str(folder)
     say("serving bundle {} ({}) on http://{}:{}", bundle.id[:19], bundle.version, host, port)
     uvicorn.run(
-        "modelward.serving.bundle_gateway:bundle_app_from_environment",
+        "modelward.serving.bundle_server:bundle_app_from_environment",
         factory=True,
         host=host,
         port=port,

@@ -344,7 +344,7 @@ def _business_metric(s: _Subject) -> Answer:
             "business_metric",
             "yes",
             f"KPI {shown}",
-            f"modelward kpis ... {s.endpoint.name}",
+            f"modelward monitor run {s.endpoint.name}",
             detail,
         )
     why = (

@@ -36,7 +36,9 @@ def checked_skew(
         f"view:{view}",
         summary=f"{view}: {'passed' if report.passed else 'failed'} over {report.sampled} "
         f"entities, threshold {report.threshold:.2%} ({rates})",
-        detail=report.to_dict(),
+        # the rates only: the report's examples are entity keys and feature values, which
+        # may be personal data and have no place in a long-lived record
+        detail={k: v for k, v in report.to_dict().items() if k != "examples"},
         passed=report.passed,
     )
     return report, evidence

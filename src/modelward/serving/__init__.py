@@ -14,7 +14,7 @@ from modelward._exports import lazy_exports
 if TYPE_CHECKING:
     from modelward.serving.app import ENV_ENDPOINTS, create_gateway
     from modelward.serving.batch import BatchResult, batch_score
-    from modelward.serving.bundle_gateway import ENV_BUNDLE_TOKEN, bundle_gateway
+    from modelward.serving.bundle_server import ENV_BUNDLE_TOKEN, bundle_gateway
     from modelward.serving.bundles import Bundle, package_endpoint, read_bundle
     from modelward.serving.endpoints import (
         BrokenEndpoint,
@@ -67,8 +67,8 @@ __getattr__, __dir__ = lazy_exports(
         "create_gateway": "app",
         "BatchResult": "batch",
         "batch_score": "batch",
-        "ENV_BUNDLE_TOKEN": "bundle_gateway",
-        "bundle_gateway": "bundle_gateway",
+        "ENV_BUNDLE_TOKEN": "bundle_server",
+        "bundle_gateway": "bundle_server",
         "Bundle": "bundles",
         "package_endpoint": "bundles",
         "read_bundle": "bundles",

@@ -146,3 +146,20 @@ def test_the_cheapest_configuration_that_meets_the_budget_is_recommended() -> No
 def test_a_requirement_line_gives_its_distribution_name(name: str, spec: str) -> None:
     assert _dist_name(f"{name}{spec}") == name
     assert _dist_name(f'{name}{spec}; extra == "dev"') is None
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--recommend"], "--rate"),
+        (["--recommend", "--rate", "10", "--url", "http://127.0.0.1:1"], "--url"),
+    ],
+)
+def test_recommend_says_what_it_needs_before_loading_anything(
+    args: list[str], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelward.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["loadtest", "churn", *args])
+    assert info.value.code == 2 and field in capsys.readouterr().err

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from modelward.config import Workspace
 from modelward.errors import ConfigError, InputError, PermissionDenied
+from modelward.monitoring import ingest_kpis
 from modelward.readiness import QUESTIONS, ReadinessGate, readiness
 from modelward.readiness.questions import _features_consistent, _reproducible, _Subject
 from modelward.registry import (
@@ -197,3 +199,22 @@ def test_the_readiness_gate_requires_all_yes_by_default(local: Session) -> None:
     assert "vibes" in info.value.message and info.value.details["field"] == "gate_policy[0]"
     without = GateContext(get_version(local, "churn@1"), None, "Production")
     assert not ReadinessGate().evaluate(without).passed
+
+
+def test_a_declared_kpi_with_events_on_the_endpoint_is_the_business_metric(
+    workspace_dir: Path,
+) -> None:
+    with (workspace_dir / "modelward.toml").open("a", encoding="utf-8") as toml:
+        toml.write('\n[monitoring]\nkpis = {conversion = "up"}\n')
+    with Session(Workspace.open(workspace_dir, environ={"MODELWARD_IDENTITY__USER": "t"})) as s:
+        placeholder_version(s, "churn")
+        boss = admin(s)
+        create_endpoint(
+            s, boss, parse_spec({"name": "churn", "model": "churn@1", "request": {"x": "float"}})
+        )
+        assert readiness(s, "churn@1").answer("business_metric").answer == "no"  # no events
+        ingest_kpis(
+            s, boss, "churn", [{"name": "conversion", "at": "2026-12-01T00:00:00Z", "value": 0.1}]
+        )
+        metric = readiness(s, "churn@1").answer("business_metric")
+    assert metric.answer == "yes" and "conversion (up, 1 events)" in metric.evidence

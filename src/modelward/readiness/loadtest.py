@@ -379,7 +379,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def started_gateway(
-    session: Session, endpoint: str, *, workers: int = 1, ready_within_s: float = 90.0
+    session: Session, endpoint: str, *, workers: int = 1, ready_within_s: float = 180.0
 ) -> Iterator[str]:
     """``modelward serve`` for ``endpoint`` on a free loopback port; yields its base URL.
 

@@ -45,19 +45,20 @@ _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _NOT_PINNED = {"pip", "setuptools", "wheel"}
 
 CONTAINERFILE = """\
-# An image serving this bundle: `buildah bud -t {name}:{short} .` or `podman build ...`
-# (docs/serving.md, "Deployable bundles"). The base must hold Python {python}; without a
-# reachable registry, build one with debootstrap and `buildah import` it as {base}.
+# An image serving this bundle: `buildah bud -t {name}:bundle .` or `podman build ...`
+# (docs/serving.md, "Deployable bundles"). The base must hold Python {python}; without
+# a reachable registry, build one with debootstrap and import it as {base}.
 FROM {base}
 WORKDIR /bundle
 COPY . /bundle
-# every package is pinned in the lock: nothing is resolved at build time. modelward
-# itself comes from a wheel placed in wheels/ next to this file.
+# every package is pinned in the lock and installed from wheels/ (pip wheel -r
+# requirements.lock, plus modelward's own wheel): nothing is resolved or fetched here
 RUN python3 -m venv /venv \\
- && /venv/bin/pip install --no-cache-dir --no-deps --find-links wheels -r requirements.lock
+ && /venv/bin/pip install --no-cache-dir --no-index --no-deps --find-links wheels \\
+      -r requirements.lock
 EXPOSE 8700
 # the callers' token comes from the environment: MODELWARD_BUNDLE_TOKEN
-CMD ["/venv/bin/modelward", "endpoints", "serve-bundle", "/bundle", "--host", "0.0.0.0", \
+CMD ["/venv/bin/modelward", "endpoints", "serve-bundle", "/bundle", "--host", "0.0.0.0", \\
      "--port", "8700", "--state", "/var/lib/modelward"]
 """
 
@@ -183,9 +184,7 @@ def _build(session: Session, name: str, into: Path) -> tuple[str, str]:
     (into / "requirements.lock").write_text("\n".join(locked_requirements(roots)) + "\n", "utf-8")
     python = ".".join(platform.python_version_tuple()[:2])
     (into / "Containerfile").write_text(
-        CONTAINERFILE.format(
-            name=name, short="<id>", python=python, base=f"localhost/debian-python{python}"
-        ),
+        CONTAINERFILE.format(name=name, python=python, base=f"localhost/debian-python{python}"),
         "utf-8",
     )
     return endpoint.name, version.ref

@@ -36,7 +36,8 @@ from modelward.session import Session
 from tests.e2e.test_quickstart_endpoint import champion
 from tests.unit.registry.support import MLFLOW_WARNINGS
 
-pytestmark = [*MLFLOW_WARNINGS, pytest.mark.slow]
+# one worker builds the module's workspace once (the suite runs with --dist loadgroup)
+pytestmark = [*MLFLOW_WARNINGS, pytest.mark.slow, pytest.mark.xdist_group("readiness-flow")]
 
 ENVIRON = {"MODELWARD_IDENTITY__USER": "tester", "MODELWARD_SERVING__GC_FREEZE": "false"}
 ROWS = [

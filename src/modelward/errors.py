@@ -53,6 +53,7 @@ __all__ = [
     "RateLimited",
     "RequestInvalid",
     "RequestTimeout",
+    "ServiceUnavailable",
     "StorageError",
     "StoreUnavailable",
     "Unauthenticated",
@@ -207,6 +208,15 @@ class OnlineStoreUnavailable(StoreUnavailable):
     """The online feature store cannot be reached (bounded timeouts, never a hang)."""
 
     title = "online feature store unavailable"
+
+
+class ServiceUnavailable(ModelwardError):
+    """A server modelward started or was pointed at (a gateway under a load test) did not
+    come up or answer."""
+
+    exit_code = EXIT_UNAVAILABLE
+    http_status = 503
+    title = "service unavailable"
 
 
 class StorageError(ModelwardError):

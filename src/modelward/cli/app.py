@@ -65,10 +65,12 @@ def _register() -> None:
         endpoints,
         features,
         gateway,
+        loadtest,
         models,
         monitoring,
         pipelines,
         quickstart,
+        readiness,
         reproduce,
         retraining,
         rollout,
@@ -100,6 +102,8 @@ def _register() -> None:
     app.add_typer(endpoints.app, name="endpoints", help="Online endpoints served by the gateway.")
     gateway.register(app)
     worker.register(app)  # `modelward worker ENDPOINT`: async jobs
+    loadtest.register(app)
+    readiness.register(app)
     app.add_typer(batch.app, name="batch", help="Batch scoring of files and snapshots.")
     stream.register(app)
     app.add_typer(

@@ -192,3 +192,62 @@ def delete_cmd(
             gone.name,
             gone.config_version,
         )
+
+
+@app.command("package")
+def package_cmd(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (new or empty).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the endpoint as a deployable bundle: spec, model, feature definitions with
+    hashes, a locked requirements file and a Containerfile; same inputs, same bundle id."""
+    from modelward.serving import package_endpoint
+
+    with session_from_cli() as session:
+        bundle = package_endpoint(session, name, out)
+    if json_out:
+        print_json(bundle.to_dict())
+        return
+    state = "written" if bundle.created else "unchanged (the same bundle is there)"
+    say("bundle {} of {} ({}) {} to {}", bundle.id, bundle.endpoint, bundle.version, state, out)
+
+
+@app.command("serve-bundle")
+def serve_bundle_cmd(
+    directory: Annotated[Path, typer.Argument(help="A bundle folder (endpoints package).")],
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8700,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the prediction log (default: DIR/../<name>-state)."),
+    ] = None,
+) -> None:
+    """Serve a bundle without its workspace: POST /v1/endpoints/{name}/predict with the
+    token in $MODELWARD_BUNDLE_TOKEN."""
+    import os
+
+    import uvicorn
+
+    from modelward.serving import ENV_BUNDLE_TOKEN, HeaderDeadlineProtocol, read_bundle
+
+    bundle = read_bundle(directory)  # refuse a changed bundle before binding anything
+    if len(os.environ.get(ENV_BUNDLE_TOKEN, "")) < 16:
+        raise InputError(
+            f"{ENV_BUNDLE_TOKEN}: set it to the callers' token (16 characters or more)",
+            field=ENV_BUNDLE_TOKEN,
+        )
+    folder = state or directory.resolve().parent / f"{directory.resolve().name}-state"
+    os.environ["MODELWARD_BUNDLE_DIR"] = str(directory.resolve())
+    os.environ["MODELWARD_BUNDLE_STATE"] = str(folder)
+    say("serving bundle {} ({}) on http://{}:{}", bundle.id[:19], bundle.version, host, port)
+    uvicorn.run(
+        "modelward.serving.bundle_server:bundle_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        http=HeaderDeadlineProtocol,
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+    )

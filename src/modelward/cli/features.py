@@ -232,15 +232,17 @@ def skew_check_cmd(
     definitions: DefsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compare online values with the offline join at the same times; exit 1 above threshold."""
-    from modelward.features import check_skew, load_catalog
+    """Compare online values with the offline join at the same times; exit 1 above threshold.
+    The verdict is kept as the view's evidence (the readiness report reads it)."""
+    from modelward.features import load_catalog
+    from modelward.readiness import checked_skew
 
     with session_from_cli() as session:
-        report = check_skew(
+        report, _ = checked_skew(
+            session,
             view,
             sample=sample,
             threshold=threshold,
-            session=session,
             catalog=load_catalog(session, definitions),
         )
     if json_out:

@@ -412,6 +412,35 @@ def policy_cmd(
     _print_policy(model)
 
 
+@app.command("owner")
+def owner_cmd(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="Who answers for the model (person or team).")
+    ] = None,
+    on_call: Annotated[
+        str | None, typer.Option("--on-call", help="Who is paged for it (a rota, an address).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a model's owner and on-call contact; with --owner and/or --on-call, set them."""
+    from modelward import registry
+    from modelward.cli.session import session_from_cli
+    from modelward.security import principal_for_cli
+
+    with session_from_cli() as session:
+        if owner is None and on_call is None:
+            model = registry.get_model(session, name)
+        else:
+            model = registry.set_owner(
+                session, principal_for_cli(session), name, owner=owner, on_call=on_call
+            )
+    if as_json:
+        print_json({"model": model.name, "owner": model.owner, "on_call": model.on_call})
+    else:
+        say("{}: owner {}, on call {}", model.name, model.owner or "-", model.on_call or "-")
+
+
 def register(root: typer.Typer) -> None:
     """Mount ``models`` plus the top-level ``promote`` and ``rollback`` on the root app."""
     root.add_typer(app, name="models", help="Model versions, lineage, stages and approvals.")

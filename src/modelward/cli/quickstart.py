@@ -23,7 +23,13 @@ if TYPE_CHECKING:
     from modelward.pipelines import PipelineRun
     from modelward.session import Session
 
-__all__ = ["EXAMPLE_CUSTOMER", "register", "run_quickstart_pipeline", "serve_quickstart_endpoint"]
+__all__ = [
+    "EXAMPLE_CUSTOMER",
+    "print_quickstart_readiness",
+    "register",
+    "run_quickstart_pipeline",
+    "serve_quickstart_endpoint",
+]
 
 #: the customer the quickstart asks its endpoint about (the fields of the model's signature)
 EXAMPLE_CUSTOMER: dict[str, Any] = {
@@ -134,6 +140,7 @@ def quickstart_cmd(
             run_quickstart_pipeline(session)
         console.rule("[bold]the churn endpoint: served from churn@production")
         serve_quickstart_endpoint(root, directory)
+        print_quickstart_readiness(root)
     # the next steps, runnable as printed: with the path this program was started by when
     # `modelward` alone is not it (after `make quickstart`, before `. .venv/bin/activate`)
     mw = f"{command_prefix()} -w {shlex.quote(str(directory))}"
@@ -319,6 +326,17 @@ def serve_quickstart_endpoint(root: Path, shown_as: Path) -> dict[str, Any]:
     ):
         console.print(f"  {line}", markup=False, soft_wrap=True)
     return answer
+
+
+def print_quickstart_readiness(root: Path) -> None:
+    """The readiness report of the champion on the churn endpoint: what is known, what not."""
+    from modelward.cli.readiness import print_readiness
+    from modelward.readiness import readiness
+    from modelward.session import open_session
+
+    console.rule("[bold]readiness of the champion")
+    with open_session(root, environ=environ_for(root)) as session:
+        print_readiness(readiness(session, "churn@production", endpoint="churn"))
 
 
 async def _ask(root: Path, environ: dict[str, str], endpoint: str, token: str) -> Any:

@@ -184,6 +184,9 @@ class ServingSettings(_Section):
     prediction_log_batch: int = Field(default=1_000, ge=1)
     #: asynchronous inference: the job queue, retries, result expiry, callbacks
     jobs: JobsSettings = JobsSettings()
+    #: what one core costs an hour (any currency): ``modelward loadtest --recommend`` prices
+    #: a configuration per 1,000 predictions with it (one worker process = one core)
+    cost_per_core_hour: float = Field(default=0.05, ge=0, allow_inf_nan=False)
 
 
 #: ``<metric> <comparison> <number>``, e.g. ``latency_ms.p95 > 250``

@@ -26,7 +26,13 @@ from modelward.monitoring.predictions import (
 if TYPE_CHECKING:
     from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition, alert_states_of
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
-    from modelward.monitoring.kpis import KpiChange, KpiIngest, ingest_kpis, kpi_changes
+    from modelward.monitoring.kpis import (
+        KpiChange,
+        KpiIngest,
+        ingest_kpis,
+        kpi_changes,
+        kpi_names,
+    )
     from modelward.monitoring.label_join import ingest_labels_by_entity
     from modelward.monitoring.labels import (
         LabelIngest,
@@ -95,6 +101,7 @@ __all__ = [
     "ingest_labels",
     "ingest_labels_by_entity",
     "kpi_changes",
+    "kpi_names",
     "latest_run",
     "list_runs",
     "open_prediction_sink",
@@ -132,6 +139,7 @@ __getattr__, __dir__ = lazy_exports(
         "KpiIngest": "kpis",
         "ingest_kpis": "kpis",
         "kpi_changes": "kpis",
+        "kpi_names": "kpis",
         "Performance": "labels",
         "ingest_labels": "labels",
         "ingest_labels_by_entity": "label_join",

@@ -29,7 +29,7 @@ from modelward.security import Permission, Principal
 if TYPE_CHECKING:
     from modelward.session import Session
 
-__all__ = ["KpiChange", "KpiIngest", "ingest_kpis", "kpi_changes"]
+__all__ = ["KpiChange", "KpiIngest", "ingest_kpis", "kpi_changes", "kpi_names"]
 
 MAX_EVENTS = 100_000
 
@@ -178,3 +178,17 @@ def kpi_changes(
         wrong = change <= -max_change if good == "up" else change >= max_change
         out.append(KpiChange(name, good, mean_now, mean_before, change, wrong))
     return out
+
+
+def kpi_names(session: Session, endpoint: str) -> dict[str, int]:
+    """The KPIs with events on ``endpoint``: name -> number of events (readiness reads it)."""
+    from sqlalchemy import func
+
+    with session.store.read() as conn:
+        rows = conn.execute(
+            select(kpi_events.c.name, func.count())
+            .where(kpi_events.c.endpoint == endpoint)
+            .group_by(kpi_events.c.name)
+            .order_by(kpi_events.c.name)
+        )
+        return {str(name): int(count) for name, count in rows}

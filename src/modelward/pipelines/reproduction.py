@@ -174,7 +174,7 @@ def reproduce(
     )
     if not run.ok:
         report.failed = run.error
-        return report
+        return _recorded(session, report)
     old_out, new_out = recorded.outputs, run.outputs
     for name, new in new_out.items():
         old = old_out.get(name)
@@ -191,4 +191,27 @@ def reproduce(
             _compare(
                 name, objects.get(old_out[name]), objects.get(new_out[name]), tolerance, report
             )
+    return _recorded(session, report)
+
+
+def _recorded(session: Session, report: ReproduceReport) -> ReproduceReport:
+    """Keep the verdict as the version's evidence: the readiness report's "reproducible"."""
+    from modelward.registry import record_evidence
+
+    record_evidence(
+        session,
+        "reproduce",
+        report.ref,
+        summary=f"reproduce {report.verdict}: {len(report.differences)} difference(s), run "
+        f"{report.reproduced_run}",
+        detail={
+            "verdict": report.verdict,
+            "recorded_run": report.recorded_run,
+            "reproduced_run": report.reproduced_run,
+            "differences": [d.to_dict() for d in report.differences[:20]],
+            "tolerance": report.tolerance,
+            "failed": report.failed,
+        },
+        passed=report.ok,
+    )
     return report

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from modelward.registry.divergences import check as check_divergences
     from modelward.registry.environment import Environment
     from modelward.registry.environment import capture as capture_environment
+    from modelward.registry.evidence import (
+        EVIDENCE_KINDS,
+        Evidence,
+        latest_evidence,
+        list_evidence,
+        record_evidence,
+    )
     from modelward.registry.gates.base import Gate, GateContext, GateResult, register_gate
     from modelward.registry.gates.business import ParityCheck, parity_checks
     from modelward.registry.lifecycle import (
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
         set_gate_policy,
         transition,
     )
+    from modelward.registry.ownership import set_owner
     from modelward.registry.reports import lineage_diff, lineage_report, report_rows
     from modelward.registry.runs import RunRecord, TrackedRun, run
     from modelward.registry.tracking import ensure_store as ensure_tracking_store
@@ -52,11 +60,13 @@ if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = [
+    "EVIDENCE_KINDS",
     "MAX_VERSION",
     "STAGES",
     "Approval",
     "Divergence",
     "Environment",
+    "Evidence",
     "Gate",
     "GateContext",
     "GateResult",
@@ -75,13 +85,16 @@ __all__ = [
     "get_model",
     "get_version",
     "history",
+    "latest_evidence",
     "lineage_diff",
     "lineage_report",
+    "list_evidence",
     "list_models",
     "list_versions",
     "parity_checks",
     "parse_ref",
     "reconcile",
+    "record_evidence",
     "register",
     "register_gate",
     "report_rows",
@@ -89,6 +102,7 @@ __all__ = [
     "run",
     "set_approval_policy",
     "set_gate_policy",
+    "set_owner",
     "sync",
     "tracking_environ",
     "transition",
@@ -101,6 +115,12 @@ __getattr__, __dir__ = lazy_exports(
     {
         "Approval": "approvals",
         "approve": "approvals",
+        "EVIDENCE_KINDS": "evidence",
+        "Evidence": "evidence",
+        "latest_evidence": "evidence",
+        "list_evidence": "evidence",
+        "record_evidence": "evidence",
+        "set_owner": "ownership",
         "Environment": "environment",
         "capture_environment": "environment:capture",
         "Gate": "gates.base",

@@ -19,6 +19,7 @@ from modelward.store import UTCDateTime, metadata
 
 __all__ = [
     "approvals",
+    "evidence",
     "model_versions",
     "registered_models",
     "registry_divergences",
@@ -43,6 +44,9 @@ registered_models = Table(
     Column("approval_policy", JSON, nullable=False),
     # {"Production": [{"type": "lineage_complete"}, ...]}: gates per target stage
     Column("gate_policy", JSON, nullable=False),
+    # who answers for the model, and who is paged for it (the readiness report's owner)
+    Column("owner", String(200), nullable=True),
+    Column("on_call", String(200), nullable=True),
     PrimaryKeyConstraint("name"),
 )
 
@@ -136,4 +140,27 @@ registry_divergences = Table(
     Column("detail", JSON, nullable=False),
     Column("noticed_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("key"),
+)
+
+#: operational evidence about a version, a feature view or an endpoint (registry.evidence):
+#: load tests, reproduce verdicts, skew checks, deployable bundles. Append-only; readers
+#: take the latest row of a kind for a subject.
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # "load_test", "reproduce", "skew_check", "bundle"
+    Column("kind", String(32), nullable=False),
+    # what it is about: "churn@3" for a version, "view:customer_stats" for a feature view
+    Column("subject", String(200), nullable=False),
+    Column("model_name", String(128), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("endpoint", String(128), nullable=True),
+    # the evidence's own verdict (a load test within its budget, a skew check passed)
+    Column("passed", Boolean, nullable=True),
+    Column("summary", Text, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Index("ix_evidence_kind_subject", "kind", "subject", "id"),
 )

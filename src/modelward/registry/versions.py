@@ -399,6 +399,9 @@ class RegisteredModel:
     gate_policy: dict[str, list[dict[str, Any]]]
     created_by: str
     created_at: datetime
+    #: who answers for the model, and who is paged for it (``modelward models owner``)
+    owner: str | None = None
+    on_call: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -409,6 +412,8 @@ class RegisteredModel:
             "gate_policy": self.gate_policy,
             "created_by": self.created_by,
             "created_at": self.created_at,
+            "owner": self.owner,
+            "on_call": self.on_call,
         }
 
 
@@ -425,6 +430,8 @@ def list_models(session: Session) -> list[RegisteredModel]:
                 dict(r.gate_policy or {}),
                 r.created_by,
                 r.created_at,
+                r.owner,
+                r.on_call,
             )
             for r in rows
         ]

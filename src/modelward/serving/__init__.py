@@ -15,6 +15,8 @@ from modelward._exports import lazy_exports
 if TYPE_CHECKING:
     from modelward.serving.app import ENV_ENDPOINTS, create_gateway
     from modelward.serving.batch import BatchResult, batch_score
+    from modelward.serving.bundle_server import ENV_BUNDLE_TOKEN, bundle_gateway
+    from modelward.serving.bundles import Bundle, package_endpoint, read_bundle
     from modelward.serving.endpoints import (
         BrokenEndpoint,
         Endpoint,
@@ -42,10 +44,12 @@ if TYPE_CHECKING:
     from modelward.serving.workers import create_worker
 
 __all__ = [
+    "ENV_BUNDLE_TOKEN",
     "ENV_ENDPOINTS",
     "ENV_HEADER_TIMEOUT",
     "BatchResult",
     "BrokenEndpoint",
+    "Bundle",
     "Endpoint",
     "EndpointSpec",
     "Fallback",
@@ -57,6 +61,7 @@ __all__ = [
     "StreamResult",
     "WorkerStats",
     "batch_score",
+    "bundle_gateway",
     "check_model_refs",
     "create_endpoint",
     "create_feature_server",
@@ -68,7 +73,9 @@ __all__ = [
     "get_endpoint",
     "list_endpoints",
     "open_job_queue",
+    "package_endpoint",
     "parse_spec",
+    "read_bundle",
     "start_release",
     "stream_score",
     "update_endpoint",
@@ -81,6 +88,11 @@ __getattr__, __dir__ = lazy_exports(
         "create_gateway": "app",
         "BatchResult": "batch",
         "batch_score": "batch",
+        "ENV_BUNDLE_TOKEN": "bundle_server",
+        "bundle_gateway": "bundle_server",
+        "Bundle": "bundles",
+        "package_endpoint": "bundles",
+        "read_bundle": "bundles",
         "BrokenEndpoint": "endpoints",
         "Endpoint": "endpoints",
         "EndpointSpec": "endpoints",

@@ -249,11 +249,14 @@ class ObjectModelLoader:
 
 
 class MlflowModelLoader:
-    """Loads MLflow models of the workspace's tracking store; native flavors when known."""
+    """Loads MLflow models of the workspace's tracking store; native flavors when known.
+
+    Without a session, model URIs are local MLflow model folders (a deployable bundle's).
+    """
 
     _NATIVE = ("sklearn", "xgboost", "lightgbm")
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session | None) -> None:
         self.session = session
 
     def load(self, model: ResolvedModel, output: str, columns: Sequence[str]) -> LoadedModel:
@@ -271,8 +274,11 @@ class MlflowModelLoader:
 
         from modelward.registry import using_workspace
 
-        with using_workspace(self.session.workspace):
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model.uri))
+        if self.session is None:
+            local = Path(model.uri)
+        else:
+            with using_workspace(self.session.workspace):
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model.uri))
         meta = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) or {}
         flavors = meta.get("flavors") or {}
         signature = signature_inputs(meta)

@@ -16,6 +16,7 @@ from modelward.config import Workspace
 from modelward.errors import InputError
 from modelward.pipelines import find_pipeline, load_output, run_pipeline
 from modelward.pipelines.reproduction import Difference, ReproduceReport, _compare, reproduce
+from modelward.registry import latest_evidence
 from modelward.session import Session
 from tests.unit.registry.support import MLFLOW_WARNINGS
 
@@ -75,6 +76,9 @@ def test_identical_numbers_are_identical(recorded: tuple[Session, Path, str]) ->
     report = reproduce(session, ref, executor="inline")
     assert (report.verdict, report.ok) == ("identical", True)
     assert report.outputs["evaluation"]["identical"]
+    kept = latest_evidence(session, "reproduce", report.ref)  # what readiness reads
+    assert kept is not None and kept.passed and kept.detail["verdict"] == "identical"
+    assert kept.detail["reproduced_run"] == report.reproduced_run
 
 
 @pytest.mark.parametrize(
@@ -100,6 +104,8 @@ def test_a_metric_that_moved_is_judged_by_the_tolerance(
         assert (report.differences, report.within_tolerance) == ([], [moved])
     assert report.ok is (verdict != "differs")
     assert not report.outputs["evaluation"]["identical"]
+    kept = latest_evidence(session, "reproduce", report.ref)
+    assert kept is not None and (kept.passed, kept.detail["verdict"]) == (report.ok, verdict)
 
 
 def test_a_negative_or_infinite_tolerance_is_refused(recorded: tuple[Session, Path, str]) -> None:

@@ -26,6 +26,7 @@ from modelward.monitoring.predictions import (
 if TYPE_CHECKING:
     from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
+    from modelward.monitoring.history import list_alerts, list_runs
     from modelward.monitoring.kpis import KpiChange, KpiIngest, ingest_kpis, kpi_changes
     from modelward.monitoring.labels import (
         LabelIngest,
@@ -82,6 +83,8 @@ __all__ = [
     "ingest_labels",
     "kpi_changes",
     "latest_run",
+    "list_alerts",
+    "list_runs",
     "open_prediction_sink",
     "open_workspace_log",
     "profile_digest",
@@ -123,6 +126,8 @@ __getattr__, __dir__ = lazy_exports(
         "AlertChange": "alerts",
         "AlertPolicy": "alerts",
         "Condition": "alerts",
+        "list_alerts": "history",
+        "list_runs": "history",
         "WebhookSender": "webhooks",
         "sign_webhook": "webhooks:sign",
         "sender_from_settings": "webhooks",

@@ -30,6 +30,11 @@ class Series:
     points: Sequence[tuple[float, float | None]]
 
 
+def _text(value: str) -> str:
+    """Text for an SVG element: escaped, without control characters (invalid in XML)."""
+    return escape("".join(c for c in value if c.isprintable()))
+
+
 def _nice_max(value: float) -> float:
     if value <= 0 or not math.isfinite(value):
         return 1.0
@@ -67,8 +72,8 @@ def time_series(
     ys = [y for s in series for _, y in s.points if y is not None]
     head = (
         f'<svg class="chart" viewBox="0 0 {_W} {_H}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-        f"<title>{escape(title)}</title>"
+        f'aria-label="{_text(title)}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{_text(title)}</title>"
     )
     if not xs:
         return (
@@ -127,7 +132,7 @@ def time_series(
         parts.append(
             f'<rect x="{_LEFT + 8 + index * 110}" y="{_TOP}" width="10" height="10" '
             f'fill="{colour}"/><text class="legend" x="{_LEFT + 22 + index * 110}" '
-            f'y="{_TOP + 9}">{escape(s.name[:16])}</text>'
+            f'y="{_TOP + 9}">{_text(s.name[:16])}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -138,8 +143,8 @@ def bars(title: str, values: Sequence[tuple[str, float]], *, unit: str = "") -> 
     height = 22 * max(len(values), 1) + 8
     head = (
         f'<svg class="chart bars" viewBox="0 0 {_W} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-        f"<title>{escape(title)}</title>"
+        f'aria-label="{_text(title)}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{_text(title)}</title>"
     )
     if not values:
         return f'{head}<text x="8" y="18" class="empty">nothing to show</text></svg>'
@@ -151,7 +156,7 @@ def bars(title: str, values: Sequence[tuple[str, float]], *, unit: str = "") -> 
         width = max(0.0, value) / top * bar_w
         parts.append(
             f'<text class="tick" x="{label_w - 6}" y="{y + 14}" text-anchor="end">'
-            f"{escape(label[:28])}</text>"
+            f"{_text(label[:28])}</text>"
             f'<rect x="{label_w}" y="{y + 2}" width="{width:.1f}" height="16" '
             f'fill="{PALETTE[0]}"/>'
             f'<text class="tick" x="{label_w + width + 4:.1f}" y="{y + 14}">'

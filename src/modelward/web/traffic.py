@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 __all__ = ["Traffic", "traffic_of"]
 
@@ -57,7 +58,10 @@ def traffic_of(window: Any, *, start_s: float, end_s: float, bucket_s: int = 60)
         return Traffic(bucket_s, starts, zeros, nones, nones, nones, zeros, zeros, {})
     at = window.column("at_us").to_numpy(zero_copy_only=False) / 1e6
     latency = window.column("latency_ms").to_numpy(zero_copy_only=False).astype(float)
-    errored = window.column("error").is_valid().to_numpy(zero_copy_only=False)
+    # an answered row carries an empty error; a failed one names the problem
+    errored = pc.fill_null(pc.not_equal(window.column("error"), ""), False).to_numpy(
+        zero_copy_only=False
+    )
     degraded = window.column("degraded").to_numpy(zero_copy_only=False).astype(bool)
     index = np.clip(((at - start_s) // bucket_s).astype(np.int64), 0, buckets - 1)
     order = np.argsort(index, kind="stable")
@@ -81,12 +85,16 @@ def traffic_of(window: Any, *, start_s: float, end_s: float, bucket_s: int = 60)
         p50.append(float(q50))
         p95.append(float(q95))
         p99.append(float(q99))
-    models = window.column("model").to_pylist()
-    versions = window.column("model_version").to_pylist()
-    by_version: dict[str, int] = {}
-    for model, version in zip(models, versions, strict=True):
-        key = f"{model}@{version}"
-        by_version[key] = by_version.get(key, 0) + 1
+    grouped = window.group_by(["model", "model_version"]).aggregate([("at_us", "count")])
+    by_version = {
+        f"{m}@{v}": int(n)
+        for m, v, n in zip(
+            grouped.column("model").to_pylist(),
+            grouped.column("model_version").to_pylist(),
+            grouped.column("at_us_count").to_pylist(),
+            strict=True,
+        )
+    }
     return Traffic(
         bucket_s,
         starts,

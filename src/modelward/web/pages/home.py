@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from modelward.security import Permission
-from modelward.web.rendering import MOUNT, Page, signed_in
+from modelward.web.rendering import Page, signed_in
 
 __all__ = ["READINESS", "router"]
 
@@ -46,7 +46,3 @@ def overview(page: Viewer) -> HTMLResponse:
 def readiness(page: Viewer) -> HTMLResponse:
     page.need(Permission.MODELS_READ)
     return page.render("readiness.html", built=READINESS is not None)
-
-
-def _root() -> RedirectResponse:
-    return RedirectResponse(MOUNT + "/", status_code=307)

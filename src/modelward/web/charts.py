@@ -68,14 +68,15 @@ def time_series(
     threshold: float | None = None,
 ) -> str:
     """Lines over time (x in epoch seconds); ``threshold`` draws a dashed limit line."""
-    xs = [x for s in series for x, y in s.points if y is not None]
+    # the x range is every point's, gaps included, so charts of one window line up
+    xs = [x for s in series for x, _ in s.points]
     ys = [y for s in series for _, y in s.points if y is not None]
     head = (
         f'<svg class="chart" viewBox="0 0 {_W} {_H}" role="img" '
         f'aria-label="{_text(title)}" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{_text(title)}</title>"
     )
-    if not xs:
+    if not ys:
         return (
             f'{head}<text x="{_W / 2}" y="{_H / 2}" text-anchor="middle" class="empty">'
             f"no data in this window</text></svg>"

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from modelward import rollout
 from modelward.api import create_app
 from modelward.config import Workspace, init_workspace
 from modelward.web import mount_dashboard
@@ -150,14 +151,14 @@ def test_an_author_is_refused_and_another_approver_approves(
 ) -> None:
     ana = Visitor(browser, server)  # an approver, and the author of every churn version
     ana.sign_in(world.tokens["ana"])
-    ana.landed("overview")
+    ana.landed()
     ana.page.click("nav >> text=Models")
     ana.page.fill("#q", "chu")
     ana.page.click("form.filter button")
     ana.page.click("table >> text=churn")
     ana.landed()
     ana.page.click("text=v2")
-    ana.landed("version")
+    ana.landed()
     assert "complete" in ana.page.locator("h2", has_text="Lineage").inner_text()
     ana.page.click(f"a[href$='/snapshots/{world.snapshot_id}']")
     assert world.snapshot_id in ana.page.locator("table.kv").inner_text()
@@ -194,6 +195,8 @@ def test_an_author_is_refused_and_another_approver_approves(
 def test_a_viewer_sees_the_canary_and_the_alert_and_cannot_act(
     browser: Any, server: str, world: World
 ) -> None:
+    from playwright.sync_api import expect
+
     vic = Visitor(browser, server)
     vic.sign_in(world.tokens["vic"])
     assert vic.page.locator(".card.alarm").inner_text().split() == ["1", "alerts", "firing"]
@@ -205,6 +208,12 @@ def test_a_viewer_sees_the_canary_and_the_alert_and_cannot_act(
     assert vic.page.locator("svg.chart polyline").count() >= 3  # rate, latency, failures
     assert vic.page.locator("form[action*='/release/']").count() == 0
     vic.landed("endpoint")
+
+    # a live release's page reloads itself: the canary moving on shows without a click
+    vic.page.goto("/ui/endpoints/churn?refresh=1")
+    assert "step 1 of 4" in vic.page.inner_text("#release-state")
+    rollout.advance(world.session, world.people["olga"], "churn", reason="step looks fine")
+    expect(vic.page.locator("#release-state")).to_contain_text("step 2 of 4", timeout=15_000)
     vic.page.click("nav >> text=Monitoring")
     assert "firing" in vic.page.locator("tr.alert").first.inner_text()
     vic.landed()

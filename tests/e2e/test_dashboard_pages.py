@@ -140,6 +140,14 @@ def test_an_operator_aborts_the_release_with_the_same_audit_entry_as_the_api(  #
         [entry] = list(security.entries(conn, actor="olga", action="release.abort"))
     assert release.id in f"{entry.target} {entry.payload}"
 
+    page = olga.get("/ui/endpoints/churn").text  # no live release: the start form is back
+    started = olga.post(
+        "/ui/endpoints/churn/release",
+        data={"csrf": _csrf(page), "candidate": "churn@3", "strategy": "shadow"},
+    )
+    assert "shadow of churn@3" in _flash(olga.get(started.headers["location"]).text)
+    assert rollout.current_release(world.session, "churn").candidate == "churn@3"
+
 
 def test_signing_out_ends_the_session_and_a_revoked_token_ends_it_too(app, world: World) -> None:  # type: ignore[no-untyped-def]
     from modelward.security import issue_token, revoke_token

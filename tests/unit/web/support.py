@@ -18,7 +18,7 @@ from modelward import monitoring, serving
 from modelward.config import Workspace
 from modelward.monitoring.tables import alert_states, monitor_runs
 from modelward.registry import lifecycle
-from modelward.security import Role, tokens
+from modelward.security import Principal, Role, tokens
 from modelward.session import Session
 from tests.unit.registry.support import admin, make_snapshot, principal
 from tests.unit.registry.test_lineage import complete
@@ -38,6 +38,7 @@ class World:
     session: Session
     tokens: dict[str, str]
     snapshot_id: str
+    people: dict[str, Principal]
 
 
 def _predictions(now: datetime, rows: int = 600) -> list[monitoring.PredictionRecord]:
@@ -171,4 +172,4 @@ def build_world(workspace: Workspace) -> World:
                 message="discount drifts and AUC fell 0.04 below the reference",
             )
         )
-    return World(session, secrets, snap.id)
+    return World(session, secrets, snap.id, people)

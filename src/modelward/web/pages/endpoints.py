@@ -28,6 +28,9 @@ Name = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][
 Verb = Literal["advance", "pause", "resume", "promote", "abort", "rollback"]
 #: the time spans a page can show, and the bucket each is drawn in
 SPANS = {"15m": (900, 30), "1h": (3600, 60), "6h": (6 * 3600, 300), "24h": (86_400, 1200)}
+#: seconds between reloads of an endpoint page while its release is live (no script: a
+#: ``<meta http-equiv="refresh">``)
+LIVE_REFRESH_S = 30
 _sink_lock = threading.Lock()
 
 
@@ -66,6 +69,7 @@ def endpoint(
     page: Viewer,
     name: Name,
     span: Annotated[Literal["15m", "1h", "6h", "24h"], Query()] = "1h",
+    refresh: Annotated[int | None, Query(ge=1, le=3600)] = None,
 ) -> HTMLResponse:
     from modelward import rollout, serving
 
@@ -117,6 +121,8 @@ def endpoint(
             release = None
         history = rollout.list_releases(page.session, name)[:20]
     plan = release.plan().to_dict() if release is not None else None
+    if refresh is None and release is not None and release.live:
+        refresh = LIVE_REFRESH_S  # a live release moves on its own: keep the page current
     return page.render(
         "endpoint.html",
         e=found,
@@ -132,7 +138,30 @@ def endpoint(
         plan=plan,
         history=history,
         can_operate=page.can(Permission.RELEASES_OPERATE),
+        refresh=refresh,
+        strategies=("canary", "blue-green", "shadow"),
     )
+
+
+@router.post("/{name}/release")
+async def start_release(request: Request, page: Viewer, name: Name) -> RedirectResponse:
+    from modelward import serving
+
+    form = await form_of(request, page)
+
+    def run() -> str:
+        page.need(Permission.RELEASES_OPERATE)
+        release = serving.start_release(
+            page.session,
+            page.who,
+            name,
+            candidate=form.get("candidate", "").strip()[:200],
+            strategy=form.get("strategy", "canary"),
+        )
+        what = f"{release.strategy.value} of {release.candidate}"
+        return f"release {release.id} started on {name}: {what}"
+
+    return act(page, f"/endpoints/{name}", run)
 
 
 @router.post("/{name}/release/{verb}")

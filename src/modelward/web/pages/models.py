@@ -41,18 +41,17 @@ def model(
 ) -> HTMLResponse:
     page.need(Permission.MODELS_READ)
     found = registry.get_model(page.session, name)
-    # what modelward recorded; MLflow is asked on lookups and by `models sync`, not per page
-    versions = sorted(
-        registry.list_versions(page.session, name, discover=False), key=lambda v: -v.version
+    # what modelward recorded, one page of it (MLflow is asked on lookups and by
+    # `models sync`, not per page); one more than shown says whether there are older ones
+    versions = registry.list_versions(
+        page.session, name, discover=False, newest=_PER_PAGE + 1, skip=(p - 1) * _PER_PAGE
     )
-    shown = versions[(p - 1) * _PER_PAGE : p * _PER_PAGE]
     return page.render(
         "model.html",
         model=found,
-        versions=shown,
-        total=len(versions),
+        versions=versions[:_PER_PAGE],
         page_no=p,
-        pages=max(1, -(-len(versions) // _PER_PAGE)),
+        older=len(versions) > _PER_PAGE,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -83,6 +84,16 @@ def create_dashboard(session: Session) -> FastAPI:
         title = "Not allowed" if isinstance(exc, PermissionDenied) else type(exc).__name__
         return render(
             request, "error.html", exc.http_status, who=None, title=title, message=exc.message
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_address(request: Request, exc: RequestValidationError) -> Response:
+        where = ", ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()[:3]
+        )
+        return render(
+            request, "error.html", 404, who=None, title="No such page", message=where[:500]
         )
 
     @app.exception_handler(StarletteHTTPException)

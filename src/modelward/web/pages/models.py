@@ -62,6 +62,12 @@ def version(page: Viewer, name: ModelName, version: Number) -> HTMLResponse:
     report = registry.lineage_report(page.session, ref)
     model = registry.get_model(page.session, name)
     gate_policy = model.gate_policy
+    registered_views = set()
+    if report.get("feature_views") and page.can(Permission.DATASETS_READ):
+        from modelward import features
+
+        # only views with a page are links (an on-demand view may not be registered)
+        registered_views = {v["name"] for v in features.list_views(page.session)}
     return page.render(
         "version.html",
         ref=ref,
@@ -70,6 +76,7 @@ def version(page: Viewer, name: ModelName, version: Number) -> HTMLResponse:
         r=report,
         model=model,
         gate_policy=gate_policy,
+        registered_views=registered_views,
         stages=_STAGES,
         can_approve=page.can(Permission.MODELS_APPROVE),
         can_move=page.can(Permission.MODELS_TRANSITION),

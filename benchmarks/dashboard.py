@@ -215,7 +215,7 @@ def main() -> None:
         ("/ui/models", "list_models", lambda: registry.list_models(session)),
         (
             "/ui/models/churn",
-            "list_versions (1 model)",
+            "list_versions (all 1,000; the page reads 101)",
             lambda: registry.list_versions(session, "churn", discover=False),
         ),
         (

@@ -18,16 +18,16 @@ if TYPE_CHECKING:
 __all__ = ["list_alerts", "list_runs"]
 
 
-def list_runs(session: Session, endpoint: str, *, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest ``limit`` stored runs of ``endpoint``, oldest first (as ``get_run`` gives)."""
+def list_runs(session: Session, endpoint: str, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest ``limit`` stored runs of ``endpoint``, newest first (their results)."""
     with session.store.read() as conn:
         rows = conn.execute(
             select(monitor_runs.c.result)
             .where(monitor_runs.c.endpoint == endpoint)
             .order_by(monitor_runs.c.created_at.desc())
-            .limit(limit)
+            .limit(max(1, min(limit, 1000)))
         ).scalars()
-        return [dict(r) for r in reversed(list(rows))]
+        return [dict(r) for r in rows]
 
 
 def list_alerts(session: Session, endpoint: str | None = None) -> list[dict[str, Any]]:

@@ -61,7 +61,8 @@ def endpoint(page: Viewer, name: Name) -> HTMLResponse:
     from modelward import monitoring
 
     page.need(Permission.ENDPOINTS_READ)
-    runs = monitoring.list_runs(page.session, name, limit=50)
+    # oldest first, for the time axis (list_runs gives the newest first)
+    runs = sorted(monitoring.list_runs(page.session, name, limit=50), key=_at)
     per_run = [(_at(r), _drift_scores(r)) for r in runs]
     latest = per_run[-1][1] if per_run else {}
     top = sorted(latest, key=lambda f: -latest[f])[:_MAX_FEATURE_LINES]

@@ -1,4 +1,4 @@
-"""`modelward server` over real HTTP on loopback, with the typed client."""
+"""`modelward server` over real HTTP on loopback, with the typed client (and the dashboard)."""
 
 from __future__ import annotations
 
@@ -79,6 +79,12 @@ def test_server_serves_docs_refuses_no_token_and_answers_the_client(
         r = http.get("/api/v1/models")
         assert r.status_code == 401
         assert r.headers["content-type"] == "application/problem+json"
+        # the dashboard is served by the same process
+        assert http.get("/").headers["location"] == "/ui/"
+        signin = http.get("/ui/signin")
+        assert signin.status_code == 200 and "API token" in signin.text
+        assert "style-src 'self'" in signin.headers["content-security-policy"]
+        assert http.get("/ui/static/dashboard.css").status_code == 200
     with Client(base, token) as client:
         assert client.whoami().model_dump() == {"name": "ops", "role": "admin", "kind": "user"}
         assert client.models() == []

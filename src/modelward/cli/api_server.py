@@ -1,4 +1,4 @@
-"""``modelward server``: the REST API server (``/api/v1``, FastAPI on uvicorn).
+"""``modelward server``: the REST API (``/api/v1``) and the dashboard (``/ui``), one process.
 
 Not to be confused with ``modelward serve`` (:mod:`modelward.cli.gateway`), the online
 inference gateway.
@@ -7,11 +7,25 @@ inference gateway.
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-__all__ = ["register", "server_cmd"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["create_server_app_from_env", "register", "server_cmd"]
+
+
+def create_server_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` workers: the REST API with the dashboard mounted,
+    over the workspace of ``$MODELWARD_WORKSPACE``."""
+    from modelward.api import create_app
+    from modelward.session import open_session
+    from modelward.web import mount_dashboard
+
+    session = open_session()
+    return mount_dashboard(create_app(session), session)
 
 
 def server_cmd(
@@ -21,7 +35,8 @@ def server_cmd(
     ] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1)] = None,
 ) -> None:
-    """Serve /api/v1 (OpenAPI docs at /docs). Every route needs a token."""
+    """Serve /api/v1 (OpenAPI docs at /docs) and the dashboard at /ui. Every route needs a
+    token (the dashboard's sign-in exchanges one for a session cookie)."""
     import uvicorn
 
     from modelward.cli.output import console
@@ -35,8 +50,9 @@ def server_cmd(
     port = port or settings.port
     os.environ["MODELWARD_WORKSPACE"] = str(root)
     console.print(f"modelward API on http://{host}:{port}/api/v1 (docs: /docs)")
+    console.print(f"dashboard on http://{host}:{port}/ui/")
     uvicorn.run(
-        "modelward.api.app:create_app_from_env",
+        "modelward.cli.api_server:create_server_app_from_env",
         factory=True,
         host=host,
         port=port,

@@ -55,7 +55,7 @@ def quickstart_cmd(
     train, evaluate against the champion, register with lineage, promote and reproduce."""
     from modelward import examples as churn
     from modelward.cli.data import shown
-    from modelward.config import init_workspace
+    from modelward.config import Workspace, init_workspace
     from modelward.data import list_snapshots, load_contract, snapshot
     from modelward.errors import ContractViolation
     from modelward.session import open_session
@@ -147,6 +147,14 @@ def quickstart_cmd(
     console.print(f"done in {duration(time.perf_counter() - started)}. Next, try:", soft_wrap=True)
     for hint in ("data list", "models list", "pipelines runs", "audit verify"):
         console.print(f"  {mw} {hint}", markup=False, soft_wrap=True)
+    if not data_only:
+        server = Workspace.open(root, environ=environ_for(root)).settings.server
+        console.print(
+            f"The dashboard: `{mw} server`, then open http://{server.host}:{server.port}/ui/ "
+            f"and sign in with a token (`{mw} tokens issue NAME`).",
+            markup=False,
+            soft_wrap=True,
+        )
     if not command_prefix().startswith("modelward"):
         console.print(
             "  (or `. .venv/bin/activate` once, to type plain `modelward` in this shell)",

@@ -32,6 +32,7 @@ __all__ = [
     "check_skew",
     "compute_view_stats",
     "get_online_features",
+    "list_views",
     "materialize",
     "online_store",
     "plan",
@@ -130,6 +131,11 @@ def apply(session: Session | None = None, catalog: Catalog | None = None) -> ver
 
 def show(name: str, session: Session | None = None) -> dict[str, Any]:
     return versions.show(resolve_session(session), name)
+
+
+def list_views(session: Session | None = None) -> list[dict[str, Any]]:
+    """Every registered feature view's latest version (name, kind, owner, version, hash)."""
+    return versions.list_views(resolve_session(session))
 
 
 def stats_history(

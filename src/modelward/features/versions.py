@@ -314,3 +314,33 @@ def show(session: Session, name: str) -> dict[str, Any]:
             for r in runs
         ],
     }
+
+
+def list_views(session: Session) -> list[dict[str, Any]]:
+    """Every registered view's latest version: name, kind, owner, version, hash, when."""
+    latest = (
+        select(feature_views.c.name, func.max(feature_views.c.version).label("version"))
+        .group_by(feature_views.c.name)
+        .subquery()
+    )
+    query = (
+        select(feature_views)
+        .join(
+            latest,
+            (feature_views.c.name == latest.c.name) & (feature_views.c.version == latest.c.version),
+        )
+        .order_by(feature_views.c.name)
+    )
+    with session.store.read() as conn:
+        return [
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "owner": r.owner,
+                "version": r.version,
+                "definition_hash": r.definition_hash,
+                "created_by": r.created_by,
+                "created_at": r.created_at,
+            }
+            for r in conn.execute(query)
+        ]

@@ -24,8 +24,9 @@ from modelward.monitoring.predictions import (
 )
 
 if TYPE_CHECKING:
-    from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition, alert_states_of
+    from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
+    from modelward.monitoring.history import list_alerts, list_runs
     from modelward.monitoring.kpis import (
         KpiChange,
         KpiIngest,
@@ -55,14 +56,7 @@ if TYPE_CHECKING:
         save_profile,
     )
     from modelward.monitoring.report import render_monitor_html, write_monitor_report
-    from modelward.monitoring.runs import (
-        Finding,
-        MonitorResult,
-        get_run,
-        latest_run,
-        list_runs,
-        run_monitor,
-    )
+    from modelward.monitoring.runs import Finding, MonitorResult, get_run, latest_run, run_monitor
     from modelward.monitoring.schedules import MonitorTick, run_due_monitors
     from modelward.monitoring.webhooks import WebhookSender, sender_from_settings
     from modelward.monitoring.webhooks import sign as sign_webhook
@@ -91,7 +85,6 @@ __all__ = [
     "QuarantineFile",
     "ReferenceProfile",
     "WebhookSender",
-    "alert_states_of",
     "build_profile",
     "detect_drift",
     "find_profile",
@@ -103,6 +96,7 @@ __all__ = [
     "kpi_changes",
     "kpi_names",
     "latest_run",
+    "list_alerts",
     "list_runs",
     "open_prediction_sink",
     "open_workspace_log",
@@ -148,14 +142,14 @@ __getattr__, __dir__ = lazy_exports(
         "AlertChange": "alerts",
         "AlertPolicy": "alerts",
         "Condition": "alerts",
+        "list_alerts": "history",
+        "list_runs": "history",
         "WebhookSender": "webhooks",
         "sign_webhook": "webhooks:sign",
         "sender_from_settings": "webhooks",
         "MonitorResult": "runs",
         "get_run": "runs",
         "latest_run": "runs",
-        "list_runs": "runs",
-        "alert_states_of": "alerts",
         "run_monitor": "runs",
         "MonitorTick": "schedules",
         "MonitoringCollector": "metrics",

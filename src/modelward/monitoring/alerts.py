@@ -22,21 +22,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
 from modelward import security
 from modelward.monitoring.tables import alert_states, monitor_runs
 
-if TYPE_CHECKING:
-    from modelward.session import Session
-
 __all__ = [
     "AlertChange",
     "AlertPolicy",
     "Condition",
-    "alert_states_of",
     "apply_alert_policy",
     "conditions_of",
 ]
@@ -246,21 +242,3 @@ def apply_alert_policy(
             payload={"key": change.key, "run": run_id, "message": change.message},
         )
     return changes
-
-
-def alert_states_of(session: Session, endpoint: str) -> list[dict[str, Any]]:
-    """The endpoint's alerts, firing and resolved: ``key``, ``state``, ``fired_at``,
-    ``last_sent_at``, ``message``; firing first, newest first."""
-    with session.store.read() as conn:
-        rows = conn.execute(select(alert_states).where(alert_states.c.endpoint == endpoint)).all()
-    found = [
-        {
-            "key": r.key,
-            "state": r.state,
-            "fired_at": r.fired_at,
-            "last_sent_at": r.last_sent_at,
-            "message": r.message,
-        }
-        for r in rows
-    ]
-    return sorted(found, key=lambda a: (a["state"] != "firing", -a["fired_at"].timestamp()))

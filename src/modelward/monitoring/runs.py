@@ -54,7 +54,6 @@ __all__ = [
     "VersionResult",
     "get_run",
     "latest_run",
-    "list_runs",
     "run_monitor",
 ]
 
@@ -379,19 +378,3 @@ def latest_run(session: Session, endpoint: str) -> dict[str, Any]:
             endpoint=endpoint[:60],
         )
     return dict(stored)
-
-
-def list_runs(session: Session, endpoint: str, *, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest ``limit`` stored runs of ``endpoint``, newest first (their results)."""
-    with session.store.read() as conn:
-        stored = (
-            conn.execute(
-                select(monitor_runs.c.result)
-                .where(monitor_runs.c.endpoint == endpoint)
-                .order_by(monitor_runs.c.created_at.desc())
-                .limit(max(1, min(limit, 1000)))
-            )
-            .scalars()
-            .all()
-        )
-    return [dict(r) for r in stored]

@@ -152,15 +152,31 @@ def discover_model(session: Session, name: str) -> list[ModelVersion]:
 
 
 def list_versions(
-    session: Session, name: str | None = None, *, discover: bool = True
+    session: Session,
+    name: str | None = None,
+    *,
+    discover: bool = True,
+    newest: int | None = None,
+    skip: int = 0,
 ) -> list[ModelVersion]:
-    """Versions in name and number order; with ``discover``, MLflow is asked first."""
+    """Versions in name and number order; with ``discover``, MLflow is asked first.
+
+    ``newest`` keeps that many, newest first, after skipping the ``skip`` newest (a page
+    of a long history, read without loading the rest).
+    """
     if discover:
         if name is None:
             sync(session)
         else:
             discover_model(session, name)
     query = select(model_versions).order_by(model_versions.c.model_name, model_versions.c.version)
+    if newest is not None:
+        query = (
+            select(model_versions)
+            .order_by(model_versions.c.version.desc(), model_versions.c.model_name)
+            .limit(newest)
+            .offset(max(0, skip))
+        )
     if name is not None:
         query = query.where(model_versions.c.model_name == validate_name(name))
     with session.store.read() as conn:

@@ -35,7 +35,7 @@ class Evidence:
     held_out: dict[str, float] = field(default_factory=dict)
     #: the endpoint's newest monitor runs (results), newest first
     runs: list[dict[str, Any]] = field(default_factory=list)
-    #: the endpoint's alert states (``monitoring.alert_states_of``)
+    #: the endpoint's alert states (``monitoring.list_alerts``)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     #: dataset name -> (version the serving version was trained on, newest version)
     datasets: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -138,7 +138,7 @@ def gather(session: Session, policy: RetrainPolicy, now: datetime | None = None)
         serving=None if version is None else version.ref,
         held_out=held_out,
         runs=monitoring.list_runs(session, policy.endpoint, limit=policy.checks.persistence),
-        alerts=monitoring.alert_states_of(session, policy.endpoint),
+        alerts=monitoring.list_alerts(session, policy.endpoint),
         datasets=datasets,
         schema_changed=changed,
         runs_today=int(runs_today),

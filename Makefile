@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: quickstart test lint bench clean mutation mutation-ci
+.PHONY: quickstart test lint bench clean mutation mutation-ci browser
 
 # pip prints what it collects, downloads (with a progress bar on a terminal) and installs,
 # so the first install, a few minutes, shows where it is instead of staying silent
@@ -43,7 +43,14 @@ lint: $(VENV)/.installed-dev
 # overlap; a module whose tests share an expensive fixture is one xdist_group, one worker
 TEST_WORKERS ?= 4
 
-test: $(VENV)/.installed-dev lint
+# the dashboard's browser tests drive Debian's Chromium (Playwright never downloads one);
+# installed here when missing, so `make test` needs nothing set up beforehand
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "==> installing Debian's chromium for the browser tests"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+
+test: $(VENV)/.installed-dev lint browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # mutation testing of the modules that carry the promises, one module at a time with one

@@ -200,10 +200,79 @@ def advance_cmd(
     endpoint: EndpointArg,
     expected_version: ExpectedOpt = None,
     reason: ReasonOpt = None,
+    gateway: Annotated[
+        str | None,
+        typer.Option(
+            "--gateway",
+            help="Blue-green: the gateway green is smoke-tested through "
+            "(default: http://[serving] host:port).",
+        ),
+    ] = None,
+    golden: Annotated[
+        Path | None,
+        typer.Option(
+            "--golden",
+            help="Blue-green: rows and expected predictions, JSON "
+            "(default: the candidate's stored golden set).",
+        ),
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option("--tolerance", min=0.0, help="Blue-green: prediction difference allowed."),
+    ] = None,
+    no_smoke: Annotated[
+        bool, typer.Option("--no-smoke", help="Blue-green: switch without a smoke test (audited).")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Move to the next step now (canary: the next weight; blue-green: switch to green)."""
-    _show(_change("advance", endpoint, expected_version, reason), json_out, "advanced")
+    """Move to the next step now (canary: the next weight; blue-green: smoke-test green
+    through the gateway with the golden rows, then switch to it)."""
+    from modelward import rollout
+    from modelward.security import load_local_token, principal_for_cli
+    from modelward.serving import switch
+
+    with session_from_cli() as session:
+        who = principal_for_cli(session)
+        release = rollout.current_release(session, endpoint)
+        blue_green = release.strategy is rollout.Strategy.BLUE_GREEN and release.step == 0
+        if not blue_green or no_smoke:
+            evidence = {"smoke": {"skipped": True}} if blue_green else None
+            release = rollout.advance(
+                session,
+                who,
+                endpoint,
+                expected_version=expected_version,
+                evidence=evidence,
+                reason=reason,
+            )
+        else:
+            import httpx
+
+            settings = session.workspace.settings.serving
+            url = gateway or f"http://{settings.host}:{settings.port}"
+            rows = rollout.parse_golden(_read_json(golden), str(golden)) if golden else None
+            with httpx.Client(base_url=url, timeout=60.0) as client:
+                release = switch(
+                    session,
+                    who,
+                    endpoint,
+                    gateway=client,
+                    token=load_local_token(session.workspace) or "",
+                    golden=rows,
+                    tolerance=tolerance,
+                    expected_version=expected_version,
+                    reason=reason,
+                )
+    _show(release, json_out, "advanced")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read: {exc.strerror}", file=str(path)) from None
+    except ValueError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}", file=str(path)) from None
 
 
 @app.command("pause")

@@ -18,7 +18,7 @@ from modelward._exports import lazy_exports
 
 if TYPE_CHECKING:
     from modelward.rollout.analysis import Analysis, ArmSample, MetricVerdict, arm_samples, judge
-    from modelward.rollout.controller import Controller, Decision, analyse
+    from modelward.rollout.controller import Controller, ControllerThread, Decision, analyse
     from modelward.rollout.plans import (
         BUCKETS,
         EndpointPlan,
@@ -34,28 +34,42 @@ if TYPE_CHECKING:
         advance,
         current_plans,
         current_release,
+        fail,
         get_release,
         list_releases,
         pause,
         promote,
+        record_smoke,
         resume,
         rollback,
         start_release,
     )
+    from modelward.rollout.smoke import (
+        DEFAULT_TOLERANCE,
+        GoldenRows,
+        SmokeResult,
+        failed_smoke,
+        parse_golden,
+        smoke_test,
+    )
 
 __all__ = [
     "BUCKETS",
+    "DEFAULT_TOLERANCE",
     "KNOWN_METRICS",
     "Analysis",
     "ArmSample",
     "Controller",
+    "ControllerThread",
     "Decision",
     "EndpointPlan",
+    "GoldenRows",
     "MetricRule",
     "MetricVerdict",
     "Release",
     "RolloutPolicy",
     "Route",
+    "SmokeResult",
     "Strategy",
     "TrafficPlan",
     "abort",
@@ -64,15 +78,20 @@ __all__ = [
     "arm_samples",
     "current_plans",
     "current_release",
+    "fail",
+    "failed_smoke",
     "get_release",
     "judge",
     "list_releases",
+    "parse_golden",
     "parse_policy",
     "parse_strategy",
     "pause",
     "promote",
+    "record_smoke",
     "resume",
     "rollback",
+    "smoke_test",
     "start_release",
 ]
 
@@ -80,6 +99,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "Controller": "controller",
+        "ControllerThread": "controller",
         "Decision": "controller",
         "analyse": "controller",
         "Analysis": "analysis",
@@ -102,6 +122,7 @@ __getattr__, __dir__ = lazy_exports(
         "advance": "releases",
         "current_plans": "releases",
         "current_release": "releases",
+        "fail": "releases",
         "get_release": "releases",
         "list_releases": "releases",
         "pause": "releases",
@@ -109,5 +130,12 @@ __getattr__, __dir__ = lazy_exports(
         "resume": "releases",
         "rollback": "releases",
         "start_release": "releases",
+        "record_smoke": "releases",
+        "DEFAULT_TOLERANCE": "smoke",
+        "GoldenRows": "smoke",
+        "SmokeResult": "smoke",
+        "failed_smoke": "smoke",
+        "parse_golden": "smoke",
+        "smoke_test": "smoke",
     },
 )

@@ -5,7 +5,7 @@
     start ──► running ──advance──► running (next step) ──promote──► promoted ──rollback──┐
                 │  ▲                                                                     ▼
           pause │  │ resume         abort ──► aborted          rollback ──► rolled_back ◄┘
-                ▼  │
+                ▼  │                fail ──► failed (the gateway could not load the candidate)
                paused
 
 Every change is one transaction with its audit entry (target ``endpoint:<name>``, the
@@ -46,16 +46,20 @@ __all__ = [
     "advance",
     "current_plans",
     "current_release",
+    "fail",
     "get_release",
     "list_releases",
     "pause",
     "promote",
+    "record_smoke",
     "resume",
     "rollback",
     "start_release",
 ]
 
 LIVE_STATES = frozenset({"running", "paused"})
+#: the longest load error kept as a failed release's evidence
+_ERROR_CHARS = 2_000
 
 
 @dataclass(frozen=True)
@@ -379,6 +383,7 @@ def _change(
     reason: str | None = None,
     now: datetime | None = None,
     step_change: int = 0,
+    release_id: str | None = None,
 ) -> Release:
     principal.require(Permission.RELEASES_OPERATE)
     at = _now(now)
@@ -386,6 +391,11 @@ def _change(
         release = _current_in(conn, endpoint)
         if release is None:
             raise NotFound(f"endpoint {endpoint[:128]!r} has no release", endpoint=endpoint[:128])
+        if release_id is not None and release.id != release_id:
+            raise Conflict(
+                f"release {release_id[:40]} is no longer the current one on {endpoint}",
+                release=release_id[:40],
+            )
         if expected_version is not None and expected_version != release.version:
             raise _stale(release, expected_version)
         if release.state not in allowed:
@@ -587,4 +597,59 @@ def rollback(
         evidence=evidence,
         reason=reason,
         now=now,
+    )
+
+
+def fail(
+    session: Session,
+    principal: Principal,
+    endpoint: str,
+    *,
+    release_id: str,
+    error: str,
+    now: datetime | None = None,
+) -> Release:
+    """End a live release whose candidate could not be loaded (or warmed up): the gateway
+    reports it before any traffic moved, and the baseline keeps answering everything.
+
+    ``release_id`` names the release the failure is about, so a report that arrives late
+    (from a second gateway worker, say) never ends a newer release: it is a conflict."""
+    return _change(
+        session,
+        principal,
+        endpoint,
+        "fail",
+        allowed=LIVE_STATES,
+        expected_version=None,
+        values={"state": "failed", "active_endpoint": None},
+        evidence={"load_error": error[:_ERROR_CHARS]},
+        reason="the candidate could not be loaded",
+        now=now,
+        release_id=release_id,
+    )
+
+
+def record_smoke(
+    session: Session,
+    principal: Principal,
+    endpoint: str,
+    *,
+    release_id: str,
+    evidence: Mapping[str, Any],
+    now: datetime | None = None,
+) -> Release:
+    """Keep a failed blue-green smoke test on the release (``last_analysis``) and in the
+    audit log (``release.smoke``): no switch happened, blue still answers everything."""
+    return _change(
+        session,
+        principal,
+        endpoint,
+        "smoke",
+        allowed=LIVE_STATES,
+        expected_version=None,
+        values={"last_analysis": dict(evidence)},
+        evidence=evidence,
+        reason="smoke test failed: no switch",
+        now=now,
+        release_id=release_id,
     )

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         update_endpoint,
     )
     from modelward.serving.gateway import Gateway
-    from modelward.serving.releases import start_release
+    from modelward.serving.releases import golden_rows_of, start_release, switch
     from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
 __all__ = [
@@ -47,9 +47,11 @@ __all__ = [
     "create_gateway",
     "delete_endpoint",
     "get_endpoint",
+    "golden_rows_of",
     "list_endpoints",
     "parse_spec",
     "start_release",
+    "switch",
     "update_endpoint",
 ]
 
@@ -73,6 +75,8 @@ __getattr__, __dir__ = lazy_exports(
         "update_endpoint": "endpoints",
         "Gateway": "gateway",
         "start_release": "releases",
+        "switch": "releases",
+        "golden_rows_of": "releases",
         "ENV_HEADER_TIMEOUT": "wire",
         "HeaderDeadlineProtocol": "wire",
     },

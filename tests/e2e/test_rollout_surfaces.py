@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from modelward import serving
 from modelward.api import create_app
 from modelward.config import Workspace
-from modelward.security import Role, tokens
+from modelward.security import Role, entries, tokens
 from tests.unit.registry.support import MLFLOW_WARNINGS, admin, cli, principal
 from tests.unit.rollout.support import Setup, setup
 
@@ -170,3 +170,51 @@ def test_rest_operators_act_and_viewers_read(w: Setup) -> None:
         )
         assert bad.status_code == 422 and bad.json()["field"] == "policy.alpha"
         assert http.get("/api/v1/rollout/nowhere", headers=viewer).status_code == 404
+
+
+def test_the_cli_switches_blue_green_only_after_a_smoke_test_or_an_audited_skip(
+    cw: Setup,
+    sqlite_workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = ["rollout", "start", "churn", "--candidate", cw.candidate, "--strategy", "blue-green"]
+    code, _, err = cli(capsys, monkeypatch, sqlite_workspace, *args)
+    assert code == 0, err
+    # the candidate was not registered by a pipeline: it has no golden set to test with
+    code, _, err = cli(capsys, monkeypatch, sqlite_workspace, "rollout", "advance", "churn")
+    assert code == 1 and "no golden set" in err and "--golden" in err
+    golden = tmp_path / "golden.json"
+    golden.write_text('{"rows": [{"customer_id": 1}], "expected": []}')
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        sqlite_workspace,
+        "rollout",
+        "advance",
+        "churn",
+        "--golden",
+        str(golden),
+    )
+    assert code == 2 and "expected: expected one prediction per row" in err
+    golden.write_text('{"rows": [{"customer_id": 1}], "expected": [0.5]}')
+    # no gateway listens there: the smoke test cannot run, so there is no switch
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        sqlite_workspace,
+        *("rollout", "advance", "churn", "--golden", str(golden)),
+        *("--gateway", "http://127.0.0.1:9"),
+    )
+    assert code == 1 and "the gateway cannot be reached" in err
+    code, out, _ = cli(
+        capsys, monkeypatch, sqlite_workspace, "rollout", "advance", "churn", "--no-smoke", "--json"
+    )
+    assert code == 0 and json.loads(out)["weight"] == 100
+    with cw.session.store.read() as conn:
+        actions = [
+            (e.action, e.payload.get("evidence")) for e in entries(conn, target="endpoint:churn")
+        ]
+    assert actions[-2][0] == "release.smoke"  # the failed attempt, recorded
+    assert actions[-1] == ("release.advance", {"smoke": {"skipped": True}})

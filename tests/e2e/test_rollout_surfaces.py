@@ -218,3 +218,42 @@ def test_the_cli_switches_blue_green_only_after_a_smoke_test_or_an_audited_skip(
         ]
     assert actions[-2][0] == "release.smoke"  # the failed attempt, recorded
     assert actions[-1] == ("release.advance", {"smoke": {"skipped": True}})
+
+
+def test_the_shadow_report_on_the_cli_and_over_rest(
+    cw: Setup,
+    sqlite_workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelward import rollout
+    from modelward.monitoring import open_workspace_log
+    from tests.unit.rollout.traffic import mirror
+
+    release = rollout.start_release(
+        cw.session,
+        cw.operator,
+        endpoint="churn",
+        baseline=cw.baseline,
+        candidate=cw.candidate,
+        strategy="shadow",
+    )
+    sink = open_workspace_log(cw.session)
+    sink.write(mirror(release, 300, seed=7))
+    sink.close()
+    report = ["rollout", "shadow-report", "churn"]
+    code, out, err = cli(capsys, monkeypatch, sqlite_workspace, *report, "--json", "--top", "3")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["worst_cohort"]["field"], data["worst_cohort"]["value"]) == ("plan", "pro")
+    assert len(data["examples"]) == 3
+    code, out, _ = cli(capsys, monkeypatch, sqlite_workspace, *report)
+    assert code == 0 and "disagreement concentrates where plan = pro" in out
+    code, _, err = cli(capsys, monkeypatch, sqlite_workspace, *report, "--segment", "region")
+    assert code == 2 and "segments: region is not an input" in err
+    with TestClient(create_app(cw.session), raise_server_exceptions=False) as http:
+        viewer = _bearer(cw, "vera", Role.VIEWER)
+        got = http.get("/api/v1/rollout/churn/shadow-report?segment=plan", headers=viewer)
+        assert got.status_code == 200, got.text
+        assert got.json()["pairs"] == data["pairs"] and list(got.json()["segments"]) == ["plan"]
+        assert http.get("/api/v1/rollout/churn/shadow-report").status_code == 401

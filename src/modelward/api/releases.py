@@ -97,6 +97,35 @@ def current_release(
     return rollout.current_release(session, endpoint).to_dict()
 
 
+@router.get("/{endpoint}/shadow-report")
+def shadow_report(
+    endpoint: Endpoint,
+    session: CurrentSession,
+    _: ReleaseReader,
+    release: Annotated[str | None, Query(max_length=40)] = None,
+    segment: Annotated[list[str] | None, Query(max_length=128)] = None,
+    threshold: Annotated[float, Query(ge=-1e12, le=1e12)] = 0.5,
+    top: Annotated[int, Query(ge=1, le=1_000)] = 10,
+) -> dict[str, Any]:
+    """Where the endpoint's shadow candidate decides differently (docs/rollout.md)."""
+    from modelward import rollout
+    from modelward.monitoring import open_workspace_log
+
+    sink = open_workspace_log(session)
+    try:
+        return rollout.shadow_report(
+            session,
+            sink,
+            endpoint,
+            release_id=release,
+            segments=segment or (),
+            threshold=threshold,
+            top=top,
+        ).to_dict()
+    finally:
+        sink.close()
+
+
 @router.post("/{endpoint}", status_code=201, response_model=ReleaseOut)
 def start_release(
     endpoint: Endpoint,

@@ -381,3 +381,113 @@ def _report(decisions: list[Decision], json_out: bool, *, quiet: bool = False) -
         say("no live release")
     for d in shown:
         say("{} on {}: {} ({})", d.release, d.endpoint, d.action, d.reason)
+
+
+@app.command("shadow-report")
+def shadow_report_cmd(
+    endpoint: EndpointArg,
+    release: Annotated[
+        str | None,
+        typer.Option("--release", help="A shadow release by id (default: the current one)."),
+    ] = None,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--segment",
+            help="An input field to break disagreement down by (repeat; default: the "
+            "text and boolean inputs with few values).",
+        ),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Scores at or above it decide yes.")
+    ] = 0.5,
+    top: Annotated[
+        int, typer.Option("--top", min=1, max=1000, help="Features and examples shown.")
+    ] = 10,
+    json_out: JsonOpt = False,
+) -> None:
+    """Where a shadow candidate decides differently: by cohort, by feature, with examples."""
+    from modelward.monitoring import open_workspace_log
+    from modelward.rollout import shadow_report
+
+    with session_from_cli() as session:
+        sink = open_workspace_log(session)
+        try:
+            report = shadow_report(
+                session,
+                sink,
+                endpoint,
+                release_id=release,
+                segments=segment or (),
+                threshold=threshold,
+                top=top,
+            )
+        finally:
+            sink.close()
+    if json_out:
+        print_json(report.to_dict())
+        return
+    _show_shadow(report.to_dict())
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _show_shadow(data: dict[str, Any]) -> None:
+    lat = data["latency_ms"]
+    print_table(
+        f"shadow {data['candidate']} vs {data['baseline']} on {data['endpoint']}",
+        ["", ""],
+        [
+            ("release", data["release"]),
+            ("paired requests", data["pairs"]),
+            ("disagreement", f"{_rate(data['disagreement_rate'])} ({data['disagreements']})"),
+            ("mean |score difference|", _num(data["mean_abs_diff"])),
+            ("candidate failures", data["shadow_failed"]),
+            ("copies without a primary row", data["unpaired"]),
+            ("latency p95 primary / shadow (ms)", _pair(lat, "p95")),
+            ("latency p99 primary / shadow (ms)", _pair(lat, "p99")),
+        ],
+    )
+    worst = data["worst_cohort"]
+    if worst is not None:
+        where = (
+            f"{worst['field']} = {worst['value']}"
+            if "value" in worst
+            else f"{worst['lo']:.4g} <= {worst['field']} <= {worst['hi']:.4g}"
+        )
+        say("disagreement concentrates where {}: {}", where, _rate(worst["rate"]))
+    cohorts = [
+        (name, str(c["value"]), c["pairs"], _rate(c["rate"]))
+        for name, found in data["segments"].items()
+        for c in found
+    ] + [
+        (name, f"{c['lo']:.4g} .. {c['hi']:.4g}", c["pairs"], _rate(c["rate"]))
+        for name, found in data["ranges"].items()
+        for c in found
+    ]
+    if cohorts:
+        print_table("by cohort", ["input", "cohort", "pairs", "disagreement"], cohorts)
+    if data["top_features"]:
+        print_table(
+            "inputs that differ most between disagreeing and agreeing requests",
+            ["input", "measure", "distance", "p"],
+            [
+                (f["feature"], f["measure"], f"{f['distance']:.3f}", _num(f["p_value"]))
+                for f in data["top_features"]
+            ],
+        )
+    if data["examples"]:
+        print_table(
+            "top disagreeing requests",
+            ["request", "primary", "shadow", "inputs"],
+            [
+                (e["request_id"], str(e["primary"]), str(e["shadow"]), json.dumps(e["inputs"]))
+                for e in data["examples"]
+            ],
+        )
+
+
+def _pair(latency: dict[str, dict[str, float | None]], q: str) -> str:
+    return " / ".join(_num(latency.get(role, {}).get(q)) for role in ("primary", "shadow"))

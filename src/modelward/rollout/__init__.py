@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         rollback,
         start_release,
     )
+    from modelward.rollout.shadow import ShadowReport, shadow_report
     from modelward.rollout.smoke import (
         DEFAULT_TOLERANCE,
         GoldenRows,
@@ -69,6 +70,7 @@ __all__ = [
     "Release",
     "RolloutPolicy",
     "Route",
+    "ShadowReport",
     "SmokeResult",
     "Strategy",
     "TrafficPlan",
@@ -91,6 +93,7 @@ __all__ = [
     "record_smoke",
     "resume",
     "rollback",
+    "shadow_report",
     "smoke_test",
     "start_release",
 ]
@@ -137,5 +140,7 @@ __getattr__, __dir__ = lazy_exports(
         "failed_smoke": "smoke",
         "parse_golden": "smoke",
         "smoke_test": "smoke",
+        "ShadowReport": "shadow",
+        "shadow_report": "shadow",
     },
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelward.monitoring import PredictionRecord
-from modelward.rollout import TrafficPlan
+from modelward.rollout import Release, TrafficPlan
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Behaviour:
     inverted: bool = False
 
 
+PLANS = ("basic", "pro", "enterprise")
 GOOD = Behaviour()
 BAD = {
     "inverted scores": Behaviour(inverted=True),
@@ -81,3 +82,39 @@ def _answer(
         f"r{at_us}", at_us, endpoint, model, number, {}, 0.0 if degraded else score,
         latency, degraded, role=role, release_id=release,
     )  # fmt: skip
+
+
+def mirror(release: Release, n: int, seed: int) -> list[PredictionRecord]:
+    """``n`` mirrored requests; the candidate inverts the scores of ``pro`` customers
+    (the planted disagreement) and fails every 100th copy."""
+    rng = np.random.default_rng(seed)
+    start = int(release.created_at.timestamp() * 1_000_000) + 1
+    rows = []
+    for i in range(n):
+        inputs = {"plan": PLANS[i % 3], "tenure": float(rng.integers(0, 60)), "spend": 0.0}
+        inputs["spend"] = float(rng.normal(100, 20))
+        score = float(rng.beta(2, 5))
+        copy = 1.0 - score if inputs["plan"] == "pro" else score + float(rng.normal(0, 0.01))
+        at, rid = start + i, f"r{i}"
+        common = {"role": "primary", "release_id": release.id}
+        rows.append(
+            PredictionRecord(rid, at, "churn", "churn", "1", inputs, score, 20.0, False, **common)
+        )
+        error = "TimeoutError" if i % 100 == 99 else ""
+        rows.append(
+            PredictionRecord(
+                rid,
+                at,
+                "churn",
+                "churn",
+                "2",
+                inputs,
+                None if error else copy,
+                35.0,
+                bool(error),
+                role="shadow",
+                release_id=release.id,
+                error=error,
+            )
+        )
+    return rows

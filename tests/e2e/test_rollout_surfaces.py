@@ -257,3 +257,37 @@ def test_the_shadow_report_on_the_cli_and_over_rest(
         assert got.status_code == 200, got.text
         assert got.json()["pairs"] == data["pairs"] and list(got.json()["segments"]) == ["plan"]
         assert http.get("/api/v1/rollout/churn/shadow-report").status_code == 401
+
+
+def test_promote_ci_exits_by_the_live_verdict(
+    cw: Setup,
+    sqlite_workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelward import rollout
+    from modelward.monitoring import open_workspace_log
+    from tests.unit.rollout.traffic import GOOD, serve
+
+    release = rollout.start_release(
+        cw.session,
+        cw.operator,
+        endpoint="churn",
+        baseline=cw.baseline,
+        candidate=cw.candidate,
+        strategy="canary",
+        policy=rollout.RolloutPolicy(steps=[20, 50], min_sample=200),
+    )
+    ci = ("rollout", "promote", "churn", "--ci")
+    code, out, _ = cli(capsys, monkeypatch, sqlite_workspace, *ci)
+    assert code == 1 and "not promoted" in out and "inconclusive" in out  # no traffic yet
+    assert rollout.current_release(cw.session, "churn").state == "running"
+    sink = open_workspace_log(cw.session)
+    start = int(release.step_started_at.timestamp() * 1_000_000) + 1
+    sink.write(serve(release.plan(), 1_500, seed=31, candidate=GOOD, start_us=start))
+    sink.close()
+    code, out, err = cli(capsys, monkeypatch, sqlite_workspace, *ci, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["promoted"] and data["state"] == "promoted"
+    assert data["analysis"]["verdict"] == "pass"

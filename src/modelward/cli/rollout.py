@@ -82,23 +82,29 @@ def _show(release: Release, json_out: bool, verb: str | None = None) -> None:
         ("updated", f"{release.updated_by} at {release.updated_at:%Y-%m-%d %H:%M:%S}"),
     ]
     print_table(f"release on {release.endpoint}", ["", ""], rows)
-    analysis = release.last_analysis
-    if analysis:
-        print_table(
-            f"last analysis: {analysis['verdict']} (score {analysis['score']})",
-            ["metric", "verdict", "baseline", "candidate", "Holm p", "why"],
-            [
-                (
-                    m["metric"],
-                    m["verdict"],
-                    _num(m["baseline"]),
-                    _num(m["candidate"]),
-                    _num(m["adjusted_p"]),
-                    m["reason"],
-                )
-                for m in analysis["metrics"]
-            ],
-        )
+    if release.last_analysis:
+        _show_analysis(release.last_analysis, "last analysis")
+
+
+def _show_analysis(analysis: dict[str, Any], title: str = "analysis") -> None:
+    if "metrics" not in analysis:  # a blue-green smoke result
+        print_json(analysis)
+        return
+    print_table(
+        f"{title}: {analysis['verdict']} (score {analysis['score']})",
+        ["metric", "verdict", "baseline", "candidate", "Holm p", "why"],
+        [
+            (
+                m["metric"],
+                m["verdict"],
+                _num(m["baseline"]),
+                _num(m["candidate"]),
+                _num(m["adjusted_p"]),
+                m["reason"],
+            )
+            for m in analysis["metrics"]
+        ],
+    )
 
 
 def _num(value: float | None) -> str:
@@ -302,10 +308,48 @@ def promote_cmd(
     endpoint: EndpointArg,
     expected_version: ExpectedOpt = None,
     reason: ReasonOpt = None,
+    ci: Annotated[
+        bool,
+        typer.Option(
+            "--ci",
+            help="Promote only if the release's analysis passes now (exit 0); otherwise "
+            "change nothing and exit 1. Prints the analysis either way.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Send every request to the candidate and finish the release."""
-    _show(_change("promote", endpoint, expected_version, reason), json_out, "promoted")
+    if not ci:
+        _show(_change("promote", endpoint, expected_version, reason), json_out, "promoted")
+        return
+    from modelward.monitoring import open_workspace_log
+    from modelward.rollout import promote_on_evidence
+    from modelward.security import principal_for_cli
+
+    with session_from_cli() as session:
+        sink = open_workspace_log(session)
+        try:
+            verdict = promote_on_evidence(
+                session, principal_for_cli(session), endpoint, sink, reason=reason
+            )
+        finally:
+            sink.close()
+    if json_out:
+        print_json(verdict.to_dict())
+    else:
+        _show_analysis(verdict.analysis.to_dict())
+        if verdict.promoted is not None:
+            _show(verdict.promoted, False, "promoted")
+        else:
+            say(
+                "[red]not promoted[/red]: release {} on {} is {}, its analysis {}",
+                verdict.release.id,
+                endpoint,
+                verdict.release.state,
+                verdict.analysis.verdict,
+            )
+    if verdict.promoted is None:
+        raise typer.Exit(1)
 
 
 @app.command("abort")

@@ -19,6 +19,7 @@ from modelward._exports import lazy_exports
 if TYPE_CHECKING:
     from modelward.rollout.analysis import Analysis, ArmSample, MetricVerdict, arm_samples, judge
     from modelward.rollout.controller import Controller, ControllerThread, Decision, analyse
+    from modelward.rollout.gates import EvidenceVerdict, live_verdict, promote_on_evidence
     from modelward.rollout.plans import (
         BUCKETS,
         EndpointPlan,
@@ -64,6 +65,7 @@ __all__ = [
     "ControllerThread",
     "Decision",
     "EndpointPlan",
+    "EvidenceVerdict",
     "GoldenRows",
     "MetricRule",
     "MetricVerdict",
@@ -85,11 +87,13 @@ __all__ = [
     "get_release",
     "judge",
     "list_releases",
+    "live_verdict",
     "parse_golden",
     "parse_policy",
     "parse_strategy",
     "pause",
     "promote",
+    "promote_on_evidence",
     "record_smoke",
     "resume",
     "rollback",
@@ -142,5 +146,8 @@ __getattr__, __dir__ = lazy_exports(
         "smoke_test": "smoke",
         "ShadowReport": "shadow",
         "shadow_report": "shadow",
+        "EvidenceVerdict": "gates",
+        "live_verdict": "gates",
+        "promote_on_evidence": "gates",
     },
 )

@@ -95,7 +95,7 @@ def _show_analysis(analysis: dict[str, Any], title: str = "analysis") -> None:
         ["metric", "verdict", "baseline", "candidate", "Holm p", "why"],
         [
             (
-                m["metric"],
+                f"{m['metric']}:{m['segment']}" if m.get("segment") else m["metric"],
                 m["verdict"],
                 _num(m["baseline"]),
                 _num(m["candidate"]),

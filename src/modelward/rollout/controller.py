@@ -80,7 +80,12 @@ def analyse(release: rel.Release, sink: PredictionSink, now: datetime) -> Analys
     window = sink.read_window(
         release.endpoint, start_us=_us(release.step_started_at), end_us=_us(now) + 1
     )
-    baseline, candidate = window_samples(window, release.id, candidate_role=release.candidate_role)
+    baseline, candidate = window_samples(
+        window,
+        release.id,
+        candidate_role=release.candidate_role,
+        segments=release.policy.segment_fields,
+    )
     return judge(baseline, candidate, release.policy)
 
 

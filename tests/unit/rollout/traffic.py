@@ -8,6 +8,7 @@ prediction log rows, so the judge sees what it would see from a real endpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,11 @@ class Behaviour:
     extra_ms: float = 0.0
     #: scores are Beta(2, 5) (most customers unlikely to churn); inverted: 1 - that
     inverted: bool = False
+    #: only these plans' scores are inverted (a regression in one segment)
+    inverted_plans: tuple[str, ...] = ()
+    #: this share of answers is ``tail_ms`` slower (a regression of the tail only)
+    tail_share: float = 0.0
+    tail_ms: float = 0.0
 
 
 PLANS = ("basic", "pro", "enterprise")
@@ -50,11 +56,15 @@ def serve(
     for i in range(n):
         route = plan.route(f"customer-{seed}-{i}")
         how = candidate if route.role == "candidate" else baseline
-        at = start_us + i
-        rows.append(_answer(rng, how, route.version, route.role, plan.release_id, at, endpoint))
+        at, inputs = start_us + i, {"plan": PLANS[i % 3]}
+        rows.append(
+            _answer(rng, how, route.version, route.role, plan.release_id, at, endpoint, inputs)
+        )
         if route.shadow is not None:
             rows.append(
-                _answer(rng, candidate, route.shadow, "shadow", plan.release_id, at, endpoint)
+                _answer(
+                    rng, candidate, route.shadow, "shadow", plan.release_id, at, endpoint, inputs
+                )
             )
     return rows
 
@@ -67,19 +77,23 @@ def _answer(
     release: str,
     at_us: int,
     endpoint: str,
+    inputs: dict[str, Any],
 ) -> PredictionRecord:
     model, _, number = version.partition("@")
     latency = float(rng.lognormal(np.log(how.latency_ms), 0.4)) + how.extra_ms
+    if how.tail_share and rng.random() < how.tail_share:
+        latency += how.tail_ms
     if rng.random() < how.error_rate:
         return PredictionRecord(
-            f"r{at_us}", at_us, endpoint, model, number, {}, None, latency, True,
+            f"r{at_us}", at_us, endpoint, model, number, inputs, None, latency, True,
             role=role, release_id=release, error="ModelUnavailable",
         )  # fmt: skip
     degraded = bool(rng.random() < how.fallback_rate)
     score = float(rng.beta(2, 5))
-    score = 1.0 - score if how.inverted else score
+    flip = how.inverted or inputs.get("plan") in how.inverted_plans
+    score = 1.0 - score if flip else score
     return PredictionRecord(
-        f"r{at_us}", at_us, endpoint, model, number, {}, 0.0 if degraded else score,
+        f"r{at_us}", at_us, endpoint, model, number, inputs, 0.0 if degraded else score,
         latency, degraded, role=role, release_id=release,
     )  # fmt: skip
 

@@ -291,3 +291,15 @@ def test_promote_ci_exits_by_the_live_verdict(
     data = json.loads(out)
     assert data["promoted"] and data["state"] == "promoted"
     assert data["analysis"]["verdict"] == "pass"
+
+
+def test_rest_switches_blue_green_only_when_told_to_skip_the_smoke_test(w: Setup) -> None:
+    with TestClient(create_app(w.session), raise_server_exceptions=False) as http:
+        op = _bearer(w, "opal", Role.OPERATOR)
+        body = {"candidate": w.candidate, "strategy": "blue-green"}
+        assert http.post("/api/v1/rollout/churn", json=body, headers=op).status_code == 201
+        refused = http.post("/api/v1/rollout/churn/advance", headers=op)
+        assert refused.status_code == 422 and "smoke-tested" in refused.json()["detail"]
+        assert http.get("/api/v1/rollout/churn", headers=op).json()["weight"] == 0
+        switched = http.post("/api/v1/rollout/churn/advance?no_smoke=true", headers=op)
+        assert switched.status_code == 200 and switched.json()["weight"] == 100

@@ -149,15 +149,25 @@ def change_release(
     who: ReleaseOperator,
     body: Annotated[Change | None, Body()] = None,
     expected_version: ExpectedVersion = None,
+    no_smoke: Annotated[
+        bool,
+        Query(description="advance, blue-green: switch without a smoke test (audited)."),
+    ] = False,
 ) -> dict[str, Any]:
-    from modelward import rollout
+    from modelward import rollout, serving
 
+    reason = body.reason if body else None
+    if verb == "advance":  # a blue-green switch without a gateway: only when asked so
+        return serving.advance_release(
+            session,
+            who,
+            endpoint,
+            skip_smoke=no_smoke,
+            expected_version=expected_version,
+            reason=reason,
+        ).to_dict()
     change = getattr(rollout, verb)
     release: rollout.Release = change(
-        session,
-        who,
-        endpoint,
-        expected_version=expected_version,
-        reason=body.reason if body else None,
+        session, who, endpoint, expected_version=expected_version, reason=reason
     )
     return release.to_dict()

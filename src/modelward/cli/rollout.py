@@ -235,20 +235,19 @@ def advance_cmd(
     through the gateway with the golden rows, then switch to it)."""
     from modelward import rollout
     from modelward.security import load_local_token, principal_for_cli
-    from modelward.serving import switch
+    from modelward.serving import advance_release, switch
 
     with session_from_cli() as session:
         who = principal_for_cli(session)
         release = rollout.current_release(session, endpoint)
         blue_green = release.strategy is rollout.Strategy.BLUE_GREEN and release.step == 0
         if not blue_green or no_smoke:
-            evidence = {"smoke": {"skipped": True}} if blue_green else None
-            release = rollout.advance(
+            release = advance_release(
                 session,
                 who,
                 endpoint,
+                skip_smoke=no_smoke,
                 expected_version=expected_version,
-                evidence=evidence,
                 reason=reason,
             )
         else:

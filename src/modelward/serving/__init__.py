@@ -28,7 +28,12 @@ if TYPE_CHECKING:
         update_endpoint,
     )
     from modelward.serving.gateway import Gateway
-    from modelward.serving.releases import golden_rows_of, start_release, switch
+    from modelward.serving.releases import (
+        advance_release,
+        golden_rows_of,
+        start_release,
+        switch,
+    )
     from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
 __all__ = [
@@ -41,6 +46,7 @@ __all__ = [
     "Fallback",
     "Gateway",
     "HeaderDeadlineProtocol",
+    "advance_release",
     "batch_score",
     "check_model_refs",
     "create_endpoint",
@@ -76,6 +82,7 @@ __getattr__, __dir__ = lazy_exports(
         "Gateway": "gateway",
         "start_release": "releases",
         "switch": "releases",
+        "advance_release": "releases",
         "golden_rows_of": "releases",
         "ENV_HEADER_TIMEOUT": "wire",
         "HeaderDeadlineProtocol": "wire",

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from modelward.security import Principal
     from modelward.session import Session
 
-__all__ = ["golden_rows_of", "start_release", "switch"]
+__all__ = ["advance_release", "golden_rows_of", "start_release", "switch"]
 
 
 def start_release(
@@ -125,6 +125,38 @@ def switch(
     raise CheckFailed(
         f"no switch to {release.candidate} on {endpoint}: {result.summary}",
         gate_results=[_gate(result, result.summary)],
+    )
+
+
+def advance_release(
+    session: Session,
+    principal: Principal,
+    endpoint: str,
+    *,
+    skip_smoke: bool = False,
+    expected_version: int | None = None,
+    reason: str | None = None,
+) -> Release:
+    """``advance`` where no gateway is at hand (the REST API): a blue-green switch is made
+    only when the caller says to skip the smoke test (recorded as the switch's evidence,
+    ``{"smoke": {"skipped": true}}``); :func:`switch` is the smoke-tested way."""
+    from modelward import rollout
+
+    release = rollout.current_release(session, endpoint)
+    blue_green = release.strategy is rollout.Strategy.BLUE_GREEN and release.step == 0
+    if blue_green and not skip_smoke:
+        raise CheckFailed(
+            f"a blue-green switch on {endpoint} is smoke-tested through the gateway first: "
+            "`modelward rollout advance` does it; or switch without it (no_smoke=true)",
+            gate_results=[_gate(None, "the switch was asked without a smoke test")],
+        )
+    return rollout.advance(
+        session,
+        principal,
+        endpoint,
+        expected_version=expected_version,
+        evidence={"smoke": {"skipped": True}} if blue_green else None,
+        reason=reason,
     )
 
 

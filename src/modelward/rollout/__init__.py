@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         rollback,
         start_release,
     )
-    from modelward.rollout.shadow import ShadowReport, shadow_report
+    from modelward.rollout.shadow import ShadowReport, shadow_report, shadow_report_window
     from modelward.rollout.smoke import (
         DEFAULT_TOLERANCE,
         GoldenRows,
@@ -98,6 +98,7 @@ __all__ = [
     "resume",
     "rollback",
     "shadow_report",
+    "shadow_report_window",
     "smoke_test",
     "start_release",
 ]
@@ -146,6 +147,7 @@ __getattr__, __dir__ = lazy_exports(
         "smoke_test": "smoke",
         "ShadowReport": "shadow",
         "shadow_report": "shadow",
+        "shadow_report_window": "shadow",
         "EvidenceVerdict": "gates",
         "live_verdict": "gates",
         "promote_on_evidence": "gates",

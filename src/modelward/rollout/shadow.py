@@ -41,7 +41,7 @@ from modelward.rollout.releases import Release, current_release, get_release
 if TYPE_CHECKING:
     from modelward.session import Session
 
-__all__ = ["MAX_LEVELS", "ShadowReport", "shadow_report"]
+__all__ = ["MAX_LEVELS", "ShadowReport", "shadow_report", "shadow_report_window"]
 
 #: an input with more distinct values than this is not taken as a segment by default
 MAX_LEVELS = 20
@@ -165,8 +165,33 @@ def shadow_report(
     # ends with its last copy
     end_us = _us(now or datetime.now(UTC)) + 1
     window = sink.read_window(endpoint, start_us=_us(release.created_at), end_us=end_us)
-    window = window.filter(pc.equal(window.column("release_id"), release.id))
-    report = ShadowReport(endpoint, release.id, release.baseline, release.candidate, threshold)
+    return shadow_report_window(
+        window,
+        endpoint=endpoint,
+        release_id=release.id,
+        baseline=release.baseline,
+        candidate=release.candidate,
+        segments=segments,
+        threshold=threshold,
+        top=top,
+    )
+
+
+def shadow_report_window(
+    window: pa.Table,
+    *,
+    endpoint: str,
+    release_id: str,
+    baseline: str,
+    candidate: str,
+    segments: Sequence[str] = (),
+    threshold: float = 0.5,
+    top: int = 10,
+) -> ShadowReport:
+    """The report from a window of the endpoint's prediction log (monitoring's Arrow
+    shape); only ``release_id``'s rows count."""
+    window = window.filter(pc.equal(window.column("release_id"), release_id))
+    report = ShadowReport(endpoint, release_id, baseline, candidate, threshold)
     pairs = _pairs(window, threshold, report)
     report.pairs = len(pairs)
     report.disagreements = sum(p.disagree for p in pairs)

@@ -253,10 +253,10 @@ def test_the_shadow_report_on_the_cli_and_over_rest(
     assert code == 2 and "segments: region is not an input" in err
     with TestClient(create_app(cw.session), raise_server_exceptions=False) as http:
         viewer = _bearer(cw, "vera", Role.VIEWER)
-        got = http.get("/api/v1/rollout/churn/shadow-report?segment=plan", headers=viewer)
+        got = http.get("/api/v1/rollout/churn/shadow/report?segment=plan", headers=viewer)
         assert got.status_code == 200, got.text
         assert got.json()["pairs"] == data["pairs"] and list(got.json()["segments"]) == ["plan"]
-        assert http.get("/api/v1/rollout/churn/shadow-report").status_code == 401
+        assert http.get("/api/v1/rollout/churn/shadow/report").status_code == 401
 
 
 def test_promote_ci_exits_by_the_live_verdict(

@@ -76,6 +76,28 @@ class ReleaseOut(BaseModel):
     updated_at: datetime
 
 
+class ShadowReportOut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint: str
+    release: str
+    baseline: str
+    candidate: str
+    threshold: float
+    pairs: int = Field(description="Mirrored requests with both answers.")
+    disagreements: int
+    disagreement_rate: float | None
+    mean_abs_diff: float | None
+    shadow_failed: int = Field(description="Copies the candidate failed on.")
+    unpaired: int
+    latency_ms: dict[str, dict[str, float | None]]
+    worst_cohort: dict[str, Any] | None
+    segments: dict[str, list[dict[str, Any]]]
+    ranges: dict[str, list[dict[str, Any]]]
+    top_features: list[dict[str, Any]]
+    examples: list[dict[str, Any]]
+
+
 @router.get("", response_model=list[ReleaseOut])
 def list_releases(
     session: CurrentSession,
@@ -97,7 +119,8 @@ def current_release(
     return rollout.current_release(session, endpoint).to_dict()
 
 
-@router.get("/{endpoint}/shadow-report")
+# not /{endpoint}/<verb>: a POST there is an action on the release
+@router.get("/{endpoint}/shadow/report", response_model=ShadowReportOut)
 def shadow_report(
     endpoint: Endpoint,
     session: CurrentSession,

@@ -18,6 +18,17 @@ from modelward._exports import lazy_exports
 
 if TYPE_CHECKING:
     from modelward.rollout.analysis import Analysis, ArmSample, MetricVerdict, arm_samples, judge
+    from modelward.rollout.changes import (
+        abort,
+        advance,
+        fail,
+        pause,
+        promote,
+        record_smoke,
+        resume,
+        rollback,
+        start_release,
+    )
     from modelward.rollout.controller import Controller, ControllerThread, Decision, analyse
     from modelward.rollout.gates import EvidenceVerdict, live_verdict, promote_on_evidence
     from modelward.rollout.plans import (
@@ -31,19 +42,10 @@ if TYPE_CHECKING:
     from modelward.rollout.policy import KNOWN_METRICS, MetricRule, RolloutPolicy, parse_policy
     from modelward.rollout.releases import (
         Release,
-        abort,
-        advance,
         current_plans,
         current_release,
-        fail,
         get_release,
         list_releases,
-        pause,
-        promote,
-        record_smoke,
-        resume,
-        rollback,
-        start_release,
     )
     from modelward.rollout.shadow import ShadowReport, shadow_report, shadow_report_window
     from modelward.rollout.smoke import (
@@ -126,19 +128,19 @@ __getattr__, __dir__ = lazy_exports(
         "RolloutPolicy": "policy",
         "parse_policy": "policy",
         "Release": "releases",
-        "abort": "releases",
-        "advance": "releases",
+        "abort": "changes",
+        "advance": "changes",
         "current_plans": "releases",
         "current_release": "releases",
-        "fail": "releases",
+        "fail": "changes",
         "get_release": "releases",
         "list_releases": "releases",
-        "pause": "releases",
-        "promote": "releases",
-        "resume": "releases",
-        "rollback": "releases",
-        "start_release": "releases",
-        "record_smoke": "releases",
+        "pause": "changes",
+        "promote": "changes",
+        "resume": "changes",
+        "rollback": "changes",
+        "start_release": "changes",
+        "record_smoke": "changes",
         "DEFAULT_TOLERANCE": "smoke",
         "GoldenRows": "smoke",
         "SmokeResult": "smoke",

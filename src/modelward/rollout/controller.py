@@ -33,6 +33,7 @@ from sqlalchemy import or_, update
 from modelward import security
 from modelward.errors import Conflict
 from modelward.monitoring import PredictionSink
+from modelward.rollout import changes
 from modelward.rollout import releases as rel
 from modelward.rollout.analysis import Analysis, judge, window_samples
 from modelward.rollout.plans import Strategy
@@ -175,7 +176,7 @@ class Controller:
             if analysis.verdict == "fail":
                 failed = [m.metric for m in analysis.metrics if m.verdict == "fail"]
                 reason = f"analysis failed on {', '.join(failed)}"
-                self._act(rel.rollback, release, evidence, reason, now)
+                self._act(changes.rollback, release, evidence, reason, now)
                 return decided("rollback", reason, analysis)
             if analysis.verdict == "pass":
                 if release.strategy is Strategy.SHADOW:
@@ -185,9 +186,9 @@ class Controller:
                     self._note(release, analysis, held_since=None)
                     return decided("wait", "passing; the step lasts one interval", analysis)
                 if release.step >= release.last_step:
-                    self._act(rel.promote, release, evidence, "every step passed", now)
+                    self._act(changes.promote, release, evidence, "every step passed", now)
                     return decided("promote", "every step passed", analysis)
-                self._act(rel.advance, release, evidence, f"step {release.step} passed", now)
+                self._act(changes.advance, release, evidence, f"step {release.step} passed", now)
                 return decided("advance", f"step {release.step} passed", analysis)
             held_since = release.held_since or now
             if (now - held_since).total_seconds() < policy.inconclusive_deadline_s:
@@ -195,13 +196,13 @@ class Controller:
                 return decided("hold", "inconclusive: holding the step", analysis)
             reason = f"inconclusive past the {policy.inconclusive_deadline_s:g}s deadline"
             if policy.on_deadline == "rollback":
-                self._act(rel.rollback, release, evidence, reason, now)
+                self._act(changes.rollback, release, evidence, reason, now)
                 return decided("rollback", reason, analysis)
             if policy.on_deadline == "advance" and release.strategy is Strategy.CANARY:
                 if release.step >= release.last_step:
-                    self._act(rel.promote, release, evidence, reason, now)
+                    self._act(changes.promote, release, evidence, reason, now)
                     return decided("promote", reason, analysis)
-                self._act(rel.advance, release, evidence, reason, now)
+                self._act(changes.advance, release, evidence, reason, now)
                 return decided("advance", reason, analysis)
             self._note(release, analysis, held_since=held_since)
             return decided("hold", reason + "; the policy holds", analysis)

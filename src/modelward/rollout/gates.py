@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from modelward.errors import NotFound
 from modelward.registry import GateContext, GateResult
 from modelward.rollout.analysis import Analysis
-from modelward.rollout.releases import Release, current_release, list_releases, promote
+from modelward.rollout.changes import promote
+from modelward.rollout.releases import Release, current_release, list_releases
 
 if TYPE_CHECKING:
     from modelward.monitoring import PredictionSink

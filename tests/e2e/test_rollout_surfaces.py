@@ -267,7 +267,7 @@ def test_promote_ci_exits_by_the_live_verdict(
 ) -> None:
     from modelward import rollout
     from modelward.monitoring import open_workspace_log
-    from tests.unit.rollout.traffic import GOOD, serve
+    from tests.unit.rollout.traffic import GOOD, serve_release
 
     release = rollout.start_release(
         cw.session,
@@ -284,7 +284,7 @@ def test_promote_ci_exits_by_the_live_verdict(
     assert rollout.current_release(cw.session, "churn").state == "running"
     sink = open_workspace_log(cw.session)
     start = int(release.step_started_at.timestamp() * 1_000_000) + 1
-    sink.write(serve(release.plan(), 1_500, seed=31, candidate=GOOD, start_us=start))
+    sink.write(serve_release(release, 1_500, seed=31, candidate=GOOD, start_us=start))
     sink.close()
     code, out, err = cli(capsys, monkeypatch, sqlite_workspace, *ci, "--json")
     assert code == 0, err

@@ -19,7 +19,7 @@ from modelward.rollout import ControllerThread, RolloutPolicy
 from modelward.session import Session
 from tests.unit.registry.support import MLFLOW_WARNINGS
 from tests.unit.rollout.support import Setup, setup
-from tests.unit.rollout.traffic import BAD, GOOD, Behaviour, serve
+from tests.unit.rollout.traffic import BAD, GOOD, Behaviour, serve_release
 
 pytestmark = MLFLOW_WARNINGS
 POLICY = RolloutPolicy(steps=[20, 50], interval_s=60, min_sample=200)
@@ -53,7 +53,7 @@ def _release_with_traffic(w: Setup, n: int, candidate: Behaviour) -> rollout.Rel
     settings = w.session.workspace.settings.serving
     sink = open_prediction_sink(settings.prediction_log, w.session.workspace.root)
     start = int(release.step_started_at.timestamp() * 1_000_000) + 1
-    sink.write(serve(release.plan(), n, seed=11, candidate=candidate, start_us=start))
+    sink.write(serve_release(release, n, seed=11, candidate=candidate, start_us=start))
     sink.close()
     return release
 

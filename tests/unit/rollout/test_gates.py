@@ -17,7 +17,7 @@ from modelward.registry.gates import build_gates
 from modelward.rollout import RolloutPolicy
 from tests.unit.registry.support import MLFLOW_WARNINGS
 from tests.unit.rollout.support import Setup, setup
-from tests.unit.rollout.traffic import BAD, GOOD, Behaviour, serve
+from tests.unit.rollout.traffic import BAD, GOOD, Behaviour, serve_release
 
 pytestmark = MLFLOW_WARNINGS
 POLICY = RolloutPolicy(steps=[20, 50], min_sample=200)
@@ -49,7 +49,7 @@ def _canary(w: Setup, log: PredictionSink, n: int, candidate: Behaviour, seed: i
         policy=POLICY,
     )
     start = int(release.step_started_at.timestamp() * 1_000_000) + 1
-    log.write(serve(release.plan(), n, seed=seed, candidate=candidate, start_us=start))
+    log.write(serve_release(release, n, seed=seed, candidate=candidate, start_us=start))
 
 
 def _gate(w: Setup, **params: object) -> tuple[bool, str]:

@@ -7,7 +7,7 @@ prediction log rows, so the judge sees what it would see from a real endpoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -132,3 +132,18 @@ def mirror(release: Release, n: int, seed: int) -> list[PredictionRecord]:
             )
         )
     return rows
+
+
+def serve_release(
+    release: Release, n: int, *, seed: int, candidate: Behaviour, start_us: int
+) -> list[PredictionRecord]:
+    """:func:`serve` through the release's current plan, routed with a fixed salt.
+
+    A release's id is random (``uuid4``) and keys its sticky hash, so routing by the real
+    plan would give every test run a different split of customers, and a good candidate
+    would be rolled back in about alpha of the runs. Routing with a fixed id and stamping
+    the real one on the rows keeps the data, and so the verdict, the same every run."""
+    plan = release.plan()
+    fixed = replace(plan, release_id="rel-fixed-salt")
+    rows = serve(fixed, n, seed=seed, candidate=candidate, start_us=start_us)
+    return [row._replace(release_id=release.id) for row in rows]

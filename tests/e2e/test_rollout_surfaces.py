@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from modelward import serving
 from modelward.api import create_app
 from modelward.config import Workspace
-from modelward.security import Role, tokens
+from modelward.security import Role, entries, tokens
 from tests.unit.registry.support import MLFLOW_WARNINGS, admin, cli, principal
 from tests.unit.rollout.support import Setup, setup
 
@@ -170,3 +170,136 @@ def test_rest_operators_act_and_viewers_read(w: Setup) -> None:
         )
         assert bad.status_code == 422 and bad.json()["field"] == "policy.alpha"
         assert http.get("/api/v1/rollout/nowhere", headers=viewer).status_code == 404
+
+
+def test_the_cli_switches_blue_green_only_after_a_smoke_test_or_an_audited_skip(
+    cw: Setup,
+    sqlite_workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = ["rollout", "start", "churn", "--candidate", cw.candidate, "--strategy", "blue-green"]
+    code, _, err = cli(capsys, monkeypatch, sqlite_workspace, *args)
+    assert code == 0, err
+    # the candidate was not registered by a pipeline: it has no golden set to test with
+    code, _, err = cli(capsys, monkeypatch, sqlite_workspace, "rollout", "advance", "churn")
+    assert code == 1 and "no golden set" in err and "--golden" in err
+    golden = tmp_path / "golden.json"
+    golden.write_text('{"rows": [{"customer_id": 1}], "expected": []}')
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        sqlite_workspace,
+        "rollout",
+        "advance",
+        "churn",
+        "--golden",
+        str(golden),
+    )
+    assert code == 2 and "expected: expected one prediction per row" in err
+    golden.write_text('{"rows": [{"customer_id": 1}], "expected": [0.5]}')
+    # no gateway listens there: the smoke test cannot run, so there is no switch
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        sqlite_workspace,
+        *("rollout", "advance", "churn", "--golden", str(golden)),
+        *("--gateway", "http://127.0.0.1:9"),
+    )
+    assert code == 1 and "the gateway cannot be reached" in err
+    code, out, _ = cli(
+        capsys, monkeypatch, sqlite_workspace, "rollout", "advance", "churn", "--no-smoke", "--json"
+    )
+    assert code == 0 and json.loads(out)["weight"] == 100
+    with cw.session.store.read() as conn:
+        actions = [
+            (e.action, e.payload.get("evidence")) for e in entries(conn, target="endpoint:churn")
+        ]
+    assert actions[-2][0] == "release.smoke"  # the failed attempt, recorded
+    assert actions[-1] == ("release.advance", {"smoke": {"skipped": True}})
+
+
+def test_the_shadow_report_on_the_cli_and_over_rest(
+    cw: Setup,
+    sqlite_workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelward import rollout
+    from modelward.monitoring import open_workspace_log
+    from tests.unit.rollout.traffic import mirror
+
+    release = rollout.start_release(
+        cw.session,
+        cw.operator,
+        endpoint="churn",
+        baseline=cw.baseline,
+        candidate=cw.candidate,
+        strategy="shadow",
+    )
+    sink = open_workspace_log(cw.session)
+    sink.write(mirror(release, 300, seed=7))
+    sink.close()
+    report = ["rollout", "shadow-report", "churn"]
+    code, out, err = cli(capsys, monkeypatch, sqlite_workspace, *report, "--json", "--top", "3")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["worst_cohort"]["field"], data["worst_cohort"]["value"]) == ("plan", "pro")
+    assert len(data["examples"]) == 3
+    code, out, _ = cli(capsys, monkeypatch, sqlite_workspace, *report)
+    assert code == 0 and "disagreement concentrates where plan = pro" in out
+    code, _, err = cli(capsys, monkeypatch, sqlite_workspace, *report, "--segment", "region")
+    assert code == 2 and "segments: region is not an input" in err
+    with TestClient(create_app(cw.session), raise_server_exceptions=False) as http:
+        viewer = _bearer(cw, "vera", Role.VIEWER)
+        got = http.get("/api/v1/rollout/churn/shadow/report?segment=plan", headers=viewer)
+        assert got.status_code == 200, got.text
+        assert got.json()["pairs"] == data["pairs"] and list(got.json()["segments"]) == ["plan"]
+        assert http.get("/api/v1/rollout/churn/shadow/report").status_code == 401
+
+
+def test_promote_ci_exits_by_the_live_verdict(
+    cw: Setup,
+    sqlite_workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelward import rollout
+    from modelward.monitoring import open_workspace_log
+    from tests.unit.rollout.traffic import GOOD, serve_release
+
+    release = rollout.start_release(
+        cw.session,
+        cw.operator,
+        endpoint="churn",
+        baseline=cw.baseline,
+        candidate=cw.candidate,
+        strategy="canary",
+        policy=rollout.RolloutPolicy(steps=[20, 50], min_sample=200),
+    )
+    ci = ("rollout", "promote", "churn", "--ci")
+    code, out, _ = cli(capsys, monkeypatch, sqlite_workspace, *ci)
+    assert code == 1 and "not promoted" in out and "inconclusive" in out  # no traffic yet
+    assert rollout.current_release(cw.session, "churn").state == "running"
+    sink = open_workspace_log(cw.session)
+    start = int(release.step_started_at.timestamp() * 1_000_000) + 1
+    sink.write(serve_release(release, 1_500, seed=31, candidate=GOOD, start_us=start))
+    sink.close()
+    code, out, err = cli(capsys, monkeypatch, sqlite_workspace, *ci, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["promoted"] and data["state"] == "promoted"
+    assert data["analysis"]["verdict"] == "pass"
+
+
+def test_rest_switches_blue_green_only_when_told_to_skip_the_smoke_test(w: Setup) -> None:
+    with TestClient(create_app(w.session), raise_server_exceptions=False) as http:
+        op = _bearer(w, "opal", Role.OPERATOR)
+        body = {"candidate": w.candidate, "strategy": "blue-green"}
+        assert http.post("/api/v1/rollout/churn", json=body, headers=op).status_code == 201
+        refused = http.post("/api/v1/rollout/churn/advance", headers=op)
+        assert refused.status_code == 422 and "smoke-tested" in refused.json()["detail"]
+        assert http.get("/api/v1/rollout/churn", headers=op).json()["weight"] == 0
+        switched = http.post("/api/v1/rollout/churn/advance?no_smoke=true", headers=op)
+        assert switched.status_code == 200 and switched.json()["weight"] == 100

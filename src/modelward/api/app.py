@@ -9,6 +9,9 @@ removes all three.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -53,6 +56,7 @@ def create_app(session: Session) -> FastAPI:
         "version": "1",
         "summary": "Models, lineage, gated stage transitions, approvals and the audit log.",
         "description": _DESCRIPTION,
+        "lifespan": _lifespan(session),
     }
     if settings.docs:
         from fastapi_offline import FastAPIOffline
@@ -84,6 +88,29 @@ def create_app(session: Session) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _lifespan(session: Session) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """With ``[rollout] controller = true`` each server worker drives live releases on a
+    background thread (a lease per release: one driver, however many workers); it stops,
+    giving its leases up, when the server shuts down."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner = None
+        if session.workspace.settings.rollout.controller:
+            from modelward.rollout import ControllerThread
+
+            runner = ControllerThread.for_workspace(session)
+            runner.start()
+        app.state.rollout_controller = runner
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await asyncio.to_thread(runner.stop)
+
+    return lifespan
 
 
 def _problem(description: str) -> dict[str, Any]:

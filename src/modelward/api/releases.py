@@ -52,6 +52,28 @@ class Change(BaseModel):
     reason: str | None = Field(default=None, max_length=2_000)
 
 
+class ShadowReportOut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint: str
+    release: str
+    baseline: str
+    candidate: str
+    threshold: float
+    pairs: int = Field(description="Mirrored requests with both answers.")
+    disagreements: int
+    disagreement_rate: float | None
+    mean_abs_diff: float | None
+    shadow_failed: int = Field(description="Copies the candidate failed on.")
+    unpaired: int
+    latency_ms: dict[str, dict[str, float | None]]
+    worst_cohort: dict[str, Any] | None
+    segments: dict[str, list[dict[str, Any]]]
+    ranges: dict[str, list[dict[str, Any]]]
+    top_features: list[dict[str, Any]]
+    examples: list[dict[str, Any]]
+
+
 @router.get("", response_model=list[ReleaseOut])
 def list_releases(
     session: CurrentSession,
@@ -71,6 +93,36 @@ def current_release(
     from modelward import rollout
 
     return rollout.current_release(session, endpoint).to_dict()
+
+
+# not /{endpoint}/<verb>: a POST there is an action on the release
+@router.get("/{endpoint}/shadow/report", response_model=ShadowReportOut)
+def shadow_report(
+    endpoint: Endpoint,
+    session: CurrentSession,
+    _: ReleaseReader,
+    release: Annotated[str | None, Query(max_length=40)] = None,
+    segment: Annotated[list[str] | None, Query(max_length=128)] = None,
+    threshold: Annotated[float, Query(ge=-1e12, le=1e12)] = 0.5,
+    top: Annotated[int, Query(ge=1, le=1_000)] = 10,
+) -> dict[str, Any]:
+    """Where the endpoint's shadow candidate decides differently (docs/rollout.md)."""
+    from modelward import rollout
+    from modelward.monitoring import open_workspace_log
+
+    sink = open_workspace_log(session)
+    try:
+        return rollout.shadow_report(
+            session,
+            sink,
+            endpoint,
+            release_id=release,
+            segments=segment or (),
+            threshold=threshold,
+            top=top,
+        ).to_dict()
+    finally:
+        sink.close()
 
 
 @router.post("/{endpoint}", status_code=201, response_model=ReleaseOut)
@@ -96,15 +148,25 @@ def change_release(
     who: ReleaseOperator,
     body: Annotated[Change | None, Body()] = None,
     expected_version: ExpectedVersion = None,
+    no_smoke: Annotated[
+        bool,
+        Query(description="advance, blue-green: switch without a smoke test (audited)."),
+    ] = False,
 ) -> dict[str, Any]:
-    from modelward import rollout
+    from modelward import rollout, serving
 
+    reason = body.reason if body else None
+    if verb == "advance":  # a blue-green switch without a gateway: only when asked so
+        return serving.advance_release(
+            session,
+            who,
+            endpoint,
+            skip_smoke=no_smoke,
+            expected_version=expected_version,
+            reason=reason,
+        ).to_dict()
     change = getattr(rollout, verb)
     release: rollout.Release = change(
-        session,
-        who,
-        endpoint,
-        expected_version=expected_version,
-        reason=body.reason if body else None,
+        session, who, endpoint, expected_version=expected_version, reason=reason
     )
     return release.to_dict()

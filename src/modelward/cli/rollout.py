@@ -82,23 +82,29 @@ def _show(release: Release, json_out: bool, verb: str | None = None) -> None:
         ("updated", f"{release.updated_by} at {release.updated_at:%Y-%m-%d %H:%M:%S}"),
     ]
     print_table(f"release on {release.endpoint}", ["", ""], rows)
-    analysis = release.last_analysis
-    if analysis:
-        print_table(
-            f"last analysis: {analysis['verdict']} (score {analysis['score']})",
-            ["metric", "verdict", "baseline", "candidate", "Holm p", "why"],
-            [
-                (
-                    m["metric"],
-                    m["verdict"],
-                    _num(m["baseline"]),
-                    _num(m["candidate"]),
-                    _num(m["adjusted_p"]),
-                    m["reason"],
-                )
-                for m in analysis["metrics"]
-            ],
-        )
+    if release.last_analysis:
+        _show_analysis(release.last_analysis, "last analysis")
+
+
+def _show_analysis(analysis: dict[str, Any], title: str = "analysis") -> None:
+    if "metrics" not in analysis:  # a blue-green smoke result
+        print_json(analysis)
+        return
+    print_table(
+        f"{title}: {analysis['verdict']} (score {analysis['score']})",
+        ["metric", "verdict", "baseline", "candidate", "Holm p", "why"],
+        [
+            (
+                f"{m['metric']}:{m['segment']}" if m.get("segment") else m["metric"],
+                m["verdict"],
+                _num(m["baseline"]),
+                _num(m["candidate"]),
+                _num(m["adjusted_p"]),
+                m["reason"],
+            )
+            for m in analysis["metrics"]
+        ],
+    )
 
 
 def _num(value: float | None) -> str:
@@ -200,10 +206,78 @@ def advance_cmd(
     endpoint: EndpointArg,
     expected_version: ExpectedOpt = None,
     reason: ReasonOpt = None,
+    gateway: Annotated[
+        str | None,
+        typer.Option(
+            "--gateway",
+            help="Blue-green: the gateway green is smoke-tested through "
+            "(default: http://[serving] host:port).",
+        ),
+    ] = None,
+    golden: Annotated[
+        Path | None,
+        typer.Option(
+            "--golden",
+            help="Blue-green: rows and expected predictions, JSON "
+            "(default: the candidate's stored golden set).",
+        ),
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option("--tolerance", min=0.0, help="Blue-green: prediction difference allowed."),
+    ] = None,
+    no_smoke: Annotated[
+        bool, typer.Option("--no-smoke", help="Blue-green: switch without a smoke test (audited).")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Move to the next step now (canary: the next weight; blue-green: switch to green)."""
-    _show(_change("advance", endpoint, expected_version, reason), json_out, "advanced")
+    """Move to the next step now (canary: the next weight; blue-green: smoke-test green
+    through the gateway with the golden rows, then switch to it)."""
+    from modelward import rollout
+    from modelward.security import load_local_token, principal_for_cli
+    from modelward.serving import advance_release, switch
+
+    with session_from_cli() as session:
+        who = principal_for_cli(session)
+        release = rollout.current_release(session, endpoint)
+        blue_green = release.strategy is rollout.Strategy.BLUE_GREEN and release.step == 0
+        if not blue_green or no_smoke:
+            release = advance_release(
+                session,
+                who,
+                endpoint,
+                skip_smoke=no_smoke,
+                expected_version=expected_version,
+                reason=reason,
+            )
+        else:
+            import httpx
+
+            settings = session.workspace.settings.serving
+            url = gateway or f"http://{settings.host}:{settings.port}"
+            rows = rollout.parse_golden(_read_json(golden), str(golden)) if golden else None
+            with httpx.Client(base_url=url, timeout=60.0) as client:
+                release = switch(
+                    session,
+                    who,
+                    endpoint,
+                    gateway=client,
+                    token=load_local_token(session.workspace) or "",
+                    golden=rows,
+                    tolerance=tolerance,
+                    expected_version=expected_version,
+                    reason=reason,
+                )
+    _show(release, json_out, "advanced")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read: {exc.strerror}", file=str(path)) from None
+    except ValueError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}", file=str(path)) from None
 
 
 @app.command("pause")
@@ -233,10 +307,48 @@ def promote_cmd(
     endpoint: EndpointArg,
     expected_version: ExpectedOpt = None,
     reason: ReasonOpt = None,
+    ci: Annotated[
+        bool,
+        typer.Option(
+            "--ci",
+            help="Promote only if the release's analysis passes now (exit 0); otherwise "
+            "change nothing and exit 1. Prints the analysis either way.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Send every request to the candidate and finish the release."""
-    _show(_change("promote", endpoint, expected_version, reason), json_out, "promoted")
+    if not ci:
+        _show(_change("promote", endpoint, expected_version, reason), json_out, "promoted")
+        return
+    from modelward.monitoring import open_workspace_log
+    from modelward.rollout import promote_on_evidence
+    from modelward.security import principal_for_cli
+
+    with session_from_cli() as session:
+        sink = open_workspace_log(session)
+        try:
+            verdict = promote_on_evidence(
+                session, principal_for_cli(session), endpoint, sink, reason=reason
+            )
+        finally:
+            sink.close()
+    if json_out:
+        print_json(verdict.to_dict())
+    else:
+        _show_analysis(verdict.analysis.to_dict())
+        if verdict.promoted is not None:
+            _show(verdict.promoted, False, "promoted")
+        else:
+            say(
+                "[red]not promoted[/red]: release {} on {} is {}, its analysis {}",
+                verdict.release.id,
+                endpoint,
+                verdict.release.state,
+                verdict.analysis.verdict,
+            )
+    if verdict.promoted is None:
+        raise typer.Exit(1)
 
 
 @app.command("abort")
@@ -312,3 +424,113 @@ def _report(decisions: list[Decision], json_out: bool, *, quiet: bool = False) -
         say("no live release")
     for d in shown:
         say("{} on {}: {} ({})", d.release, d.endpoint, d.action, d.reason)
+
+
+@app.command("shadow-report")
+def shadow_report_cmd(
+    endpoint: EndpointArg,
+    release: Annotated[
+        str | None,
+        typer.Option("--release", help="A shadow release by id (default: the current one)."),
+    ] = None,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--segment",
+            help="An input field to break disagreement down by (repeat; default: the "
+            "text and boolean inputs with few values).",
+        ),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Scores at or above it decide yes.")
+    ] = 0.5,
+    top: Annotated[
+        int, typer.Option("--top", min=1, max=1000, help="Features and examples shown.")
+    ] = 10,
+    json_out: JsonOpt = False,
+) -> None:
+    """Where a shadow candidate decides differently: by cohort, by feature, with examples."""
+    from modelward.monitoring import open_workspace_log
+    from modelward.rollout import shadow_report
+
+    with session_from_cli() as session:
+        sink = open_workspace_log(session)
+        try:
+            report = shadow_report(
+                session,
+                sink,
+                endpoint,
+                release_id=release,
+                segments=segment or (),
+                threshold=threshold,
+                top=top,
+            )
+        finally:
+            sink.close()
+    if json_out:
+        print_json(report.to_dict())
+        return
+    _show_shadow(report.to_dict())
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _show_shadow(data: dict[str, Any]) -> None:
+    lat = data["latency_ms"]
+    print_table(
+        f"shadow {data['candidate']} vs {data['baseline']} on {data['endpoint']}",
+        ["", ""],
+        [
+            ("release", data["release"]),
+            ("paired requests", data["pairs"]),
+            ("disagreement", f"{_rate(data['disagreement_rate'])} ({data['disagreements']})"),
+            ("mean |score difference|", _num(data["mean_abs_diff"])),
+            ("candidate failures", data["shadow_failed"]),
+            ("copies without a primary row", data["unpaired"]),
+            ("latency p95 primary / shadow (ms)", _pair(lat, "p95")),
+            ("latency p99 primary / shadow (ms)", _pair(lat, "p99")),
+        ],
+    )
+    worst = data["worst_cohort"]
+    if worst is not None:
+        where = (
+            f"{worst['field']} = {worst['value']}"
+            if "value" in worst
+            else f"{worst['lo']:.4g} <= {worst['field']} <= {worst['hi']:.4g}"
+        )
+        say("disagreement concentrates where {}: {}", where, _rate(worst["rate"]))
+    cohorts = [
+        (name, str(c["value"]), c["pairs"], _rate(c["rate"]))
+        for name, found in data["segments"].items()
+        for c in found
+    ] + [
+        (name, f"{c['lo']:.4g} .. {c['hi']:.4g}", c["pairs"], _rate(c["rate"]))
+        for name, found in data["ranges"].items()
+        for c in found
+    ]
+    if cohorts:
+        print_table("by cohort", ["input", "cohort", "pairs", "disagreement"], cohorts)
+    if data["top_features"]:
+        print_table(
+            "inputs that differ most between disagreeing and agreeing requests",
+            ["input", "measure", "distance", "p"],
+            [
+                (f["feature"], f["measure"], f"{f['distance']:.3f}", _num(f["p_value"]))
+                for f in data["top_features"]
+            ],
+        )
+    if data["examples"]:
+        print_table(
+            "top disagreeing requests",
+            ["request", "primary", "shadow", "inputs"],
+            [
+                (e["request_id"], str(e["primary"]), str(e["shadow"]), json.dumps(e["inputs"]))
+                for e in data["examples"]
+            ],
+        )
+
+
+def _pair(latency: dict[str, dict[str, float | None]], q: str) -> str:
+    return " / ".join(_num(latency.get(role, {}).get(q)) for role in ("primary", "shadow"))

@@ -35,6 +35,7 @@ __all__ = [
     "MonitorScheduleSettings",
     "PipelinesSettings",
     "RetrainingSettings",
+    "RolloutSettings",
     "Secrets",
     "ServerSettings",
     "ServingSettings",
@@ -352,6 +353,19 @@ class PipelinesSettings(_Section):
     scheduler_poll_s: float = Field(default=30.0, gt=0)
 
 
+class RolloutSettings(_Section):
+    """Releases on endpoints (docs/rollout.md)."""
+
+    #: run the rollout controller inside ``modelward server`` (each worker runs one; a
+    #: lease in the database means one drives each release)
+    controller: bool = False
+    #: seconds between the controller's passes over the live releases
+    interval_s: float = Field(default=30.0, gt=0, le=86_400)
+    #: seconds a controller's lease on a release lasts unless renewed (default: three
+    #: intervals); another controller takes over a release once it runs out
+    lease_s: float | None = Field(default=None, gt=0)
+
+
 class IdentitySettings(_Section):
     #: who the local user is, recorded as the actor of what they do; defaults to the OS user
     user: str = ""
@@ -374,6 +388,7 @@ class Settings(BaseModel):
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     retraining: RetrainingSettings = RetrainingSettings()
+    rollout: RolloutSettings = RolloutSettings()
 
 
 class Secrets(BaseModel):

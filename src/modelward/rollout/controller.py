@@ -19,7 +19,10 @@ on a fail and otherwise left for an operator to promote.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +33,7 @@ from sqlalchemy import or_, update
 from modelward import security
 from modelward.errors import Conflict
 from modelward.monitoring import PredictionSink
+from modelward.rollout import changes
 from modelward.rollout import releases as rel
 from modelward.rollout.analysis import Analysis, judge, window_samples
 from modelward.rollout.plans import Strategy
@@ -39,7 +43,7 @@ from modelward.security import Principal, Role
 if TYPE_CHECKING:
     from modelward.session import Session
 
-__all__ = ["Controller", "Decision", "analyse"]
+__all__ = ["Controller", "ControllerThread", "Decision", "analyse"]
 
 _log = logging.getLogger("modelward.rollout")
 
@@ -77,7 +81,12 @@ def analyse(release: rel.Release, sink: PredictionSink, now: datetime) -> Analys
     window = sink.read_window(
         release.endpoint, start_us=_us(release.step_started_at), end_us=_us(now) + 1
     )
-    baseline, candidate = window_samples(window, release.id, candidate_role=release.candidate_role)
+    baseline, candidate = window_samples(
+        window,
+        release.id,
+        candidate_role=release.candidate_role,
+        segments=release.policy.segment_fields,
+    )
     return judge(baseline, candidate, release.policy)
 
 
@@ -167,7 +176,7 @@ class Controller:
             if analysis.verdict == "fail":
                 failed = [m.metric for m in analysis.metrics if m.verdict == "fail"]
                 reason = f"analysis failed on {', '.join(failed)}"
-                self._act(rel.rollback, release, evidence, reason, now)
+                self._act(changes.rollback, release, evidence, reason, now)
                 return decided("rollback", reason, analysis)
             if analysis.verdict == "pass":
                 if release.strategy is Strategy.SHADOW:
@@ -177,9 +186,9 @@ class Controller:
                     self._note(release, analysis, held_since=None)
                     return decided("wait", "passing; the step lasts one interval", analysis)
                 if release.step >= release.last_step:
-                    self._act(rel.promote, release, evidence, "every step passed", now)
+                    self._act(changes.promote, release, evidence, "every step passed", now)
                     return decided("promote", "every step passed", analysis)
-                self._act(rel.advance, release, evidence, f"step {release.step} passed", now)
+                self._act(changes.advance, release, evidence, f"step {release.step} passed", now)
                 return decided("advance", f"step {release.step} passed", analysis)
             held_since = release.held_since or now
             if (now - held_since).total_seconds() < policy.inconclusive_deadline_s:
@@ -187,13 +196,13 @@ class Controller:
                 return decided("hold", "inconclusive: holding the step", analysis)
             reason = f"inconclusive past the {policy.inconclusive_deadline_s:g}s deadline"
             if policy.on_deadline == "rollback":
-                self._act(rel.rollback, release, evidence, reason, now)
+                self._act(changes.rollback, release, evidence, reason, now)
                 return decided("rollback", reason, analysis)
             if policy.on_deadline == "advance" and release.strategy is Strategy.CANARY:
                 if release.step >= release.last_step:
-                    self._act(rel.promote, release, evidence, reason, now)
+                    self._act(changes.promote, release, evidence, reason, now)
                     return decided("promote", reason, analysis)
-                self._act(rel.advance, release, evidence, reason, now)
+                self._act(changes.advance, release, evidence, reason, now)
                 return decided("advance", reason, analysis)
             self._note(release, analysis, held_since=held_since)
             return decided("hold", reason + "; the policy holds", analysis)
@@ -264,3 +273,82 @@ class Controller:
                 self.release_leases()
             except Exception as exc:  # they run out by themselves
                 _log.warning("rollout controller %s: leases not released: %s", self.owner, exc)
+
+
+class ControllerThread:
+    """A controller ticking on its own thread, as ``modelward server`` runs it
+    (``[rollout] controller = true``): :meth:`start`, and :meth:`stop` at shutdown, which
+    waits for the pass under way and gives the leases up, so another server takes over at
+    once rather than when the leases run out.
+
+    >>> runner = ControllerThread.for_workspace(session)  # doctest: +SKIP
+    >>> runner.start(); ...; runner.stop()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        interval_s: float,
+        *,
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
+        self.controller = controller
+        self.interval_s = interval_s
+        #: the decisions of the last pass that could be made, and how many passes so far
+        self.decisions: list[Decision] = []
+        self.passes = 0
+        self._on_stop = on_stop
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=controller.run,
+            args=(self._stop, interval_s, self._seen),
+            name=f"rollout-controller:{controller.owner}",
+            daemon=True,
+        )
+
+    @classmethod
+    def for_workspace(cls, session: Session, owner: str | None = None) -> ControllerThread:
+        """A controller over the workspace's releases and prediction log, with the
+        ``[rollout]`` interval and lease; named ``host:pid:<random>`` unless ``owner`` is
+        given (two controllers in one process must never share a lease)."""
+        from modelward.monitoring import open_prediction_sink
+
+        settings = session.workspace.settings
+        interval = settings.rollout.interval_s
+        sink = open_prediction_sink(settings.serving.prediction_log, session.workspace.root)
+        controller = Controller(
+            session,
+            sink,
+            owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+            lease_s=settings.rollout.lease_s or 3 * interval,
+        )
+        return cls(controller, interval, on_stop=sink.close)
+
+    def _seen(self, decisions: list[Decision]) -> None:
+        self.decisions = decisions
+        self.passes += 1
+        for d in decisions:
+            if d.action not in ("wait", "skip", "hold"):
+                _log.info("release %s on %s: %s (%s)", d.release, d.endpoint, d.action, d.reason)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+        _log.info(
+            "rollout controller %s drives live releases every %gs",
+            self.controller.owner,
+            self.interval_s,
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop after the pass under way (if any) and give the leases up; idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout_s)
+        if self._on_stop is not None:
+            self._on_stop()

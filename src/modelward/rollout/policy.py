@@ -14,6 +14,9 @@ is named with the rule it breaks (``steps.2: 40 is not above the step before it 
       - {metric: fallback_rate, tolerance: 0}
       - {metric: latency, tolerance: 5}          # milliseconds added allowed
       - {metric: score, tolerance: 0.05}         # |P(candidate > baseline) - 0.5| allowed
+      # also: latency_p95 / latency_p99 (milliseconds added to that quantile allowed,
+      # default 10 / 20) and segment_score (the score test per value of an input field:
+      # {metric: segment_score, segment: plan, tolerance: 0.1})
     inconclusive_deadline_s: 900  # then on_deadline decides
     on_deadline: rollback         # rollback | hold | advance
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelward.errors import InputError
 
@@ -36,7 +39,15 @@ __all__ = [
 ]
 
 #: metrics the judge computes from the prediction log alone
-LOG_METRICS = ("error_rate", "fallback_rate", "latency", "score")
+LOG_METRICS = (
+    "error_rate",
+    "fallback_rate",
+    "latency",
+    "latency_p95",
+    "latency_p99",
+    "score",
+    "segment_score",
+)
 #: metrics that need delayed labels or business KPIs (the monitoring context builds them);
 #: until they exist the judge reports them ``unavailable``, never ``pass``
 LABEL_METRICS = ("realised_performance", "kpi")
@@ -47,7 +58,10 @@ DEFAULT_TOLERANCE: dict[str, float] = {
     "error_rate": 0.0,
     "fallback_rate": 0.0,
     "latency": 5.0,
+    "latency_p95": 10.0,
+    "latency_p99": 20.0,
     "score": 0.05,
+    "segment_score": 0.1,
     "realised_performance": 0.0,
     "kpi": 0.0,
 }
@@ -62,6 +76,21 @@ class MetricRule(BaseModel):
     metric: str
     #: how much worse the candidate may be before it fails; ``None``: the metric's default
     tolerance: float | None = Field(default=None, ge=0)
+    #: ``segment_score`` only: the input field whose values are compared one by one
+    segment: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _segment_where_needed(self) -> MetricRule:
+        if self.metric == "segment_score" and self.segment is None:
+            raise ValueError("segment_score needs segment: the input field to break scores by")
+        if self.metric != "segment_score" and self.segment is not None:
+            raise ValueError(f"segment: only segment_score takes one, not {self.metric}")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How the metric is named in an analysis (``segment_score:plan``)."""
+        return f"{self.metric}:{self.segment}" if self.segment else self.metric
 
     @field_validator("metric")
     @classmethod
@@ -114,10 +143,15 @@ class RolloutPolicy(BaseModel):
     def _unique(cls, rules: list[MetricRule]) -> list[MetricRule]:
         seen: set[str] = set()
         for rule in rules:
-            if rule.metric in seen:
-                raise ValueError(f"{rule.metric} is listed twice")
-            seen.add(rule.metric)
+            if rule.label in seen:
+                raise ValueError(f"{rule.label} is listed twice")
+            seen.add(rule.label)
         return rules
+
+    @property
+    def segment_fields(self) -> tuple[str, ...]:
+        """The input fields the judge breaks scores down by."""
+        return tuple(r.segment for r in self.metrics if r.segment is not None)
 
 
 def parse_policy(data: Any) -> RolloutPolicy:

@@ -38,7 +38,12 @@ if TYPE_CHECKING:
     from modelward.serving.gateway import Gateway
     from modelward.serving.jobs.base import Job, JobQueue, open_job_queue
     from modelward.serving.jobs.worker import JobWorker, WorkerStats
-    from modelward.serving.releases import start_release
+    from modelward.serving.releases import (
+        advance_release,
+        golden_rows_of,
+        start_release,
+        switch,
+    )
     from modelward.serving.streaming.wiring import StreamResult, stream_score
     from modelward.serving.wire import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
     from modelward.serving.workers import create_worker
@@ -60,6 +65,7 @@ __all__ = [
     "JobWorker",
     "StreamResult",
     "WorkerStats",
+    "advance_release",
     "batch_score",
     "bundle_gateway",
     "check_model_refs",
@@ -71,6 +77,7 @@ __all__ = [
     "feature_server_for",
     "feature_server_from_environment",
     "get_endpoint",
+    "golden_rows_of",
     "list_endpoints",
     "open_job_queue",
     "package_endpoint",
@@ -78,6 +85,7 @@ __all__ = [
     "read_bundle",
     "start_release",
     "stream_score",
+    "switch",
     "update_endpoint",
 ]
 
@@ -117,6 +125,9 @@ __getattr__, __dir__ = lazy_exports(
         "start_release": "releases",
         "StreamResult": "streaming.wiring",
         "stream_score": "streaming.wiring",
+        "switch": "releases",
+        "advance_release": "releases",
+        "golden_rows_of": "releases",
         "ENV_HEADER_TIMEOUT": "wire",
         "HeaderDeadlineProtocol": "wire",
     },

@@ -9,8 +9,10 @@ the prediction log sink (monitoring). Tests wire a
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+import socket
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from modelward.monitoring import (
@@ -34,10 +36,32 @@ if TYPE_CHECKING:
     from modelward.security import Principal
     from modelward.session import Session
 
-__all__ = ["ENV_ENDPOINTS", "app_from_environment", "create_gateway"]
+__all__ = [
+    "ENV_ENDPOINTS",
+    "app_from_environment",
+    "candidate_failure_reporter",
+    "create_gateway",
+]
 
 #: comma-separated endpoint names a ``serve`` process is limited to (empty: all)
 ENV_ENDPOINTS = "MODELWARD_SERVE_ENDPOINTS"
+
+
+def candidate_failure_reporter(session: Session) -> Callable[[str, str, str], None]:
+    """What the gateway calls when a release's candidate cannot be loaded: the release
+    ends ``failed`` (rollout's ``fail``, audited as ``release.fail`` with the error)."""
+
+    def report(endpoint: str, release_id: str, error: str) -> None:
+        from modelward.errors import Conflict
+        from modelward.rollout import fail
+        from modelward.security import Principal, Role
+
+        gateway = Principal(f"gateway:{socket.gethostname()}", Role.OPERATOR, kind="service")
+        # a conflict: another worker reported it first, or an operator ended the release
+        with contextlib.suppress(Conflict):
+            fail(session, gateway, endpoint, release_id=release_id, error=error)
+
+    return report
 
 
 def create_gateway(
@@ -86,6 +110,7 @@ def create_gateway(
         loader=MlflowModelLoader(session),
         lookup=lookup,
         load_plans=plans,
+        candidate_failed=candidate_failure_reporter(session),
     )
     writer = PredictionLogWriter(
         open_prediction_sink(settings.prediction_log, root),

@@ -61,6 +61,9 @@ class Sources:
     lookup: Callable[[], FeatureLookup] | None = None
     #: each endpoint's release plan (rollout's ``current_plans``); None: no releases
     load_plans: Callable[[], Mapping[str, EndpointPlan]] | None = None
+    #: told ``(endpoint, release id, error)`` when a release's candidate cannot be loaded,
+    #: so the release ends ``failed`` (rollout's ``fail``); None: only logged
+    candidate_failed: Callable[[str, str, str], None] | None = None
 
 
 class EndpointCache:
@@ -85,6 +88,8 @@ class EndpointCache:
         #: model key -> (time.monotonic() of the next attempt, the load's error)
         self._load_failures: dict[tuple[str, str, str, tuple[str, ...]], tuple[float, str]] = {}
         self._lookup: FeatureLookup | None = None
+        #: releases whose candidate failed to load and that were reported failed
+        self._refused: set[str] = set()
         #: seconds spent loading (reading, deserialising, warming up) models so far
         self.load_s = 0.0
 
@@ -142,27 +147,30 @@ class EndpointCache:
                     else None
                 )
                 versions = (primary.version, backup.version if backup else None)
-                same_candidate = (
-                    old_routing.candidate_version == candidate.version
-                    if old_routing is not None and candidate is not None
-                    else old_routing is None and candidate is None
-                )
-                if (
+                reuse = (
                     old is not None
                     and old.config_version == endpoint.config_version
                     and old.loaded_versions == versions
-                    and same_candidate
-                ):
-                    fresh[name] = old
-                    if old_routing is not None and plan is not None:
-                        # weights moved: the same warm runtimes, the new plan
-                        routings[name] = self._routing(endpoint, plan, old_routing.candidate)
-                    continue
-                fresh[name] = self._runtime(endpoint, primary, backup)
+                )
+                loaded = not reuse or old is None
+                fresh[name] = (
+                    old
+                    if not loaded and old is not None
+                    else self._runtime(endpoint, primary, backup)
+                )
                 if candidate is not None and plan is not None:
-                    routings[name] = self._routing(
-                        endpoint, plan, self._runtime(endpoint, candidate, backup)
+                    warm = (
+                        old_routing.candidate
+                        if not loaded
+                        and old_routing is not None
+                        and old_routing.candidate_version == candidate.version
+                        else self._candidate_runtime(endpoint, plan, candidate, backup)
                     )
+                    if warm is not None:  # weights moved, or a new candidate loaded and warm
+                        routings[name] = self._routing(endpoint, plan, warm)
+                        loaded = loaded or old_routing is None or warm is not old_routing.candidate
+                if not loaded:
+                    continue
                 self.metrics.reloads.labels(name).inc()
                 _log.info(
                     "endpoint %s loaded: config version %d, model %s@%s%s",
@@ -170,7 +178,9 @@ class EndpointCache:
                     endpoint.config_version,
                     primary.name,
                     primary.version,
-                    f", candidate {candidate.name}@{candidate.version}" if candidate else "",
+                    f", candidate {candidate.name}@{candidate.version}"
+                    if name in routings and candidate is not None
+                    else "",
                 )
             except Exception as exc:
                 self.metrics.reload_errors.labels(name).inc()
@@ -209,6 +219,43 @@ class EndpointCache:
         retired = [rt for name, rt in current.items() if fresh.get(name) is not rt]
         retired += [r.candidate for r in self.routings.values() if id(r.candidate) not in kept]
         return fresh, retired
+
+    def _candidate_runtime(
+        self,
+        endpoint: Endpoint,
+        plan: TrafficPlan,
+        candidate: ResolvedModel,
+        backup: ResolvedModel | None,
+    ) -> EndpointRuntime | None:
+        """The candidate's runtime, loaded and warmed up before its plan may route to it;
+        None when it cannot be: the release is reported failed (once) and the baseline
+        keeps answering everything, as if the release had never started."""
+        try:
+            return self._runtime(endpoint, candidate, backup)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            self.metrics.reload_errors.labels(endpoint.name).inc()
+            if plan.release_id not in self._refused:
+                _log.error(
+                    "endpoint %s: candidate %s@%s of release %s cannot be loaded, the "
+                    "baseline keeps all traffic: %s",
+                    endpoint.name,
+                    candidate.name,
+                    candidate.version,
+                    plan.release_id,
+                    reason,
+                )
+                report = self.sources.candidate_failed
+                try:
+                    if report is not None:
+                        report(endpoint.name, plan.release_id, reason)
+                except Exception as report_exc:  # the database is down: report it next poll
+                    _log.warning(
+                        "release %s could not be marked failed: %s", plan.release_id, report_exc
+                    )
+                else:
+                    self._refused.add(plan.release_id)
+            return None
 
     @staticmethod
     def _routing(endpoint: Endpoint, plan: TrafficPlan, candidate: EndpointRuntime) -> Routing:

@@ -52,7 +52,12 @@ from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetr
 from modelward.serving.openapi import GatewayDocument
 from modelward.serving.problems import fallback_reason, problem_body, respond
 from modelward.serving.resilience import ConcurrencyLimit
-from modelward.serving.routing import SHADOW_CAPACITY, ShadowScorer, failure_records
+from modelward.serving.routing import (
+    SHADOW_CAPACITY,
+    ShadowScorer,
+    failure_records,
+    smoke_route,
+)
 from modelward.serving.runtime import (
     EndpointRuntime,
     FeatureStoreFailed,
@@ -253,7 +258,7 @@ class Gateway:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         path: str = scope["path"]
-        authorization = given_id = length = None
+        authorization = given_id = length = arm = None
         for key, value in scope["headers"]:
             if key == b"authorization":
                 authorization = value.decode("latin-1")
@@ -261,6 +266,8 @@ class Gateway:
                 given_id = value
             elif key == b"content-length":
                 length = value
+            elif key == b"x-modelward-arm":
+                arm = value.decode("latin-1")
         request_id = self._request_id(given_id)
         if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
             if scope["method"] != "POST":
@@ -275,7 +282,9 @@ class Gateway:
                 return
             name = path[len(_PREFIX) : -len(_SUFFIX)]
             with self._span("gateway.request"):
-                await self._predict(name, authorization, length, receive, send, request_id, started)
+                await self._predict(
+                    name, authorization, length, receive, send, request_id, started, arm
+                )
         elif path in _READ_ROUTES and scope["method"] not in ("GET", "HEAD"):
             refused = MethodNotAllowed(f"{path} accepts GET only")
             allow = [(b"allow", b"GET, HEAD")]
@@ -341,6 +350,7 @@ class Gateway:
         send: Send,
         request_id: str,
         started: float,
+        arm: str | None = None,
     ) -> None:
         path = f"{_PREFIX}{name}{_SUFFIX}"
         runtime: EndpointRuntime | None = None
@@ -368,7 +378,10 @@ class Gateway:
                 rows, batch = runtime.schema.parse(body)
             route: Route | None = None
             routing = self.cache.routings.get(name)
-            if routing is not None:  # a release splits this endpoint: rollout decides
+            if arm is not None:  # a smoke test: the candidate answers (operators only)
+                route = smoke_route(routing, arm, principal, name)
+                runtime = routing.candidate if routing is not None else runtime
+            elif routing is not None:  # a release splits this endpoint: rollout decides
                 route = routing.route(rows[0], request_id)
                 if route.role == "candidate":
                     runtime = routing.candidate

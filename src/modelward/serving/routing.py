@@ -24,16 +24,28 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
+from modelward.errors import Conflict, InputError
 from modelward.monitoring import PredictionRecord
 from modelward.rollout import Route, TrafficPlan
+from modelward.security import Permission, Principal
 from modelward.serving.runtime import EndpointRuntime, Scored
 
-__all__ = ["SHADOW_CAPACITY", "Routing", "ShadowScorer", "failure_records"]
+__all__ = [
+    "ARM_HEADER",
+    "SHADOW_CAPACITY",
+    "Routing",
+    "ShadowScorer",
+    "failure_records",
+    "smoke_route",
+]
 
 _log = logging.getLogger("modelward.serving")
 
 #: shadow copies in flight per gateway process at most
 SHADOW_CAPACITY = 256
+#: a request header that makes the release's candidate answer, whatever the plan says:
+#: blue-green's smoke test asks green before the switch (operators only)
+ARM_HEADER = "x-modelward-arm"
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,22 @@ class Routing:
     @property
     def candidate_version(self) -> str:
         return self.candidate.model.version
+
+
+def smoke_route(routing: Routing | None, arm: str, principal: Principal, endpoint: str) -> Route:
+    """The route of a request sent with :data:`ARM_HEADER`: the candidate answers, and its
+    log rows carry role ``smoke`` (the judge counts only primary, candidate and shadow)."""
+    principal.require(Permission.RELEASES_OPERATE)
+    if arm != "candidate":
+        raise InputError(
+            f"{ARM_HEADER}: {arm[:40]!r} is not an arm; use candidate", field=ARM_HEADER
+        )
+    if routing is None or routing.plan.candidate is None:
+        raise Conflict(
+            f"no release with a loaded candidate splits endpoint {endpoint[:60]!r} here",
+            endpoint=endpoint[:60],
+        )
+    return Route(routing.plan.candidate, "smoke", None, routing.plan.release_id)
 
 
 Log = Callable[[PredictionRecord], object]

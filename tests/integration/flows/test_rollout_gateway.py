@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from modelward import rollout
+from modelward import rollout, security
 from modelward.config import Workspace
 from modelward.config.settings import ServingSettings
 from modelward.monitoring.predictions import PredictionLogWriter
 from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.rollout import Controller, RolloutPolicy
+from modelward.serving.app import candidate_failure_reporter
 from modelward.serving.auth import TokenVerifier
 from modelward.serving.config_cache import EndpointCache, Sources
 from modelward.serving.gateway import Gateway
@@ -49,6 +50,7 @@ def _gateway(w: Setup, world: World, sink: MemoryPredictionSink) -> Gateway:
         resolver=StaticModelResolver(world.models),
         loader=ObjectModelLoader(),
         load_plans=lambda: rollout.current_plans(w.session),
+        candidate_failed=candidate_failure_reporter(w.session),
     )
     return Gateway(
         ServingSettings(access_log=False, gc_freeze=False, poll_interval_s=3600),
@@ -113,3 +115,53 @@ def test_a_good_candidate_is_promoted_and_answers_everything(w: Setup) -> None:
     action, after = _drive(w, world, sink)
     assert action == "promote"
     assert after == {"2"}
+
+
+def test_a_candidate_that_fails_to_load_fails_its_release_and_moves_no_traffic(w: Setup) -> None:
+    world = World()
+    world.model(w.baseline, ConstantModel(0.2), "1")
+    world.model(w.candidate, None, "2")  # no model object behind it: its load fails
+    world.put(spec("churn", w.baseline, entity_keys=["f0"]))
+    sink = MemoryPredictionSink()
+
+    async def scenario() -> list[int | str]:
+        gw = _gateway(w, world, sink)
+        answers: list[int | str] = []
+        async with serving(gw) as http:
+            rollout.start_release(
+                w.session,
+                w.operator,
+                endpoint="churn",
+                baseline=w.baseline,
+                candidate=w.candidate,
+                strategy="blue-green",
+                policy=POLICY,
+            )
+            rollout.advance(w.session, w.operator, "churn")  # green live, if it could load
+            await gw.refresh()
+            await gw.refresh()  # reported once, not at every poll
+            for customer in range(40):
+                inputs = {"f0": float(customer), "f1": 0.0, "f2": 0.0, "f3": 0.0}
+                r = await http.post(URL, json={"inputs": inputs}, headers=AUTH)
+                answers.append(r.json()["model_version"] if r.status_code == 200 else r.status_code)
+            assert gw.cache.routings == {} and gw.cache.stale == {} and gw.cache.failed == {}
+        return answers
+
+    assert set(run(scenario())) == {"1"}  # every answer from the baseline, none failed
+    release = rollout.current_release(w.session, "churn")
+    assert release.state == "failed" and not release.live
+    with w.session.store.read() as conn:
+        entries = list(security.entries(conn, target="endpoint:churn"))
+    assert [e.action for e in entries] == ["release.start", "release.advance", "release.fail"]
+    assert entries[-1].actor.startswith("gateway:")
+    assert "churn@2" in entries[-1].payload["evidence"]["load_error"]
+    assert entries[-1].payload["to"]["weight"] == 0
+    # the endpoint is free for the next release
+    assert rollout.start_release(
+        w.session,
+        w.operator,
+        endpoint="churn",
+        baseline=w.baseline,
+        candidate=w.candidate,
+        strategy="shadow",
+    ).live

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from modelward.monitoring import PredictionRecord
+from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.rollout import ArmSample, RolloutPolicy, TrafficPlan, arm_samples, judge
-from modelward.rollout.analysis import holm
+from modelward.rollout.analysis import holm, window_samples
 from tests.unit.rollout.traffic import BAD, GOOD, Behaviour, serve
 
 SEEDS = range(20)
@@ -150,3 +151,44 @@ def test_a_window_of_the_log_gives_the_same_arms_as_its_records() -> None:
     from_window = window_samples(sink.read_window("churn"), "rel-1")
     assert from_window == from_records
     assert (from_window[1].total, from_window[1].errors, from_window[1].fallbacks) == (6, 1, 1)
+
+
+TAIL_POLICY = RolloutPolicy(
+    metrics=[{"metric": "latency"}, {"metric": "latency_p95"}, {"metric": "latency_p99"}]
+)
+#: 12 % of answers 100 ms slower: the median barely moves, the tail does
+SLOW_TAIL = Behaviour(tail_share=0.12, tail_ms=100.0)
+
+
+def test_a_slow_tail_fails_p95_and_p99_where_the_median_test_passes() -> None:
+    for seed in range(5):
+        rows = serve(PLAN, WINDOW, seed=seed, candidate=GOOD)
+        assert judge(*arm_samples(rows, "rel-1"), TAIL_POLICY).verdict == "pass", seed
+        slow = judge(
+            *arm_samples(serve(PLAN, WINDOW, seed=seed, candidate=SLOW_TAIL), "rel-1"), TAIL_POLICY
+        )
+        per_metric = {m.metric: m for m in slow.metrics}
+        assert per_metric["latency"].verdict == "pass", seed
+        assert per_metric["latency_p95"].verdict == "fail", seed
+        assert per_metric["latency_p99"].verdict == "fail", seed
+        p95 = per_metric["latency_p95"]
+        assert p95.candidate is not None and p95.baseline is not None
+        assert p95.candidate - p95.baseline > 50  # the quantiles themselves are reported
+
+
+def test_a_regression_in_one_segment_fails_segment_score_naming_the_segment() -> None:
+    policy = RolloutPolicy(metrics=[{"metric": "segment_score", "segment": "plan"}])
+    pro_only = Behaviour(inverted_plans=("pro",))
+    rows = serve(PLAN, WINDOW, seed=8, candidate=pro_only)
+    (metric,) = judge(*arm_samples(rows, "rel-1", segments=["plan"]), policy).metrics
+    assert metric.verdict == "fail" and "plan = pro" in metric.reason
+    by_value = {d["value"]: d["verdict"] for d in metric.details}
+    assert by_value == {"basic": "pass", "enterprise": "pass", "pro": "fail"}
+    assert metric.to_dict()["segment"] == "plan"
+    good = serve(PLAN, WINDOW, seed=8, candidate=GOOD)
+    assert judge(*arm_samples(good, "rel-1", segments=["plan"]), policy).verdict == "pass"
+    # the window path (the controller's) sees the same segments
+    sink = MemoryPredictionSink()
+    sink.write(rows)
+    from_window = window_samples(sink.read_window("churn"), "rel-1", segments=["plan"])
+    assert from_window[1].segments == arm_samples(rows, "rel-1", segments=["plan"])[1].segments

@@ -16,7 +16,7 @@ from modelward.monitoring import PredictionSink, open_prediction_sink
 from modelward.rollout import Controller, RolloutPolicy
 from tests.unit.registry.support import MLFLOW_WARNINGS
 from tests.unit.rollout.support import Setup, setup
-from tests.unit.rollout.traffic import BAD, GOOD, Behaviour, serve
+from tests.unit.rollout.traffic import BAD, GOOD, Behaviour, serve_release
 
 pytestmark = MLFLOW_WARNINGS
 
@@ -59,7 +59,7 @@ def _traffic(w: Setup, sink: PredictionSink, n: int, candidate: Behaviour, seed:
     """``n`` requests answered by the endpoint's current plan, in the current step."""
     release = rollout.current_release(w.session, "churn")
     start = _us(release.step_started_at) + 1
-    sink.write(serve(release.plan(), n, seed=seed, candidate=candidate, start_us=start))
+    sink.write(serve_release(release, n, seed=seed, candidate=candidate, start_us=start))
 
 
 def _actions(w: Setup) -> list[str]:

@@ -82,3 +82,19 @@ def test_the_error_for_an_unknown_metric_lists_the_known_ones() -> None:
 def test_a_policy_that_is_not_a_mapping_is_refused() -> None:
     with pytest.raises(InputError, match="expected a mapping"):
         parse_policy([5, 25])
+
+
+def test_segment_score_needs_its_segment_and_only_it_takes_one() -> None:
+    with pytest.raises(InputError, match="segment_score needs segment"):
+        parse_policy({"metrics": [{"metric": "segment_score"}]})
+    with pytest.raises(InputError, match="only segment_score takes one"):
+        parse_policy({"metrics": [{"metric": "latency", "segment": "plan"}]})
+    two = parse_policy(
+        {
+            "metrics": [
+                {"metric": "segment_score", "segment": "plan"},
+                {"metric": "segment_score", "segment": "region"},
+            ]
+        }
+    )
+    assert two.segment_fields == ("plan", "region")

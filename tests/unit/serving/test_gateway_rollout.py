@@ -259,3 +259,41 @@ def test_a_restarted_worker_sends_every_customer_where_it_went_before() -> None:
     before = run(versions())
     after = run(versions())  # a new process would rebuild the same plan from the store
     assert before == after and set(before) == {"3", "4"}
+
+
+def test_the_arm_header_makes_the_candidate_answer_for_operators_only() -> None:
+    from modelward.errors import Unauthenticated
+    from modelward.security import Principal, Role
+
+    def operators(token: str) -> Principal:
+        if token == "tok-op":
+            return Principal("olga", Role.OPERATOR)
+        if token == "tok-alice":
+            return Principal("alice", Role.DEVELOPER)
+        raise Unauthenticated("the API token is not valid")
+
+    world, plans, sink = _setup()
+    op = {"Authorization": "Bearer tok-op"}
+
+    async def scenario() -> list[Any]:
+        gw = gateway(world, plans, sink)
+        gw.verifier = TokenVerifier(operators, ttl_s=60)
+        seen: list[Any] = []
+        async with serving(gw) as http:
+
+            async def ask(headers: dict[str, str]) -> Any:
+                r = await http.post(URL, json=body(1), headers=headers)
+                return r.json().get("model_version", r.status_code)
+
+            seen.append(await ask({**op, "X-Modelward-Arm": "candidate"}))  # no release: 409
+            plans.live(TrafficPlan.blue_green("m@3", "m@4", green_live=False, release_id="r"))
+            await gw.refresh()
+            seen.append(await ask(op))  # blue answers everyone
+            seen.append(await ask({**op, "X-Modelward-Arm": "candidate"}))  # green, asked
+            seen.append(await ask({**op, "X-Modelward-Arm": "green"}))  # not an arm: 422
+            seen.append(await ask({**AUTH, "X-Modelward-Arm": "candidate"}))  # developer: 403
+        return seen
+
+    assert run(scenario()) == [409, "3", "4", 422, 403]
+    roles = {(r.model_version, r.role) for r in sink.read()}
+    assert roles == {("3", "primary"), ("4", "smoke")}  # the judge never counts smoke rows

@@ -315,6 +315,29 @@ class Client:
         return _one(schemas.ReleaseOut, self._call("GET", f"/rollout/{endpoint}"))
 
     @operation(
+        "GET",
+        "/rollout/{endpoint}/shadow/report",
+        schemas.ShadowReportOut,
+        query=("release", "segment", "threshold", "top"),
+    )
+    def shadow_report(
+        self,
+        endpoint: str,
+        *,
+        release: str | None = None,
+        segment: list[str] | None = None,
+        threshold: float = 0.5,
+        top: int = 10,
+    ) -> schemas.ShadowReportOut:
+        params: dict[str, Any] = {"threshold": threshold, "top": top}
+        if release:
+            params["release"] = release
+        if segment:
+            params["segment"] = segment
+        path = f"/rollout/{endpoint}/shadow/report"
+        return _one(schemas.ShadowReportOut, self._call("GET", path, params=params))
+
+    @operation(
         "POST",
         "/rollout/{endpoint}",
         schemas.ReleaseOut,
@@ -338,7 +361,7 @@ class Client:
         "POST",
         "/rollout/{endpoint}/{verb}",
         schemas.ReleaseOut,
-        query=("expected_version",),
+        query=("expected_version", "no_smoke"),
         body=("reason",),
     )
     def change_release(
@@ -348,12 +371,19 @@ class Client:
         *,
         reason: str | None = None,
         expected_version: int | None = None,
+        no_smoke: bool = False,
     ) -> schemas.ReleaseOut:
-        """``verb``: advance, pause, resume, promote, abort or rollback."""
-        params = {"expected_version": expected_version} if expected_version else None
+        """``verb``: advance, pause, resume, promote, abort or rollback. A blue-green
+        switch over the API needs ``no_smoke=True`` (the golden-set smoke test runs from
+        ``modelward rollout advance``; skipping it is audited)."""
+        params: dict[str, Any] = {}
+        if expected_version:
+            params["expected_version"] = expected_version
+        if no_smoke:
+            params["no_smoke"] = True
         body = {"reason": reason} if reason is not None else None
         path = f"/rollout/{endpoint}/{verb}"
-        return _one(schemas.ReleaseOut, self._call("POST", path, json=body, params=params))
+        return _one(schemas.ReleaseOut, self._call("POST", path, json=body, params=params or None))
 
     @operation("POST", "/labels", schemas.LabelsOut, body=("endpoint", "labels"))
     def send_labels(self, endpoint: str, labels: list[dict[str, Any]]) -> schemas.LabelsOut:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.api.deps import CurrentSession, known_query_only, requires
-from modelward.api.schemas import ReleaseOut
+from modelward.api.schemas import ReleaseOut, ShadowReportOut
 from modelward.security import Permission, Principal
 
 __all__ = ["router"]
@@ -50,28 +50,6 @@ class Change(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=2_000)
-
-
-class ShadowReportOut(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    endpoint: str
-    release: str
-    baseline: str
-    candidate: str
-    threshold: float
-    pairs: int = Field(description="Mirrored requests with both answers.")
-    disagreements: int
-    disagreement_rate: float | None
-    mean_abs_diff: float | None
-    shadow_failed: int = Field(description="Copies the candidate failed on.")
-    unpaired: int
-    latency_ms: dict[str, dict[str, float | None]]
-    worst_cohort: dict[str, Any] | None
-    segments: dict[str, list[dict[str, Any]]]
-    ranges: dict[str, list[dict[str, Any]]]
-    top_features: list[dict[str, Any]]
-    examples: list[dict[str, Any]]
 
 
 @router.get("", response_model=list[ReleaseOut])

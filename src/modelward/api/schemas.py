@@ -508,3 +508,52 @@ class LabelsOut(BaseModel):
     updated: int = Field(description="Labels whose value changed (corrections).")
     duplicates: int = Field(description="Labels already stored with the same value.")
     unknown: int = Field(description="Request ids the prediction log does not hold (kept).")
+
+
+class ShadowReportOut(BaseModel):
+    """Where a shadow candidate decides differently from the baseline (docs/rollout.md)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "endpoint": "churn",
+                    "release": "rel-3f9c1a2b4d5e",
+                    "baseline": "churn@2",
+                    "candidate": "churn@3",
+                    "threshold": 0.5,
+                    "pairs": 2000,
+                    "disagreements": 140,
+                    "disagreement_rate": 0.07,
+                    "mean_abs_diff": 0.04,
+                    "shadow_failed": 0,
+                    "unpaired": 3,
+                    "latency_ms": {"baseline": {"p50": 2.1}, "candidate": {"p50": 2.4}},
+                    "worst_cohort": {"segment": "plan", "value": "pro", "rate": 0.31},
+                    "segments": {"plan": [{"value": "pro", "pairs": 400, "rate": 0.31}]},
+                    "ranges": {},
+                    "top_features": [{"feature": "monthly_spend", "effect": 0.42}],
+                    "examples": [],
+                }
+            ]
+        },
+    )
+
+    endpoint: str
+    release: str
+    baseline: str
+    candidate: str
+    threshold: float
+    pairs: int = Field(description="Mirrored requests with both answers.")
+    disagreements: int
+    disagreement_rate: float | None
+    mean_abs_diff: float | None
+    shadow_failed: int = Field(description="Copies the candidate failed on.")
+    unpaired: int
+    latency_ms: dict[str, dict[str, float | None]]
+    worst_cohort: dict[str, Any] | None
+    segments: dict[str, list[dict[str, Any]]]
+    ranges: dict[str, list[dict[str, Any]]]
+    top_features: list[dict[str, Any]]
+    examples: list[dict[str, Any]]

@@ -74,6 +74,7 @@ model = pickle.loads(open(model_path, "rb").read())
 class Discard:
     label = "discard"
     def write(self, records): pass
+    def write_table(self, endpoint, table): pass
     def find_request_ids(self, endpoint, ids): return set()
     def close(self): pass
 

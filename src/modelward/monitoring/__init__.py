@@ -20,6 +20,7 @@ from modelward.monitoring.predictions import (
     QuarantineFile,
     open_prediction_sink,
     open_workspace_log,
+    prediction_table,
     quarantine_path,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "latest_run",
     "open_prediction_sink",
     "open_workspace_log",
+    "prediction_table",
     "profile_digest",
     "quarantine_path",
     "realised_performance",

@@ -48,7 +48,7 @@ if when == "inside":  # the temporary file is written, the rename never happens
     pause_at("os:replace", "stopped",
              only_if=lambda src, dst: Path(dst).name == part)
 else:
-    pause_at("modelward.serving.batch:_write_parquet", "stopped", when=when,
+    pause_at("modelward.serving.batch_parts:write_parquet", "stopped", when=when,
              only_if=lambda path, table: path.name == part)
 session = Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "tester"}))
 batch_score(

@@ -10,17 +10,27 @@ peak memory (max RSS, imports included) is its own:
 - modelward, log discarded: ``batch_score`` (schema check, rejects, parts renamed into
   place, manifest) with a prediction log sink that drops what it is given;
 - modelward: the same with the workspace's SQLite prediction log (every row logged with
-  ``mode="batch"``), what ``modelward batch score`` does.
+  ``mode="batch"``, one table write per part), what ``modelward batch score`` does;
+- modelward, N processes: the same on the local engine with ``--workers N`` (each worker
+  writes its parts and the SQLite log itself), against the one-process case above;
+- modelward, sql input, log discarded: the input read as ``sql:SELECT * FROM
+  read_parquet(...)`` through DuckDB's record batch reader.
+
+Peak memory is GNU time's "Maximum resident set size" (``/usr/bin/time -v``) of the case's
+process, and for the N-process cases also of its largest worker (the run holds about the
+parent's plus N times the worker's).
 
 Results: a Rich table, JSON on stdout and benchmarks/results/batch.json.
 
-    python benchmarks/batch.py [--rows 1000000] [--skip modelward]
+    python benchmarks/batch.py [--rows 200000] [--workers 2] [--skip CASE ...]
+    python benchmarks/batch.py --rows 10000000 --skip "modelward, sql" --skip "modelward, 2"
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -40,7 +50,9 @@ _DONE = """
 import json, resource, time
 def done(rows, wall):
     print(json.dumps({"rows": rows, "wall_s": wall,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "worker_peak_mb":
+                          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 _BARE = """
@@ -68,8 +80,10 @@ from modelward.serving import EndpointSpec, batch_score
 from modelward.serving.models import ObjectModelLoader, ResolvedModel, StaticModelResolver
 from modelward.session import Session
 
-data, model_path, log = sys.argv[1], sys.argv[2], sys.argv[3]
+data, model_path, log, workers, how = sys.argv[1:6]
 model = pickle.loads(open(model_path, "rb").read())
+if how == "sql":
+    data = f"sql:SELECT * FROM read_parquet('{data}')"
 
 class Discard:
     label = "discard"
@@ -88,16 +102,21 @@ with tempfile.TemporaryDirectory() as tmp:
             resolver=StaticModelResolver({"gbm@1": ResolvedModel("gbm", "1", "mem://gbm", model)}),
             loader=ObjectModelLoader(),
             prediction_log=Discard() if log == "discard" else None,
+            workers=int(workers),
         )
         wall = time.perf_counter() - began
 done(result.rows_scored, wall)
 """
 
-CASES = {
-    "bare": (_BARE, ()),
-    "modelward, log discarded": (_MODELWARD, ("discard",)),
-    "modelward": (_MODELWARD, ("sqlite",)),
-}
+
+def _cases(workers: int) -> dict[str, tuple[str, tuple[str, ...]]]:
+    return {
+        "bare": (_BARE, ()),
+        "modelward, log discarded": (_MODELWARD, ("discard", "1", "file")),
+        "modelward, sql input, log discarded": (_MODELWARD, ("discard", "1", "sql")),
+        "modelward": (_MODELWARD, ("sqlite", "1", "file")),
+        f"modelward, {workers} processes": (_MODELWARD, ("sqlite", str(workers), "file")),
+    }
 
 
 def _prepare(rows: int) -> tuple[Path, Path]:
@@ -136,7 +155,7 @@ def _schema() -> object:
 
 def _run(script: str, *args: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", _DONE + script, *args],
+        ["/usr/bin/time", "-v", sys.executable, "-c", _DONE + script, *args],
         capture_output=True,
         text=True,
         check=False,
@@ -145,37 +164,58 @@ def _run(script: str, *args: str) -> dict[str, float]:
     if out.returncode != 0:
         raise SystemExit(out.stderr)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    for line in out.stderr.splitlines():
+        if "Maximum resident set size" in line:  # GNU time's figure, in kB
+            result["peak_mb"] = int(line.rsplit(":", 1)[1]) / 1024
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--skip", default="", help="comma-separated case names to leave out")
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, default=2, help="processes of the N-process case")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        help="a case to leave out, by its name or the start of it (repeatable)",
+    )
     args = parser.parse_args()
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    skip = [s.strip() for s in args.skip if s.strip()]
     data, model = _prepare(args.rows)
     results: dict[str, dict[str, float]] = {}
-    for name, (script, extra) in CASES.items():
-        if name in skip or (name.startswith("modelward") and "modelward" in skip):
+    for name, (script, extra) in _cases(args.workers).items():
+        if any(name.startswith(prefix) for prefix in skip):
             continue
         results[name] = _run(script, str(data), str(model), *extra)
     bare = results.get("bare")
     table = Table(title=f"batch scoring, {args.rows:,} rows x {FEATURES} features, GBM 100x3")
-    for col in ("case", "seconds", "rows/s", "vs bare", "peak RSS MB"):
+    one = results.get("modelward")
+    for col in ("case", "seconds", "rows/s", "vs bare", "vs 1 process", "peak RSS MB"):
         table.add_column(col, justify="left" if col == "case" else "right")
     for name, r in results.items():
         r["rows_per_s"] = r["rows"] / r["wall_s"]
         r["ratio"] = r["rows_per_s"] / bare["rows_per_s"] if bare else float("nan")
+        several = "processes" in name
+        if several and one:
+            r["vs_one_process"] = r["rows_per_s"] / (one["rows"] / one["wall_s"])
+        peak = f"{r['peak_mb']:.0f}"
+        if several:
+            peak += f" + {args.workers} x {r['worker_peak_mb']:.0f}"
         table.add_row(
             name,
             f"{r['wall_s']:.2f}",
             f"{r['rows_per_s']:,.0f}",
             f"{r['ratio']:.2f}x",
-            f"{r['peak_mb']:.0f}",
+            f"{r['vs_one_process']:.2f}x" if "vs_one_process" in r else "",
+            peak,
         )
     Console(stderr=True).print(table)
-    report = {"rows": args.rows, "features": FEATURES, "cases": results}
+    load = os.getloadavg()
+    Console(stderr=True).print(
+        f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    report = {"rows": args.rows, "features": FEATURES, "load_average": load, "cases": results}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "batch.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -22,8 +22,8 @@ parent's plus N times the worker's).
 
 Results: a Rich table, JSON on stdout and benchmarks/results/batch.json.
 
-    python benchmarks/batch.py [--rows 200000] [--workers 2] [--skip CASE ...]
-    python benchmarks/batch.py --rows 10000000 --skip "modelward, sql" --skip "modelward, 2"
+    python benchmarks/batch.py [--rows 200000] [--workers 2] [--case NAME ...]
+    python benchmarks/batch.py --rows 10000000 --case bare --case "modelward, log discarded"
 """
 
 from __future__ import annotations
@@ -175,17 +175,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--workers", type=int, default=2, help="processes of the N-process case")
     parser.add_argument(
-        "--skip",
+        "--case",
         action="append",
         default=[],
-        help="a case to leave out, by its name or the start of it (repeatable)",
+        help="run only this case, by its name as the table shows it (repeatable)",
     )
     args = parser.parse_args()
-    skip = [s.strip() for s in args.skip if s.strip()]
+    chosen = {c.strip() for c in args.case if c.strip()}
     data, model = _prepare(args.rows)
     results: dict[str, dict[str, float]] = {}
     for name, (script, extra) in _cases(args.workers).items():
-        if any(name.startswith(prefix) for prefix in skip):
+        if chosen and name not in chosen:
             continue
         results[name] = _run(script, str(data), str(model), *extra)
     bare = results.get("bare")

@@ -13,8 +13,9 @@ as it lands, in any order (the manifest sorts them by index).
 - ``ray``: the same scorer in Ray actors (see :mod:`modelward.serving.batch_ray`).
 
 A part a killed run was scoring may have some of its log lines written already; with
-several parts in flight any unfinished part may, so a resumed run looks its request ids
-up in every part it scores (one part, the first, in the single-process engine).
+several parts in flight any unfinished part may, and a run killed on N workers may be
+finished on one, so a resumed run looks up the request ids of every part it scores and
+writes only the lines not there yet.
 """
 
 from __future__ import annotations
@@ -90,23 +91,26 @@ class InProcessEngine:
         self.scorer = scorer
 
     def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
-        # the first part a resumed run scores is the one the killed run may have half logged
-        dedupe = resumed
         for index, table in parts:
-            on_done(self.scorer.score_part(index, table, dedupe_log=dedupe))
-            dedupe = False
+            on_done(self.scorer.score_part(index, table, dedupe_log=resumed))
 
 
 _worker: PartScorer | None = None
+_parent = 0
 
 
 def _start_worker(plan: PartPlan) -> None:
-    global _worker
+    global _worker, _parent
+    _parent = os.getppid()
     _worker = PartScorer.open(plan)
 
 
 def _score_in_worker(index: int, table: pa.Table, dedupe: bool) -> dict[str, Any]:
     assert _worker is not None, "the worker's initializer did not run"
+    if os.getppid() != _parent:
+        # the run's process was killed: a restarted run may be scoring this part already,
+        # and an orphan writing beside it could log a row twice
+        raise SystemExit(0)
     return _worker.score_part(index, table, dedupe_log=dedupe)
 
 

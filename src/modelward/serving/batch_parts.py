@@ -298,9 +298,9 @@ class PartScorer:
                 "row_key": keys,
                 "row_number": numbers,
                 "prediction": scores,
-                "model": pa.array([self.model.name] * n, pa.string()),
-                "model_version": pa.array([self.model.version] * n, pa.string()),
-                "run_id": pa.array([self.run_id] * n, pa.string()),
+                "model": pa.repeat(pa.scalar(self.model.name, pa.string()), n),
+                "model_version": pa.repeat(pa.scalar(self.model.version, pa.string()), n),
+                "run_id": pa.repeat(pa.scalar(self.run_id, pa.string()), n),
             }
         )
         if n:

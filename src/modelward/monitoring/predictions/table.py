@@ -64,7 +64,8 @@ TABLE_FIELDS: tuple[str, ...] = (
 
 
 def _constant(value: Any, n: int, kind: pa.DataType) -> pa.Array:
-    return pa.array([value] * n, kind) if n else pa.array([], kind)
+    # pa.repeat fills the buffer in C: a Python list of n items took longer than the model
+    return pa.repeat(pa.scalar(value, kind), n)
 
 
 def prediction_table(

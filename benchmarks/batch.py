@@ -1,11 +1,12 @@
 """Batch scoring: ``modelward.serving.batch_score`` beside a bare loop of ``predict_proba``.
 
-Data: ``--rows`` rows (1M by default) of 20 float features and an id, in one Parquet file.
+Data: ``--rows`` rows (200k by default) of 20 float features and an id, in one Parquet file.
 Model: the benchmark GBM (GradientBoostingClassifier, 100 trees, depth 3, as
 benchmarks/gateway.py), trained on 5,000 rows. Cases, each in a fresh subprocess so its
 peak memory (max RSS, imports included) is its own:
 
-- bare: ``ParquetFile.iter_batches(65_536)`` -> float matrix -> ``model.predict_proba``,
+- bare: ``ParquetFile(pre_buffer=False).iter_batches(65_536)`` -> float matrix ->
+  ``model.predict_proba``,
   the raw limit on the same Arrow batches in one process;
 - modelward, log discarded: ``batch_score`` (schema check, rejects, parts renamed into
   place, manifest) with a prediction log sink that drops what it is given;
@@ -64,7 +65,7 @@ model = pickle.loads(open(model_path, "rb").read())
 names = [f"f{i}" for i in range(20)]
 began = time.perf_counter()
 rows = 0
-with pq.ParquetFile(data) as reader:
+with pq.ParquetFile(data, pre_buffer=False) as reader:  # as batch_score reads it
     for batch in reader.iter_batches(batch_size=65_536):
         x = np.column_stack([batch.column(n).to_numpy() for n in names])
         p = model.predict_proba(x)[:, 1]

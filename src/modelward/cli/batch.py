@@ -95,9 +95,11 @@ def score_cmd(
     workers: Annotated[
         int,
         typer.Option(
-            "--workers", min=0, help="Processes (Ray actors) scoring parts; 0: every core."
+            "--workers",
+            min=0,
+            help="Processes (Ray actors) scoring parts; 0: every core, at most one per part.",
         ),
-    ] = 1,
+    ] = 0,
     address: Annotated[
         str | None,
         typer.Option("--address", help="The Ray cluster (ray://head:10001, auto); --engine ray."),

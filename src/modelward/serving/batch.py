@@ -179,7 +179,8 @@ def batch_score(
     called with the rows done and the total (None for CSV) after every part.
 
     ``engine="local"`` scores in this process (``workers=1``) or in ``workers`` processes
-    of this machine, each scoring whole parts; ``engine="ray"`` sends the parts to the
+    of this machine (``0``: every core, no more than the input has parts), each scoring
+    whole parts; ``engine="ray"`` sends the parts to the
     Ray cluster at ``address`` (``ray`` extra). Whichever engine, the parts, the manifest,
     resume and skipped reruns are the same; with more than one process the prediction log
     is the workspace's (each process opens it), so ``prediction_log`` must be left out.
@@ -212,7 +213,8 @@ def batch_score(
         )
     if key is not None and key not in source.columns:
         raise InputError(f"input {source.label} has no key column {key!r}", field="key")
-    runner = _engine_choice(engine, workers, address, prediction_log, session)
+    part_count = None if source.num_rows is None else -(-source.num_rows // batch_rows)
+    runner = _engine_choice(engine, workers, address, prediction_log, session, part_count)
     features = PartFeatures(
         session, spec, catalog, event_time if event_time in source.columns else None
     )
@@ -380,8 +382,9 @@ def _engine_choice(
     address: str | None,
     prediction_log: PredictionSink | None,
     session: Session | None,
+    parts: int | None,
 ) -> EngineChoice:
-    choice = choose_engine(engine, workers, address)
+    choice = choose_engine(engine, workers, address, parts)
     if choice.processes and prediction_log is not None:
         raise InputError(
             "with more than one process every worker writes the workspace's prediction "

@@ -69,20 +69,26 @@ class EngineChoice:
         return InProcessEngine(scorer)
 
 
-def choose_engine(kind: str, workers: int, address: str | None) -> EngineChoice:
-    """The engine ``kind`` names, checked: a clear error naming the option otherwise."""
+def choose_engine(
+    kind: str, workers: int, address: str | None, parts: int | None = None
+) -> EngineChoice:
+    """The engine ``kind`` names, checked: a clear error naming the option otherwise.
+
+    ``workers=0`` is every core of this machine, but never more processes than the
+    input has ``parts`` (when known): a small input is scored in this process, without
+    the second or so each worker takes to start.
+    """
     if kind not in ENGINES:
         raise InputError(f"engine {kind!r}: expected one of {', '.join(ENGINES)}", field="engine")
     if workers < 0:
         raise InputError("workers must be 0 (every core) or more", field="workers")
-    if workers == 0:
-        workers = (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else (os.cpu_count() or 1)
-        )
     if address is not None and kind != "ray":
         raise InputError("address is the Ray cluster's: it needs engine 'ray'", field="address")
+    if workers == 0:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        workers = cores or os.cpu_count() or 1
+        if parts is not None:
+            workers = max(1, min(workers, parts))
     return EngineChoice(kind, workers, address)
 
 

@@ -434,3 +434,16 @@ def test_engine_options_are_checked_before_anything_is_scored(
         _score(session, models, source, tmp_path / "out", workers=2)
     assert err.value.details["field"] == "workers"
     assert not (tmp_path / "out").exists()
+
+
+def test_every_core_means_no_more_workers_than_parts() -> None:
+    import os
+
+    from modelward.serving.batch_engines import choose_engine
+
+    cores = len(os.sched_getaffinity(0))
+    assert choose_engine("local", 0, None, parts=1).workers == 1  # small: in this process
+    assert not choose_engine("local", 0, None, parts=1).processes
+    assert choose_engine("local", 0, None, parts=10_000).workers == cores
+    assert choose_engine("local", 0, None, parts=None).workers == cores  # a CSV: unknown
+    assert choose_engine("local", 3, None, parts=1).workers == 3  # asked for: as asked

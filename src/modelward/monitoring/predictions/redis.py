@@ -219,7 +219,8 @@ class RedisPredictionSink:
     def write_table(self, endpoint: str, table: pa.Table) -> None:
         """Chunks of ``table_chunk_rows`` rows, each one call of the write-once script.
 
-        Each chunk is all or none and carries its own marker (a hash of its rows, as
+        Each chunk is all or none and carries its own marker (a hash of the endpoint and
+        the rows, as
         :func:`batch_id`), so a retry of the same table after a lost reply adds only the
         chunks that did not land. The rows' fields come from whole columns (the JSON texts
         rendered by DuckDB in one pass); no record object is built per row.
@@ -246,6 +247,7 @@ class RedisPredictionSink:
             for start in range(0, n, step):
                 rows = range(start, min(start + step, n))
                 digest = hashlib.blake2b(digest_size=16)
+                digest.update(f"table\x1f{endpoint}\x1e".encode())
                 for i in rows:
                     digest.update(
                         f"{ids[i]}\x1f{at_us[i]}\x1f{roles[i]}\x1f{versions[i]}\x1e".encode()

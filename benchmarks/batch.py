@@ -14,6 +14,9 @@ peak memory (max RSS, imports included) is its own:
   ``mode="batch"``, one table write per part), what ``modelward batch score`` does;
 - modelward, N processes: the same on the local engine with ``--workers N`` (each worker
   writes its parts and the SQLite log itself), against the one-process case above;
+- modelward, redis log (and N processes): the same with the Redis Streams log on
+  127.0.0.1:6379 (a key prefix of its own, dropped afterwards), whose writers do not take
+  turns on one file as SQLite's do;
 - modelward, sql input, log discarded: the input read as ``sql:SELECT * FROM
   read_parquet(...)`` through DuckDB's record batch reader.
 
@@ -94,9 +97,15 @@ class Discard:
     def close(self): pass
 
 spec = EndpointSpec(name="gbm", model="gbm@1", request={f"f{i}": "float" for i in range(20)})
+environ = {"MODELWARD_IDENTITY__USER": "bench"}
+if log == "redis":  # the Redis Streams log on 127.0.0.1:6379, a key prefix of its own
+    import uuid
+    prefix = f"mwbench{uuid.uuid4().hex[:8]}"
+    environ |= {"MODELWARD_SERVING__PREDICTION_LOG__TYPE": "redis",
+                "MODELWARD_SERVING__PREDICTION_LOG__KEY_PREFIX": prefix}
 with tempfile.TemporaryDirectory() as tmp:
     root = init_workspace(Path(tmp) / "ws", project="bench")
-    with Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "bench"})) as s:
+    with Session(Workspace.open(root, environ=environ)) as s:
         began = time.perf_counter()
         result = batch_score(
             spec, data, Path(tmp) / "out", session=s, key="id",
@@ -106,6 +115,11 @@ with tempfile.TemporaryDirectory() as tmp:
             workers=int(workers),
         )
         wall = time.perf_counter() - began
+        if log == "redis":  # the streams are the benchmark's: drop them
+            from modelward.monitoring import open_workspace_log
+            sink = open_workspace_log(s)
+            sink.drop()
+            sink.close()
 done(result.rows_scored, wall)
 """
 
@@ -117,6 +131,11 @@ def _cases(workers: int) -> dict[str, tuple[str, tuple[str, ...]]]:
         "modelward, sql input, log discarded": (_MODELWARD, ("discard", "1", "sql")),
         "modelward": (_MODELWARD, ("sqlite", "1", "file")),
         f"modelward, {workers} processes": (_MODELWARD, ("sqlite", str(workers), "file")),
+        "modelward, redis log": (_MODELWARD, ("redis", "1", "file")),
+        f"modelward, redis log, {workers} processes": (
+            _MODELWARD,
+            ("redis", str(workers), "file"),
+        ),
     }
 
 
@@ -191,15 +210,15 @@ def main() -> None:
         results[name] = _run(script, str(data), str(model), *extra)
     bare = results.get("bare")
     table = Table(title=f"batch scoring, {args.rows:,} rows x {FEATURES} features, GBM 100x3")
-    one = results.get("modelward")
     for col in ("case", "seconds", "rows/s", "vs bare", "vs 1 process", "peak RSS MB"):
         table.add_column(col, justify="left" if col == "case" else "right")
     for name, r in results.items():
         r["rows_per_s"] = r["rows"] / r["wall_s"]
         r["ratio"] = r["rows_per_s"] / bare["rows_per_s"] if bare else float("nan")
         several = "processes" in name
-        if several and one:
-            r["vs_one_process"] = r["rows_per_s"] / (one["rows"] / one["wall_s"])
+        single = results.get(name.rsplit(",", 1)[0]) if several else None
+        if single:  # against the same case in one process
+            r["vs_one_process"] = r["rows_per_s"] / (single["rows"] / single["wall_s"])
         peak = f"{r['peak_mb']:.0f}"
         if several:
             peak += f" + {args.workers} x {r['worker_peak_mb']:.0f}"

@@ -221,8 +221,9 @@ class RedisPredictionSink:
 
         Each chunk is all or none and carries its own marker (a hash of the endpoint and
         the rows, as :func:`batch_id` hashes a batch), so a retry of the same table after
-        a lost reply adds only the chunks that did not land. The rows' fields come from whole columns (the JSON texts
-        rendered by DuckDB in one pass); no record object is built per row.
+        a lost reply adds only the chunks that did not land. The rows' fields come from
+        whole columns (the JSON texts rendered by DuckDB in one pass); no record object is
+        built per row.
         """
         check_table(table)
         n = table.num_rows

@@ -94,3 +94,14 @@ def test_batch_score_writes_parts_rejects_the_log_and_skips_a_rerun(
         str(tmp_path / "out"),
     )
     assert code != 0 and "nope" in err
+
+    query = f"SELECT * FROM read_parquet('{source}') ORDER BY id"
+    sql_args = ("batch", "score", "tiny", "--sql", query, "--output", str(tmp_path / "by-sql"))
+    code, out, err = cli(capsys, monkeypatch, scored_workspace, *sql_args, "--json")
+    assert code == 0, err
+    by_sql = json.loads(out)
+    assert (by_sql["rows_scored"], by_sql["rows_rejected"]) == (4, 2)
+    assert by_sql["input"] == f"sql:{query}"
+
+    code, out, err = cli(capsys, monkeypatch, scored_workspace, *args, "--sql", query)
+    assert code != 0 and "either --input or --sql" in err

@@ -1,4 +1,5 @@
-"""``modelward batch score``: an endpoint (or ``NAME@REF``) over a file or a snapshot."""
+"""``modelward batch score``: an endpoint (or ``NAME@REF``) over a file, a snapshot or a
+DuckDB query, in this process, in worker processes or on Ray."""
 
 from __future__ import annotations
 
@@ -55,13 +56,25 @@ def score_cmd(
     target: Annotated[
         str, typer.Argument(help="An endpoint name, or a model NAME@VERSION / NAME@stage.")
     ],
-    input_: Annotated[
-        str,
-        typer.Option("--input", "-i", help="A .parquet or .csv file, or a snapshot NAME@VERSION."),
-    ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Folder the run's directory is written under.")
     ],
+    input_: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="A .parquet or .csv file, a snapshot NAME@VERSION, or sql:SELECT ... (DuckDB).",
+        ),
+    ] = None,
+    sql: Annotated[
+        str | None,
+        typer.Option(
+            "--sql",
+            help="A DuckDB query to score instead of --input (ORDER BY it, so a resumed run "
+            "reads the same rows).",
+        ),
+    ] = None,
     key: Annotated[
         str | None,
         typer.Option("--key", help="Column naming each row in the output (default: row number)."),
@@ -75,11 +88,32 @@ def score_cmd(
     batch_rows: Annotated[
         int, typer.Option("--batch-rows", min=1, help="Rows per part (bounds the memory).")
     ] = 65_536,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="local (this machine's processes) or ray (a cluster)."),
+    ] = "local",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Processes (Ray actors) scoring parts; 0: every core, at most one per part.",
+        ),
+    ] = 0,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="The Ray cluster (ray://head:10001, auto); --engine ray."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Score every row; bad rows go to rejects files, a killed run resumes, a rerun is skipped."""
+    from modelward.errors import InputError
     from modelward.security import principal_for_cli
     from modelward.serving import batch_score
+
+    if (input_ is None) == (sql is None):
+        raise InputError("give either --input or --sql (one of them)", field="input")
+    source = input_ if input_ is not None else f"sql:{sql}"
 
     with session_from_cli() as session, _bar() as bar:
         task = bar.add_task("scoring", total=None)
@@ -89,7 +123,7 @@ def score_cmd(
 
         result = batch_score(
             target,
-            input_,
+            source,
             output,
             session=session,
             actor=principal_for_cli(session),
@@ -97,6 +131,9 @@ def score_cmd(
             event_time=event_time,
             batch_rows=batch_rows,
             on_progress=advance,
+            engine=engine,
+            workers=workers,
+            address=address,
         )
     if json_out:
         print_json(result.to_dict())

@@ -20,6 +20,7 @@ from modelward.monitoring.predictions import (
     QuarantineFile,
     open_prediction_sink,
     open_workspace_log,
+    prediction_table,
     quarantine_path,
 )
 
@@ -100,6 +101,7 @@ __all__ = [
     "list_runs",
     "open_prediction_sink",
     "open_workspace_log",
+    "prediction_table",
     "profile_digest",
     "quarantine_path",
     "realised_performance",

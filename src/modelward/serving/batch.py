@@ -35,24 +35,30 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from modelward.errors import InputError, ModelUnavailable
-from modelward.monitoring import PredictionRecord, PredictionSink
+from modelward.errors import InputError
+from modelward.monitoring import PredictionSink
 from modelward.security import Permission, Principal
-from modelward.serving.batch_input import BatchInput, check_rows, open_input
+from modelward.serving.batch_engines import EngineChoice, PartEngine, choose_engine
+from modelward.serving.batch_input import BatchInput, open_input
+from modelward.serving.batch_parts import (
+    PartFeatures,
+    PartPlan,
+    PartScorer,
+    finished_part,
+    part_name,
+)
+from modelward.serving.batch_ray import RayEngine
 from modelward.serving.binding import model_columns
 from modelward.serving.endpoints import EndpointSpec, get_endpoint
-from modelward.serving.models import LoadedModel, ModelLoader, ModelResolver
-from modelward.serving.schema import RequestSchema
+from modelward.serving.models import ModelLoader, ModelResolver
 
 if TYPE_CHECKING:
     from modelward.features import Catalog
@@ -63,8 +69,6 @@ __all__ = ["BatchResult", "batch_score"]
 Progress = Callable[[int, int | None], None]
 
 _DEFAULT_ROWS = 65_536
-_LOG_CHUNK = 10_000
-_REDACTED = "[redacted]"
 _STATE = "run.json"
 
 
@@ -145,90 +149,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _write_parquet(path: Path, table: pa.Table) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-
-
-class _Features:
-    """Feature values for the rows of one batch, from the same definitions as training."""
-
-    def __init__(
-        self, session: Session | None, spec: EndpointSpec, catalog: Catalog | None, ts: str | None
-    ) -> None:
-        self.spec = spec
-        self.event_time = ts
-        self.session = session
-        self.names: list[str] = []
-        self._lookup: Any = None
-        if not spec.feature_refs:
-            self.catalog = None
-            return
-        from modelward.features import load_catalog
-
-        if catalog is None:
-            if session is None:
-                raise InputError(f"endpoint {spec.name!r} reads features: give a session")
-            catalog = load_catalog(session)
-        self.catalog = catalog
-        for selection in catalog.select(spec.feature_refs):
-            self.names.extend(n for n in selection.names if n not in self.names)
-
-    def add(self, good: pa.Table) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-        """``good`` with the feature columns; rows lacking a value go to the rejects."""
-        if self.catalog is None or good.num_rows == 0:
-            return good, []
-        spec = self.spec
-        if self.event_time is not None:
-            from modelward.features import training_set
-
-            spine = good.select([*spec.request, self.event_time])
-            joined = training_set(
-                spine,
-                spec.feature_refs,
-                session=self.session,
-                catalog=self.catalog,
-                timestamp_column=self.event_time,
-                allow_duplicates=True,
-            ).to_arrow()
-            values = {n: joined.column(n).to_pylist() for n in self.names}
-            why = f"has no value at {self.event_time} (point-in-time, within the view's TTL)"
-        else:
-            lookup = self._online()
-            entities = {k: good.column(k).to_pylist() for k in spec.entity_keys}
-            request = {
-                f: good.column(f).to_pylist() for f in spec.request if f not in spec.entity_keys
-            }
-            result = lookup.get(entities, spec.feature_refs, request=request or None)
-            values = {n: list(result.columns[n]) for n in self.names}
-            why = "has no online value (and the input has no event-time column)"
-        missing = np.zeros(good.num_rows, dtype=bool)
-        for column in values.values():
-            missing |= np.fromiter((v is None for v in column), dtype=bool, count=len(column))
-        rejects: list[tuple[int, str, str]] = []
-        if missing.any():
-            numbers = good.column("row_number").to_pylist()
-            for i in np.flatnonzero(missing).tolist():
-                for name, column in values.items():
-                    if column[i] is None:
-                        rejects.append((numbers[i], name, why))
-        for name, column in values.items():
-            if name not in good.column_names:
-                good = good.append_column(name, pa.array(column, type=pa.float64()))
-        if missing.any():
-            good = good.filter(pa.array(~missing))
-        return good, rejects
-
-    def _online(self) -> Any:
-        if self._lookup is None:
-            from modelward.features import FeatureLookup, online_store
-
-            assert self.catalog is not None
-            self._lookup = FeatureLookup(online_store(self.session), self.catalog)
-        return self._lookup
-
-
 def batch_score(
     target: str | EndpointSpec,
     input: str | Path,
@@ -244,8 +164,12 @@ def batch_score(
     catalog: Catalog | None = None,
     prediction_log: PredictionSink | None = None,
     on_progress: Progress | None = None,
+    engine: str = "local",
+    workers: int = 1,
+    address: str | None = None,
 ) -> BatchResult:
-    """Score ``input`` (Parquet, CSV or a snapshot ``NAME@VERSION``) into ``output``.
+    """Score ``input`` (Parquet, CSV, a snapshot ``NAME@VERSION`` or ``sql:QUERY``, a DuckDB
+    query) into ``output``.
 
     ``target`` is an endpoint name, ``NAME@REF`` (every input column but ``key`` and
     ``event_time`` is a float model input, in file order) or an :class:`EndpointSpec`.
@@ -253,6 +177,13 @@ def batch_score(
     (default: the input row number). ``resolver``/``loader``/``prediction_log`` default to
     the workspace's registry, MLflow and ``[serving.prediction_log]``; ``on_progress`` is
     called with the rows done and the total (None for CSV) after every part.
+
+    ``engine="local"`` scores in this process (``workers=1``) or in ``workers`` processes
+    of this machine (``0``: every core, no more than the input has parts), each scoring
+    whole parts; ``engine="ray"`` sends the parts to the
+    Ray cluster at ``address`` (``ray`` extra). Whichever engine, the parts, the manifest,
+    resume and skipped reruns are the same; with more than one process the prediction log
+    is the workspace's (each process opens it), so ``prediction_log`` must be left out.
     """
     began = time.perf_counter()
     if batch_rows < 1:
@@ -282,7 +213,9 @@ def batch_score(
         )
     if key is not None and key not in source.columns:
         raise InputError(f"input {source.label} has no key column {key!r}", field="key")
-    features = _Features(
+    part_count = None if source.num_rows is None else -(-source.num_rows // batch_rows)
+    runner = _engine_choice(engine, workers, address, prediction_log, session, part_count)
+    features = PartFeatures(
         session, spec, catalog, event_time if event_time in source.columns else None
     )
     columns = model_columns(spec, spec.request, features.names)
@@ -293,6 +226,7 @@ def batch_score(
             field="model_inputs",
         )
 
+    explicit_loader = loader is not None
     if resolver is None or loader is None:
         from modelward.serving.models import MlflowModelLoader, RegistryModelResolver
 
@@ -345,27 +279,50 @@ def batch_score(
         }
         _write_json(state_path, state)
 
-    model = loader.load(resolved, spec.output, columns)
-    sink = prediction_log
-    opened_sink = False
-    if sink is None:
-        from modelward.monitoring import open_workspace_log
+    part_plan = PartPlan(
+        spec=spec,
+        resolved=resolved,
+        columns=columns,
+        run_id=state["run_id"],
+        key=key,
+        event_time=features.event_time,
+        batch_rows=batch_rows,
+        work=work,
+        workspace=session.workspace if session is not None else None,
+        loader=loader if explicit_loader else None,
+        catalog=features.catalog,
+    )
+    if runner.processes:
+        # the workers load the pinned version themselves; no model in this process
+        parts = _run_parts(
+            source, spec, work, runner.open(part_plan, None), batch_rows, on_progress, resumed
+        )
+    else:
+        model = loader.load(resolved, spec.output, columns)
+        sink = prediction_log
+        opened_sink = False
+        if sink is None:
+            from modelward.monitoring import open_workspace_log
 
-        assert session is not None
-        sink = open_workspace_log(session)
-        opened_sink = True
-    scorer = _Scorer(spec, model, columns, features, sink, state["run_id"], key)
-    try:
-        parts = _run_parts(source, spec, work, scorer, batch_rows, on_progress, resumed)
-    finally:
-        if opened_sink:
-            sink.close()
+            assert session is not None
+            sink = open_workspace_log(session)
+            opened_sink = True
+        scorer = PartScorer(part_plan, model, features, sink)
+        try:
+            parts = _run_parts(
+                source, spec, work, runner.open(part_plan, scorer), batch_rows, on_progress, resumed
+            )
+        finally:
+            if opened_sink:
+                sink.close()
     manifest = {
         **state,
         "finished_at": datetime.now(UTC).isoformat(),
         "rows_in": sum(p["rows_in"] for p in parts),
         "rows_scored": sum(p["rows_scored"] for p in parts),
         "rows_rejected": sum(p["rows_rejected"] for p in parts),
+        # how this (last) attempt ran; the parts and their rows do not depend on it
+        "engine": runner.describe(),
         "parts": parts,
     }
     _write_json(work / "manifest.json", manifest)
@@ -380,6 +337,63 @@ def batch_score(
         resumed_parts=sum(1 for p in parts if p["resumed"]),
         seconds=time.perf_counter() - began,
     )
+
+
+def _run_indexed(
+    source: BatchInput,
+    work: Path,
+    engine: RayEngine,
+    batch_rows: int,
+    strings: frozenset[str],
+    on_progress: Progress | None,
+    resumed: bool,
+) -> list[dict[str, Any]]:
+    """The parts of an engine whose workers read their own part (by number)."""
+    if source.num_rows is None:
+        raise InputError(
+            f"input {source.label}: the Ray engine reads parts by row range, which needs "
+            "the row count (Parquet, a snapshot or a query); score a CSV file locally",
+            field="engine",
+        )
+    total = source.num_rows
+    count = -(-total // batch_rows)
+    parts: dict[int, dict[str, Any]] = {}
+    done = [0]
+
+    def finished(part: dict[str, Any]) -> None:
+        parts[part["index"]] = part
+        done[0] += part["rows_in"]
+        if on_progress is not None:
+            on_progress(done[0], total)
+
+    todo = []
+    for index in range(count):
+        if (work / part_name(index)).is_file():
+            finished(finished_part(work, index, min(batch_rows, total - index * batch_rows)))
+        else:
+            todo.append(index)
+    engine.run_indices(source, todo, strings, resumed=resumed, on_done=finished)
+    return [parts[i] for i in sorted(parts)]
+
+
+def _engine_choice(
+    engine: str,
+    workers: int,
+    address: str | None,
+    prediction_log: PredictionSink | None,
+    session: Session | None,
+    parts: int | None,
+) -> EngineChoice:
+    choice = choose_engine(engine, workers, address, parts)
+    if choice.processes and prediction_log is not None:
+        raise InputError(
+            "with more than one process every worker writes the workspace's prediction "
+            "log itself: leave prediction_log out (or use workers=1)",
+            field="workers",
+        )
+    if choice.processes and session is None:
+        raise InputError("scoring in several processes needs a workspace session", field="workers")
+    return choice
 
 
 def _result(manifest: dict[str, Any], path: Path, **extra: Any) -> BatchResult:
@@ -399,195 +413,34 @@ def _result(manifest: dict[str, Any], path: Path, **extra: Any) -> BatchResult:
     )
 
 
-def _part_name(index: int) -> str:
-    return f"part-{index:05d}.parquet"
-
-
 def _run_parts(
     source: BatchInput,
     spec: EndpointSpec,
     work: Path,
-    scorer: _Scorer,
+    engine: PartEngine,
     batch_rows: int,
     on_progress: Progress | None,
     resumed: bool,
 ) -> list[dict[str, Any]]:
-    assert not isinstance(spec.request, str)  # from_signature is refused before
-    request = spec.request
-    schema = RequestSchema(spec.name, request, max_rows=1)
-    pii = frozenset(spec.pii_fields)
     strings = frozenset(spec.request)
-    parts: list[dict[str, Any]] = []
-    first_row = 0
     finished_before = {p.name for p in work.glob("part-*.parquet")}
-    # the first part a resumed run scores is the one the killed run may have half logged
-    after_resume = resumed
-    for index, table in enumerate(source.batches(batch_rows, strings)):
-        name = _part_name(index)
-        rows_in = table.num_rows
-        if name in finished_before:
-            parts.append(_finished_part(work, index, rows_in))
-        else:
-            checked = check_rows(table, request, schema, first_row, pii)
-            good, missing = scorer.features.add(checked.good)
-            rejects = checked.rejects
-            if missing:
-                extra = pa.table(
-                    {
-                        "row_number": [m[0] for m in missing],
-                        "field": [m[1] for m in missing],
-                        "rule": [m[2] for m in missing],
-                        "value": pa.nulls(len(missing), pa.string()),
-                    }
-                )
-                rejects = pa.concat_tables([rejects, extra.cast(rejects.schema)])
-            scored = scorer.score(good, dedupe_log=after_resume)
-            after_resume = False
-            rejected = checked.rejected_rows + len({m[0] for m in missing})
-            if rejects.num_rows:
-                _write_parquet(work / f"rejects-{index:05d}.parquet", rejects)
-            # the part's rename is the commit point: a run killed before it redoes the part
-            _write_parquet(work / name, scored)
-            parts.append(
-                {
-                    "index": index,
-                    "file": name,
-                    "rows_in": rows_in,
-                    "rows_scored": scored.num_rows,
-                    "rows_rejected": rejected,
-                    "rejects_file": f"rejects-{index:05d}.parquet" if rejects.num_rows else None,
-                    "resumed": False,
-                }
-            )
-        first_row += rows_in
+    parts: dict[int, dict[str, Any]] = {}
+    done = [0]
+    if isinstance(engine, RayEngine):
+        return _run_indexed(source, work, engine, batch_rows, strings, on_progress, resumed)
+
+    def finished(part: dict[str, Any]) -> None:
+        parts[part["index"]] = part
+        done[0] += part["rows_in"]
         if on_progress is not None:
-            on_progress(first_row, source.num_rows)
-    return parts
+            on_progress(done[0], source.num_rows)
 
+    def to_score() -> Iterator[tuple[int, pa.Table]]:
+        for index, table in enumerate(source.batches(batch_rows, strings)):
+            if part_name(index) in finished_before:
+                finished(finished_part(work, index, table.num_rows))
+            else:
+                yield index, table
 
-def _finished_part(work: Path, index: int, rows_in: int) -> dict[str, Any]:
-    name = _part_name(index)
-    scored = pq.read_metadata(work / name).num_rows
-    rejects_name = f"rejects-{index:05d}.parquet"
-    rejects_path = work / rejects_name
-    rejected = 0
-    if rejects_path.is_file():
-        numbers = pq.read_table(rejects_path, columns=["row_number"]).column("row_number")
-        rejected = len(set(numbers.to_pylist()))
-    return {
-        "index": index,
-        "file": name,
-        "rows_in": rows_in,
-        "rows_scored": scored,
-        "rows_rejected": rejected,
-        "rejects_file": rejects_name if rejects_path.is_file() else None,
-        "resumed": True,
-    }
-
-
-def _row_range(good: pa.Table) -> str:
-    """The input row numbers of ``good``, as a range for a message."""
-    numbers = good.column("row_number")
-    return f"{numbers[0].as_py()}-{numbers[-1].as_py()}"
-
-
-class _Scorer:
-    """The model call and the prediction log for the checked rows of one part."""
-
-    def __init__(
-        self,
-        spec: EndpointSpec,
-        model: LoadedModel,
-        columns: list[str],
-        features: _Features,
-        sink: PredictionSink,
-        run_id: str,
-        key: str | None,
-    ) -> None:
-        self.spec = spec
-        self.model = model
-        self.columns = columns
-        self.features = features
-        self.sink = sink
-        self.run_id = run_id
-        self.key = key
-        logged = [f for f in spec.request if f not in columns] + columns
-        self.logged = list(dict.fromkeys(logged))
-        self.pii = frozenset(spec.pii_fields)
-
-    def score(self, good: pa.Table, *, dedupe_log: bool) -> pa.Table:
-        n = good.num_rows
-        started = time.perf_counter()
-        if n:
-            matrix = np.column_stack(
-                [good.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
-            ).astype(np.float64, copy=False)
-            try:
-                predictions = self.model.predict(matrix)
-            except Exception as exc:
-                # every row of the run would fail alike: stop here (the run resumes later)
-                raise ModelUnavailable(
-                    f"model {self.model.name}@{self.model.version} failed on rows "
-                    f"{_row_range(good)}: {type(exc).__name__}: {exc}",
-                    model=f"{self.model.name}@{self.model.version}",
-                ) from None
-        else:
-            predictions = []
-        seconds = time.perf_counter() - started
-        numbers = good.column("row_number")
-        keys = good.column(self.key) if self.key is not None else numbers
-        out = pa.table(
-            {
-                "row_key": keys,
-                "row_number": numbers,
-                "prediction": pa.array(predictions) if n else pa.array([], pa.float64()),
-                "model": pa.array([self.model.name] * n, pa.string()),
-                "model_version": pa.array([self.model.version] * n, pa.string()),
-                "run_id": pa.array([self.run_id] * n, pa.string()),
-            }
-        )
-        if n:
-            self._log(good, numbers.to_pylist(), predictions, seconds * 1000 / n, dedupe_log)
-        return out
-
-    def _log(
-        self,
-        good: pa.Table,
-        numbers: list[int],
-        predictions: list[Any],
-        latency_ms: float,
-        dedupe: bool,
-    ) -> None:
-        at_us = time.time_ns() // 1000
-        names = self.logged
-        values = [
-            [_REDACTED] * good.num_rows if n in self.pii else good.column(n).to_pylist()
-            for n in names
-        ]
-        # by row number, not by key: a key may repeat (one customer at many event times),
-        # and the resumed part's lookup below must not mistake one row for another
-        ids = [f"{self.run_id}/{i}" for i in numbers]
-        already: set[str] = set()
-        if dedupe:  # the part a killed run was writing: its log lines may be there already
-            already = self.sink.find_request_ids(self.spec.name, ids)
-        spec, model = self.spec, self.model
-        records = [
-            PredictionRecord(
-                rid,
-                at_us,
-                spec.name,
-                model.name,
-                model.version,
-                dict(zip(names, row, strict=True)),
-                prediction,
-                latency_ms,
-                False,
-                mode="batch",
-            )
-            for rid, row, prediction in zip(
-                ids, zip(*values, strict=True), predictions, strict=True
-            )
-            if rid not in already
-        ]
-        for start in range(0, len(records), _LOG_CHUNK):
-            self.sink.write(records[start : start + _LOG_CHUNK])
+    engine.run(to_score(), resumed=resumed, on_done=finished)
+    return [parts[i] for i in sorted(parts)]

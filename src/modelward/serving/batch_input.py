@@ -1,10 +1,18 @@
 """What a batch run reads: its input in fixed-size Arrow batches, and the rows that pass.
 
-The input is a Parquet file, a CSV file or a dataset snapshot (``NAME@VERSION``). It is
-read ``rows`` at a time, so memory is bounded by one batch whatever the file's size, and
-cut at the same row numbers on every run, so part ``i`` of a resumed run is the same rows
-as part ``i`` of the run that was killed. Its content hash (the snapshot's, or the file's
-SHA-256) is what makes the output directory content-addressed.
+The input is a Parquet file, a CSV file, a dataset snapshot (``NAME@VERSION``) or a DuckDB
+query (``sql:SELECT ...``). It is read ``rows`` at a time, so memory is bounded by one
+batch whatever the input's size, and cut at the same row numbers on every run, so part
+``i`` of a resumed run is the same rows as part ``i`` of the run that was killed. Its
+content hash (the snapshot's, the file's SHA-256, or for a query its text with a hash of
+its result) is what makes the output directory content-addressed.
+
+A query runs in an in-memory DuckDB (paths relative to the working directory, as in the
+``duckdb`` shell) and is streamed through DuckDB's record batch reader, never collected
+whole. It runs twice: once in DuckDB alone to count and hash its rows (vectorised and
+parallel, no row reaches Python), then to read them. Its rows must come in a repeatable
+order for a killed run to resume on the same rows: give it an ``ORDER BY`` unless it
+reads one file in its stored order.
 
 Rows are checked against the endpoint's request schema: the columns are converted in one
 vectorised pass, and only the rows that fail are handed to the gateway's own
@@ -32,7 +40,7 @@ from modelward.serving.schema import RequestSchema
 if TYPE_CHECKING:
     from modelward.session import Session
 
-__all__ = ["BatchInput", "Checked", "check_rows", "open_input"]
+__all__ = ["SQL_PREFIX", "BatchInput", "Checked", "check_rows", "open_input"]
 
 _SNAPSHOT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}@[0-9]+$")
 _TARGET: dict[str, pa.DataType] = {
@@ -52,11 +60,13 @@ class BatchInput:
     """An input opened for reading: where it is, its content hash, its row count if known."""
 
     label: str
-    kind: str  # "parquet", "csv" or "snapshot"
+    kind: str  # "parquet", "csv", "snapshot" or "sql"
     path: Path
     content_hash: str
     columns: list[str]
     num_rows: int | None
+    #: the DuckDB query of a ``sql`` input (empty otherwise)
+    query: str = ""
 
     def batches(self, rows: int, string_columns: frozenset[str]) -> Iterator[pa.Table]:
         """The input ``rows`` rows at a time (the last batch may be shorter).
@@ -67,10 +77,54 @@ class BatchInput:
         if self.kind == "csv":
             yield from _exactly(_csv_batches(self.path, string_columns), rows)
             return
+        if self.kind == "sql":
+            yield from _exactly(_sql_batches(self.query, rows), rows)
+            return
         import pyarrow.parquet as pq
 
-        with pq.ParquetFile(self.path) as reader:
+        # pre_buffer off: with it, the reader keeps every row group it has read buffered
+        # until the file is closed (1 GB held after 4M rows of 20 floats), so memory would
+        # grow with the input instead of being bounded by a part
+        with pq.ParquetFile(self.path, pre_buffer=False) as reader:
             yield from _exactly(reader.iter_batches(batch_size=rows), rows)
+
+    def read_part(self, index: int, rows: int, string_columns: frozenset[str]) -> pa.Table:
+        """Part ``index`` alone (rows ``index * rows`` on), the same rows as
+        :meth:`batches` yields at that index: for an engine whose workers read their parts
+        (Ray). Parquet and snapshots read only the row groups holding the part; a query is
+        run with ``LIMIT``/``OFFSET``; CSV cannot be read from the middle."""
+        start = index * rows
+        if self.kind == "sql":
+            import duckdb
+
+            with duckdb.connect() as con:
+                table: pa.Table = con.sql(
+                    f"SELECT * FROM ({self.query}) AS q LIMIT {int(rows)} OFFSET {int(start)}"
+                ).to_arrow_table()
+            return table
+        if self.kind == "csv":
+            raise InputError(
+                f"input {self.label}: a CSV file cannot be read from a row in its middle; "
+                "score it with the local engine, or as sql:SELECT * FROM read_csv('...')",
+                field="input",
+            )
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(self.path, pre_buffer=False) as reader:
+            meta = reader.metadata
+            groups: list[int] = []
+            first = offset = 0
+            for group in range(meta.num_row_groups):
+                count = meta.row_group(group).num_rows
+                if offset + count > start and offset < start + rows:
+                    if not groups:
+                        first = offset
+                    groups.append(group)
+                offset += count
+            if not groups:
+                return reader.schema_arrow.empty_table()
+            table = reader.read_row_groups(groups)
+        return table.slice(start - first, rows).combine_chunks()
 
 
 def _exactly(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -106,6 +160,44 @@ def _csv_batches(path: Path, string_columns: frozenset[str]) -> Iterator[pa.Reco
         raise InputError(f"{path}: not readable as CSV: {exc}", file=str(path)) from None
 
 
+SQL_PREFIX = "sql:"
+
+
+def _sql_batches(query: str, rows: int) -> Iterator[pa.RecordBatch]:
+    import duckdb
+
+    with duckdb.connect() as con:
+        try:
+            reader = con.sql(query).to_arrow_reader(rows)
+        except duckdb.Error as exc:
+            raise InputError(f"input query: {exc}", field="sql") from None
+        yield from reader
+
+
+def _open_query(query: str) -> BatchInput:
+    import duckdb
+
+    text = query.strip().rstrip(";").strip()
+    if not text:
+        raise InputError("input query: the SQL after 'sql:' is empty", field="sql")
+    with duckdb.connect() as con:
+        try:
+            relation = con.sql(text)
+            if relation is None:
+                raise InputError("input query: it returns no rows (not a SELECT)", field="sql")
+            names = list(relation.columns)
+            # hash(*) of every row, summed: DuckDB alone, in parallel, nothing in Python
+            summary = con.execute(
+                f"SELECT count(*), coalesce(sum(hash(q)), 0)::VARCHAR FROM ({text}) AS q"
+            ).fetchone()
+            count, total = summary if summary is not None else (0, "0")
+        except duckdb.Error as exc:
+            raise InputError(f"input query: {exc}", field="sql") from None
+    digest = hashlib.sha256(f"{text}\x1f{count}\x1f{total}".encode()).hexdigest()
+    label = text if len(text) <= 200 else f"{text[:197]}..."
+    return BatchInput(f"sql:{label}", "sql", Path(), digest, names, int(count), query=text)
+
+
 def _file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -115,7 +207,10 @@ def _file_hash(path: Path) -> str:
 
 
 def open_input(session: Session | None, source: str | Path) -> BatchInput:
-    """The input ``source`` names: an existing ``.parquet``/``.csv`` file, else a snapshot."""
+    """The input ``source`` names: ``sql:QUERY``, an existing ``.parquet``/``.csv`` file,
+    else a snapshot."""
+    if isinstance(source, str) and source.startswith(SQL_PREFIX):
+        return _open_query(source[len(SQL_PREFIX) :])
     path = Path(source)
     if path.is_file():
         suffix = path.suffix.lower()
@@ -149,7 +244,8 @@ def open_input(session: Session | None, source: str | Path) -> BatchInput:
         names = pq.read_schema(snap.path).names
         return BatchInput(snap.ref, "snapshot", snap.path, snap.content_hash, names, snap.row_count)
     raise InputError(
-        f"input {text[:200]!r}: no such file, and not a snapshot reference NAME@VERSION",
+        f"input {text[:200]!r}: no such file, not a snapshot reference NAME@VERSION, "
+        "and not a query (sql:SELECT ...)",
         field="input",
     )
 

@@ -48,7 +48,7 @@ if when == "inside":  # the temporary file is written, the rename never happens
     pause_at("os:replace", "stopped",
              only_if=lambda src, dst: Path(dst).name == part)
 else:
-    pause_at("modelward.serving.batch:_write_parquet", "stopped", when=when,
+    pause_at("modelward.serving.batch_parts:write_parquet", "stopped", when=when,
              only_if=lambda path, table: path.name == part)
 session = Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "tester"}))
 batch_score(
@@ -144,6 +144,63 @@ def test_a_killed_batch_run_resumes_and_scores_every_row_once(
     want = pq.read_table(sorted(whole.output.glob("part-*.parquet")))
     assert got["row_key"].to_pylist() == list(range(ROWS))
     assert got["prediction"] == want["prediction"]
+    log = open_workspace_log(session)
+    try:
+        ids = [r.request_id for r in log.read("sums")]
+    finally:
+        log.close()
+    assert len(ids) == len(set(ids)) == ROWS
+
+
+CHILD_WORKERS = """
+import sys
+from modelward.config import Workspace
+from modelward.serving import EndpointSpec, batch_score
+from modelward.serving.models import ObjectModelLoader, ResolvedModel, StaticModelResolver
+from modelward.session import Session
+from tests.integration.crash.test_kill9_batch import Logistic  # importable by the workers
+
+root, source, out = sys.argv[1:4]
+# killed once the first part is back: the other parts in flight are mid-way in the workers
+pause_at("modelward.serving.batch_engines:_collect", "stopped", when="after")
+session = Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "tester"}))
+batch_score(
+    EndpointSpec(name="sums", model="sums@1", request={"id": "int", "a": "float", "b": "float"},
+                 entity_keys=["id"]),
+    source, out, session=session, key="id", batch_rows=200, workers=2,
+    resolver=StaticModelResolver(
+        {"sums@1": ResolvedModel("sums", "1", "mem://sums/1", Logistic())}
+    ),
+    loader=ObjectModelLoader(),
+)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_on_two_workers_is_finished_on_one_with_every_row_once(
+    session: Session, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.parquet"
+    rng = np.random.default_rng(0)
+    pq.write_table(
+        pa.table({"id": np.arange(ROWS), "a": rng.normal(size=ROWS), "b": rng.normal(size=ROWS)}),
+        source,
+    )
+    out = tmp_path / "out"
+    kill_at(CHILD_WORKERS, str(session.workspace.root), str(source), str(out), label="stopped")
+    (partial,) = out.iterdir()
+    assert partial.name.endswith(".partial")  # no result visible
+
+    resumed = _score(session, source, out)  # one process now: the engine is not the digest
+    whole = _score(session, source, tmp_path / "whole", prediction_log=MemoryPredictionSink())
+
+    assert resumed.rows_scored == ROWS and resumed.resumed_parts >= 1
+    got = pq.read_table(sorted(resumed.output.glob("part-*.parquet")))
+    assert got["row_key"].to_pylist() == list(range(ROWS))
+    assert (
+        got["prediction"]
+        == pq.read_table(sorted(whole.output.glob("part-*.parquet")))["prediction"]
+    )
     log = open_workspace_log(session)
     try:
         ids = [r.request_id for r in log.read("sums")]

@@ -387,3 +387,63 @@ def test_a_snapshot_is_scored_and_its_content_hash_addresses_the_output(
     assert (result.input, result.input_hash) == (snap.ref, snap.content_hash)
     assert result.rows_scored == ROWS and sink.count("sums") == ROWS
     assert _score(session, models, snap.ref, tmp_path / "out")[0].skipped
+
+
+def test_a_duckdb_query_is_scored_in_parts_and_addresses_its_output(
+    session: Session, models: dict[str, ResolvedModel], tmp_path: Path
+) -> None:
+    source = _input(tmp_path / "in.parquet")
+    query = f"sql:SELECT * FROM read_parquet('{source}') ORDER BY customer_id"
+    from_file, _ = _score(session, models, source, tmp_path / "file")
+
+    result, sink = _score(session, models, query, tmp_path / "out", key="customer_id")
+
+    assert (result.rows_in, result.rows_scored, result.parts) == (ROWS, ROWS, ROWS // PART)
+    assert _scores(result)["prediction"] == _scores(from_file)["prediction"]
+    assert result.input.startswith("sql:SELECT") and sink.count("sums") == ROWS
+    assert _score(session, models, query, tmp_path / "out", key="customer_id")[0].skipped
+    # another query (or the same one over changed data) is another input
+    fewer, _ = _score(
+        session, models, f"{query.replace('ORDER', 'WHERE a > 0 ORDER')}", tmp_path / "out"
+    )
+    assert not fewer.skipped and fewer.output != result.output
+    assert fewer.rows_in == int((pq.read_table(source)["a"].to_numpy() > 0).sum())
+
+
+def test_a_bad_query_is_a_clear_error_naming_the_option(
+    session: Session, models: dict[str, ResolvedModel], tmp_path: Path
+) -> None:
+    with pytest.raises(InputError, match=r"input query: .*no_such_table") as err:
+        _score(session, models, "sql:SELECT * FROM no_such_table", tmp_path / "out")
+    assert err.value.details["field"] == "sql"
+    with pytest.raises(InputError, match="is empty"):
+        _score(session, models, "sql:  ;", tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_engine_options_are_checked_before_anything_is_scored(
+    session: Session, models: dict[str, ResolvedModel], tmp_path: Path
+) -> None:
+    source = _input(tmp_path / "in.parquet")
+    with pytest.raises(InputError, match="engine 'spark': expected one of local, ray"):
+        _score(session, models, source, tmp_path / "out", engine="spark")
+    with pytest.raises(InputError, match="address is the Ray cluster's"):
+        _score(session, models, source, tmp_path / "out", address="127.0.0.1:10001")
+    # several processes open the workspace's log themselves: an in-process sink cannot follow
+    with pytest.raises(InputError, match="leave prediction_log out") as err:
+        _score(session, models, source, tmp_path / "out", workers=2)
+    assert err.value.details["field"] == "workers"
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_core_means_no_more_workers_than_parts() -> None:
+    import os
+
+    from modelward.serving.batch_engines import choose_engine
+
+    cores = len(os.sched_getaffinity(0))
+    assert choose_engine("local", 0, None, parts=1).workers == 1  # small: in this process
+    assert not choose_engine("local", 0, None, parts=1).processes
+    assert choose_engine("local", 0, None, parts=10_000).workers == cores
+    assert choose_engine("local", 0, None, parts=None).workers == cores  # a CSV: unknown
+    assert choose_engine("local", 3, None, parts=1).workers == 3  # asked for: as asked

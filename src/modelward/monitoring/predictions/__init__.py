@@ -1,5 +1,5 @@
-"""The prediction log: a port, its backends (sqlite, segments, redis, memory) and the
-batching writer.
+"""The prediction log: a port, its backends (sqlite, segments, redis, memory), the batching
+writer and the columnar table of batch writes.
 
 The backend is chosen by the ``type`` of ``[serving.prediction_log]``; the type maps to an
 import path and the module is imported only when a sink of that type is opened.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelward.monitoring.predictions.base import PredictionRecord, PredictionSink
 from modelward.monitoring.predictions.quarantine import QuarantineFile, quarantine_path
+from modelward.monitoring.predictions.table import prediction_table
 from modelward.monitoring.predictions.writer import PredictionLogWriter
 from modelward.plugins import PluginFamily, open_backend
 
@@ -26,6 +27,7 @@ __all__ = [
     "QuarantineFile",
     "open_prediction_sink",
     "open_workspace_log",
+    "prediction_table",
     "quarantine_path",
 ]
 

@@ -60,6 +60,18 @@ class PredictionSink(Protocol):
         when the backend cannot be reached (the writer then retries the same batch)."""
         ...
 
+    def write_table(self, endpoint: str, table: pa.Table) -> None:
+        """Append the rows of ``table`` as records of ``endpoint``: the columnar write of
+        batch scoring (the columns of :func:`~modelward.monitoring.predictions.table.
+        prediction_table`, inputs already redacted).
+
+        Stored as :meth:`write` stores the same records, so every read returns them
+        alike. All or none (Redis: per chunk of rows, each chunk all or none); raise
+        :class:`~modelward.errors.StoreUnavailable` when the backend cannot be reached. A
+        retry of the same table after a failure adds no row twice.
+        """
+        ...
+
     def read(self, endpoint: str | None = None, limit: int | None = None) -> list[PredictionRecord]:
         """Records in the order they were written (of one ``endpoint`` when given)."""
         ...

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
+from modelward.monitoring.predictions.table import records_from_table
 from modelward.monitoring.predictions.window import WINDOW_FIELDS, WindowQuery, build_window
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class MemoryPredictionSink:
             self._records.extend(records)
             self._positions.extend(range(self._next, self._next + len(records)))
             self._next += len(records)
+
+    def write_table(self, endpoint: str, table: pa.Table) -> None:
+        # the records are built before the write: a table that cannot be read adds nothing
+        self.write(records_from_table(endpoint, table))
 
     def read(self, endpoint: str | None = None, limit: int | None = None) -> list[PredictionRecord]:
         with self._lock:

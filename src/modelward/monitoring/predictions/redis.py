@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelward.connections import redact_url, redis_client
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
+from modelward.monitoring.predictions.table import check_table, json_texts
 from modelward.monitoring.predictions.window import WINDOW_FIELDS, build_window_from_json
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class RedisPredictionSinkConfig(BaseModel):
     connect_timeout_s: float = Field(default=2.0, gt=0)
     #: seconds a written batch's marker is kept: a retry of it within that time adds nothing
     batch_marker_ttl_s: int = Field(default=3_600, ge=60)
+    #: rows of a table write (batch scoring) per script call: each lands all or none
+    table_chunk_rows: int = Field(default=5_000, ge=1, le=100_000)
 
 
 #: KEYS: the batch marker, the endpoint index, then one stream key per record.
@@ -151,6 +154,7 @@ class RedisPredictionSink:
         socket_timeout_s: float = 2.0,
         connect_timeout_s: float = 2.0,
         batch_marker_ttl_s: int = 3_600,
+        table_chunk_rows: int = 5_000,
     ) -> None:
         import redis
 
@@ -158,6 +162,7 @@ class RedisPredictionSink:
         self._prefix = key_prefix
         self._maxlen = maxlen
         self._marker_ttl = batch_marker_ttl_s
+        self._table_chunk = table_chunk_rows
         self._errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
         self._client: Any = redis_client(
             url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s
@@ -174,6 +179,7 @@ class RedisPredictionSink:
             config.socket_timeout_s,
             config.connect_timeout_s,
             config.batch_marker_ttl_s,
+            config.table_chunk_rows,
         )
 
     @property
@@ -207,6 +213,81 @@ class RedisPredictionSink:
                 args.extend((name, value))
         try:
             self._write_once(keys=keys, args=args)
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+
+    def write_table(self, endpoint: str, table: pa.Table) -> None:
+        """Chunks of ``table_chunk_rows`` rows, each one call of the write-once script.
+
+        Each chunk is all or none and carries its own marker (a hash of the endpoint and
+        the rows, as :func:`batch_id` hashes a batch), so a retry of the same table after
+        a lost reply adds only the chunks that did not land. The rows' fields come from
+        whole columns (the JSON texts rendered by DuckDB in one pass); no record object is
+        built per row.
+        """
+        check_table(table)
+        n = table.num_rows
+        if not n:
+            return
+        inputs, predictions = json_texts(table)
+        column = table.column
+        ids = column("request_id").to_pylist()
+        at_us = column("at_us").to_pylist()
+        models = column("model").to_pylist()
+        versions = column("model_version").to_pylist()
+        latencies = [repr(float(v)) for v in column("latency_ms").to_pylist()]
+        degraded = ["1" if v else "0" for v in column("degraded").to_pylist()]
+        modes = column("mode").to_pylist()
+        roles = column("role").to_pylist()
+        releases = column("release_id").to_pylist()
+        errors = column("error").to_pylist()
+        stream = self.stream(endpoint)
+        step = self._table_chunk
+        try:
+            for start in range(0, n, step):
+                rows = range(start, min(start + step, n))
+                digest = hashlib.blake2b(digest_size=16)
+                digest.update(f"table\x1f{endpoint}\x1e".encode())
+                for i in rows:
+                    digest.update(
+                        f"{ids[i]}\x1f{at_us[i]}\x1f{roles[i]}\x1f{versions[i]}\x1e".encode()
+                    )
+                keys = [f"{self._prefix}:predictions:batch:{digest.hexdigest()}", self._index]
+                args: list[Any] = [self._marker_ttl, self._maxlen, 1, endpoint]
+                for i in rows:
+                    keys.append(stream)
+                    args.extend(
+                        (
+                            26,
+                            "request_id",
+                            ids[i],
+                            "at_us",
+                            at_us[i],
+                            "endpoint",
+                            endpoint,
+                            "model",
+                            models[i],
+                            "model_version",
+                            versions[i],
+                            "inputs",
+                            inputs[i],
+                            "prediction",
+                            predictions[i],
+                            "latency_ms",
+                            latencies[i],
+                            "degraded",
+                            degraded[i],
+                            "mode",
+                            modes[i],
+                            "role",
+                            roles[i],
+                            "release_id",
+                            releases[i],
+                            "error",
+                            errors[i],
+                        )
+                    )
+                self._write_once(keys=keys, args=args)
         except self._errors as exc:
             raise self._unavailable(exc) from None
 

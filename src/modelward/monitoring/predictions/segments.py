@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
+from modelward.monitoring.predictions.table import check_table
 from modelward.monitoring.predictions.window import WINDOW_FIELDS, build_window, empty_window
 
 __all__ = ["SegmentPredictionSink", "SegmentPredictionSinkConfig"]
@@ -146,6 +147,41 @@ class SegmentPredictionSink:
                 self._put(table, folder / f"{stem}.parquet")
             for endpoint in by_endpoint:
                 self._maybe_compact(self.path / endpoint)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot write the prediction log {self.label}: {exc.strerror or exc}",
+                store=self.label,
+            ) from None
+
+    def write_table(self, endpoint: str, table: pa.Table) -> None:
+        # a batch part is columnar already: it becomes one segment as it is, with no
+        # record per row and no JSON (its inputs struct is the window's inputs column)
+        check_table(table)
+        n = table.num_rows
+        if not n:
+            return
+        stem = f"{time.time_ns():020d}-{os.getpid():07d}-{next(_counter):09d}"
+        rows = pc.utf8_lpad(pa.array(range(n), pa.int64()).cast(pa.string()), 7, "0")
+        prediction = table.column("prediction")
+        if pa.types.is_integer(prediction.type):  # the window's rule: numbers are double
+            prediction = prediction.cast(pa.float64())
+        fixed = {
+            "cursor": pc.binary_join_element_wise(f"{stem}/", rows, ""),
+            "endpoint": pa.repeat(pa.scalar(endpoint, pa.string()), n),
+        }
+        columns = [
+            fixed[f.name] if f.name in fixed else table.column(f.name).cast(f.type)
+            for f in WINDOW_FIELDS
+        ]
+        window = pa.Table.from_arrays(
+            [*columns, table.column("inputs"), prediction],
+            names=[*(f.name for f in WINDOW_FIELDS), "inputs", "prediction"],
+        )
+        folder = self.path / endpoint
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._put(window, folder / f"{stem}.parquet")
+            self._maybe_compact(folder)
         except OSError as exc:
             raise StoreUnavailable(
                 f"cannot write the prediction log {self.label}: {exc.strerror or exc}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
+from modelward.monitoring.predictions.table import check_table, json_texts
 from modelward.monitoring.predictions.window import build_window_from_json
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ _COLUMN_NAMES = (
 _COLUMNS = ", ".join(_COLUMN_NAMES)
 
 
+_INSERT_ROW = f"INSERT INTO predictions ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMN_NAMES))})"
 _INSERT_BATCH = (
     f"INSERT INTO predictions ({_COLUMNS}) SELECT "
     + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_COLUMN_NAMES)))
@@ -149,6 +152,47 @@ class SqlitePredictionSink:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     conn.execute(_INSERT_BATCH, (batch,))
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(
+                    f"cannot write the prediction log {self.label}: {exc}", store=self.label
+                ) from None
+
+    def write_table(self, endpoint: str, table: pa.Table) -> None:
+        # One executemany in one transaction: the rows' tuples come from whole columns
+        # (the JSON texts rendered by DuckDB in one pass), no record object per row; a
+        # batch writer runs in its own process, so the per-row GIL hand-off that made
+        # ``write`` choose json_each does not slow a request thread here.
+        check_table(table)
+        if not table.num_rows:
+            return
+        inputs, predictions = json_texts(table)
+        column = table.column
+        rows = zip(
+            column("request_id").to_pylist(),
+            column("at_us").to_pylist(),
+            repeat(endpoint),
+            column("model").to_pylist(),
+            column("model_version").to_pylist(),
+            inputs,
+            predictions,
+            column("latency_ms").to_pylist(),
+            column("degraded").cast("int8").to_pylist(),
+            column("mode").to_pylist(),
+            column("role").to_pylist(),
+            column("release_id").to_pylist(),
+            column("error").to_pylist(),
+            strict=False,  # repeat() is endless; the columns are of one length
+        )
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(_INSERT_ROW, rows)
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise

@@ -81,6 +81,13 @@ class _AsyncModeLog:
     def write(self, records: Sequence[PredictionRecord]) -> None:
         self._sink.write([r._replace(mode="async") for r in records])
 
+    def write_table(self, endpoint: str, table: pa.Table) -> None:
+        import pyarrow as pa
+
+        mode = table.schema.get_field_index("mode")
+        marked = pa.repeat(pa.scalar("async", pa.string()), table.num_rows)
+        self._sink.write_table(endpoint, table.set_column(mode, "mode", marked))
+
     def read(self, endpoint: str | None = None, limit: int | None = None) -> list[PredictionRecord]:
         return self._sink.read(endpoint, limit)
 

@@ -6,7 +6,7 @@ row that fails is judged by the gateway's own
 :class:`~modelward.serving.schema.RequestSchema`), so an event is refused for exactly the
 reasons an online request would be; fields of the event that are not request fields,
 such as its timestamp, are left out. The rows that pass take batch scoring's path:
-features from the same definitions (``batch._Features``, online values, as the gateway
+features from the same definitions (``batch_parts.PartFeatures``, online values, as the gateway
 reads them), then the model loaded by the gateway's loader, fed the same
 columns. An event that cannot be scored is a :class:`Refusal` naming the field and the
 rule; the caller sends it to the dead-letter stream.
@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelward.errors import MalformedRequest, ModelUnavailable, RequestInvalid
-from modelward.serving.batch import _Features
+from modelward.serving.batch_parts import PartFeatures as _Features
 from modelward.serving.batch_input import check_rows
 from modelward.serving.endpoints import EndpointSpec
 from modelward.serving.models import LoadedModel

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from modelward.errors import InputError
 from modelward.monitoring import PredictionSink
 from modelward.security import Permission, Principal
-from modelward.serving.batch import _Features
+from modelward.serving.batch_parts import PartFeatures as _Features
 from modelward.serving.binding import model_columns
 from modelward.serving.endpoints import EndpointSpec, get_endpoint
 from modelward.serving.models import ModelLoader, ModelResolver

@@ -232,7 +232,7 @@ class CountingSource:
 
 
 def _consumer(streams: Streams, model: SumModel, source: EventSource, **kw: Any) -> Any:
-    from modelward.serving.batch import _Features
+    from modelward.serving.batch_parts import PartFeatures as _Features
     from modelward.serving.models import ObjectModelLoader as Loader
     from modelward.serving.streaming.consumer import StreamConsumer
     from modelward.serving.streaming.scoring import MicroBatchScorer

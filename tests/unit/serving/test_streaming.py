@@ -19,7 +19,7 @@ from modelward.config import Workspace
 from modelward.errors import InputError, UnknownPluginType
 from modelward.features import Catalog, Entity, Feature, FeatureView, materialize
 from modelward.serving import EndpointSpec
-from modelward.serving.batch import _Features
+from modelward.serving.batch_parts import PartFeatures as _Features
 from modelward.serving.models import ObjectModelLoader, ResolvedModel
 from modelward.serving.streaming.addresses import open_dead_letter, open_stream, stream_settings
 from modelward.serving.streaming.scoring import MicroBatchScorer

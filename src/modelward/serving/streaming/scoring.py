@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelward.errors import MalformedRequest, ModelUnavailable, RequestInvalid
-from modelward.serving.batch_parts import PartFeatures as _Features
 from modelward.serving.batch_input import check_rows
+from modelward.serving.batch_parts import PartFeatures as _Features
 from modelward.serving.endpoints import EndpointSpec
 from modelward.serving.models import LoadedModel
 from modelward.serving.schema import RequestSchema, decode

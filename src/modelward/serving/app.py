@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from modelward.errors import ConfigError
 from modelward.monitoring import (
     PredictionLogWriter,
     QuarantineFile,
@@ -23,9 +24,11 @@ from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier
 from modelward.serving.config_cache import EndpointCache, Sources
 from modelward.serving.endpoints import BrokenEndpoint, Endpoint, load_endpoints
-from modelward.serving.gateway import Gateway
+from modelward.serving.gateway import Gateway, Service
 from modelward.serving.metrics import GatewayMetrics
+from modelward.serving.mlflow_scoring import MlflowRoutes
 from modelward.serving.models import MlflowModelLoader, RegistryModelResolver
+from modelward.serving.oip_rest import OipRoutes
 
 if TYPE_CHECKING:
     from modelward.features import FeatureLookup
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from modelward.security import Principal
     from modelward.session import Session
 
-__all__ = ["ENV_ENDPOINTS", "app_from_environment", "create_gateway"]
+__all__ = ["ENV_ENDPOINTS", "app_from_environment", "create_gateway", "grpc_inference"]
 
 #: comma-separated endpoint names a ``serve`` process is limited to (empty: all)
 ENV_ENDPOINTS = "MODELWARD_SERVE_ENDPOINTS"
@@ -93,7 +96,7 @@ def create_gateway(
         quarantine=QuarantineFile(quarantine_path(root)),
     )
     use_log = settings.access_log if access_log is None else access_log
-    return Gateway(
+    gateway = Gateway(
         settings,
         EndpointCache(sources, metrics, only),
         TokenVerifier(authenticate, settings.token_cache_s, grace_s=settings.token_grace_s),
@@ -103,6 +106,25 @@ def create_gateway(
         on_close=close,
         feature_probe=probe,
     )
+    gateway.mount(OipRoutes())
+    gateway.mount(MlflowRoutes(settings.default_endpoint))
+    if settings.grpc_port:
+        gateway.attach(grpc_inference(gateway))
+    return gateway
+
+
+def grpc_inference(gateway: Gateway) -> Service:
+    """The gateway's gRPC port (``serving.grpc_port``), served while the gateway runs."""
+    try:
+        from modelward.serving.oip_grpc import GrpcInference
+    except ImportError as exc:
+        raise ConfigError(
+            f"serving.grpc_port is set but gRPC cannot be loaded ({exc}); "
+            "install modelward[grpc] or set serving.grpc_port = 0",
+            field="serving.grpc_port",
+        ) from None
+    settings = gateway.settings
+    return GrpcInference(gateway, settings.host, settings.grpc_port, settings.max_body_bytes)
 
 
 def app_from_environment() -> Gateway:

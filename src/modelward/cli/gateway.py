@@ -68,9 +68,12 @@ def serve_cmd(
         loop = "asyncio"
     bind_host = host or settings.host
     bind_port = port or settings.port
+    # the workers' gRPC port (serving.grpc_port) binds where --host says HTTP does
+    os.environ["MODELWARD_SERVING__HOST"] = bind_host
+    grpc = f", gRPC inference on {bind_host}:{settings.grpc_port}" if settings.grpc_port else ""
     err_console.print(
-        f"serving {root.name} on http://{bind_host}:{bind_port} with {n} worker(s); "
-        "POST /v1/endpoints/<name>/predict"
+        f"serving {root.name} on http://{bind_host}:{bind_port} with {n} worker(s){grpc}; "
+        "POST /v1/endpoints/<name>/predict, /v2/models/<name>/infer or /invocations"
     )
     uvicorn.run(
         "modelward.serving.app:app_from_environment",

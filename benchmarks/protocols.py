@@ -10,16 +10,20 @@ from this process, on 127.0.0.1, at concurrency 32 and 1:
 * ``oip-rest``: ``POST /v2/models/bench/infer``, one ``[1, 20]`` FP64 tensor (JSON);
 * ``mlflow``: ``POST /invocations``, ``dataframe_split`` with one row;
 * ``oip-grpc``: ``ModelInfer`` with one ``[1, 20]`` FP64 tensor in ``raw_input_contents``,
-  over one HTTP/2 channel.
+  over one HTTP/2 channel (``grpc.aio`` at c=32; at c=1 the blocking client).
 
-The REST rows share one client (``benchmarks/http_load.py``: asyncio streams, keep-alive);
+Each point runs ``--rounds`` times, the order of the protocols rotated per round; the table
+shows the medians (the JSON keeps every round).
+
+Server CPU per request (the ``serve`` process's user+system time over the requests it
+answered) is the steadiest figure on a shared machine. The REST rows share one client (``benchmarks/http_load.py``: asyncio streams, keep-alive);
 gRPC needs its own (``grpc.aio``), so the gRPC-vs-native ratio also holds the clients'
 difference. On a 2-core machine client and server share the CPU: compare rows of one run,
 and note the machine's load (printed) beside any number. Targets (issue 17): at c=32 each
 protocol >= 0.9x the native throughput with p99 <= 1.2x; gRPC p50 at c=1 below REST's.
 
-    python benchmarks/protocols.py                     # ~1 minute
-    python benchmarks/protocols.py --duration 10 --trees 100
+    python benchmarks/protocols.py                     # ~1.5 minutes
+    python benchmarks/protocols.py --duration 5 --rounds 5 --trees 100
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))  # the sibling module http_load
 N_FEATURES = 20
 NAMES = [f"f{i}" for i in range(N_FEATURES)]
+TICK = os.sysconf("SC_CLK_TCK")
 
 LAUNCH = """
 import importlib, sys
@@ -102,6 +107,13 @@ def build(work: Path, trees: int) -> tuple[Path, str]:
             ),
         )
     return root, token
+
+
+def process_cpu_s(pid: int) -> float:
+    """User+system CPU seconds of process ``pid`` (1 worker: the server is this process)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def free_port() -> int:
@@ -221,9 +233,64 @@ async def grpc_load(
     }
 
 
+def grpc_sync_load(port: int, token: str, values: list[float], duration_s: float) -> dict[str, Any]:
+    """One caller, blocking unary calls: gRPC's C core without an event loop in the way."""
+    import grpc
+
+    from modelward.serving.oip_proto import grpc_predict_v2_pb2 as pb
+
+    request = pb.ModelInferRequest(
+        model_name="bench",
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP64", shape=[1, N_FEATURES])
+        ],
+        raw_input_contents=[np.asarray(values, dtype="<f8").tobytes()],
+    ).SerializeToString()
+    metadata = (("authorization", f"Bearer {token}"),)
+    latencies: list[float] = []
+    failed = 0
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+        infer(request, metadata=metadata)
+        began = time.perf_counter()
+        stop_at = began + duration_s
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            try:
+                infer(request, metadata=metadata)
+            except grpc.RpcError:
+                failed += 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000.0 if latencies else 0.0,
+        "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000.0
+        if latencies
+        else 0.0,
+        "requests": len(latencies),
+        "non_2xx": failed,
+        "client": "grpc (blocking)",
+    }
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per key, the median over rounds (the machine is shared: one round can be unlucky)."""
+    out = dict(runs[0])
+    for key in ("rps", "p50_ms", "p99_ms", "server_cpu_us"):
+        out[key] = float(np.median([r[key] for r in runs]))
+    out["requests"] = sum(r["requests"] for r in runs)
+    out["non_2xx"] = sum(r["non_2xx"] for r in runs)
+    out["rounds"] = [{k: r[k] for k in ("rps", "p50_ms", "p99_ms", "server_cpu_us")} for r in runs]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per point")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per point")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
     parser.add_argument("--trees", type=int, default=20, help="trees of the model")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 1])
     parser.add_argument("--out", type=Path, default=RESULTS / "protocols.json")
@@ -241,38 +308,67 @@ def main() -> None:
         log = work / "serve.log"
         proc = start(root, port, grpc_port, log)
         results: dict[str, dict[str, Any]] = {}
+
+        def order(item: tuple[str, Any]) -> tuple[int, int]:
+            kind, c = item[0].split("@")
+            return (-int(c[1:]), ["native", "oip-rest", "mlflow", "oip-grpc"].index(kind))
+
         try:
             wait_ready(proc, base, log)
             bodies = rest_bodies(values)
-            for conns in args.concurrency:
-                for kind, (path, body) in bodies.items():
-                    run_builtin(base, path, body, token, 2, 0.5)  # warm the route
-                    results[f"{kind}@c{conns}"] = run_builtin(
-                        base, path, body, token, conns, args.duration
-                    )
-                results[f"oip-grpc@c{conns}"] = asyncio.run(
-                    grpc_load(grpc_port, token, values, conns, args.duration)
-                )
+            kinds = [*bodies, "oip-grpc"]
+            for path, body in bodies.values():
+                run_builtin(base, path, body, token, 4, 1.0)  # warm every route and the model
+            asyncio.run(grpc_load(grpc_port, token, values, 4, 1.0))
+            runs: dict[str, list[dict[str, Any]]] = {}
+            for round_ in range(args.rounds):
+                for conns in args.concurrency:
+                    # each round starts with another protocol: no kind always runs first
+                    shift = round_ % len(kinds)
+                    for kind in kinds[shift:] + kinds[:shift]:
+                        cpu_before = process_cpu_s(proc.pid)
+                        if kind == "oip-grpc" and conns == 1:
+                            got = grpc_sync_load(grpc_port, token, values, args.duration)
+                        elif kind == "oip-grpc":
+                            got = asyncio.run(
+                                grpc_load(grpc_port, token, values, conns, args.duration)
+                            )
+                        else:
+                            path, body = bodies[kind]
+                            got = run_builtin(base, path, body, token, conns, args.duration)
+                        spent = process_cpu_s(proc.pid) - cpu_before
+                        got["server_cpu_us"] = spent / max(got["requests"], 1) * 1e6
+                        runs.setdefault(f"{kind}@c{conns}", []).append(got)
+            results = {key: median_of(value) for key, value in sorted(runs.items(), key=order)}
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
     load_after = os.getloadavg()
 
-    table = Table(title=f"protocols, 1 worker, {args.trees} trees, {args.duration:g} s per point")
-    for col in ("point", "req/s", "p50 ms", "p99 ms", "vs native req/s", "vs native p99", "errors"):
+    title = (
+        f"protocols, 1 worker, {args.trees} trees, median of {args.rounds} x {args.duration:g} s"
+    )
+    table = Table(title=title)
+    columns = ("point", "req/s", "p50 ms", "p99 ms", "server CPU µs/req")
+    for col in (*columns, "vs native req/s", "vs native p99", "vs native CPU", "errors"):
         table.add_column(col, justify="right" if col != "point" else "left")
     for key, r in results.items():
         kind, c = key.split("@")
         native = results[f"native@{c}"]
         r["throughput_ratio"] = r["rps"] / native["rps"] if native["rps"] else 0.0
         r["p99_ratio"] = r["p99_ms"] / native["p99_ms"] if native["p99_ms"] else 0.0
+        r["cpu_ratio"] = (
+            r["server_cpu_us"] / native["server_cpu_us"] if native["server_cpu_us"] else 0.0
+        )
         table.add_row(
             key,
             f"{r['rps']:.0f}",
             f"{r['p50_ms']:.2f}",
             f"{r['p99_ms']:.2f}",
+            f"{r['server_cpu_us']:.0f}",
             f"{r['throughput_ratio']:.2f}x",
             f"{r['p99_ratio']:.2f}x",
+            f"{r['cpu_ratio']:.2f}x",
             str(r["non_2xx"]),
         )
     console.print(table)
@@ -292,6 +388,7 @@ def main() -> None:
     doc = {
         "trees": args.trees,
         "duration_s": args.duration,
+        "rounds": args.rounds,
         "load_average_before": load_before,
         "load_average_after": load_after,
         "cpus": os.cpu_count(),

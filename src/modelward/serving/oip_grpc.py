@@ -27,17 +27,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-import numpy as np
 
 from modelward.errors import ModelwardError, NotFound
 from modelward.serving.auth import may_call
 from modelward.serving.dialect import Message, Parsed
 from modelward.serving.gateway import Gateway
 from modelward.serving.oip import (
+    OUTPUT,
     InferRequest,
     Tensor,
     check_datatype,
-    check_elements,
     check_shape,
     invalid,
     output_tensor,
@@ -66,18 +65,18 @@ _CODES = {
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
-#: numpy dtypes of raw little-endian elements
+#: struct codes of raw little-endian elements
 _RAW = {
     "BOOL": "?",
-    "INT8": "i1",
-    "INT16": "<i2",
-    "INT32": "<i4",
-    "INT64": "<i8",
-    "UINT8": "u1",
-    "UINT16": "<u2",
-    "UINT32": "<u4",
-    "FP32": "<f4",
-    "FP64": "<f8",
+    "INT8": "b",
+    "INT16": "h",
+    "INT32": "i",
+    "INT64": "q",
+    "UINT8": "B",
+    "UINT16": "H",
+    "UINT32": "I",
+    "FP32": "f",
+    "FP64": "d",
 }
 #: the typed ``contents`` field of each datatype
 _CONTENTS = {
@@ -118,9 +117,9 @@ def request_from_proto(message: Any, model: str) -> InferRequest:
             data = _typed_elements(where, given, errors)
         if data is None or not check_shape(where, list(given.shape), len(data), errors):
             continue
-        tensor = Tensor(given.name, given.datatype, list(given.shape), data)
-        if check_elements(where, tensor, errors):
-            tensors.append(tensor)
+        # protobuf's typed fields and struct give each datatype's Python type: no element
+        # check (JSON's can hold anything, see oip.request_from_json)
+        tensors.append(Tensor(given.name, given.datatype, list(given.shape), data))
     if errors:
         raise invalid(errors, model)
     outputs = [out.name for out in message.outputs]
@@ -170,8 +169,8 @@ def _raw_elements(
             {"field": f"{where}.raw", "rule": "a BYTES element's length runs past its data"}
         )
         return None
-    dtype = np.dtype(_RAW[datatype])
-    if len(blob) % dtype.itemsize:
+    size = struct.calcsize(_RAW[datatype])
+    if len(blob) % size:
         errors.append(
             {
                 "field": f"{where}.raw",
@@ -179,8 +178,8 @@ def _raw_elements(
             }
         )
         return None
-    values: list[Any] = np.frombuffer(blob, dtype=dtype).tolist()
-    return values
+    # struct, not numpy: for the few elements of an online request it is several times faster
+    return list(struct.unpack(f"<{len(blob) // size}{_RAW[datatype]}", blob))
 
 
 def raw_elements(datatype: str, data: list[Any]) -> bytes:
@@ -191,16 +190,7 @@ def raw_elements(datatype: str, data: list[Any]) -> bytes:
             item = text.encode("utf-8", "backslashreplace")
             parts += [struct.pack("<I", len(item)), item]
         return b"".join(parts)
-    packed: bytes = np.asarray(data, dtype=_RAW[datatype]).tobytes()
-    return packed
-
-
-def _parameter(value: Any) -> Any:
-    if type(value) is bool:
-        return pb.InferParameter(bool_param=value)
-    if type(value) is int:
-        return pb.InferParameter(int64_param=value)
-    return pb.InferParameter(string_param=str(value))
+    return struct.pack(f"<{len(data)}{_RAW[datatype]}", *data)
 
 
 class GrpcDialect:
@@ -219,21 +209,21 @@ class GrpcDialect:
 
     def render(self, payload: dict[str, Any], parsed: Parsed) -> bytes:
         datatype, shape, data = output_tensor(payload["predictions"])
-        parameters = {"request_id": payload["request_id"], "degraded": payload["degraded"]}
-        if payload["degraded"]:
-            parameters["reason"] = payload["reason"]
+        # fields set in place: building the message from keyword arguments costs twice this
         response = pb.ModelInferResponse(
             model_name=payload["endpoint"],
             model_version=payload["model_version"] or "",
             id=parsed.context or payload["request_id"],
-            parameters={k: _parameter(v) for k, v in parameters.items()},
-            outputs=[
-                pb.ModelInferResponse.InferOutputTensor(
-                    name="prediction", datatype=datatype, shape=shape
-                )
-            ],
-            raw_output_contents=[raw_elements(datatype, data)],
         )
+        parameters = response.parameters
+        parameters["request_id"].string_param = payload["request_id"]
+        parameters["degraded"].bool_param = payload["degraded"]
+        if payload["degraded"]:
+            parameters["reason"].string_param = payload["reason"]
+        output = response.outputs.add()
+        output.name, output.datatype = OUTPUT, datatype
+        output.shape.extend(shape)
+        response.raw_output_contents.append(raw_elements(datatype, data))
         body: bytes = response.SerializeToString()
         return body
 

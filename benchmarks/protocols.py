@@ -297,7 +297,7 @@ def main() -> None:
     args = parser.parse_args()
     from http_load import run_builtin
 
-    console = Console()
+    console = Console(width=150)  # the table stays whole when printed to a file
     values = np.random.default_rng(1).normal(size=N_FEATURES).round(6).tolist()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,6 +3,9 @@
 Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz`` and
 ``GET /metrics``. A bare ASGI callable rather than a framework: routing is four string
 tests, and every microsecond a framework spends per request is one the model cannot.
+Other protocols' routes are mounted (:meth:`Gateway.mount`, asked only for paths the four
+tests did not take) and score through :meth:`Gateway.predict` in their own
+:class:`~modelward.serving.dialect.Dialect`.
 
 A prediction goes: token (cached) -> endpoint runtime (cached) -> caller allowed -> body
 read under the size limit (413) and the body deadline (408) -> concurrency slot (503 +

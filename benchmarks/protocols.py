@@ -12,6 +12,9 @@ from this process, on 127.0.0.1, at concurrency 32 and 1:
 * ``oip-grpc``: ``ModelInfer`` with one ``[1, 20]`` FP64 tensor in ``raw_input_contents``,
   over one HTTP/2 channel (``grpc.aio`` at c=32; at c=1 the blocking client).
 
+* ``grpc-floor``: the same gRPC load on a bare ``grpc.aio`` server (uvloop) that answers
+  a fixed reply with no gateway behind it: what grpcio itself costs per call.
+
 Each point runs ``--rounds`` times, the order of the protocols rotated per round; the table
 shows the medians (the JSON keeps every round).
 
@@ -276,6 +279,51 @@ def grpc_sync_load(port: int, token: str, values: list[float], duration_s: float
     }
 
 
+FLOOR = """
+import asyncio, sys
+import grpc
+
+async def main():
+    server = grpc.aio.server()
+    async def answer(request, context):
+        return b"\\x12\\x01" + b"1"  # a fixed, tiny ModelInferResponse
+    handler = grpc.method_handlers_generic_handler(
+        "inference.GRPCInferenceService",
+        {"ModelInfer": grpc.unary_unary_rpc_method_handler(answer)},
+    )
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+
+import uvloop
+uvloop.install()
+asyncio.run(main())
+"""
+
+
+def grpc_floor(token: str, values: list[float], conns: int, duration_s: float) -> dict[str, Any]:
+    """The same gRPC load on a bare ``grpc.aio`` server with a fixed answer: grpcio's cost."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FLOOR, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the bare gRPC server did not start")
+        before = process_cpu_s(proc.pid)
+        if conns == 1:
+            got = grpc_sync_load(port, token, values, duration_s)
+        else:
+            got = asyncio.run(grpc_load(port, token, values, conns, duration_s))
+        got["server_cpu_us"] = (process_cpu_s(proc.pid) - before) / max(got["requests"], 1) * 1e6
+        return got
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per key, the median over rounds (the machine is shared: one round can be unlucky)."""
     out = dict(runs[0])
@@ -311,7 +359,8 @@ def main() -> None:
 
         def order(item: tuple[str, Any]) -> tuple[int, int]:
             kind, c = item[0].split("@")
-            return (-int(c[1:]), ["native", "oip-rest", "mlflow", "oip-grpc"].index(kind))
+            kinds = ["native", "oip-rest", "mlflow", "oip-grpc", "grpc-floor"]
+            return (-int(c[1:]), kinds.index(kind))
 
         try:
             wait_ready(proc, base, log)
@@ -339,6 +388,10 @@ def main() -> None:
                         spent = process_cpu_s(proc.pid) - cpu_before
                         got["server_cpu_us"] = spent / max(got["requests"], 1) * 1e6
                         runs.setdefault(f"{kind}@c{conns}", []).append(got)
+            for conns in args.concurrency:
+                runs[f"grpc-floor@c{conns}"] = [
+                    grpc_floor(token, values, conns, args.duration) for _ in range(args.rounds)
+                ]
             results = {key: median_of(value) for key, value in sorted(runs.items(), key=order)}
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -11,9 +11,10 @@ The body is one of MLflow's JSON layouts, exactly one key of:
 
 plus an optional ``params`` object (accepted, unused: endpoints take no parameters). The
 answer is ``{"predictions": [...]}``; ``GET /ping`` and ``GET /health`` answer 200 once
-the gateway is ready. Rows meet the endpoint's request schema like any native request: a
-wrong column name or type is a 422 naming the column. Tokens and callers are checked as
-on the native route; errors come in MLflow's ``{"error_code", "message"}`` shape.
+the gateway is ready, ``GET /version`` the modelward version. Rows meet the endpoint's
+request schema like any native request: a wrong column name or type is a 422 naming the
+column. Tokens and callers are checked as on the native route; errors come in MLflow's
+``{"error_code", "message"}`` shape.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from modelward import __version__
 from modelward.errors import (
     MalformedRequest,
     MethodNotAllowed,
@@ -36,6 +38,7 @@ from modelward.serving.schema import decode, safe_text
 
 __all__ = ["MLFLOW", "MlflowDialect", "MlflowRoutes", "rows_from_mlflow"]
 
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 _LAYOUTS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _PREFIX = "/v1/endpoints/"
 _SUFFIX = "/invocations"
@@ -195,7 +198,8 @@ MLFLOW = MlflowDialect()
 
 
 class MlflowRoutes:
-    """``/invocations``, ``/v1/endpoints/{name}/invocations``, ``/ping``, ``/health``."""
+    """``/invocations``, ``/v1/endpoints/{name}/invocations``, ``/ping``, ``/health``,
+    ``/version``."""
 
     def __init__(self, default_endpoint: str = "") -> None:
         self.default_endpoint = default_endpoint
@@ -205,6 +209,9 @@ class MlflowRoutes:
         if path in ("/ping", "/health"):
             ready = gateway.ready and not gateway.cache.failed
             await respond(request.send, 200 if ready else 503, b"\n", JSON, request.request_id)
+            return True
+        if path == "/version":  # MLflow's server answers its version as plain text
+            await respond(request.send, 200, __version__.encode(), _TEXT, request.request_id)
             return True
         if path == _SUFFIX:
             name = self._default(gateway)

@@ -48,6 +48,17 @@ def serve_cmd(
         root = session.workspace.root
         settings = session.workspace.settings.serving
         session.store  # noqa: B018 - migrate once here, not in N racing workers
+    if settings.grpc_port:
+        from importlib.util import find_spec
+
+        from modelward.errors import ConfigError
+
+        if find_spec("grpc") is None:  # say so here, not as a traceback in every worker
+            raise ConfigError(
+                "serving.grpc_port is set but gRPC is not installed: "
+                "pip install 'modelward[grpc]', or set serving.grpc_port = 0",
+                field="serving.grpc_port",
+            )
     n = workers or settings.workers
     os.environ["MODELWARD_WORKSPACE"] = str(root)
     os.environ[ENV_ENDPOINTS] = ",".join(endpoint or [])

@@ -157,6 +157,11 @@ def test_grpc_faults_answer_status_codes_that_name_the_problem(
                 )
             )
             huge = fp64_request([0.5] * 200)  # 4 tensors x 200 doubles: over 2 KiB
+            torn = pb.ModelInferRequest(
+                model_name="m",
+                inputs=[Tensor(name="x", datatype="FP64", shape=[1, 4])],
+                raw_input_contents=[b"\x00" * 31],  # 3 7/8 doubles
+            )
             calls = {
                 "no_auth": raw.infer(fp64_request([1.0]), metadata=None),
                 "bad_token": raw.infer(
@@ -173,6 +178,7 @@ def test_grpc_faults_answer_status_codes_that_name_the_problem(
                 "unknown": raw.infer(unknown),
                 "stranger": raw.infer(stranger),
                 "huge": raw.infer(huge),
+                "torn": raw.infer(torn),
                 "missing": raw.infer(fp64_request([1.0], model="nope")),
             }
             got = {}
@@ -201,6 +207,7 @@ def test_grpc_faults_answer_status_codes_that_name_the_problem(
     assert "unknown datatype 'COMPLEX64'" in got["unknown"][1]
     assert "'zip' is not an input of model 'm'" in got["stranger"][1]
     assert got["huge"][0] == code.RESOURCE_EXHAUSTED
+    assert "31 bytes is not a whole number of FP64 elements" in got["torn"][1]
     assert got["missing"][0] == code.NOT_FOUND
 
 

@@ -28,6 +28,7 @@ from modelward.errors import (
     MalformedRequest,
     MethodNotAllowed,
     ModelwardError,
+    NotFound,
     RequestInvalid,
 )
 from modelward.serving.dialect import JSON, HttpRequest, Parsed
@@ -215,6 +216,15 @@ class MlflowRoutes:
             return True
         if path == _SUFFIX:
             name = self._default(gateway)
+            if not name:
+                await self._refuse(
+                    request,
+                    NotFound(
+                        "this gateway serves several endpoints: set serving.default_endpoint, "
+                        "or POST /v1/endpoints/{name}/invocations"
+                    ),
+                )
+                return True
         elif path.startswith(_PREFIX) and path.endswith(_SUFFIX):
             name = path[len(_PREFIX) : -len(_SUFFIX)]
         else:
@@ -225,7 +235,7 @@ class MlflowRoutes:
             if request.content_type and request.content_type.startswith(b"text/csv"):
                 raise MalformedRequest("only JSON scoring requests are accepted, not text/csv")
         except ModelwardError as exc:
-            await respond(request.send, exc.http_status, error_body(exc), JSON, request.request_id)
+            await self._refuse(request, exc)
             return True
         await gateway.predict(
             name,
@@ -241,8 +251,12 @@ class MlflowRoutes:
         return True
 
     def _default(self, gateway: Gateway) -> str:
+        """The endpoint ``/invocations`` scores; "" when several are served and none is set."""
         if self.default_endpoint:
             return self.default_endpoint
         served = list(gateway.cache.runtimes)
-        # several endpoints and no default: "" is no endpoint, so predict answers 404
         return served[0] if len(served) == 1 else ""
+
+    @staticmethod
+    async def _refuse(request: HttpRequest, exc: ModelwardError) -> None:
+        await respond(request.send, exc.http_status, error_body(exc), JSON, request.request_id)

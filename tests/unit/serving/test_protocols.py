@@ -230,7 +230,9 @@ def test_mlflow_invocations_needs_a_default_when_several_endpoints_are_served(
                 "/invocations", json={"dataframe_records": [row()]}, headers=AUTH
             )
 
-    assert run(scenario("")).status_code == 404
+    refused = run(scenario(""))
+    assert refused.status_code == 404
+    assert "set serving.default_endpoint" in refused.json()["message"]
     assert run(scenario("other")).status_code == 200
 
 

@@ -48,6 +48,17 @@ def serve_cmd(
         root = session.workspace.root
         settings = session.workspace.settings.serving
         session.store  # noqa: B018 - migrate once here, not in N racing workers
+    if settings.grpc_port:
+        from importlib.util import find_spec
+
+        from modelward.errors import ConfigError
+
+        if find_spec("grpc") is None:  # say so here, not as a traceback in every worker
+            raise ConfigError(
+                "serving.grpc_port is set but gRPC is not installed: "
+                "pip install 'modelward[grpc]', or set serving.grpc_port = 0",
+                field="serving.grpc_port",
+            )
     n = workers or settings.workers
     os.environ["MODELWARD_WORKSPACE"] = str(root)
     os.environ[ENV_ENDPOINTS] = ",".join(endpoint or [])
@@ -68,9 +79,12 @@ def serve_cmd(
         loop = "asyncio"
     bind_host = host or settings.host
     bind_port = port or settings.port
+    # the workers' gRPC port (serving.grpc_port) binds where --host says HTTP does
+    os.environ["MODELWARD_SERVING__HOST"] = bind_host
+    grpc = f", gRPC inference on {bind_host}:{settings.grpc_port}" if settings.grpc_port else ""
     err_console.print(
-        f"serving {root.name} on http://{bind_host}:{bind_port} with {n} worker(s); "
-        "POST /v1/endpoints/<name>/predict"
+        f"serving {root.name} on http://{bind_host}:{bind_port} with {n} worker(s){grpc}; "
+        "POST /v1/endpoints/<name>/predict, /v2/models/<name>/infer or /invocations"
     )
     uvicorn.run(
         "modelward.serving.app:app_from_environment",

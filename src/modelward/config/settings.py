@@ -152,6 +152,12 @@ class ServingSettings(_Section):
     #: address the gateway binds to; loopback unless deliberately exposed
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=1, le=65535)
+    #: port of the Open Inference Protocol's gRPC service (0: no gRPC; needs the ``grpc``
+    #: extra); every worker listens on it, like on ``port``
+    grpc_port: int = Field(default=0, ge=0, le=65535)
+    #: endpoint that MLflow's ``POST /invocations`` scores when several are served (empty:
+    #: the only one served)
+    default_endpoint: str = ""
     workers: int = Field(default=1, ge=1)
     #: requests one worker handles at once; past it the gateway answers 503 with Retry-After
     max_concurrency: int = Field(default=256, ge=1)

@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from modelward.errors import ConfigError
 from modelward.monitoring import (
     PredictionLogWriter,
     QuarantineFile,
@@ -25,10 +26,12 @@ from modelward.serving.accesslog import AccessLog
 from modelward.serving.auth import TokenVerifier
 from modelward.serving.config_cache import EndpointCache, Sources
 from modelward.serving.endpoints import BrokenEndpoint, Endpoint, load_endpoints
-from modelward.serving.gateway import Gateway
+from modelward.serving.gateway import Gateway, Service
 from modelward.serving.jobs.routes import JobRoutes
 from modelward.serving.metrics import GatewayMetrics
+from modelward.serving.mlflow_scoring import MlflowRoutes
 from modelward.serving.models import MlflowModelLoader, RegistryModelResolver
+from modelward.serving.oip_rest import OipRoutes
 
 if TYPE_CHECKING:
     from modelward.features import FeatureLookup
@@ -41,6 +44,7 @@ __all__ = [
     "app_from_environment",
     "candidate_failure_reporter",
     "create_gateway",
+    "grpc_inference",
 ]
 
 #: comma-separated endpoint names a ``serve`` process is limited to (empty: all)
@@ -129,8 +133,26 @@ def create_gateway(
         on_close=close,
         feature_probe=probe,
     )
-    gateway.mount(JobRoutes.for_workspace(gateway, session))  # POST/GET .../jobs (async)
+    gateway.mount_router(JobRoutes.for_workspace(gateway, session))  # POST/GET .../jobs (async)
+    gateway.mount(OipRoutes())
+    gateway.mount(MlflowRoutes(settings.default_endpoint))
+    if settings.grpc_port:
+        gateway.attach(grpc_inference(gateway))
     return gateway
+
+
+def grpc_inference(gateway: Gateway) -> Service:
+    """The gateway's gRPC port (``serving.grpc_port``), served while the gateway runs."""
+    try:
+        from modelward.serving.oip_grpc import GrpcInference
+    except ImportError as exc:
+        raise ConfigError(
+            f"serving.grpc_port is set but gRPC cannot be loaded ({exc}); "
+            "install modelward[grpc] or set serving.grpc_port = 0",
+            field="serving.grpc_port",
+        ) from None
+    settings = gateway.settings
+    return GrpcInference(gateway, settings.host, settings.grpc_port, settings.max_body_bytes)
 
 
 def app_from_environment() -> Gateway:

@@ -1,11 +1,13 @@
 """The online inference gateway: a bare ASGI application, served by uvicorn.
 
 Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz``,
-``GET /metrics`` and ``GET /openapi.json`` (:mod:`~modelward.serving.openapi`), plus the
-routers mounted with :meth:`Gateway.mount` (the async job routes,
-:mod:`~modelward.serving.jobs.routes`). A bare ASGI callable rather than a framework:
-routing is a few string tests, and every microsecond a framework spends per request is
-one the model cannot.
+``GET /metrics`` and ``GET /openapi.json`` (:mod:`~modelward.serving.openapi`). A bare
+ASGI callable rather than a framework: routing is a few string tests, and every
+microsecond a framework spends per request is one the model cannot. Other routes are
+mounted: routers that take the raw request (:meth:`Gateway.mount_router`: the async job
+routes, :mod:`~modelward.serving.jobs.routes`) and other protocols' routes
+(:meth:`Gateway.mount`), which score through :meth:`Gateway.predict` in their own
+:class:`~modelward.serving.dialect.Dialect`.
 
 A prediction goes: token (cached) -> endpoint runtime (cached) -> caller allowed -> body
 read under the size limit (413) and the body deadline (408) -> concurrency slot (503 +
@@ -47,10 +49,11 @@ from modelward.serving.accesslog import AccessLog
 from modelward.serving.answers import Answer
 from modelward.serving.auth import TokenVerifier, may_call
 from modelward.serving.config_cache import EndpointCache
+from modelward.serving.dialect import NATIVE, Dialect, HttpRequest, Parsed
 from modelward.serving.intake import ClientGone, read_body
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
 from modelward.serving.openapi import GatewayDocument
-from modelward.serving.problems import fallback_reason, problem_body, respond
+from modelward.serving.problems import fallback_reason, respond
 from modelward.serving.resilience import ConcurrencyLimit
 from modelward.serving.routing import (
     SHADOW_CAPACITY,
@@ -65,7 +68,7 @@ from modelward.serving.runtime import (
     Scored,
 )
 
-__all__ = ["Gateway", "Router"]
+__all__ = ["Gateway", "MountedRoute", "Router", "Service"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -78,7 +81,6 @@ _SUFFIX = "/predict"
 #: the routes that only read (any other method is 405, as the OpenAPI document declares)
 _READ_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 _JSON = [(b"content-type", b"application/json")]
-_PROBLEM = [(b"content-type", b"application/problem+json")]
 #: response cache entries per endpoint; the cache is emptied when full (cheap, bounded)
 _CACHE_ENTRIES = 10_000
 
@@ -95,6 +97,20 @@ class Router(Protocol):
     def close(self) -> None:
         """At shutdown, after requests drained."""
         ...
+
+
+class MountedRoute(Protocol):
+    """Routes of another protocol on the gateway (``Gateway.mount``): True if it answered."""
+
+    async def __call__(self, gateway: Gateway, request: HttpRequest) -> bool: ...
+
+
+class Service(Protocol):
+    """Something that runs beside the HTTP server for the gateway's life (the gRPC port)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Gateway:
@@ -138,14 +154,25 @@ class Gateway:
         self._tracer: Any = None
         self.openapi = GatewayDocument()
         self._routers: list[Router] = []
+        self._routes: list[MountedRoute] = []
+        self._services: list[Service] = []
         if settings.tracing:
             from opentelemetry import trace
 
             self._tracer = trace.get_tracer("modelward.serving", tracer_provider=tracer_provider)
 
-    def mount(self, router: Router) -> None:
-        """Serve ``router``'s paths too (checked after predict, before the 404)."""
+    def mount_router(self, router: Router) -> None:
+        """Serve ``router``'s paths from the raw request (checked after the gateway's own
+        routes, before the mounted protocols and the 404)."""
         self._routers.append(router)
+
+    def mount(self, route: MountedRoute) -> None:
+        """Serve another protocol's paths (asked in order, after the gateway's own)."""
+        self._routes.append(route)
+
+    def attach(self, service: Service) -> None:
+        """Start ``service`` once the gateway is ready, stop it first at shutdown."""
+        self._services.append(service)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -158,6 +185,8 @@ class Gateway:
             asyncio.create_task(self._poll(), name="endpoint-refresh"),
             asyncio.create_task(self._sync_gauges(), name="gauges"),
         ]
+        for service in self._services:
+            await service.start()
         self.ready = True
         self.startup_s = time.perf_counter() - began
         if self.settings.gc_freeze:
@@ -168,6 +197,8 @@ class Gateway:
     async def shutdown(self) -> None:
         """After uvicorn drained in-flight requests: stop workers, flush the prediction log."""
         self.ready = False
+        for service in self._services:
+            await service.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -249,7 +280,8 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _request_id(self, given: bytes | None) -> str:
+    def next_request_id(self, given: bytes | None) -> str:
+        """The id of a new request: the one the caller gave (bounded), or a fresh one."""
         if given:
             return given.decode("latin-1")[:128]
         self._id_next += 1
@@ -258,7 +290,7 @@ class Gateway:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         path: str = scope["path"]
-        authorization = given_id = length = arm = None
+        authorization = given_id = length = arm = content_type = None
         for key, value in scope["headers"]:
             if key == b"authorization":
                 authorization = value.decode("latin-1")
@@ -268,7 +300,9 @@ class Gateway:
                 length = value
             elif key == b"x-modelward-arm":
                 arm = value.decode("latin-1")
-        request_id = self._request_id(given_id)
+            elif key == b"content-type":
+                content_type = value
+        request_id = self.next_request_id(given_id)
         if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
             if scope["method"] != "POST":
                 await self._problem(
@@ -282,8 +316,8 @@ class Gateway:
                 return
             name = path[len(_PREFIX) : -len(_SUFFIX)]
             with self._span("gateway.request"):
-                await self._predict(
-                    name, authorization, length, receive, send, request_id, started, arm
+                await self.predict(
+                    name, authorization, length, receive, send, request_id, started, arm=arm
                 )
         elif path in _READ_ROUTES and scope["method"] not in ("GET", "HEAD"):
             refused = MethodNotAllowed(f"{path} accepts GET only")
@@ -302,6 +336,20 @@ class Gateway:
         elif (router := next((r for r in self._routers if r.matches(path)), None)) is not None:
             await router(scope, receive, send, request_id)
         else:
+            request = HttpRequest(
+                path,
+                scope["method"],
+                authorization,
+                length,
+                content_type,
+                request_id,
+                started,
+                receive,
+                send,
+            )
+            for route in self._routes:
+                if await route(self, request):
+                    return
             await self._problem(
                 send, NotFound(f"no route {path[:100]!r}"), request_id, path, started
             )
@@ -341,7 +389,7 @@ class Gateway:
         }
         await respond(send, 200 if not problems else 503, orjson.dumps(body), _JSON, request_id)
 
-    async def _predict(
+    async def predict(
         self,
         name: str,
         authorization: str | None,
@@ -350,9 +398,18 @@ class Gateway:
         send: Send,
         request_id: str,
         started: float,
+        *,
+        dialect: Dialect = NATIVE,
+        version: str | None = None,
+        path: str | None = None,
         arm: str | None = None,
     ) -> None:
-        path = f"{_PREFIX}{name}{_SUFFIX}"
+        """Score one request to endpoint ``name``, spoken in ``dialect``, and answer it.
+
+        Every protocol comes through here. ``version``, when given, must be the model
+        version the endpoint serves (404 otherwise); such a pinned request is not split
+        by a running release, since it asked for one version."""
+        path = path or f"{_PREFIX}{name}{_SUFFIX}"
         runtime: EndpointRuntime | None = None
         holding = False
         try:
@@ -361,13 +418,19 @@ class Gateway:
             if runtime is None:
                 raise NotFound(f"endpoint {name[:60]!r} is not served here", endpoint=name[:60])
             may_call(principal, runtime.spec)
+            if version is not None and version != runtime.model.version:
+                raise NotFound(
+                    f"endpoint {name!r} serves model version {runtime.model.version!r}, "
+                    f"not {version[:40]!r}",
+                    endpoint=name,
+                )
             # the body is read before a scoring slot is taken, under its own deadline: a
             # slow or stalled client holds a socket, never one of max_concurrency slots
             body = await read_body(
                 receive, length, self.settings.max_body_bytes, self.settings.body_timeout_s
             )
             if not self.limit.try_acquire():
-                await self._overloaded(send, name, request_id, path, started)
+                await self._overloaded(send, name, request_id, path, started, dialect)
                 return
             holding = True
             # the runtime may have been swapped while the body was read: use the newest
@@ -375,9 +438,10 @@ class Gateway:
             if runtime is None:
                 raise NotFound(f"endpoint {name[:60]!r} was removed", endpoint=name[:60])
             with self._span("validate"):
-                rows, batch = runtime.schema.parse(body)
+                parsed = dialect.parse(runtime, body)
+            rows = parsed.rows
             route: Route | None = None
-            routing = self.cache.routings.get(name)
+            routing = self.cache.routings.get(name) if version is None else None
             if arm is not None:  # a smoke test: the candidate answers (operators only)
                 route = smoke_route(routing, arm, principal, name)
                 runtime = routing.candidate if routing is not None else runtime
@@ -385,7 +449,9 @@ class Gateway:
                 route = routing.route(rows[0], request_id)
                 if route.role == "candidate":
                     runtime = routing.candidate
-            await self._serve(runtime, rows, batch, send, request_id, started, route)
+            await self._serve(
+                runtime, parsed, send, request_id, started, route, dialect=dialect, path=path
+            )
             if route is not None and route.shadow is not None and routing is not None:
                 # the answer is sent: the copy costs the caller nothing
                 self.shadows.offer(
@@ -396,7 +462,9 @@ class Gateway:
         except ModelwardError as exc:
             self.metrics.errors.labels(name if runtime else "", type(exc).__name__).inc()
             extra = [(b"connection", b"close")] if isinstance(exc, RequestTimeout) else None
-            await self._problem(send, exc, request_id, path, started, endpoint=name, extra=extra)
+            await self._problem(
+                send, exc, request_id, path, started, endpoint=name, extra=extra, dialect=dialect
+            )
         except Exception as exc:  # a bug: answer 500 without internals, log the cause
             _log.exception("request %s failed", request_id)
             label = runtime.spec.name if runtime is not None else ""
@@ -404,13 +472,21 @@ class Gateway:
             failed = InternalError(
                 "the gateway failed on this request; it is logged with its request id"
             )
-            await self._problem(send, failed, request_id, path, started, endpoint=name)
+            await self._problem(
+                send, failed, request_id, path, started, endpoint=name, dialect=dialect
+            )
         finally:
             if holding:
                 self.limit.release()
 
     async def _overloaded(
-        self, send: Send, name: str, request_id: str, path: str, started: float
+        self,
+        send: Send,
+        name: str,
+        request_id: str,
+        path: str,
+        started: float,
+        dialect: Dialect = NATIVE,
     ) -> None:
         known = name if name in self.cache.runtimes else ""  # no label per unknown path
         self.metrics.errors.labels(known, "Overloaded").inc()
@@ -421,19 +497,23 @@ class Gateway:
             path,
             started,
             extra=[(b"retry-after", str(Overloaded.retry_after_s).encode())],
+            dialect=dialect,
         )
 
     async def _serve(
         self,
         runtime: EndpointRuntime,
-        rows: list[dict[str, Any]],
-        batch: bool,
+        parsed: Parsed,
         send: Send,
         request_id: str,
         started: float,
         route: Route | None = None,
+        *,
+        dialect: Dialect = NATIVE,
+        path: str = "",
     ) -> None:
         spec = runtime.spec
+        rows = parsed.rows
         cache = runtime.response_cache if spec.cache_ttl_s else None
         key = None
         scored: Scored | None = None
@@ -462,10 +542,10 @@ class Gateway:
                     self.writer.submit(record)
             raise
         # feature and model timings are observed once per batch, by the runtime
-        payload = answer.payload(request_id, spec.name, batch)
+        payload = answer.payload(request_id, spec.name, parsed.batch)
         version = payload["model_version"] or runtime.model.version
         em = self._endpoint_metrics(spec.name, version)
-        await respond(send, 200, orjson.dumps(payload), _JSON, request_id)
+        await respond(send, 200, dialect.render(payload, parsed), dialect.headers, request_id)
         elapsed = time.perf_counter() - started
         em.latency.observe(elapsed)
         em.ok.inc()
@@ -483,7 +563,7 @@ class Gateway:
             self.access_log.log(
                 request_id,
                 "POST",
-                f"{_PREFIX}{spec.name}{_SUFFIX}",
+                path or f"{_PREFIX}{spec.name}{_SUFFIX}",
                 200,
                 elapsed,
                 spec.name,
@@ -661,9 +741,10 @@ class Gateway:
         *,
         endpoint: str | None = None,
         extra: list[tuple[bytes, bytes]] | None = None,
+        dialect: Dialect = NATIVE,
     ) -> None:
-        headers = _PROBLEM + (extra or [])
-        await respond(send, exc.http_status, problem_body(exc, request_id), headers, request_id)
+        body, headers = dialect.problem(exc, request_id)
+        await respond(send, exc.http_status, body, headers + (extra or []), request_id)
         if self.access_log is not None:
             self.access_log.log(
                 request_id,

@@ -34,7 +34,6 @@ import orjson
 
 from modelward.config import ServingSettings
 from modelward.errors import (
-    InputError,
     InternalError,
     MethodNotAllowed,
     ModelUnavailable,
@@ -53,7 +52,7 @@ from modelward.serving.dialect import NATIVE, Dialect, HttpRequest, Parsed
 from modelward.serving.intake import ClientGone, read_body
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
 from modelward.serving.openapi import GatewayDocument
-from modelward.serving.problems import fallback_reason, respond
+from modelward.serving.problems import respond
 from modelward.serving.resilience import ConcurrencyLimit
 from modelward.serving.routing import (
     SHADOW_CAPACITY,
@@ -63,10 +62,9 @@ from modelward.serving.routing import (
 )
 from modelward.serving.runtime import (
     EndpointRuntime,
-    FeatureStoreFailed,
-    ModelFailed,
     Scored,
 )
+from modelward.serving.scoring_core import answer_rows_of, score_rows
 
 __all__ = ["Gateway", "MountedRoute", "Router", "Service"]
 
@@ -525,14 +523,14 @@ class Gateway:
                 scored = hit[1]
         if scored is None:
             with self._span("predict"):
-                scored, reason = await self._score(runtime, rows)
+                scored, reason = await score_rows(runtime, rows, self._tracer)
             # only a complete answer is reused: a missing entity may have features soon
             if scored is not None and scored.reasons is None and cache is not None and key:
                 if len(cache) >= _CACHE_ENTRIES:
                     cache.clear()
                 cache[key] = (time.monotonic() + spec.cache_ttl_s, scored)
         try:
-            answer = await self._answer(runtime, rows, scored, reason)
+            answer = await answer_rows_of(runtime, rows, scored, reason, self.metrics)
         except ModelUnavailable as exc:
             if route is not None:  # the release's judge counts the arm's errors
                 elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -587,137 +585,8 @@ class Gateway:
             route = routing.route(rows[0], request_id)
             if route.role == "candidate":
                 runtime = routing.candidate
-        scored, reason = await self._score(runtime, rows)
-        return runtime, await self._answer(runtime, rows, scored, reason), route
-
-    async def _score(
-        self, runtime: EndpointRuntime, rows: list[dict[str, Any]]
-    ) -> tuple[Scored | None, str | None]:
-        """The model's answer under the breakers and the budget, or why there is none.
-
-        The breakers hear only about their dependency: a row that failed alone (in the
-        answer's ``reasons``) says nothing against the model or the store."""
-        spec = runtime.spec
-        if runtime.unavailable is not None:
-            return None, f"model unavailable: {runtime.unavailable}"
-        if not runtime.model_breaker.allow():
-            return None, "model circuit open"
-        if runtime.uses_features and not runtime.feature_breaker.allow():
-            runtime.model_breaker.release()
-            return None, "feature store circuit open"
-        budget = spec.latency_budget_ms / 1000.0
-        submitted = time.time_ns()
-        try:
-            scored = await runtime.predict(rows, budget)
-        except TimeoutError:
-            if runtime.reading_features:  # the deadline passed waiting on the online store
-                runtime.model_breaker.release()
-                runtime.feature_breaker.failure()
-                return None, (
-                    f"latency budget of {spec.latency_budget_ms:g} ms exceeded reading "
-                    "online features"
-                )
-            runtime.model_breaker.failure()
-            runtime.feature_breaker.release()
-            return None, f"latency budget of {spec.latency_budget_ms:g} ms exceeded"
-        except FeatureStoreFailed as exc:
-            runtime.model_breaker.release()
-            runtime.feature_breaker.failure()
-            return None, f"feature store failed: {exc}"
-        except ModelFailed as exc:
-            runtime.model_breaker.failure()
-            runtime.feature_breaker.release()
-            return None, f"model failed: {exc}"
-        except InputError:  # an on-demand transform refused this request's values: a 422
-            runtime.model_breaker.release()
-            runtime.feature_breaker.success()
-            raise
-        runtime.model_breaker.success()
-        if runtime.uses_features:
-            runtime.feature_breaker.success()
-        if self._tracer is not None:
-            self._stage_spans(submitted, scored)
-        return scored, None
-
-    async def _answer(
-        self,
-        runtime: EndpointRuntime,
-        rows: list[dict[str, Any]],
-        scored: Scored | None,
-        reason: str | None,
-    ) -> Answer:
-        """Per row, the model's prediction or the fallback's (degraded, with the reason)."""
-        n = len(rows)
-        model = runtime.model
-        if scored is None:
-            answer = Answer([None] * n, list(rows), [(model.name, None)] * n, [reason] * n)
-        else:
-            reasons: list[str | None] = list(scored.reasons) if scored.reasons else [None] * n
-            answer = Answer(
-                list(scored.predictions),
-                list(scored.inputs),
-                [(model.name, model.version if r is None else None) for r in reasons],
-                reasons,
-            )
-        todo = [j for j, r in enumerate(answer.reasons) if r is not None]
-        if todo:
-            for j in todo:
-                self.metrics.fallbacks.labels(
-                    runtime.spec.name, fallback_reason(answer.reasons[j])
-                ).inc()
-            await self._fallback(runtime, rows, todo, answer)
-        return answer
-
-    async def _fallback(
-        self, runtime: EndpointRuntime, rows: list[dict[str, Any]], todo: list[int], answer: Answer
-    ) -> None:
-        """Answer rows ``todo`` from the fallback; :class:`ModelUnavailable` when it cannot."""
-        fallback = runtime.spec.fallback
-        if fallback is not None and fallback.model is None:
-            for j in todo:
-                answer.predictions[j] = fallback.response
-            return
-        why = answer.reasons[todo[0]]
-        backup = runtime.fallback_model
-        if fallback is not None and backup is not None:
-            budget = runtime.spec.latency_budget_ms / 1000.0
-            try:
-                scored = await runtime.predict([rows[j] for j in todo], budget, fallback=True)
-            except (TimeoutError, FeatureStoreFailed, ModelFailed) as exc:
-                why = f"{why}; the fallback model failed too: {exc or 'timeout'}"
-            else:
-                left = []
-                for k, j in enumerate(todo):
-                    failed = scored.reasons[k] if scored.reasons else None
-                    if failed is None:
-                        answer.predictions[j] = scored.predictions[k]
-                        answer.inputs[j] = scored.inputs[k]
-                        answer.sources[j] = (backup.name, backup.version)
-                    else:
-                        left.append(j)
-                        answer.reasons[j] = f"{answer.reasons[j]}; the fallback model: {failed}"
-                if not left:
-                    return
-                todo, why = left, answer.reasons[left[0]]
-        rows_named = ":" if len(rows) == 1 else f" row(s) {', '.join(map(str, todo))}:"
-        raise ModelUnavailable(
-            f"endpoint {runtime.spec.name!r} cannot answer{rows_named} {why}",
-            endpoint=runtime.spec.name,
-        )
-
-    def _stage_spans(self, submitted_ns: int, scored: Scored) -> None:
-        """Child spans for the stages that ran on the batcher thread, timed from there."""
-        features_ns = int(scored.features_s * 1e9)
-        model_ns = int(scored.model_s * 1e9)
-        end = time.time_ns()
-        start_model = end - model_ns
-        if features_ns:
-            span = self._tracer.start_span("features", start_time=start_model - features_ns)
-            span.set_attribute("modelward.batch_rows", scored.batch_size)
-            span.end(end_time=start_model)
-        span = self._tracer.start_span("model", start_time=max(start_model, submitted_ns))
-        span.set_attribute("modelward.batch_rows", scored.batch_size)
-        span.end(end_time=end)
+        scored, reason = await score_rows(runtime, rows, self._tracer)
+        return runtime, await answer_rows_of(runtime, rows, scored, reason, self.metrics), route
 
     def _endpoint_metrics(self, endpoint: str, version: str) -> EndpointMetrics:
         em = self._em.get((endpoint, version))

@@ -390,3 +390,50 @@ class Client:
         """``labels``: ``{"request_id", "label"[, "labelled_at"]}`` each."""
         body = {"endpoint": endpoint, "labels": labels}
         return _one(schemas.LabelsOut, self._call("POST", "/labels", json=body))
+
+    @operation("GET", "/retraining/policies", schemas.RetrainPolicyOut, many=True)
+    def retrain_policies(self) -> list[schemas.RetrainPolicyOut]:
+        return _many(schemas.RetrainPolicyOut, self._call("GET", "/retraining/policies"))
+
+    @operation(
+        "GET",
+        "/retraining/episodes",
+        schemas.RetrainEpisodeOut,
+        many=True,
+        query=("policy", "limit"),
+    )
+    def retrain_episodes(
+        self, policy: str | None = None, limit: int = 50
+    ) -> list[schemas.RetrainEpisodeOut]:
+        params: dict[str, Any] = {"limit": limit}
+        if policy:
+            params["policy"] = policy
+        data = self._call("GET", "/retraining/episodes", params=params)
+        return _many(schemas.RetrainEpisodeOut, data)
+
+    @operation("GET", "/retraining/episodes/{episode}", schemas.RetrainEpisodeOut)
+    def retrain_episode(self, episode: str) -> schemas.RetrainEpisodeOut:
+        data = self._call("GET", f"/retraining/episodes/{episode}")
+        return _one(schemas.RetrainEpisodeOut, data)
+
+    @operation(
+        "POST", "/retraining/policies/{name}/trigger", schemas.RetrainEpisodeOut, body=("reason",)
+    )
+    def retrain_trigger(self, name: str, reason: str) -> schemas.RetrainEpisodeOut:
+        """Judged before the answer (202); a run it starts goes on after it."""
+        path = f"/retraining/policies/{name}/trigger"
+        return _one(schemas.RetrainEpisodeOut, self._call("POST", path, json={"reason": reason}))
+
+    @operation(
+        "POST", "/retraining/policies/{name}/{verb}", schemas.RetrainSwitchOut, body=("reason",)
+    )
+    def retrain_switch(self, name: str, verb: str, reason: str) -> schemas.RetrainSwitchOut:
+        """``verb``: pause or resume one policy."""
+        path = f"/retraining/policies/{name}/{verb}"
+        return _one(schemas.RetrainSwitchOut, self._call("POST", path, json={"reason": reason}))
+
+    @operation("POST", "/retraining/{verb}", schemas.RetrainSwitchOut, body=("reason",))
+    def retrain_switch_all(self, verb: str, reason: str) -> schemas.RetrainSwitchOut:
+        """``verb``: pause or resume every policy (the global kill switch)."""
+        path = f"/retraining/{verb}"
+        return _one(schemas.RetrainSwitchOut, self._call("POST", path, json={"reason": reason}))

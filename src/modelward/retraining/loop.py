@@ -25,6 +25,7 @@ promote`` with the stage policy's gates and approvals: nothing here can skip the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -48,10 +49,12 @@ if TYPE_CHECKING:
 __all__ = [
     "Episode",
     "advance_episodes",
+    "decide_trigger",
     "get_episode",
     "handle_trigger",
     "list_episodes",
     "policies_of",
+    "run_episode",
     "tick",
     "trigger_by_hand",
 ]
@@ -273,6 +276,57 @@ def _repeat_of(
     return same
 
 
+def decide_trigger(
+    session: Session,
+    principal: Principal,
+    policy: RetrainPolicy,
+    trigger: Trigger,
+    *,
+    evidence: Evidence | None = None,
+    now: datetime | None = None,
+) -> tuple[Episode, Evidence]:
+    """Judge ``trigger`` and record the decision; nothing runs yet. The episode is open
+    (``running``) when a run is due and this trigger opened it (not ``was_linked``)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    ev = evidence or gather(session, policy, now)
+    with session.store.transaction() as conn:
+        existing = _linkable(conn, policy, trigger, now)
+        if existing is not None:
+            return _link(conn, existing, trigger, principal.name), ev
+    judgement = judge(policy, trigger, ev)
+    try:
+        with session.store.transaction() as conn:
+            repeat = _repeat_of(conn, policy, trigger, judgement)
+            if repeat is not None:
+                return _link(conn, repeat, trigger, principal.name), ev
+            episode_id = _insert(conn, policy, trigger, judgement, ev, principal.name, now)
+    except IntegrityError:
+        # another scheduler opened this policy's episode between our look and our insert
+        with session.store.transaction() as conn:
+            opened = conn.execute(
+                select(retrain_episodes).where(retrain_episodes.c.open_slot == policy.name)
+            ).first()
+            if opened is None:
+                raise
+            return _link(conn, opened, trigger, principal.name), ev
+    return get_episode(session, episode_id), ev
+
+
+def run_episode(
+    session: Session,
+    principal: Principal,
+    policy: RetrainPolicy,
+    episode: Episode,
+    evidence: Evidence,
+    *,
+    runner: Runner | None = None,
+) -> Episode:
+    """Run a decided episode: the pipeline, then the candidate's first release."""
+    if not episode.open or episode.was_linked or episode.state != "running":
+        return episode
+    return _run(session, principal, policy, episode, evidence, runner or pipeline_runner)
+
+
 def handle_trigger(
     session: Session,
     principal: Principal,
@@ -285,32 +339,8 @@ def handle_trigger(
 ) -> Episode:
     """Judge ``trigger`` and act on the decision; returns its episode (``was_linked`` when
     the trigger joined an episode already there)."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    ev = evidence or gather(session, policy, now)
-    with session.store.transaction() as conn:
-        existing = _linkable(conn, policy, trigger, now)
-        if existing is not None:
-            return _link(conn, existing, trigger, principal.name)
-    judgement = judge(policy, trigger, ev)
-    try:
-        with session.store.transaction() as conn:
-            repeat = _repeat_of(conn, policy, trigger, judgement)
-            if repeat is not None:
-                return _link(conn, repeat, trigger, principal.name)
-            episode_id = _insert(conn, policy, trigger, judgement, ev, principal.name, now)
-    except IntegrityError:
-        # another scheduler opened this policy's episode between our look and our insert
-        with session.store.transaction() as conn:
-            opened = conn.execute(
-                select(retrain_episodes).where(retrain_episodes.c.open_slot == policy.name)
-            ).first()
-            if opened is None:
-                raise
-            return _link(conn, opened, trigger, principal.name)
-    episode = get_episode(session, episode_id)
-    if not episode.open:
-        return episode
-    return _run(session, principal, policy, episode, ev, runner or pipeline_runner)
+    episode, ev = decide_trigger(session, principal, policy, trigger, evidence=evidence, now=now)
+    return run_episode(session, principal, policy, episode, ev, runner=runner)
 
 
 def _run(
@@ -487,21 +517,22 @@ def trigger_by_hand(
     reason: str,
     *,
     runner: Runner | None = None,
+    background: Callable[[Callable[[], object]], None] | None = None,
 ) -> Episode:
-    """A person's trigger with its reason (a policy or product change), judged like any."""
+    """A person's trigger with its reason (a policy or product change), judged like any.
+    With ``background`` (the REST API's), a due run is handed to it and the decided,
+    ``running`` episode is returned at once."""
     principal.require(Permission.RETRAINING_OPERATE)
     if not reason.strip():
         raise InputError("reason: say why (it is recorded with the decision)", field="reason")
     policy = find_policy(policies_of(session), policy_name)
     now = datetime.now(UTC)
-    return handle_trigger(
-        session,
-        principal,
-        policy,
-        manual(reason[:500], principal.name, now),
-        runner=runner,
-        now=now,
-    )
+    trigger = manual(reason[:500], principal.name, now)
+    episode, ev = decide_trigger(session, principal, policy, trigger, now=now)
+    if background is not None:
+        background(lambda: run_episode(session, principal, policy, episode, ev, runner=runner))
+        return episode
+    return run_episode(session, principal, policy, episode, ev, runner=runner)
 
 
 def tick(

@@ -40,7 +40,8 @@ lint: $(VENV)/.installed-dev
 # its own workspace, Postgres schema, Redis key prefix and free ports, so they never meet.
 # More workers than cores: many tests wait on a subprocess or a server. The slow ones are
 # collected first (tests/conftest.py) and handed out a few at a time in that order, so they
-# overlap; a module whose tests share an expensive fixture is one xdist_group, one worker
+# overlap; a module whose tests share an expensive fixture is one xdist_group, one worker.
+# --durations lists the slowest tests at the end, to see where CI's time goes
 TEST_WORKERS ?= 4
 
 # the dashboard's browser tests drive Debian's Chromium (Playwright never downloads one);
@@ -51,7 +52,7 @@ browser:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
 
 test: $(VENV)/.installed-dev lint browser
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30
 
 # mutation testing of the modules that carry the promises, one module at a time with one
 # worker (CPU-heavy: hours for all of them; MODULES=data.hashing,security.audit for some)

@@ -84,13 +84,18 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", lambda m: "1" if m.group(0) == "{version}" else "churn", path)
 
 
+SCRAPE_TARGETS = {"/api/v1/metrics"}
 DOC_PAGES = {"/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 def test_every_route_declares_a_permission_check(app: FastAPI) -> None:
     routes = _api_routes(app)
-    # the documentation pages are the only routes outside the schema, and need no token
-    assert {r.path for r in routes if not r.include_in_schema} == DOC_PAGES
+    # outside the schema: the documentation pages (no token) and the Prometheus scrape
+    # target, which is no API operation but still checks a token and a role
+    assert {r.path for r in routes if not r.include_in_schema} == DOC_PAGES | SCRAPE_TARGETS
+    for route in routes:
+        if route.path in SCRAPE_TARGETS:
+            assert _permissions(route.dependant), f"{route.path} has no auth"
     routes = [r for r in routes if r.include_in_schema]
     assert len(routes) >= 14
     # the walk saw every operation the app serves (nothing hides from this test)

@@ -377,11 +377,14 @@ def test_readme_runs_after_the_quickstart(tmp_path: Path) -> None:
     assert "asked in-process: churn probability" in out and "(degraded)" not in out
     assert "curl -H" in out
     # the hints the quickstart prints run as printed, from where it was run (all but
-    # `serve`, which runs until stopped)
+    # `serve` and `server`, which run until stopped)
     hints = [
         ln.strip()
         for ln in made.stdout.splitlines()
-        if " -w .quickstart " in ln and not ln.strip().endswith(" serve")
+        if ln.split()
+        and ln.split()[0].endswith("modelward")  # a command, not a sentence
+        and " -w .quickstart " in ln
+        and not ln.strip().endswith((" serve", " server"))
     ]
     assert hints, made.stdout[-2000:]
     for code, out in run_shell(hints, project, env):

@@ -149,12 +149,14 @@ def quickstart_cmd(
         console.print(f"  {mw} {hint}", markup=False, soft_wrap=True)
     if not data_only:
         server = Workspace.open(root, environ=environ_for(root)).settings.server
+        token = shlex.quote(str(directory / ".modelward" / "token"))
         console.print(
-            f"The dashboard: `{mw} server`, then open http://{server.host}:{server.port}/ui/ "
-            f"and sign in with a token (`{mw} tokens issue NAME`).",
+            f"The dashboard, at http://{server.host}:{server.port}/ui/ (sign in with the "
+            f"workspace's token, in {token}), is served by:",
             markup=False,
             soft_wrap=True,
         )
+        console.print(f"  {mw} server", markup=False, soft_wrap=True)
     if not command_prefix().startswith("modelward"):
         console.print(
             "  (or `. .venv/bin/activate` once, to type plain `modelward` in this shell)",

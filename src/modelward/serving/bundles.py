@@ -93,10 +93,21 @@ def _sha256(path: Path) -> str:
 
 
 def _dist_name(requirement: str) -> str | None:
-    """``scikit-learn>=1.5; extra == "x"`` -> ``scikit-learn``; None for an extra's."""
-    if ";" in requirement and "extra" in requirement.split(";", 1)[1]:
-        return None
-    found = _REQ_NAME.match(requirement)
+    """``scikit-learn>=1.5; extra == "x"`` -> ``scikit-learn``; None for an extra's, and for
+    one whose environment marker does not hold here (``colorama; platform_system ==
+    "Windows"``): the lock is for this platform, as installed."""
+    from packaging.markers import InvalidMarker, Marker
+
+    name, _, marker = requirement.partition(";")
+    if marker.strip():
+        if "extra" in marker:
+            return None
+        try:
+            if not Marker(marker.strip()).evaluate():
+                return None
+        except InvalidMarker:
+            return None
+    found = _REQ_NAME.match(name)
     return found.group(1) if found else None
 
 

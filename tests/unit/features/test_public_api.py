@@ -30,6 +30,7 @@ def test_public_names_are_pinned() -> None:
             "check_skew",
             "compute_view_stats",
             "get_online_features",
+            "list_views",
             "load_catalog",
             "materialize",
             "note_model_version",

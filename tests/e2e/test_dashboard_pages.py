@@ -33,6 +33,7 @@ PAGES = [
     "/ui/pipelines",
     "/ui/audit",
     "/ui/readiness",
+    "/ui/readiness?ref=churn@2&endpoint=churn",
 ]
 
 
@@ -162,3 +163,17 @@ def test_signing_out_ends_the_session_and_a_revoked_token_ends_it_too(app, world
     out = again.post("/ui/signout", data={"csrf": _csrf(again.get("/ui/").text)})
     assert out.status_code == 303
     assert again.get("/ui/").status_code == 303
+
+
+def test_the_readiness_page_answers_the_seven_questions_of_a_version(app, world: World) -> None:  # type: ignore[no-untyped-def]
+    vic = signed_in(app, world.tokens["vic"])
+    page = vic.get("/ui/models/churn/2").text
+    assert (
+        'href="/ui/readiness?ref=churn%402"' in page or 'href="/ui/readiness?ref=churn@2"' in page
+    )
+    answers = vic.get("/ui/readiness", params={"ref": "churn@2", "endpoint": "churn"}).text
+    rows = re.findall(r'<tr class="answer-(yes|no|unknown)">', answers)
+    assert len(rows) == 7, answers[-2000:]
+    assert 'id="verdict"' in answers
+    missing = vic.get("/ui/readiness", params={"ref": "churn@99"}).text
+    assert 'id="problem"' in missing and "churn" in missing

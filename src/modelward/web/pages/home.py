@@ -1,23 +1,19 @@
-"""The overview (what needs a look now) and the readiness slot."""
+"""The overview (what needs a look now) and the readiness report of a version."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
 from modelward.security import Permission
 from modelward.web.rendering import Page, signed_in
 
-__all__ = ["READINESS", "router"]
+__all__ = ["router"]
 
 router = APIRouter()
 Viewer = Annotated[Page, Depends(signed_in)]
-
-#: the readiness report's renderer, ``(session, ref) -> dict``, once the readiness
-#: context provides one; until then its page says it is not built
-READINESS: Any = None
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -43,6 +39,21 @@ def overview(page: Viewer) -> HTMLResponse:
 
 
 @router.get("/readiness", response_class=HTMLResponse)
-def readiness(page: Viewer) -> HTMLResponse:
+def readiness(
+    page: Viewer,
+    ref: Annotated[str, Query(max_length=200)] = "",
+    endpoint: Annotated[str, Query(max_length=128)] = "",
+) -> HTMLResponse:
+    """The seven answers for ``ref``, through the same function as ``modelward readiness``."""
+    from modelward.errors import ModelwardError
+    from modelward.readiness import readiness as answer
+
     page.need(Permission.MODELS_READ)
-    return page.render("readiness.html", built=READINESS is not None)
+    report: Any = None
+    problem = ""
+    if ref.strip():
+        try:
+            report = answer(page.session, ref.strip(), endpoint=endpoint.strip() or None)
+        except ModelwardError as exc:
+            problem = exc.message
+    return page.render("readiness.html", ref=ref, endpoint=endpoint, report=report, problem=problem)

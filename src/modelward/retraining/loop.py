@@ -187,10 +187,29 @@ def _linkable(
     conn: Connection, policy: RetrainPolicy, trigger: Trigger, now: datetime
 ) -> Row[Any] | None:
     """The episode this trigger belongs to: the policy's open one, else its own key's run
-    still within the cooldown."""
+    still within the cooldown. A ``running`` episode with no progress for the policy's
+    ``run_timeout_s`` is closed as abandoned first (its process was killed mid-run), so a
+    crash never holds the policy's slot for good."""
     opened = conn.execute(
         select(retrain_episodes).where(retrain_episodes.c.open_slot == policy.name)
     ).first()
+    if opened is not None and opened.state == "running":
+        idle = (datetime.now(UTC) - opened.updated_at).total_seconds()
+        if idle > policy.run_timeout_s:
+            reason = f"abandoned: no progress for {idle:.0f} s (the run's process stopped)"
+            conn.execute(
+                update(retrain_episodes)
+                .where(retrain_episodes.c.id == opened.id)
+                .values(
+                    state="abandoned",
+                    reason=reason,
+                    open_slot=None,
+                    closed_at=datetime.now(UTC),
+                    updated_at=datetime.now(UTC),
+                )
+            )
+            _audit(conn, "retraining", "abandoned", opened.id, policy.name, reason=reason)
+            opened = None
     if opened is not None:
         return opened
     same = conn.execute(
@@ -200,6 +219,8 @@ def _linkable(
         .limit(1)
     ).first()
     if same is None or same.decision not in ("retrain", "recalibrate"):
+        return None
+    if same.state == "abandoned":  # it never finished: its trigger may start a run again
         return None
     ended = same.closed_at or now
     return same if now - ended < timedelta(seconds=policy.cooldown_s) else None

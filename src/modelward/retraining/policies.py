@@ -140,6 +140,9 @@ class RetrainPolicy(_Model):
     seasons: list[Season] = Field(default_factory=list)
     #: seconds after a run during which the same trigger is linked, not started again
     cooldown_s: float = Field(default=24 * 3600.0, ge=0)
+    #: seconds a running episode may go without progress before it counts as abandoned
+    #: (its process was killed) and frees the policy for the next trigger
+    run_timeout_s: float = Field(default=6 * 3600.0, gt=0)
     #: the releases a candidate goes through, in order, each judged by the rollout controller
     strategies: list[Strategy] = Field(default_factory=_shadow_then_canary, min_length=1)
 

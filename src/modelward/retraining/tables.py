@@ -27,7 +27,8 @@ retrain_episodes = Table(
     Column("kind", String(32), nullable=False),
     # retrain, recalibrate, wait, block
     Column("decision", String(16), nullable=False),
-    # waited, blocked, running, releasing, rejected, failed, released, rolled_back
+    # waited, blocked, running, releasing, rejected, failed, released, rolled_back, noted,
+    # abandoned (a run whose process stopped, closed after the policy's run_timeout_s)
     Column("state", String(16), nullable=False),
     Column("reason", String(2000), nullable=False),
     # [{name, passed, detail}] in the order they ran

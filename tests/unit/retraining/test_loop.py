@@ -255,3 +255,33 @@ def test_the_cli_lists_pauses_triggers_and_shows_a_decision(
     assert code == 0 and "switch" in out and "no" in out
     code, _, err = cli(capsys, monkeypatch, ws, "retrain", "history", "nope")
     assert code != 0 and "no retraining policy named 'nope'" in err
+
+
+def test_a_run_whose_process_died_frees_the_policy_after_its_timeout(
+    session: Session, operator: Principal
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from modelward.retraining.tables import retrain_episodes
+
+    policy = policies_of(session)[0]
+
+    def crashed(*_: Any) -> RunOutcome:
+        raise KeyboardInterrupt  # stands for kill -9: the process stops mid-run
+
+    with pytest.raises(KeyboardInterrupt):
+        handle_trigger(session, operator, policy, DECAY, evidence=decayed(), runner=crashed)
+    (stuck,) = list_episodes(session)
+    assert stuck.state == "running"
+    again = handle_trigger(session, operator, policy, DECAY, evidence=decayed(), runner=Runner())
+    assert again.was_linked and again.id == stuck.id  # within the timeout: still its run
+    with session.store.transaction() as conn:
+        conn.execute(
+            update(retrain_episodes)
+            .where(retrain_episodes.c.id == stuck.id)
+            .values(updated_at=datetime.now(UTC) - timedelta(hours=7))
+        )
+    fresh = handle_trigger(session, operator, policy, DECAY, evidence=decayed(), runner=Runner())
+    assert not fresh.was_linked and fresh.state == "releasing"
+    old = next(e for e in list_episodes(session) if e.id == stuck.id)
+    assert old.state == "abandoned" and old.reason.startswith("abandoned: no progress")

@@ -56,7 +56,7 @@ def test_an_operator_triggers_and_pauses_a_viewer_only_reads(session: Session) -
         # the run went on after the answer: the workspace defines no pipelines
         ran = viewer.retrain_episode(decided.id)
         assert ran.state == "failed" and "pipelines module not found" in ran.reason
-        assert operator.retrain_switch_all("pause", "freeze").enabled is False
+        assert operator.retrain_pause_all("freeze").enabled is False
         assert viewer.retrain_policies()[0].enabled is False
         blocked = operator.retrain_trigger("churn-retrain", "new pricing")
         assert (blocked.decision, blocked.state) == ("block", "blocked")

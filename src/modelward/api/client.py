@@ -432,8 +432,13 @@ class Client:
         path = f"/retraining/policies/{name}/{verb}"
         return _one(schemas.RetrainSwitchOut, self._call("POST", path, json={"reason": reason}))
 
-    @operation("POST", "/retraining/{verb}", schemas.RetrainSwitchOut, body=("reason",))
-    def retrain_switch_all(self, verb: str, reason: str) -> schemas.RetrainSwitchOut:
-        """``verb``: pause or resume every policy (the global kill switch)."""
-        path = f"/retraining/{verb}"
-        return _one(schemas.RetrainSwitchOut, self._call("POST", path, json={"reason": reason}))
+    @operation("POST", "/retraining/pause", schemas.RetrainSwitchOut, body=("reason",))
+    def retrain_pause_all(self, reason: str) -> schemas.RetrainSwitchOut:
+        """The global kill switch: no policy starts anything."""
+        data = self._call("POST", "/retraining/pause", json={"reason": reason})
+        return _one(schemas.RetrainSwitchOut, data)
+
+    @operation("POST", "/retraining/resume", schemas.RetrainSwitchOut, body=("reason",))
+    def retrain_resume_all(self, reason: str) -> schemas.RetrainSwitchOut:
+        data = self._call("POST", "/retraining/resume", json={"reason": reason})
+        return _one(schemas.RetrainSwitchOut, data)

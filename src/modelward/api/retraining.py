@@ -120,7 +120,14 @@ def switch(
     return _switch(session, who, name, verb == "resume", body.reason)
 
 
-@router.post("/{verb}", response_model=RetrainSwitchOut)
-def switch_all(verb: Verb, body: Reason, session: CurrentSession, who: Operator) -> dict[str, Any]:
-    """The every-policy kill switch."""
-    return _switch(session, who, "*", verb == "resume", body.reason)
+# two fixed paths, not one /{verb}: a path parameter at this level would also take a POST
+# to /policies or /episodes and answer 422 where the route does not exist (405)
+@router.post("/pause", response_model=RetrainSwitchOut)
+def pause_all(body: Reason, session: CurrentSession, who: Operator) -> dict[str, Any]:
+    """The every-policy kill switch: every policy still judges, and none starts anything."""
+    return _switch(session, who, "*", False, body.reason)
+
+
+@router.post("/resume", response_model=RetrainSwitchOut)
+def resume_all(body: Reason, session: CurrentSession, who: Operator) -> dict[str, Any]:
+    return _switch(session, who, "*", True, body.reason)

@@ -59,10 +59,10 @@ test: $(VENV)/.installed-dev lint browser
 mutation: $(VENV)/.installed-dev
 	$(BIN)/python tools/mutation.py --max-children 1 $(if $(MODULES),--modules $(MODULES))
 
-# the bounded sample CI runs (about 3 minutes): 10 mutants of a module the last commit
+# the bounded sample CI runs (at most 2 minutes): 10 mutants of a module the last commit
 # touched, else of one chosen by the commit hash; a low bar, as a few mutants are equivalent
 mutation-ci: $(VENV)/.installed-dev
-	$(BIN)/python tools/mutation.py --ci --sample 10 --max-children 2 --budget-s 180 --fail-under 70
+	$(BIN)/python tools/mutation.py --ci --sample 10 --max-children 2 --budget-s 120 --fail-under 70
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/validate_contract.py

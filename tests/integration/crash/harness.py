@@ -95,11 +95,21 @@ def kill_at(script: str, *args: str, label: str, timeout_s: float = 120.0) -> li
             seen.append(line.rstrip())
             if line.strip() == f"REACHED {label}":
                 break
-    finally:
+    except BaseException:
+        # a failed wait still kills the child and closes its pipes (an unclosed pipe would
+        # surface as a ResourceWarning in whichever test runs next on this worker)
         selector.close()
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
+        child.stdout.close()
+        if child.stderr is not None:
+            child.stderr.close()
+        raise
+    selector.close()
+    if child.poll() is None:
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
     seen.extend(line.rstrip() for line in child.stdout)
     child.stdout.close()
     if child.stderr is not None:

@@ -102,7 +102,9 @@ def score(
         loader=ObjectModelLoader(),
         prediction_log=log,
         batch_size=kw.pop("batch_size", 16),
-        wait_s=0.3,
+        # until_idle stops at the first read that finds nothing within wait_s: long enough
+        # that a loaded machine's slow NATS fetch is not taken for an empty stream
+        wait_s=kw.pop("wait_s", 2.0),
         until_idle=kw.pop("until_idle", True),
         **kw,
     )

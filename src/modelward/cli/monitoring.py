@@ -62,7 +62,7 @@ def run_cmd(
     """Check a window of ENDPOINT's predictions against each version's reference and store
     the result (audited): drift and data quality per feature, latency, errors, labels."""
     from modelward.data import parse_duration
-    from modelward.monitoring import run_monitor, sender_from_settings
+    from modelward.monitoring import delivery_deadline_s, run_monitor, sender_from_settings
 
     try:
         length = parse_duration(window)
@@ -78,8 +78,8 @@ def run_cmd(
         settings = session.workspace.settings.monitoring
         sender = sender_from_settings(settings, session.workspace.secrets.webhook_secret)
         # the run never waits on the webhook; this short-lived process gives delivery a
-        # deadline before it exits (every attempt with its backoff)
-        sender_deadline = settings.webhook_attempts * (settings.webhook_timeout_s + 2.0)
+        # deadline before it exits
+        sender_deadline = delivery_deadline_s(settings)
         result = run_monitor(
             session,
             endpoint,

@@ -54,7 +54,7 @@ def _show_retraining(episode: Episode) -> None:
 
 def _looks(session: Session) -> tuple[list[Callable[[], None]], Callable[[], None]]:
     """The looks made beside the pipeline schedules at each poll, and how to close them."""
-    from modelward.monitoring import run_due_monitors, sender_from_settings
+    from modelward.monitoring import delivery_deadline_s, run_due_monitors, sender_from_settings
     from modelward.retraining import tick
 
     settings = session.workspace.settings.monitoring
@@ -75,7 +75,7 @@ def _looks(session: Session) -> tuple[list[Callable[[], None]], Callable[[], Non
     def close() -> None:
         if sender is not None:
             # a short-lived process: give delivery a deadline before it exits
-            sender.wait(settings.webhook_attempts * (settings.webhook_timeout_s + 2.0))
+            sender.wait(delivery_deadline_s(settings))
             sender.close()
 
     return [monitors, retraining], close

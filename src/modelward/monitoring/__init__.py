@@ -59,7 +59,11 @@ if TYPE_CHECKING:
     from modelward.monitoring.report import render_monitor_html, write_monitor_report
     from modelward.monitoring.runs import Finding, MonitorResult, get_run, latest_run, run_monitor
     from modelward.monitoring.schedules import MonitorTick, run_due_monitors
-    from modelward.monitoring.webhooks import WebhookSender, sender_from_settings
+    from modelward.monitoring.webhooks import (
+        WebhookSender,
+        delivery_deadline_s,
+        sender_from_settings,
+    )
     from modelward.monitoring.webhooks import sign as sign_webhook
 
 __all__ = [
@@ -87,6 +91,7 @@ __all__ = [
     "ReferenceProfile",
     "WebhookSender",
     "build_profile",
+    "delivery_deadline_s",
     "detect_drift",
     "find_profile",
     "get_profile",
@@ -149,6 +154,7 @@ __getattr__, __dir__ = lazy_exports(
         "WebhookSender": "webhooks",
         "sign_webhook": "webhooks:sign",
         "sender_from_settings": "webhooks",
+        "delivery_deadline_s": "webhooks",
         "MonitorResult": "runs",
         "get_run": "runs",
         "latest_run": "runs",

@@ -27,7 +27,12 @@ from pydantic import SecretStr
 
 from modelward.monitoring.alerts import AlertChange
 
-__all__ = ["WebhookSender", "sender_from_settings", "sign"]
+__all__ = [
+    "WebhookSender",
+    "delivery_deadline_s",
+    "sender_from_settings",
+    "sign",
+]
 
 
 def sign(secret: SecretStr | None, timestamp: str, body: bytes) -> str:
@@ -133,6 +138,12 @@ class WebhookSender:
 
     def __repr__(self) -> str:
         return f"WebhookSender({httpx.URL(self.url).copy_with(query=None)!s})"
+
+
+def delivery_deadline_s(settings: Any) -> float:
+    """How long a short-lived process (a CLI run) waits for queued deliveries before it
+    exits: every attempt of ``[monitoring]`` with its timeout and backoff."""
+    return float(settings.webhook_attempts * (settings.webhook_timeout_s + 2.0))
 
 
 def sender_from_settings(settings: Any, secret: SecretStr | None) -> WebhookSender | None:

@@ -183,6 +183,21 @@ def _link(conn: Connection, row: Row[Any], trigger: Trigger, actor: str) -> Epis
     return _episode(fresh, linked=True)
 
 
+def _open_of(conn: Connection, policy: str) -> Row[Any] | None:
+    return conn.execute(
+        select(retrain_episodes).where(retrain_episodes.c.open_slot == policy)
+    ).first()
+
+
+def _latest_of(conn: Connection, policy: str, key: str) -> Row[Any] | None:
+    return conn.execute(
+        select(retrain_episodes)
+        .where(retrain_episodes.c.policy == policy, retrain_episodes.c.key == key)
+        .order_by(retrain_episodes.c.created_at.desc())
+        .limit(1)
+    ).first()
+
+
 def _linkable(
     conn: Connection, policy: RetrainPolicy, trigger: Trigger, now: datetime
 ) -> Row[Any] | None:
@@ -190,9 +205,7 @@ def _linkable(
     still within the cooldown. A ``running`` episode with no progress for the policy's
     ``run_timeout_s`` is closed as abandoned first (its process was killed mid-run), so a
     crash never holds the policy's slot for good."""
-    opened = conn.execute(
-        select(retrain_episodes).where(retrain_episodes.c.open_slot == policy.name)
-    ).first()
+    opened = _open_of(conn, policy.name)
     if opened is not None and opened.state == "running":
         idle = (datetime.now(UTC) - opened.updated_at).total_seconds()
         if idle > policy.run_timeout_s:
@@ -212,12 +225,7 @@ def _linkable(
             opened = None
     if opened is not None:
         return opened
-    same = conn.execute(
-        select(retrain_episodes)
-        .where(retrain_episodes.c.policy == policy.name, retrain_episodes.c.key == trigger.key)
-        .order_by(retrain_episodes.c.created_at.desc())
-        .limit(1)
-    ).first()
+    same = _latest_of(conn, policy.name, trigger.key)
     if same is None or same.decision not in ("retrain", "recalibrate"):
         return None
     if same.state == "abandoned":  # it never finished: its trigger may start a run again
@@ -282,12 +290,7 @@ def _repeat_of(
     again, it is linked rather than written again at every look."""
     if judgement.decision not in ("wait", "block"):
         return None
-    same = conn.execute(
-        select(retrain_episodes)
-        .where(retrain_episodes.c.policy == policy.name, retrain_episodes.c.key == trigger.key)
-        .order_by(retrain_episodes.c.created_at.desc())
-        .limit(1)
-    ).first()
+    same = _latest_of(conn, policy.name, trigger.key)
     if (
         same is None
         or same.decision != judgement.decision
@@ -324,9 +327,7 @@ def decide_trigger(
     except IntegrityError:
         # another scheduler opened this policy's episode between our look and our insert
         with session.store.transaction() as conn:
-            opened = conn.execute(
-                select(retrain_episodes).where(retrain_episodes.c.open_slot == policy.name)
-            ).first()
+            opened = _open_of(conn, policy.name)
             if opened is None:
                 raise
             return _link(conn, opened, trigger, principal.name), ev

@@ -38,6 +38,14 @@ from typing import Any
 import pytest
 import yaml
 
+from modelward.config import Workspace
+from modelward.registry import list_versions
+from modelward.registry.lifecycle import history
+from modelward.session import Session
+from tests.unit.registry.support import MLFLOW_WARNINGS
+
+# the README test reads the quickstart's registry in-process too
+pytestmark = MLFLOW_WARNINGS
 REPO = Path(__file__).resolve().parents[2]
 FILES = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").glob("*.md"))]
 _FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[A-Za-z0-9_+-]*)\s*$")
@@ -352,7 +360,7 @@ def _bare_env(bin_dir: Path, home: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2400)  # a whole quickstart, then each README command in a new process
+@pytest.mark.timeout(2400)  # two whole quickstarts, and each README command in a new process
 def test_readme_runs_after_the_quickstart(tmp_path: Path) -> None:
     """`make quickstart`, then the README's blocks marked run-after-quickstart, as typed,
     from the same folder: `. .venv/bin/activate`, `cd .quickstart`, the commands."""
@@ -407,15 +415,44 @@ def test_readme_runs_after_the_quickstart(tmp_path: Path) -> None:
     )
     assert python.returncode == 0, python.stderr[-3000:]
     assert python.stdout.split()[1:] == ["activity"], python.stdout
+    _the_quickstart_again_changes_nothing(project, exe, env, first_story=made.stdout)
+
+
+def _the_quickstart_again_changes_nothing(
+    project: Path, exe: Path, env: dict[str, str], *, first_story: str
+) -> None:
+    """Issue 16's first defect, on the README's own workspace (one quickstart fewer in CI):
+    the first quickstart's champion entered Production through its gates with no override
+    and a month of new data retrained; the whole quickstart again, after the README's
+    commands, trains and registers nothing and says so truthfully."""
+    assert "first model, no champion yet" in first_story
+    assert first_story.count("(trained: train_baseline, train_challenger)") == 2, first_story
+    assert "trained nothing" in first_story  # run 3: the same inputs, all from the cache
+    root = project / ".quickstart"
+    session = Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "tester"}))
+    with session:
+        first = {v.ref: v.stage for v in list_versions(session, "churn")}
+        champion = next(v for v in list_versions(session, "churn") if v.stage == "Production")
+        assert champion.lineage_complete, champion.lineage_missing
+        [promoted] = [t for t in history(session, champion.ref) if t["to_stage"] == "Production"]
+        assert promoted["override_reason"] is None  # the gate passed on its own
+    assert len(first) == 2
     again = subprocess.run(
-        [str(exe), "quickstart", "--dir", ".quickstart", "--rows", "5000", "--data-only"],
+        [str(exe), "quickstart", "--dir", ".quickstart", "--rows", "5000"],
         cwd=project,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
-    assert again.returncode == 0 and "unchanged" in again.stdout, again.stderr[-2000:]
+    assert again.returncode == 0, again.stderr[-3000:]
+    story = again.stdout
+    assert "unchanged: same content, same snapshot" in story
+    assert "no champion yet" not in story and "(trained:" not in story, story
+    assert f"the first month again, champion {champion.ref}" in story
+    assert "registered nothing new" in story and "verdict: identical" in story
+    with session:
+        assert {v.ref: v.stage for v in list_versions(session, "churn")} == first
 
 
 @pytest.mark.slow

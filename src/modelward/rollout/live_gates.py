@@ -50,9 +50,9 @@ __all__ = [
     "LoadTestLatencyGate",
     "StagingSchemaGate",
     "load_test_latency",
-    "staging_schema",
-    "signature_columns",
     "schema_violations",
+    "signature_columns",
+    "staging_schema",
 ]
 
 #: examples of violating rows kept in a gate's evidence
@@ -69,9 +69,15 @@ def signature_columns(session: Session, version: ModelVersion) -> dict[str, str]
 
     from modelward.registry import using_workspace
 
+    uri = version.model_uri
+    if uri.startswith("file://"):
+        # MLflow reads a local model folder by its path, not by its file URI
+        from urllib.parse import unquote, urlparse
+
+        uri = unquote(urlparse(uri).path)
     try:
         with using_workspace(session.workspace):
-            signature = get_model_info(version.model_uri).signature
+            signature = get_model_info(uri).signature
     except (MlflowException, OSError, ValueError):
         return None
     if signature is None or signature.inputs is None:
@@ -126,7 +132,9 @@ def _wrong_type(values: pa.Array, kind: str) -> pa.Array:
     return pa.array([not ok] * len(values), pa.bool_())
 
 
-def schema_violations(inputs: pa.Array, columns: dict[str, str]) -> tuple[int, dict[str, int], list[int]]:
+def schema_violations(
+    inputs: pa.Array, columns: dict[str, str]
+) -> tuple[int, dict[str, int], list[int]]:
     """(rows violating, violations per input, the first violating row numbers) of a
     window's ``inputs`` struct column against ``columns`` (name -> MLflow type)."""
     n = len(inputs)
@@ -271,6 +279,7 @@ class LoadTestLatencyGate:
                 f"unknown: the load test {found.pointer} of {ref} has no p95 or error rate",
                 **evidence,
             )
+        p95, error_rate = float(p95), float(error_rate)  # type: ignore[arg-type]
         evidence |= {"p95_ms": p95, "error_rate": error_rate, "max_p95_ms": self.max_p95_ms}
         problems = []
         if p95 > self.max_p95_ms:
@@ -296,9 +305,7 @@ def _aware(at: datetime) -> datetime:
 
 
 def _finite(value: Any) -> bool:
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _number(params: dict[str, Any], name: str, *, required: bool = False) -> float | None:
@@ -331,7 +338,9 @@ def _duration(params: dict[str, Any], name: str) -> float | None:
 def _known(params: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ValueError(f"{unknown[0]}: not a parameter (expected one of {', '.join(sorted(allowed))})")
+        raise ValueError(
+            f"{unknown[0]}: not a parameter (expected one of {', '.join(sorted(allowed))})"
+        )
 
 
 def staging_schema(**params: Any) -> StagingSchemaGate:

@@ -74,9 +74,7 @@ class _Paired:
         column = self.primary.column("inputs").combine_chunks()
         if not isinstance(column, pa.StructArray):
             return {}
-        return {
-            column.type.field(i).name: column.field(i) for i in range(column.type.num_fields)
-        }
+        return {column.type.field(i).name: column.field(i) for i in range(column.type.num_fields)}
 
 
 @dataclass
@@ -304,11 +302,11 @@ def _percentiles(values: np.ndarray) -> dict[str, float | None]:
 
 
 def _is_categorical(values: pa.Array) -> bool:
-    return pa.types.is_string(values.type) or pa.types.is_boolean(values.type)
+    return bool(pa.types.is_string(values.type) or pa.types.is_boolean(values.type))
 
 
 def _is_numeric(values: pa.Array) -> bool:
-    return pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+    return bool(pa.types.is_integer(values.type) or pa.types.is_floating(values.type))
 
 
 def _default_segments(inputs: dict[str, pa.Array]) -> list[str]:
@@ -415,7 +413,9 @@ def _differing_features(
                 "agreeing_mean": float(np.mean(b)),
             }
         )
-    for name in sorted(n for n, v in inputs.items() if _is_categorical(v) and v.null_count < len(v)):
+    for name in sorted(
+        n for n, v in inputs.items() if _is_categorical(v) and v.null_count < len(v)
+    ):
         levels, index = _levels(inputs[name])
         a_counts = np.bincount(index[disagree], minlength=len(levels))
         b_counts = np.bincount(index[~disagree], minlength=len(levels))

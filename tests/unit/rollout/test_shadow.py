@@ -186,7 +186,9 @@ def _reference(rows: list[Any], threshold: float) -> dict[str, Any]:
 
 @settings(max_examples=60, deadline=None)
 @given(rows=_logs(), threshold=st.sampled_from([0.3, 0.5]))
-def test_the_vectorised_pairing_matches_pairing_row_by_row(rows: list[Any], threshold: float) -> None:
+def test_the_vectorised_pairing_matches_pairing_row_by_row(
+    rows: list[Any], threshold: float
+) -> None:
     sink = open_prediction_sink({"type": "memory"}, Path("."))
     sink.write(rows)
     report = rollout.shadow_report_window(

@@ -27,6 +27,7 @@ PAGES = [
     "/ui/models/churn/2",
     "/ui/endpoints",
     "/ui/endpoints/churn",
+    "/ui/endpoints/churn/shadow",
     "/ui/monitoring",
     "/ui/monitoring/churn",
     "/ui/features",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -249,6 +250,10 @@ def test_the_shadow_report_on_the_cli_and_over_rest(
     assert len(data["examples"]) == 3
     code, out, _ = cli(capsys, monkeypatch, sqlite_workspace, *report)
     assert code == 0 and "disagreement concentrates where plan = pro" in out
+    page = sqlite_workspace.root / "shadow.html"
+    code, out, _ = cli(capsys, monkeypatch, sqlite_workspace, *report, "--html", str(page))
+    assert code == 0 and f"wrote {page}" in out.replace("\n", "")
+    assert "Disagreement concentrates where <b>plan = pro</b>" in page.read_text(encoding="utf-8")
     code, _, err = cli(capsys, monkeypatch, sqlite_workspace, *report, "--segment", "region")
     assert code == 2 and "segments: region is not an input" in err
     with TestClient(create_app(cw.session), raise_server_exceptions=False) as http:
@@ -257,6 +262,34 @@ def test_the_shadow_report_on_the_cli_and_over_rest(
         assert got.status_code == 200, got.text
         assert got.json()["pairs"] == data["pairs"] and list(got.json()["segments"]) == ["plan"]
         assert http.get("/api/v1/rollout/churn/shadow/report").status_code == 401
+    _dashboard_shows_the_report(cw, data)
+
+
+def _dashboard_shows_the_report(w: Setup, data: dict[str, Any]) -> None:
+    """The dashboard's page of the same report: signed in, server-rendered, no script."""
+    import re
+
+    from modelward.web import mount_dashboard
+
+    app = mount_dashboard(create_app(w.session), w.session)
+    with TestClient(app, follow_redirects=False) as http:
+        page = "/ui/endpoints/churn/shadow?segment=plan"
+        assert http.get(page).status_code == 303  # signed out: to the sign-in page
+        _, secret = tokens.issue_token(w.session, admin(w.session), "vera", "dashboard")
+        form = re.search(r'name="csrf" value="([^"]+)"', http.get("/ui/signin").text)
+        assert form is not None
+        signed = http.post("/ui/signin", data={"csrf": form.group(1), "token": secret, "next": "/"})
+        assert signed.status_code == 303
+        got = http.get(page)
+        assert got.status_code == 200, got.text
+        assert "script-src" not in got.headers["content-security-policy"]
+        assert "<script" not in got.text
+        assert "Disagreement concentrates where <b>plan = pro</b>" in got.text
+        assert f"{data['pairs']:,}" in got.text
+        endpoint_page = http.get("/ui/endpoints/churn").text
+        assert "/ui/endpoints/churn/shadow?release=" in endpoint_page
+        wrong = http.get("/ui/endpoints/churn/shadow?segment=region")
+        assert wrong.status_code == 422 and "segments: region is not an input" in wrong.text
 
 
 def test_promote_ci_exits_by_the_live_verdict(

@@ -447,11 +447,18 @@ def shadow_report_cmd(
     top: Annotated[
         int, typer.Option("--top", min=1, max=1000, help="Features and examples shown.")
     ] = 10,
+    html_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write the report as a self-contained HTML page (no script) to this file.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Where a shadow candidate decides differently: by cohort, by feature, with examples."""
     from modelward.monitoring import open_workspace_log
-    from modelward.rollout import shadow_report
+    from modelward.rollout import shadow_report, write_shadow_html
 
     with session_from_cli() as session:
         sink = open_workspace_log(session)
@@ -467,10 +474,15 @@ def shadow_report_cmd(
             )
         finally:
             sink.close()
+    data = report.to_dict()
+    if html_out is not None:
+        write_shadow_html(data, html_out)
     if json_out:
-        print_json(report.to_dict())
+        print_json(data)
         return
-    _show_shadow(report.to_dict())
+    _show_shadow(data)
+    if html_out is not None:
+        say("wrote {}", str(html_out))
 
 
 def _rate(value: float | None) -> str:

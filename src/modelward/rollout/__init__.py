@@ -48,6 +48,11 @@ if TYPE_CHECKING:
         list_releases,
     )
     from modelward.rollout.shadow import ShadowReport, shadow_report, shadow_report_window
+    from modelward.rollout.shadow_page import (
+        render_shadow_html,
+        shadow_report_fragment,
+        write_shadow_html,
+    )
     from modelward.rollout.smoke import (
         DEFAULT_TOLERANCE,
         GoldenRows,
@@ -97,12 +102,15 @@ __all__ = [
     "promote",
     "promote_on_evidence",
     "record_smoke",
+    "render_shadow_html",
     "resume",
     "rollback",
     "shadow_report",
+    "shadow_report_fragment",
     "shadow_report_window",
     "smoke_test",
     "start_release",
+    "write_shadow_html",
 ]
 
 __getattr__, __dir__ = lazy_exports(
@@ -150,6 +158,9 @@ __getattr__, __dir__ = lazy_exports(
         "ShadowReport": "shadow",
         "shadow_report": "shadow",
         "shadow_report_window": "shadow",
+        "render_shadow_html": "shadow_page",
+        "shadow_report_fragment": "shadow_page",
+        "write_shadow_html": "shadow_page",
         "EvidenceVerdict": "gates",
         "live_verdict": "gates",
         "promote_on_evidence": "gates",

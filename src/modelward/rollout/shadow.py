@@ -22,7 +22,6 @@ prediction log over the release's life, and says:
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,14 +49,32 @@ MIN_COHORT = 10
 
 
 @dataclass(frozen=True)
-class Pair:
-    request_id: str
-    inputs: dict[str, Any]
-    primary: Any
-    shadow: Any
-    disagree: bool
-    #: |primary - shadow| for numeric scores, else None
-    diff: float | None
+class _Paired:
+    """The mirrored requests with both answers, column-wise (one row per pair, in the
+    order the copies were logged)."""
+
+    #: the primary's rows of the window, one per pair (its inputs and its answer)
+    primary: pa.Table
+    #: the shadow's answers, aligned with ``primary``
+    shadow: pa.ChunkedArray | pa.Array
+    disagree: np.ndarray
+    #: |primary - shadow| for numeric scores, NaN where either is not a number
+    diff: np.ndarray
+    #: the numeric scores (NaN where not a number), for the examples
+    primary_score: np.ndarray
+    shadow_score: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.disagree.size)
+
+    def inputs(self) -> dict[str, pa.Array]:
+        """Input field -> its values over the pairs (an empty dict when none were logged)."""
+        if "inputs" not in self.primary.column_names:
+            return {}
+        column = self.primary.column("inputs").combine_chunks()
+        if not isinstance(column, pa.StructArray):
+            return {}
+        return {column.type.field(i).name: column.field(i) for i in range(column.type.num_fields)}
 
 
 @dataclass
@@ -192,111 +209,127 @@ def shadow_report_window(
     shape); only ``release_id``'s rows count."""
     window = window.filter(pc.equal(window.column("release_id"), release_id))
     report = ShadowReport(endpoint, release_id, baseline, candidate, threshold)
-    pairs = _pairs(window, threshold, report)
-    report.pairs = len(pairs)
-    report.disagreements = sum(p.disagree for p in pairs)
-    diffs = [p.diff for p in pairs if p.diff is not None]
-    report.mean_abs_diff = float(np.mean(diffs)) if diffs else None
-    if not pairs:
+    paired = _pairs(window, threshold, report)
+    report.pairs = len(paired)
+    report.disagreements = int(paired.disagree.sum())
+    numeric_diff = paired.diff[~np.isnan(paired.diff)]
+    report.mean_abs_diff = float(np.mean(numeric_diff)) if numeric_diff.size else None
+    if not len(paired):
         return report
-    chosen = list(segments) or _default_segments(pairs)
-    unknown = [s for s in chosen if not any(s in p.inputs for p in pairs)]
+    inputs = paired.inputs()
+    chosen = list(segments) or _default_segments(inputs)
+    unknown = [s for s in chosen if s not in inputs]
     if unknown:
-        fields = sorted({k for p in pairs for k in p.inputs})
         raise InputError(
             f"segments: {', '.join(unknown)} is not an input of {endpoint} "
-            f"({', '.join(fields) or 'no inputs logged'})",
+            f"({', '.join(sorted(inputs)) or 'no inputs logged'})",
             field="segments",
         )
-    report.segments = {name: _by_value(pairs, name) for name in chosen}
-    numeric = _numeric_inputs(pairs)
-    report.ranges = {name: _by_quartile(pairs, name) for name in numeric}
-    report.top_features = _differing_features(pairs, numeric, top)
-    worst = sorted(
-        (p for p in pairs if p.disagree), key=lambda p: -(p.diff if p.diff is not None else 1.0)
-    )
-    report.examples = [
-        {
-            "request_id": p.request_id,
-            "primary": p.primary,
-            "shadow": p.shadow,
-            "diff": p.diff,
-            "inputs": p.inputs,
-        }
-        for p in worst[:top]
-    ]
+    report.segments = {name: _by_value(inputs[name], paired.disagree) for name in chosen}
+    numeric = _numeric_inputs(inputs)
+    report.ranges = {name: _by_quartile(numeric[name], paired.disagree) for name in numeric}
+    report.top_features = _differing_features(inputs, numeric, paired.disagree, top)
+    report.examples = _examples(paired, top)
     return report
 
 
-def _pairs(window: pa.Table, threshold: float, report: ShadowReport) -> list[Pair]:
-    rows = window.select(["request_id", "role", "error", "latency_ms", "prediction"]).to_pylist()
-    inputs = (
-        window.column("inputs").to_pylist()
-        if "inputs" in window.column_names
-        else [{}] * window.num_rows
+def _last_rows(rows: pa.Table) -> pa.Table:
+    """(request_id, at: the row index of its last log row, first: of its first) per request."""
+    return rows.group_by("request_id", use_threads=False).aggregate(
+        [("row", "max"), ("row", "min")]
     )
-    primary: dict[str, tuple[dict[str, Any], Any]] = {}
-    shadows: dict[str, Any] = {}
-    latencies: dict[str, list[float]] = {"primary": [], "shadow": []}
-    for row, given in zip(rows, inputs, strict=True):
-        role = row["role"]
-        if role not in latencies:
-            continue
-        if row["error"]:
-            if role == "shadow":
-                report.shadow_failed += 1
-            continue
-        latencies[role].append(float(row["latency_ms"]))
-        if role == "primary":
-            primary[row["request_id"]] = (dict(given or {}), row["prediction"])
-        else:
-            shadows[row["request_id"]] = row["prediction"]
-    report.latency_ms = {role: _percentiles(values) for role, values in latencies.items()}
-    pairs = []
-    for request_id, copy in shadows.items():
-        found = primary.get(request_id)
-        if found is None:
-            report.unpaired += 1
-            continue
-        given, answer = found
-        a, b = _score(answer), _score(copy)
-        if a is not None and b is not None:
-            pairs.append(
-                Pair(request_id, given, a, b, (a >= threshold) != (b >= threshold), abs(a - b))
-            )
-        else:
-            pairs.append(Pair(request_id, given, answer, copy, answer != copy, None))
-    return pairs
 
 
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
+def _pairs(window: pa.Table, threshold: float, report: ShadowReport) -> _Paired:
+    """Pair each mirrored copy with the primary's answer to the same request id: a hash
+    join on the request id over row numbers (Arrow's join does not carry the nested
+    inputs column, so the rows are taken by number after it)."""
+    role, failed = window.column("role"), pc.not_equal(window.column("error"), "")
+    report.shadow_failed = int(pc.sum(pc.and_(pc.equal(role, "shadow"), failed)).as_py() or 0)
+    rows = window.select(["request_id", "role", "latency_ms"]).append_column(
+        "row", pa.array(np.arange(window.num_rows, dtype=np.int64))
+    )
+    ok = rows.filter(pc.invert(failed))
+    primary = ok.filter(pc.equal(ok.column("role"), "primary"))
+    shadow = ok.filter(pc.equal(ok.column("role"), "shadow"))
+    report.latency_ms = {
+        name: _percentiles(part.column("latency_ms").to_numpy())
+        for name, part in (("primary", primary), ("shadow", shadow))
+    }
+    # a request logged twice in one role counts once, with its last answer (a retry)
+    copies = _last_rows(shadow).rename_columns(["request_id", "s_row", "s_first"])
+    answers = _last_rows(primary).select(["request_id", "row_max"])
+    joined = copies.join(answers.rename_columns(["request_id", "p_row"]), "request_id")
+    report.unpaired = int(joined.column("p_row").null_count)
+    joined = joined.filter(pc.is_valid(joined.column("p_row"))).sort_by("s_first")
+    primary_rows = window.select(
+        [c for c in ("request_id", "inputs", "prediction") if c in window.column_names]
+    ).take(joined.column("p_row"))
+    copy = window.column("prediction").take(joined.column("s_row"))
+    answer = primary_rows.column("prediction")
+    a, b = _numbers(answer), _numbers(copy)
+    numeric = ~(np.isnan(a) | np.isnan(b))
+    with np.errstate(invalid="ignore"):
+        disagree = (a >= threshold) != (b >= threshold)
+    diff = np.where(numeric, np.abs(a - b), np.nan)
+    if not numeric.all():
+        # anything but two numbers is compared as it is (labels, objects)
+        where = np.flatnonzero(~numeric)
+        left = answer.take(pa.array(where)).to_pylist()
+        right = copy.take(pa.array(where)).to_pylist()
+        disagree[where] = [x != y for x, y in zip(left, right, strict=True)]
+    return _Paired(primary_rows, copy, disagree, diff, a, b)
+
+
+def _numbers(predictions: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Each prediction as a float (a number, or a one-element list of one); NaN else."""
+    kind = predictions.type
+    if pa.types.is_floating(kind) or pa.types.is_integer(kind):
+        values = pc.fill_null(predictions.cast(pa.float64()), float("nan"))
+        # a copy: Arrow's buffer is read-only
+        out = np.array(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+    else:
+        scores = [_score(v) for v in predictions.to_pylist()]
+        out = np.asarray([np.nan if s is None else s for s in scores], dtype=np.float64)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _percentiles(values: np.ndarray) -> dict[str, float | None]:
+    if not values.size:
         return {"p50": None, "p95": None, "p99": None}
-    arr = np.asarray(values)
-    return {f"p{q}": float(np.percentile(arr, q)) for q in (50, 95, 99)}
+    return {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _is_categorical(values: pa.Array) -> bool:
+    return bool(pa.types.is_string(values.type) or pa.types.is_boolean(values.type))
 
 
-def _default_segments(pairs: list[Pair]) -> list[str]:
-    levels: dict[str, set[Any]] = {}
-    for p in pairs:
-        for name, value in p.inputs.items():
-            if isinstance(value, str | bool):
-                levels.setdefault(name, set()).add(value)
-    return sorted(name for name, seen in levels.items() if len(seen) <= MAX_LEVELS)
+def _is_numeric(values: pa.Array) -> bool:
+    return bool(pa.types.is_integer(values.type) or pa.types.is_floating(values.type))
 
 
-def _numeric_inputs(pairs: list[Pair]) -> list[str]:
-    names = {n for p in pairs for n, v in p.inputs.items() if _is_number(v)}
-    return sorted(n for n in names if all(_is_number(p.inputs.get(n)) for p in pairs))
+def _default_segments(inputs: dict[str, pa.Array]) -> list[str]:
+    return sorted(
+        name
+        for name, values in inputs.items()
+        if _is_categorical(values)
+        and values.null_count < len(values)
+        and pc.count_distinct(values, mode="only_valid").as_py() <= MAX_LEVELS
+    )
 
 
-def _cohort(members: list[Pair], **where: Any) -> dict[str, Any]:
-    bad = sum(p.disagree for p in members)
-    return {**where, "pairs": len(members), "disagreements": bad, "rate": bad / len(members)}
+def _numeric_inputs(inputs: dict[str, pa.Array]) -> dict[str, np.ndarray]:
+    """Inputs that are a number on every pair, as floats."""
+    return {
+        name: np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False))
+        for name, values in sorted(inputs.items())
+        if _is_numeric(values) and values.null_count == 0
+    }
+
+
+def _cohort(pairs: int, disagreements: int, **where: Any) -> dict[str, Any]:
+    return {**where, "pairs": pairs, "disagreements": disagreements, "rate": disagreements / pairs}
 
 
 def _ranked(cohorts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -304,39 +337,71 @@ def _ranked(cohorts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(cohorts, key=lambda c: (c["pairs"] < MIN_COHORT, -c["rate"], -c["pairs"]))
 
 
-def _by_value(pairs: list[Pair], name: str) -> list[dict[str, Any]]:
-    groups: dict[str, list[Pair]] = {}
-    for p in pairs:
-        groups.setdefault(str(p.inputs.get(name)), []).append(p)
-    return _ranked([_cohort(members, value=value) for value, members in groups.items()])
+def _levels(values: pa.Array) -> tuple[list[str], np.ndarray]:
+    """Each value's cohort name (as text, a missing value "None") and its level index."""
+    try:
+        encoded = pc.dictionary_encode(values, null_encoding="encode")
+        names = [str(v) for v in encoded.dictionary.to_pylist()]
+        index = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    except pa.ArrowNotImplementedError:  # a type Arrow cannot dictionary-encode
+        seen: dict[Any, int] = {}
+        index = np.asarray(
+            [seen.setdefault(v, len(seen)) for v in values.to_pylist()], dtype=np.int64
+        )
+        names = [str(v) for v in seen]
+    # two values with one text (1 and "1" cannot share a typed column, but None and
+    # "None" can) are one cohort, as they read the same
+    merged: dict[str, int] = {}
+    remap = np.asarray([merged.setdefault(n, len(merged)) for n in names], dtype=np.int64)
+    return list(merged), remap[index] if index.size else index
 
 
-def _by_quartile(pairs: list[Pair], name: str) -> list[dict[str, Any]]:
-    values = np.asarray([float(p.inputs[name]) for p in pairs])
+def _by_value(values: pa.Array, disagree: np.ndarray) -> list[dict[str, Any]]:
+    names, index = _levels(values)
+    pairs = np.bincount(index, minlength=len(names))
+    bad = np.bincount(index, weights=disagree, minlength=len(names))
+    return _ranked(
+        [
+            _cohort(int(n), int(d), value=name)
+            for name, n, d in zip(names, pairs, bad, strict=True)
+            if n
+        ]
+    )
+
+
+def _by_quartile(values: np.ndarray, disagree: np.ndarray) -> list[dict[str, Any]]:
     edges = np.unique(np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0]))
     if edges.size < 2:
-        return [_cohort(pairs, lo=float(values[0]), hi=float(values[0]))]
+        lone = float(values[0])
+        return [_cohort(int(values.size), int(disagree.sum()), lo=lone, hi=lone)]
     # each value's range: [edge i, edge i+1), the last range closed on the right
     index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
-    cohorts = []
-    for i in range(edges.size - 1):
-        members = [p for p, at in zip(pairs, index, strict=True) if at == i]
-        if members:
-            cohorts.append(_cohort(members, lo=float(edges[i]), hi=float(edges[i + 1])))
-    return _ranked(cohorts)
+    pairs = np.bincount(index, minlength=edges.size - 1)
+    bad = np.bincount(index, weights=disagree, minlength=edges.size - 1)
+    return _ranked(
+        [
+            _cohort(int(pairs[i]), int(bad[i]), lo=float(edges[i]), hi=float(edges[i + 1]))
+            for i in range(edges.size - 1)
+            if pairs[i]
+        ]
+    )
 
 
-def _differing_features(pairs: list[Pair], numeric: list[str], top: int) -> list[dict[str, Any]]:
+def _differing_features(
+    inputs: dict[str, pa.Array],
+    numeric: dict[str, np.ndarray],
+    disagree: np.ndarray,
+    top: int,
+) -> list[dict[str, Any]]:
     from scipy import stats  # type: ignore[import-untyped]
 
-    disagreeing = [p for p in pairs if p.disagree]
-    agreeing = [p for p in pairs if not p.disagree]
-    if not disagreeing or not agreeing:
+    n_bad = int(disagree.sum())
+    n_good = int(disagree.size - n_bad)
+    if not n_bad or not n_good:
         return []
     found: list[dict[str, Any]] = []
-    for name in numeric:
-        a = [float(p.inputs[name]) for p in disagreeing]
-        b = [float(p.inputs[name]) for p in agreeing]
+    for name, values in numeric.items():
+        a, b = values[disagree], values[~disagree]
         result = stats.ks_2samp(a, b, method="asymp")
         found.append(
             {
@@ -348,22 +413,55 @@ def _differing_features(pairs: list[Pair], numeric: list[str], top: int) -> list
                 "agreeing_mean": float(np.mean(b)),
             }
         )
-    categorical = {n for p in pairs for n, v in p.inputs.items() if isinstance(v, str | bool)}
-    for name in sorted(categorical):
-        a_counts = Counter(str(p.inputs.get(name)) for p in disagreeing)
-        b_counts = Counter(str(p.inputs.get(name)) for p in agreeing)
-        levels = set(a_counts) | set(b_counts)
-        tvd = 0.5 * sum(
-            abs(a_counts[v] / len(disagreeing) - b_counts[v] / len(agreeing)) for v in levels
-        )
-        commonest = a_counts.most_common(1)[0][0]
+    for name in sorted(
+        n for n, v in inputs.items() if _is_categorical(v) and v.null_count < len(v)
+    ):
+        levels, index = _levels(inputs[name])
+        a_counts = np.bincount(index[disagree], minlength=len(levels))
+        b_counts = np.bincount(index[~disagree], minlength=len(levels))
+        tvd = 0.5 * float(np.abs(a_counts / n_bad - b_counts / n_good).sum())
+        # the commonest value among disagreeing pairs; a tie goes to the one seen first
+        first_seen = np.full(len(levels), disagree.size, dtype=np.int64)
+        bad_index = index[disagree]
+        np.minimum.at(first_seen, bad_index, np.arange(bad_index.size))
+        top_count = a_counts.max()
+        commonest = min(np.flatnonzero(a_counts == top_count), key=lambda i: first_seen[i])
         found.append(
             {
                 "feature": name,
                 "measure": "tvd",
-                "distance": float(tvd),
+                "distance": tvd,
                 "p_value": None,
-                "disagreeing_mode": commonest,
+                "disagreeing_mode": levels[commonest],
             }
         )
     return sorted(found, key=lambda f: -f["distance"])[:top]
+
+
+def _examples(paired: _Paired, top: int) -> list[dict[str, Any]]:
+    """The ``top`` disagreeing pairs, the most different scores first (a disagreement
+    that is not between numbers counts as a difference of 1)."""
+    bad = np.flatnonzero(paired.disagree)
+    diff = np.where(np.isnan(paired.diff[bad]), 1.0, paired.diff[bad])
+    chosen = bad[np.argsort(-diff, kind="stable")[:top]]
+    rows = paired.primary.take(pa.array(chosen, pa.int64()))
+    inputs = (
+        rows.column("inputs").to_pylist() if "inputs" in rows.column_names else [{}] * len(chosen)
+    )
+    request_ids = rows.column("request_id").to_pylist()
+    raw_primary = rows.column("prediction").to_pylist()
+    raw_shadow = paired.shadow.take(pa.array(chosen, pa.int64())).to_pylist()
+    examples = []
+    for i, at in enumerate(chosen):
+        a, b = paired.primary_score[at], paired.shadow_score[at]
+        numeric = not (np.isnan(a) or np.isnan(b))
+        examples.append(
+            {
+                "request_id": request_ids[i],
+                "primary": float(a) if numeric else raw_primary[i],
+                "shadow": float(b) if numeric else raw_shadow[i],
+                "diff": float(paired.diff[at]) if numeric else None,
+                "inputs": dict(inputs[i] or {}),
+            }
+        )
+    return examples

@@ -5,8 +5,12 @@ candidate's failures apart."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelward import rollout
 from modelward.config import Workspace
@@ -78,3 +82,122 @@ def test_a_report_needs_a_shadow_release_and_known_segments(w: Setup, sink: Pred
         w.session, open_prediction_sink({"type": "memory"}, w.session.workspace.root), "churn"
     )
     assert empty.pairs == 0 and empty.rate is None and empty.worst_cohort() is None
+
+
+def _row(rid: str, role: str, prediction: Any, inputs: dict[str, Any], **extra: Any) -> Any:
+    from modelward.monitoring import PredictionRecord
+
+    return PredictionRecord(
+        rid, 1_000, "churn", "churn", "1" if role == "primary" else "2", inputs, prediction,
+        10.0, False, role=role, **{"release_id": "rel", **extra},
+    )  # fmt: skip
+
+
+def test_pairing_keeps_a_retry_once_counts_strays_and_compares_labels_as_they_are() -> None:
+    sink = open_prediction_sink({"type": "memory"}, Path("."))
+    sink.write(
+        [
+            _row("a", "primary", "churns", {"plan": "pro"}),
+            _row("a", "shadow", "stays", {"plan": "pro"}),
+            _row("b", "primary", "stays", {"plan": "basic"}),
+            _row("b", "shadow", "churns", {"plan": "basic"}),
+            _row("b", "shadow", "stays", {"plan": "basic"}),  # a retry: the last answer counts
+            _row("c", "shadow", "stays", {"plan": "basic"}),  # no primary row
+            _row("d", "primary", "stays", {"plan": "basic"}),
+            _row("d", "shadow", None, {"plan": "basic"}, error="TimeoutError"),
+            _row("e", "primary", "stays", {"plan": "basic"}, release_id="other"),
+        ]
+    )
+    report = rollout.shadow_report_window(
+        sink.read_window("churn"), endpoint="churn", release_id="rel", baseline="churn@1",
+        candidate="churn@2",
+    )  # fmt: skip
+    assert (report.pairs, report.disagreements, report.unpaired, report.shadow_failed) == (
+        2, 1, 1, 1,
+    )  # fmt: skip
+    assert report.mean_abs_diff is None  # labels have no score difference
+    assert [e["request_id"] for e in report.examples] == ["a"]
+    assert report.examples[0] == {
+        "request_id": "a", "primary": "churns", "shadow": "stays", "diff": None,
+        "inputs": {"plan": "pro"},
+    }  # fmt: skip
+    assert {c["value"]: c["rate"] for c in report.segments["plan"]} == {"pro": 1.0, "basic": 0.0}
+
+
+def test_the_html_page_names_the_cohort_and_runs_no_script(
+    w: Setup, sink: PredictionSink, tmp_path: Path
+) -> None:
+    release = _start(w)
+    rows = mirror(release, 600, seed=8)
+    rows[0] = rows[0]._replace(inputs={**rows[0].inputs, "plan": "<script>alert(1)</script>"})
+    sink.write(rows)
+    data = rollout.shadow_report(w.session, sink, "churn", top=3).to_dict()
+    path = rollout.write_shadow_html(data, tmp_path / "out" / "shadow.html")
+    page = path.read_text(encoding="utf-8")
+    assert "Disagreement concentrates where <b>plan = pro</b>" in page
+    assert page.count("<svg") == 1 + len(data["ranges"])  # one chart per cohort breakdown
+    assert "<script" not in page and "&lt;script&gt;" in page  # the logged value is escaped
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert [p.name for p in path.parent.iterdir()] == ["shadow.html"]  # no temporary left
+    empty = rollout.render_shadow_html({**data, "pairs": 0})
+    assert "No mirrored request is paired yet" in empty
+
+
+@st.composite
+def _logs(draw: st.DrawFn) -> list[Any]:
+    """Log rows of one release: request ids from a small pool (so retries, strays and
+    copies without a primary occur), any role, some errors, scores or nothing."""
+    rows = []
+    for _ in range(draw(st.integers(0, 40))):
+        role = draw(st.sampled_from(["primary", "shadow", "candidate"]))
+        error = draw(st.sampled_from(["", "", "", "TimeoutError"]))
+        score = draw(st.one_of(st.none(), st.floats(0, 1, allow_nan=False)))
+        plan = draw(st.sampled_from(["basic", "pro"]))
+        rid = f"r{draw(st.integers(0, 9))}"
+        rows.append(_row(rid, role, None if error else score, {"plan": plan}, error=error))
+    return rows
+
+
+def _reference(rows: list[Any], threshold: float) -> dict[str, Any]:
+    """The pairing spelled out row by row: the last answer of each role counts."""
+    primary: dict[str, Any] = {}
+    shadow: dict[str, Any] = {}
+    failed = 0
+    for r in rows:
+        if r.role == "shadow" and r.error:
+            failed += 1
+        elif not r.error and r.role == "primary":
+            primary[r.request_id] = r
+        elif not r.error and r.role == "shadow":
+            shadow[r.request_id] = r
+    pairs = []
+    for rid, copy in shadow.items():
+        if rid in primary:
+            a, b = primary[rid].prediction, copy.prediction
+            numbers = a is not None and b is not None
+            pairs.append(((a >= threshold) != (b >= threshold)) if numbers else a != b)
+    return {
+        "pairs": len(pairs),
+        "disagreements": sum(pairs),
+        "unpaired": len(shadow) - len(pairs),
+        "shadow_failed": failed,
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=_logs(), threshold=st.sampled_from([0.3, 0.5]))
+def test_the_vectorised_pairing_matches_pairing_row_by_row(
+    rows: list[Any], threshold: float
+) -> None:
+    sink = open_prediction_sink({"type": "memory"}, Path("."))
+    sink.write(rows)
+    report = rollout.shadow_report_window(
+        sink.read_window("churn"), endpoint="churn", release_id="rel", baseline="churn@1",
+        candidate="churn@2", threshold=threshold,
+    )  # fmt: skip
+    got = {k: getattr(report, k) for k in ("pairs", "disagreements", "unpaired", "shadow_failed")}
+    assert got == _reference(rows, threshold)
+    if report.pairs:
+        by_plan = report.segments["plan"]
+        assert sum(c["pairs"] for c in by_plan) == report.pairs
+        assert sum(c["disagreements"] for c in by_plan) == report.disagreements

@@ -16,6 +16,7 @@ def routers() -> list[APIRouter]:
         models,
         monitoring,
         pipelines,
+        shadow,
         signin,
     )
 
@@ -24,6 +25,7 @@ def routers() -> list[APIRouter]:
         home.router,
         models.router,
         endpoints.router,
+        shadow.router,
         monitoring.router,
         pipelines.router,
         catalog.router,

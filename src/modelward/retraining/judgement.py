@@ -164,7 +164,7 @@ def _budgeted(
         checks.append(Check("budget", False, detail))
         return Judgement("wait", detail, checks)
     if ev.cpu_today_s >= budget.max_cpu_s:
-        detail = f"budget: {ev.cpu_today_s:.0f} CPU s today, at most {budget.max_cpu_s:.0f}"
+        detail = f"budget: {ev.cpu_today_s:.1f} CPU s today, at most {budget.max_cpu_s:g}"
         checks.append(Check("budget", False, detail))
         return Judgement("wait", detail, checks)
     checks.append(Check("budget", True, f"{ev.runs_today} of {budget.max_runs_per_day} run(s)"))

@@ -77,8 +77,9 @@ churn = supervised_tabular(
 
 # The champion recalibrated, not retrained: when its ranking holds but its probabilities
 # drifted (more customers churn than it says), an isotonic calibrator is fitted over its
-# scores on the recent labelled window (`window_from` to `as_of`) and judged against it on
-# the window's latest rows: it must be better calibrated (log loss) and no worse anywhere.
+# scores on the recent labelled window (`window_from` to `as_of`) and judged against the
+# champion on the window's latest rows: its calibration error must be lower, and below
+# 0.06 (a month of the example's customers measures it to about a hundredth).
 churn_recalibrate = supervised_tabular(
     "churn-recalibrate",
     datasets=DATASETS,
@@ -92,7 +93,7 @@ churn_recalibrate = supervised_tabular(
     trainers={},
     recalibrate="isotonic",
     model_name="churn",
-    policy=AcceptancePolicy(metric="log_loss", min_delta=0.0, max_segment_drop=0.05, max_ece=0.05),
+    policy=AcceptancePolicy(metric="ece", min_delta=0.0, max_ece=0.06),
     as_of="2025-12-27T00:00:00+00:00",
     split="time",
     test_fraction=0.3,

@@ -151,7 +151,15 @@ def judge(policy: RetrainPolicy, trigger: Trigger, ev: Evidence) -> Judgement:
                 )
             )
             return _budgeted(policy, ev, checks, "recalibrate")
-        checks.append(Check("recalibration", True, "recalibration would not suffice: retrain"))
+        seen = (
+            f" (AUC {auc:.3f} vs {base:.3f} held out, tolerance "
+            f"{policy.checks.recalibrate_auc_tolerance:g})"
+            if auc is not None and base is not None
+            else ""
+        )
+        checks.append(
+            Check("recalibration", True, f"recalibration would not suffice{seen}: retrain")
+        )
     return _budgeted(policy, ev, checks, "retrain")
 
 

@@ -7,7 +7,8 @@
        ▼ judge (evidence, checks)
     wait / block ──► recorded, closed (the same decision again is linked, not repeated)
     retrain / recalibrate ──► running ──► rejected (evaluation: the champion stays)
-                                 │    └─► failed (the run, or no candidate)
+                                 │    ├─► failed (the run, or no candidate)
+                                 │    └─► stopped (over the CPU budget, between steps)
                                  ▼
                              releasing (shadow) ──analysis passes──► releasing (canary)
                                  │                                      │

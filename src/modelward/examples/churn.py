@@ -24,6 +24,7 @@ from modelward.data import connect, quote_literal
 __all__ = [
     "AS_OF",
     "CONTRACT_YAML",
+    "DRIFTS",
     "HISTORY_AS_OF",
     "HISTORY_START",
     "write_churn_data",
@@ -155,20 +156,53 @@ def write_customers(path: Path, *, rows: int = 50_000, day: int = 0, broken: boo
     return path
 
 
+#: how churn changes from month ``drift_from`` on (inputs stay as they were):
+#: "calibration": more customers churn, the ranking holds (a recalibration suffices);
+#: "concept": what predicts churn changes (the ticket-and-login pattern stops mattering,
+#: high spenders leave): only a retrain catches it
+DRIFTS = ("calibration", "concept")
+
+
+def _drifted(z: str, drift: str, drift_from: int) -> str:
+    if drift == "calibration":
+        return f"CASE WHEN month >= {int(drift_from)} THEN ({z}) + 1.2 ELSE {z} END"
+    changed = (
+        "-2.6 + 0.15 * greatest(support_tickets, 0) - 0.01 * tenure_months"
+        " + CASE WHEN monthly_spend > 150 THEN 2.0 ELSE 0 END"
+        " + CASE region WHEN 'apac' THEN 1.2 ELSE 0 END"
+    )
+    return f"CASE WHEN month >= {int(drift_from)} THEN {changed} ELSE {z} END"
+
+
 def write_churn_data(
-    folder: Path, *, customers: int = 3_000, months: int = 12, broken: bool = False
+    folder: Path,
+    *,
+    customers: int = 3_000,
+    months: int = 12,
+    broken: bool = False,
+    drift: str = "",
+    drift_from: int = 12,
 ) -> tuple[Path, Path]:
     """Write ``activity.parquet`` and ``labels.parquet`` into ``folder``; their paths.
 
     ``broken=True`` simulates a bad export: negative support ticket counts and unknown
-    plans, which the activity contract refuses.
+    plans, which the activity contract refuses. ``drift`` (one of :data:`DRIFTS`) changes
+    the labels from month ``drift_from`` on, the inputs unchanged; without it the bytes
+    are those of every earlier release.
     """
+    if drift and drift not in DRIFTS:
+        raise ValueError(f"drift: {drift!r} is not one of {', '.join(DRIFTS)}")
     folder.mkdir(parents=True, exist_ok=True)
     start = HISTORY_START.strftime("%Y-%m-%d %H:%M:%S+00")
     tickets = f"CAST(floor({_m(3)} * {_m(4)} * 9) AS INTEGER)"
     if broken:
         tickets = f"CASE WHEN {_m(20)} < 0.02 THEN -1 ELSE {tickets} END"
     plan = "plan" if not broken else f"CASE WHEN {_m(21)} < 0.02 THEN 'gold' ELSE plan END"
+    drifted, source = "", "scored"
+    if drift:
+        z = _drifted("z", drift, drift_from)
+        drifted = f", drifted AS (SELECT * REPLACE ({z} AS z) FROM scored)"
+        source = "drifted"
     rows = f"""
     WITH c AS (
       SELECT i + 1 AS customer_id,
@@ -198,8 +232,8 @@ def write_churn_data(
         + CASE WHEN tenure_months < 4 THEN 1.8 ELSE 0 END
         + CASE WHEN support_tickets >= 3 AND logins < 8 THEN 2.2 ELSE 0 END AS z
       FROM feats
-    )
-    SELECT *, CAST({_m(9)} < 1 / (1 + exp(-z)) AS INTEGER) AS churned FROM scored
+    ){drifted}
+    SELECT *, CAST({_m(9)} < 1 / (1 + exp(-z)) AS INTEGER) AS churned FROM {source}
     """
     activity, labels = folder / "activity.parquet", folder / "labels.parquet"
     con = connect()

@@ -69,7 +69,10 @@ def register_candidate(
     evaluated_on: str,
     *,
     reference: ReferenceProfile | None = None,
+    recalibrated: str | None = None,
 ) -> dict[str, Any]:
+    """Register ``model`` with the run's lineage; ``recalibrated`` names the version it
+    recalibrates (its calibrator fitted over that version's scores), kept in the lineage."""
     import mlflow
 
     from modelward import monitoring, registry
@@ -134,6 +137,8 @@ def register_candidate(
         "acceptance": evaluation["acceptance"],
         "golden_set_hash": evaluation["golden_set"]["hash"],
     }
+    if recalibrated is not None:
+        run.record.lineage["recalibrated_from"] = {"version": recalibrated, "method": chosen}
     if reference is not None:
         run.record.lineage["reference_profile"] = {
             "digest": monitoring.profile_digest(reference),

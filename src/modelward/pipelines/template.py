@@ -39,6 +39,7 @@ from modelward.pipelines.evaluation import (
 )
 from modelward.pipelines.graph import Pipeline
 from modelward.pipelines.params import Param
+from modelward.pipelines.recalibration import Method, calibrate_step
 from modelward.pipelines.splits import split_table
 from modelward.pipelines.steps import Step, StepContext, step
 
@@ -70,15 +71,15 @@ def _source_hash(fn: Callable[..., Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _as_of(text: str) -> datetime:
+def _as_of(text: str, param: str = "as_of") -> datetime:
     if not text:
         return datetime.now(UTC)
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"parameter 'as_of': not an ISO time: {text!r}", param="as_of") from None
+        raise InputError(f"parameter {param!r}: not an ISO time: {text!r}", param=param) from None
     if value.tzinfo is None:
-        raise InputError("parameter 'as_of': give a time zone, e.g. +00:00", param="as_of")
+        raise InputError(f"parameter {param!r}: give a time zone, e.g. +00:00", param=param)
     return value
 
 
@@ -128,6 +129,7 @@ def supervised_tabular(
     seed: int = 7,
     on_registered: Callable[[StepContext, dict[str, Any]], Any] | None = None,
     description: str = "",
+    recalibrate: Method | None = None,
 ) -> Pipeline:
     """Build the template pipeline. Assign it to a module-level name in ``pipelines.py``.
 
@@ -137,10 +139,16 @@ def supervised_tabular(
     of the training set reported separately (e.g. plan, region); ``sensitive`` are columns
     (of the spine or features) across whose groups the evaluation measures selection-rate
     and true-positive-rate parity, judged by the policy's fairness thresholds.
+
+    ``recalibrate`` ("isotonic" or "sigmoid") builds a recalibration pipeline instead: no
+    trainer, the Production model with a calibrator fitted on the labelled rows of a
+    window (parameter ``window_from`` to ``as_of``), judged against the champion on the
+    window's held-out rows and registered with the champion in its lineage
+    (:mod:`~modelward.pipelines.recalibration`).
     """
     if spine not in datasets:
         raise InputError(f"template {name!r}: spine {spine!r} is not one of the datasets")
-    if not trainers:
+    if not trainers and recalibrate is None:
         raise InputError(f"template {name!r}: give at least one trainer")
     accept = policy or AcceptancePolicy()
     module = sys._getframe(1).f_globals.get("__name__")
@@ -224,12 +232,9 @@ def supervised_tabular(
             for k, r in reports.items()
         }
 
-    @step(name="features", outputs=("training_set", "feature_lineage"))
-    def features_(
-        extract: dict[str, Any], validate: dict[str, Any], inputs: dict[str, Any], ctx: StepContext
+    def point_in_time(
+        extract: dict[str, Any], inputs: dict[str, Any], ctx: StepContext, window_from: str
     ) -> tuple[pa.Table, dict[str, Any]]:
-        """Point-in-time join of the features onto the labels known at ``as_of``, reading
-        exactly the snapshots ``extract`` pinned."""
         from modelward.data import read_snapshot
         from modelward.features import training_set
 
@@ -237,6 +242,11 @@ def supervised_tabular(
         if label_available_at is not None:
             cutoff = pa.scalar(datetime.fromisoformat(inputs["as_of"]))
             labels = labels.filter(pc.less_equal(labels.column(label_available_at), cutoff))
+        if window_from:
+            start = pa.scalar(
+                _as_of(window_from, "window_from"), labels.schema.field(timestamp).type
+            )
+            labels = labels.filter(pc.greater_equal(labels.column(timestamp), start))
         keep = [entity_key, timestamp, label] + [
             s for s in dict.fromkeys([*segments, *sensitive]) if s in labels.column_names
         ]
@@ -274,6 +284,40 @@ def supervised_tabular(
         lineage["feature_columns"] = columns
         return table, lineage
 
+    if recalibrate is None:
+
+        @step(
+            name="features",
+            outputs=("training_set", "feature_lineage"),
+            version=_source_hash(point_in_time),
+        )
+        def features_(
+            extract: dict[str, Any],
+            validate: dict[str, Any],
+            inputs: dict[str, Any],
+            ctx: StepContext,
+        ) -> tuple[pa.Table, dict[str, Any]]:
+            """Point-in-time join of the features onto the labels known at ``as_of``,
+            reading exactly the snapshots ``extract`` pinned."""
+            return point_in_time(extract, inputs, ctx, "")
+
+    else:
+
+        @step(
+            name="features",
+            outputs=("training_set", "feature_lineage"),
+            version=_source_hash(point_in_time),
+        )
+        def features_(
+            extract: dict[str, Any],
+            validate: dict[str, Any],
+            inputs: dict[str, Any],
+            window_from: str,
+            ctx: StepContext,
+        ) -> tuple[pa.Table, dict[str, Any]]:
+            """The same join, on the labels of the window only (``window_from`` on)."""
+            return point_in_time(extract, inputs, ctx, window_from)
+
     @step(name="split", outputs=("train", "test", "split_manifest"))
     def split_(
         training_set: pa.Table, split: str, test_fraction: float, seed: int
@@ -288,7 +332,11 @@ def supervised_tabular(
             key=entity_key,
         )
 
-    train_steps = [_train_step(t_name, fn, label) for t_name, fn in trainers.items()]
+    train_steps = (
+        [_train_step(t_name, fn, label) for t_name, fn in trainers.items()]
+        if recalibrate is None
+        else [calibrate_step(recalibrate, label)]
+    )
 
     @step(outputs=("champion_model", "champion_info"))
     def champion(champion_ref: str | None, ctx: StepContext) -> tuple[Any, dict[str, Any]]:
@@ -363,6 +411,7 @@ def supervised_tabular(
             feature_lineage,
             extract[spine]["ref"],
             reference=reference,
+            recalibrated=(evaluation["champion"] or {}).get("label") if recalibrate else None,
         )
         folder = Path(report["html"]).parent
         if (folder / "evaluation.json").is_file():
@@ -379,17 +428,22 @@ def supervised_tabular(
             return hook(ctx, register)
 
         steps.append(release)
+    params = {
+        "as_of": Param(
+            str, default=as_of, help="ISO time the labels and data are judged at (empty: now)"
+        ),
+        "split": Param(str, default=split, choices=("time", "random")),
+        "test_fraction": Param(float, default=test_fraction),
+        "seed": Param(int, default=seed, help="seed of the random split and the trainers"),
+    }
+    if recalibrate is not None:
+        params["window_from"] = Param(
+            str, default="", help="ISO time the recalibration window's labels start at"
+        )
     return Pipeline(
         name,
         steps,
-        {
-            "as_of": Param(
-                str, default=as_of, help="ISO time the labels and data are judged at (empty: now)"
-            ),
-            "split": Param(str, default=split, choices=("time", "random")),
-            "test_fraction": Param(float, default=test_fraction),
-            "seed": Param(int, default=seed, help="seed of the random split and the trainers"),
-        },
+        params,
         description=description or f"supervised tabular pipeline for model {model_name!r}",
         module=module,
     )

@@ -20,6 +20,9 @@ TRUSTED_INTERNALS: frozenset[str] = frozenset(
     {
         # node storage of DecisionTree*, RandomForest*, ExtraTrees*, GradientBoosting*
         "sklearn.tree._tree.Tree",
+        # a recalibrated version (CalibratedClassifierCV): the frozen model and its fitted
+        # calibrator (isotonic or sigmoid), pairs of plain estimators
+        "sklearn.calibration._CalibratedClassifier",
         # XGBoost's booster (restored from its own JSON/UBJ model format, not pickle)
         "xgboost.core.Booster",
         "xgboost.sklearn.XGBClassifier",

@@ -17,22 +17,19 @@ from typing import TYPE_CHECKING
 from modelward._exports import lazy_exports
 
 if TYPE_CHECKING:
+    from modelward.retraining.episodes import LOOP, Episode, get_episode, list_episodes
     from modelward.retraining.evidence import Evidence, gather
     from modelward.retraining.judgement import Check, Judgement, judge
     from modelward.retraining.loop import (
-        LOOP,
-        Episode,
-        advance_episodes,
         decide_trigger,
-        get_episode,
         handle_trigger,
-        list_episodes,
         policies_of,
         run_episode,
         tick,
         trigger_by_hand,
     )
     from modelward.retraining.policies import RetrainPolicy, find_policy, load_policies
+    from modelward.retraining.releases import advance_episodes
     from modelward.retraining.runner import Runner, RunOutcome, pipeline_runner
     from modelward.retraining.switches import set_switch, switch_states
     from modelward.retraining.triggers import Trigger, detect
@@ -74,14 +71,14 @@ __getattr__, __dir__ = lazy_exports(
         "Check": "judgement",
         "Judgement": "judgement",
         "judge": "judgement",
-        "LOOP": "loop",
-        "Episode": "loop",
-        "advance_episodes": "loop",
+        "LOOP": "episodes",
+        "Episode": "episodes",
+        "get_episode": "episodes",
+        "list_episodes": "episodes",
+        "advance_episodes": "releases",
         "decide_trigger": "loop",
         "run_episode": "loop",
-        "get_episode": "loop",
         "handle_trigger": "loop",
-        "list_episodes": "loop",
         "policies_of": "loop",
         "tick": "loop",
         "trigger_by_hand": "loop",

@@ -151,7 +151,15 @@ def judge(policy: RetrainPolicy, trigger: Trigger, ev: Evidence) -> Judgement:
                 )
             )
             return _budgeted(policy, ev, checks, "recalibrate")
-        checks.append(Check("recalibration", True, "recalibration would not suffice: retrain"))
+        seen = (
+            f" (AUC {auc:.3f} vs {base:.3f} held out, tolerance "
+            f"{policy.checks.recalibrate_auc_tolerance:g})"
+            if auc is not None and base is not None
+            else ""
+        )
+        checks.append(
+            Check("recalibration", True, f"recalibration would not suffice{seen}: retrain")
+        )
     return _budgeted(policy, ev, checks, "retrain")
 
 
@@ -164,7 +172,7 @@ def _budgeted(
         checks.append(Check("budget", False, detail))
         return Judgement("wait", detail, checks)
     if ev.cpu_today_s >= budget.max_cpu_s:
-        detail = f"budget: {ev.cpu_today_s:.0f} CPU s today, at most {budget.max_cpu_s:.0f}"
+        detail = f"budget: {ev.cpu_today_s:.1f} CPU s today, at most {budget.max_cpu_s:g}"
         checks.append(Check("budget", False, detail))
         return Judgement("wait", detail, checks)
     checks.append(Check("budget", True, f"{ev.runs_today} of {budget.max_runs_per_day} run(s)"))

@@ -7,7 +7,8 @@
        ▼ judge (evidence, checks)
     wait / block ──► recorded, closed (the same decision again is linked, not repeated)
     retrain / recalibrate ──► running ──► rejected (evaluation: the champion stays)
-                                 │    └─► failed (the run, or no candidate)
+                                 │    ├─► failed (the run, or no candidate)
+                                 │    └─► stopped (over the CPU budget, between steps)
                                  ▼
                              releasing (shadow) ──analysis passes──► releasing (canary)
                                  │                                      │
@@ -26,150 +27,44 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelward import security
-from modelward.errors import InputError, ModelwardError, NotFound
+from modelward.errors import InputError
+from modelward.retraining.episodes import (
+    LOOP,
+    Episode,
+    audit,
+    episode_from_row,
+    get_episode,
+)
 from modelward.retraining.evidence import Evidence, gather
 from modelward.retraining.judgement import Judgement, judge
 from modelward.retraining.policies import RetrainPolicy, find_policy, load_policies
-from modelward.retraining.runner import Runner, RunOutcome, pipeline_runner
+from modelward.retraining.releases import advance_episodes, run_decided
+from modelward.retraining.runner import Runner, pipeline_runner
 from modelward.retraining.tables import retrain_episodes
 from modelward.retraining.triggers import Trigger, detect, manual
-from modelward.security import Permission, Principal, Role
+from modelward.security import Permission, Principal
 
 if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = [
-    "Episode",
-    "advance_episodes",
     "decide_trigger",
-    "get_episode",
     "handle_trigger",
-    "list_episodes",
     "policies_of",
     "run_episode",
     "tick",
     "trigger_by_hand",
 ]
 
-OPEN_STATES = frozenset({"running", "releasing"})
-#: who the scheduler acts as: it may start releases, never approve or change a stage
-LOOP = Principal("retraining", Role.OPERATOR, kind="service")
-
-
-@dataclass(frozen=True)
-class Episode:
-    id: str
-    policy: str
-    key: str
-    kind: str
-    decision: str
-    state: str
-    reason: str
-    checks: list[dict[str, Any]]
-    evidence: dict[str, Any]
-    window_start: datetime | None
-    window_end: datetime | None
-    run_id: str | None
-    candidate: str | None
-    release_id: str | None
-    stage: int
-    cpu_s: float
-    linked: int
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None = None
-    #: for the caller of :func:`handle_trigger`: this trigger was linked, nothing started
-    was_linked: bool = field(default=False, compare=False)
-
-    @property
-    def open(self) -> bool:
-        return self.state in OPEN_STATES
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "was_linked"}
-        for k in ("window_start", "window_end", "created_at", "updated_at", "closed_at"):
-            data[k] = data[k].isoformat() if data[k] is not None else None
-        return data
-
-
-def _episode(row: Row[Any], *, linked: bool = False) -> Episode:
-    m = dict(row._mapping)
-    m.pop("open_slot", None)
-    return Episode(**m, was_linked=linked)
-
 
 def policies_of(session: Session) -> list[RetrainPolicy]:
     return load_policies(session.workspace.settings.retraining.policies)
-
-
-def get_episode(session: Session, episode_id: str) -> Episode:
-    with session.store.read() as conn:
-        row = conn.execute(
-            select(retrain_episodes).where(retrain_episodes.c.id == episode_id)
-        ).first()
-    if row is None:
-        raise NotFound(f"retraining episode {episode_id[:40]!r} does not exist")
-    return _episode(row)
-
-
-def list_episodes(session: Session, policy: str | None = None, *, limit: int = 50) -> list[Episode]:
-    """Episodes newest first (every decision, with its checks and evidence)."""
-    query = select(retrain_episodes).order_by(retrain_episodes.c.created_at.desc())
-    if policy is not None:
-        query = query.where(retrain_episodes.c.policy == policy)
-    with session.store.read() as conn:
-        rows = conn.execute(query.limit(max(1, min(limit, 1000)))).all()
-    return [_episode(r) for r in rows]
-
-
-def _audit(
-    conn: Connection, actor: str, action: str, ep_id: str, policy: str, **payload: Any
-) -> None:
-    security.record(
-        conn,
-        actor=actor,
-        action=f"retraining.{action}",
-        target=f"retraining:{policy}",
-        payload={"episode": ep_id, **payload},
-    )
-
-
-def _change(session: Session, episode: Episode, actor: str, action: str, **values: Any) -> Episode:
-    """One change of an episode and its audit entry, in one transaction."""
-    now = datetime.now(UTC)
-    if values.get("state") is not None and values["state"] not in OPEN_STATES:
-        values |= {"open_slot": None, "closed_at": now}
-    with session.store.transaction() as conn:
-        conn.execute(
-            update(retrain_episodes)
-            .where(retrain_episodes.c.id == episode.id)
-            .values(updated_at=now, **values)
-        )
-        _audit(
-            conn,
-            actor,
-            action,
-            episode.id,
-            episode.policy,
-            **{
-                k: v
-                for k, v in values.items()
-                if k in ("state", "reason", "candidate", "release_id")
-            },
-        )
-        row = conn.execute(
-            select(retrain_episodes).where(retrain_episodes.c.id == episode.id)
-        ).one()
-    return _episode(row)
 
 
 def _link(conn: Connection, row: Row[Any], trigger: Trigger, actor: str) -> Episode:
@@ -178,9 +73,9 @@ def _link(conn: Connection, row: Row[Any], trigger: Trigger, actor: str) -> Epis
         .where(retrain_episodes.c.id == row.id)
         .values(linked=retrain_episodes.c.linked + 1, updated_at=datetime.now(UTC))
     )
-    _audit(conn, actor, "trigger_linked", row.id, row.policy, trigger=trigger.to_dict())
+    audit(conn, actor, "trigger_linked", row.id, row.policy, trigger=trigger.to_dict())
     fresh = conn.execute(select(retrain_episodes).where(retrain_episodes.c.id == row.id)).one()
-    return _episode(fresh, linked=True)
+    return episode_from_row(fresh, linked=True)
 
 
 def _open_of(conn: Connection, policy: str) -> Row[Any] | None:
@@ -221,7 +116,7 @@ def _linkable(
                     updated_at=datetime.now(UTC),
                 )
             )
-            _audit(conn, "retraining", "abandoned", opened.id, policy.name, reason=reason)
+            audit(conn, "retraining", "abandoned", opened.id, policy.name, reason=reason)
             opened = None
     if opened is not None:
         return opened
@@ -244,6 +139,11 @@ def _insert(
     now: datetime,
 ) -> str:
     runs = judgement.decision in ("retrain", "recalibrate")
+    days = (
+        policy.recalibration_window_days
+        if judgement.decision == "recalibrate"
+        else policy.window_days
+    )
     state = "running" if runs else ("blocked" if judgement.decision == "block" else "waited")
     episode_id = uuid.uuid4().hex
     conn.execute(
@@ -257,7 +157,7 @@ def _insert(
             reason=judgement.reason[:2000],
             checks=[c.__dict__ for c in judgement.checks],
             evidence={"trigger": trigger.to_dict(), "seen": evidence.to_dict()},
-            window_start=now - timedelta(days=policy.window_days) if runs else None,
+            window_start=now - timedelta(days=days) if runs else None,
             window_end=now if runs else None,
             stage=0,
             cpu_s=0.0,
@@ -269,7 +169,7 @@ def _insert(
             closed_at=None if runs else now,
         )
     )
-    _audit(
+    audit(
         conn,
         actor,
         "decided",
@@ -346,7 +246,7 @@ def run_episode(
     """Run a decided episode: the pipeline, then the candidate's first release."""
     if not episode.open or episode.was_linked or episode.state != "running":
         return episode
-    return _run(session, principal, policy, episode, evidence, runner or pipeline_runner)
+    return run_decided(session, principal, policy, episode, evidence, runner or pipeline_runner)
 
 
 def handle_trigger(
@@ -363,173 +263,6 @@ def handle_trigger(
     the trigger joined an episode already there)."""
     episode, ev = decide_trigger(session, principal, policy, trigger, evidence=evidence, now=now)
     return run_episode(session, principal, policy, episode, ev, runner=runner)
-
-
-def _run(
-    session: Session,
-    principal: Principal,
-    policy: RetrainPolicy,
-    episode: Episode,
-    ev: Evidence,
-    runner: Runner,
-) -> Episode:
-    pipeline = policy.pipeline if episode.decision == "retrain" else policy.recalibration_pipeline
-    if not pipeline:
-        return _change(
-            session,
-            episode,
-            principal.name,
-            "noted",
-            state="noted",
-            reason="recalibration would suffice, but the policy names no recalibration_pipeline: "
-            "recalibrate by hand, or name one",
-        )
-    params = dict(policy.params)
-    window = {"start": episode.window_start, "end": episode.window_end}
-    for end, name in policy.window_params.items():
-        when = window[end]
-        if when is not None:
-            params[name] = when.isoformat()
-    try:
-        outcome = runner(session, policy, pipeline, params)
-    except ModelwardError as exc:
-        outcome = RunOutcome("", False, error=f"{type(exc).__name__}: {exc.message}")
-    except Exception as exc:  # the project's pipeline: its failure is the episode's, not ours
-        outcome = RunOutcome("", False, error=f"{type(exc).__name__}: {exc}"[:500])
-    base = {"run_id": outcome.run_id or None, "cpu_s": outcome.cpu_s}
-    if not outcome.ok or outcome.candidate is None:
-        return _change(
-            session, episode, principal.name, "failed", state="failed", reason=outcome.error, **base
-        )
-    if outcome.candidate == ev.serving or not outcome.accepted:
-        why = (
-            "the run produced the serving version again"
-            if outcome.candidate == ev.serving
-            else "rejected at evaluation against the champion"
-        )
-        return _change(
-            session,
-            episode,
-            principal.name,
-            "rejected",
-            state="rejected",
-            candidate=outcome.candidate,
-            reason=f"{outcome.candidate} {why}; {ev.serving or 'the champion'} stays",
-            **base,
-        )
-    running = _change(
-        session, episode, principal.name, "candidate", candidate=outcome.candidate, **base
-    )
-    return _start_release(session, principal, policy, running, ev.serving, stage=0)
-
-
-def _start_release(
-    session: Session,
-    principal: Principal,
-    policy: RetrainPolicy,
-    episode: Episode,
-    baseline: str | None,
-    *,
-    stage: int,
-) -> Episode:
-    from modelward import rollout
-
-    strategy = policy.strategies[stage]
-    if baseline is None:
-        return _change(
-            session,
-            episode,
-            principal.name,
-            "failed",
-            state="failed",
-            reason=f"{policy.model} has no Production version to release against",
-        )
-    try:
-        release = rollout.start_release(
-            session,
-            principal,
-            endpoint=policy.endpoint,
-            baseline=baseline,
-            candidate=episode.candidate or "",
-            strategy=strategy,
-        )
-    except ModelwardError as exc:
-        return _change(
-            session,
-            episode,
-            principal.name,
-            "failed",
-            state="failed",
-            reason=f"the {strategy} release could not start: {exc.message}",
-        )
-    return _change(
-        session,
-        episode,
-        principal.name,
-        "release_started",
-        state="releasing",
-        release_id=release.id,
-        stage=stage,
-        reason=f"{episode.candidate} in a {strategy} release on {policy.endpoint}",
-    )
-
-
-def advance_episodes(session: Session, principal: Principal = LOOP) -> list[Episode]:
-    """Move each releasing episode along with its release: the next strategy once a shadow
-    passes, ``released`` once promoted, ``rolled_back`` when the release ended otherwise."""
-    from modelward import rollout
-
-    policies = {p.name: p for p in policies_of(session)}
-    moved = []
-    for episode in list_episodes(session, limit=1000):
-        if episode.state != "releasing" or episode.release_id is None:
-            continue
-        policy = policies.get(episode.policy)
-        release = rollout.get_release(session, episode.release_id)
-        if release.state == "promoted":
-            moved.append(
-                _change(
-                    session,
-                    episode,
-                    principal.name,
-                    "released",
-                    state="released",
-                    reason=f"{release.candidate} answers {release.endpoint}; its Production "
-                    "stage waits for the stage policy's gates and approvals",
-                )
-            )
-        elif release.state in ("rolled_back", "aborted"):
-            moved.append(
-                _change(
-                    session,
-                    episode,
-                    principal.name,
-                    "rolled_back",
-                    state="rolled_back",
-                    reason=f"the {release.strategy.value} release was {release.state}",
-                )
-            )
-        elif (
-            policy is not None
-            and release.live
-            and release.strategy.value == "shadow"
-            and (release.last_analysis or {}).get("verdict") == "pass"
-            and episode.stage + 1 < len(policy.strategies)
-        ):
-            nxt = policy.strategies[episode.stage + 1]
-            rollout.abort(
-                session,
-                principal,
-                release.endpoint,
-                expected_version=release.version,
-                reason=f"shadow passed; retraining continues with {nxt}",
-            )
-            moved.append(
-                _start_release(
-                    session, principal, policy, episode, release.baseline, stage=episode.stage + 1
-                )
-            )
-    return moved
 
 
 def trigger_by_hand(

@@ -134,6 +134,10 @@ class RetrainPolicy(_Model):
     window_days: float = Field(default=90.0, gt=0, le=3650)
     #: pipeline parameters that receive the window (ISO 8601), e.g. {start = "train_from"}
     window_params: dict[Literal["start", "end"], str] = Field(default_factory=dict)
+    #: the recent labelled window a recalibration fits its calibrator on, ending at its start
+    recalibration_window_days: float = Field(default=60.0, gt=0, le=3650)
+    #: the recalibration pipeline's parameters for that window; empty: ``window_params``
+    recalibration_window_params: dict[Literal["start", "end"], str] = Field(default_factory=dict)
     triggers: Triggers = Triggers()
     checks: Checks = Checks()
     budget: Budget = Budget()

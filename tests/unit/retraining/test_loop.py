@@ -89,7 +89,9 @@ class Runner:
         self.calls: list[dict[str, Any]] = []
         self.outcome = RunOutcome("run-1", True, candidate, accepted, cpu_s=12.5)
 
-    def __call__(self, session: Session, policy: Any, pipeline: str, params: Any) -> RunOutcome:
+    def __call__(
+        self, session: Session, policy: Any, pipeline: str, params: Any, **kw: Any
+    ) -> RunOutcome:
         self.calls.append({"pipeline": pipeline, **params})
         return self.outcome
 
@@ -266,7 +268,7 @@ def test_a_run_whose_process_died_frees_the_policy_after_its_timeout(
 
     policy = policies_of(session)[0]
 
-    def crashed(*_: Any) -> RunOutcome:
+    def crashed(*_: Any, **__: Any) -> RunOutcome:
         raise KeyboardInterrupt  # stands for kill -9: the process stops mid-run
 
     with pytest.raises(KeyboardInterrupt):

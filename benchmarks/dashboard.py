@@ -3,7 +3,8 @@
 Seeds (in bulk, into a fresh workspace under benchmarks/.data/dashboard): ``--versions``
 versions of one model with complete lineage, ``--endpoints`` endpoints (the first with a
 live canary), and ``--predictions`` logged predictions spread over the endpoints and the
-last 24 hours in the workspace's SQLite prediction log. Then renders every page
+last 24 hours in the workspace's prediction log (``--log``: segments, what a new
+workspace uses, or SQLite, the log of older ones). Then renders every page
 ``--repeat`` times in process (Starlette's test client, signed in as a viewer) and
 reports the median and p95 wall time per page.
 
@@ -15,7 +16,7 @@ Prints a Rich table and JSON; writes benchmarks/results/dashboard.json. Other pr
 share the CPU: the machine's load average is printed beside the numbers.
 
     python benchmarks/dashboard.py [--versions 1000] [--endpoints 100]
-                                   [--predictions 1000000] [--repeat 15]
+                                   [--predictions 1000000] [--repeat 15] [--log sqlite]
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def seed(args: argparse.Namespace, console: Console) -> tuple[Any, str]:
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
     root = init_workspace(DATA / "ws", project="bench")
+    if args.log == "sqlite":  # a workspace made before segments became the new default
+        config = root / "modelward.toml"
+        config.write_text(config.read_text().split("[serving.prediction_log]")[0])
     session = Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "bench"}))
     boss = bootstrap_admin(session)[0].principal()
     create_identity(session, boss, "vic", Role.VIEWER.value)
@@ -173,6 +177,9 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=100)
     parser.add_argument("--predictions", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--log", choices=["segments", "sqlite"], default="segments", help="the prediction log"
+    )
     args = parser.parse_args()
     console = Console(width=150)
 

@@ -148,7 +148,10 @@ def build(work: Path, proxy_port: int, prefix: str) -> dict[str, Any]:
     from modelward.session import open_session
 
     root = init_workspace(work / "ws", project="soak")
-    with (root / "modelward.toml").open("a", encoding="utf-8") as toml:
+    config = root / "modelward.toml"
+    # the soak's log is Redis, declared below: drop the new workspace's segments table
+    config.write_text(config.read_text().split("[serving.prediction_log]")[0])
+    with config.open("a", encoding="utf-8") as toml:
         toml.write(
             "\n[serving]\npoll_interval_s = 1.0\naccess_log = false\n"
             "\n[serving.prediction_log]\n"

@@ -133,7 +133,9 @@ def test_triton_and_mlflow_clients_score_the_churn_endpoint_unchanged(
     assert proc.returncode in (0, -signal.SIGTERM), log.read_text()[-3000:]
     assert "Application shutdown complete" in log.read_text()
     # every protocol's rows are in the prediction log, PII redacted as on the native route
-    sink = open_prediction_sink({"type": "sqlite"}, sqlite_workspace.root)
+    sink = open_prediction_sink(
+        sqlite_workspace.settings.serving.prediction_log, sqlite_workspace.root
+    )
     logged = sink.read("churn")
     sink.close()
     assert len(logged) == 3 * (2 + len(payloads))

@@ -149,7 +149,7 @@ def test_sigterm_under_load_loses_no_prediction_log_entry(
         if proc.poll() is None:
             proc.kill()
     assert len(answered) >= 400
-    sink = open_prediction_sink({"type": "sqlite"}, root)
+    sink = open_prediction_sink(sqlite_workspace.settings.serving.prediction_log, root)
     logged = [r.request_id for r in sink.read("churn")]
     sink.close()
     missing = set(answered) - set(logged)

@@ -2,6 +2,7 @@
 
 Per endpoint, version and feature: drift effect, significant drift, null rate; per
 version: rows, error and degraded rates, p95 latency, realised AUC, ECE, label coverage;
+per endpoint: the gateway workers' CPU and memory and the cost per 1,000 predictions;
 per alert: firing or not. Scrape it with a viewer's token::
 
     scrape_configs:

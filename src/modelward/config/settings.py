@@ -211,6 +211,7 @@ RULE_METRICS = (
     "performance.<auc|accuracy|brier|ece|positive_rate|coverage>",
     "drift.<feature>.<effect|null_rate>",
     "kpi.<name>.<change|value>",
+    "system.<workers|cpu_mean|cpu_max|rss_mb_max|cost_per_1000>",
 )
 _RULE_METRIC_SHAPES = {
     "rows": 1,
@@ -221,22 +222,24 @@ _RULE_METRIC_SHAPES = {
     "performance": 2,
     "drift": 3,
     "kpi": 3,
+    "system": 2,
 }
 _RULE_LEAVES = {
     "latency_ms": {"p50", "p95", "p99"},
     "performance": {"auc", "accuracy", "brier", "ece", "positive_rate", "coverage"},
     "drift": {"effect", "null_rate"},
     "kpi": {"change", "value"},
+    "system": {"workers", "cpu_mean", "cpu_max", "rss_mb_max", "cost_per_1000"},
 }
 
 
 class AlertRuleSettings(_Section):
     """One rule of your own (``[[monitoring.rules]]``), beside the built-in one.
 
-    It holds for a version (or, for ``kpi.*``, for the endpoint) when ``when`` is true of a
-    monitor run; it then fires through the same persistence, cooldown, audit and webhook as
-    the built-in rule. A metric the run could not measure (no labels yet, a feature not in
-    the window) does not hold, and the run's notes say so.
+    It holds for a version (or, for ``kpi.*`` and ``system.*``, for the endpoint) when
+    ``when`` is true of a monitor run; it then fires through the same persistence,
+    cooldown, audit and webhook as the built-in rule. A metric the run could not measure
+    (no labels yet, a feature not in the window) does not hold, and the run's notes say so.
     """
 
     #: names the alert (its key is ``rule:<name>[:<version>]``)
@@ -332,6 +335,9 @@ class MonitoringSettings(_Section):
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     #: delivery attempts per change, with exponential backoff between them
     webhook_attempts: int = Field(default=5, ge=1, le=20)
+    #: seconds between a gateway worker's CPU and memory samples (the run's system
+    #: figures, priced by ``[serving] cost_per_core_hour``); 0: not sampled
+    usage_interval_s: float = Field(default=30.0, ge=0, le=3600)
     #: rules of your own, beside the built-in one (see ``AlertRuleSettings``)
     rules: list[AlertRuleSettings] = Field(default_factory=list)
     #: monitor runs on a schedule (see ``MonitorScheduleSettings``)

@@ -37,6 +37,12 @@ url = ""
 [data]
 batch_rows = 131072
 duckdb_memory_limit = "1GB"
+
+[serving.prediction_log]
+# The log the gateway writes and monitoring reads: columnar Parquet segments under
+# .modelward/predictions (a window is an Arrow scan). Without this table a workspace
+# keeps the SQLite log (.modelward/predictions.db), as workspaces made before it do.
+type = "segments"
 """
 
 _SECRETS_TEMPLATE = """\

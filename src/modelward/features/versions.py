@@ -310,6 +310,11 @@ def show(session: Session, name: str) -> dict[str, Any]:
                 "end": r.end,
                 "duration_s": r.duration_s,
                 "online_store": r.online_store,
+                "finished_at": r.finished_at,
+                # where the run read its rows (a snapshot's name@version, a file, SQL) and
+                # that source's content hash: what a data incident names as upstream
+                "source": (r.report or {}).get("source"),
+                "source_hash": (r.report or {}).get("source_hash"),
             }
             for r in runs
         ],

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from modelward.monitoring.report import render_monitor_html, write_monitor_report
     from modelward.monitoring.runs import Finding, MonitorResult, get_run, latest_run, run_monitor
     from modelward.monitoring.schedules import MonitorTick, run_due_monitors
+    from modelward.monitoring.usage import UsageReporter, UsageSample, system_figures
     from modelward.monitoring.webhooks import (
         WebhookSender,
         delivery_deadline_s,
@@ -89,6 +90,8 @@ __all__ = [
     "PredictionSink",
     "QuarantineFile",
     "ReferenceProfile",
+    "UsageReporter",
+    "UsageSample",
     "WebhookSender",
     "build_profile",
     "delivery_deadline_s",
@@ -116,6 +119,7 @@ __all__ = [
     "save_profile",
     "sender_from_settings",
     "sign_webhook",
+    "system_figures",
     "write_monitor_report",
 ]
 
@@ -163,6 +167,9 @@ __getattr__, __dir__ = lazy_exports(
         "MonitoringCollector": "metrics",
         "run_due_monitors": "schedules",
         "render_monitor_html": "report",
+        "UsageReporter": "usage",
+        "UsageSample": "usage",
+        "system_figures": "usage",
         "write_monitor_report": "report",
     },
 )

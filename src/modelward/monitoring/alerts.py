@@ -96,10 +96,13 @@ def conditions_of(
     held_out_auc: Mapping[str, float | None],
     policy: AlertPolicy,
     kpis: Sequence[Mapping[str, Any]] = (),
+    upstream: Mapping[str, str] | None = None,
 ) -> tuple[list[Condition], list[str]]:
     """The rule over one run's versions; also the reasons it stayed silent per version.
     ``kpis`` are the endpoint's :class:`~modelward.monitoring.kpis.KpiChange` dicts: one
-    moving the wrong way is evidence as a fall of realised AUC is."""
+    moving the wrong way is evidence as a fall of realised AUC is. ``upstream`` names
+    where a feature's values came from (:func:`~modelward.monitoring.upstream.
+    upstream_sources`); a data pipeline incident quotes it for its broken features."""
     wrong_kpis = [
         f"{k['name']} {k['change']:+.1%} (good: {k['good']})" for k in kpis if k["wrong_way"]
     ]
@@ -133,6 +136,7 @@ def conditions_of(
             continue
         fall = "; ".join(evidence)
         if broken:
+            sources = [f"{f}: {(upstream or {})[f]}" for f in broken if f in (upstream or {})]
             found.append(
                 Condition(
                     "data_pipeline_incident",
@@ -140,7 +144,8 @@ def conditions_of(
                     broken,
                     f"data pipeline incident: {', '.join(broken)} "
                     f"({'; '.join(a for f in important if f['quality'] for a in f['quality'])}); "
-                    f"{fall}: check the upstream source before retraining",
+                    f"{fall}: check the upstream source before retraining"
+                    + (f" (upstream: {'; '.join(sources)})" if sources else ""),
                 )
             )
         else:

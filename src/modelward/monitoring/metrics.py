@@ -90,9 +90,34 @@ class MonitoringCollector(Collector):
         )
         nulls = gauge("feature_null_rate", "Null rate of the feature in the window", per_feature)
         last = gauge("last_run_timestamp_seconds", "When the latest run was stored", ["endpoint"])
+        # the gateway workers' figures of the run's window: per endpoint, never per worker
+        # (a restarted worker is a new id: that label set would grow without bound)
+        workers = gauge("workers", "Gateway workers that reported in the window", ["endpoint"])
+        cpu_mean = gauge(
+            "worker_cpu_mean_cores",
+            "CPU of the gateway workers in the window, in cores",
+            ["endpoint"],
+        )
+        cpu_max = gauge("worker_cpu_max_cores", "CPU of the busiest gateway worker", ["endpoint"])
+        memory = gauge(
+            "worker_memory_max_bytes", "Largest resident memory of a gateway worker", ["endpoint"]
+        )
+        cost = gauge(
+            "cost_per_1000_predictions",
+            "Worker time priced at [serving] cost_per_core_hour, per 1,000 predictions",
+            ["endpoint"],
+        )
         for run in _latest_runs(self._session):
             endpoint = str(run.get("endpoint", ""))
             last.add_metric([endpoint], run["_stored_at"])
+            system = run.get("system")
+            if system:
+                workers.add_metric([endpoint], float(system["workers"]))
+                cpu_mean.add_metric([endpoint], float(system["cpu_mean"]))
+                cpu_max.add_metric([endpoint], float(system["cpu_max"]))
+                memory.add_metric([endpoint], float(system["rss_mb_max"]) * 2**20)
+                if system.get("cost_per_1000") is not None:
+                    cost.add_metric([endpoint], float(system["cost_per_1000"]))
             for v in run.get("versions", []):
                 labels = [endpoint, str(v.get("version", ""))]
                 rows.add_metric(labels, float(v.get("rows") or 0))
@@ -127,5 +152,10 @@ class MonitoringCollector(Collector):
             drifting,
             nulls,
             last,
+            workers,
+            cpu_mean,
+            cpu_max,
+            memory,
+            cost,
             firing,
         ]

@@ -6,7 +6,9 @@ per model version in the window: one chart per feature with the reference's dist
 window's overlaid (inline SVG, no script, no external asset: it opens from a mail
 attachment), the drift verdict with its effect size and corrected p-value, data quality
 (null rates, unseen categories, missing features), latency and error rates, and the
-realised performance where labels have arrived. Numeric distributions are drawn from the
+realised performance where labels have arrived; the gateway workers' CPU, memory and cost
+per 1,000 predictions; and AUC and ECE per segment across the endpoint's stored runs
+(:mod:`~modelward.monitoring.trends`). Numeric distributions are drawn from the
 two quantile sketches on shared bins, so the page needs neither the training set nor the
 raw window. Both files are written to temporary names and renamed into place.
 """
@@ -22,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelward.errors import StorageError
+from modelward.monitoring.history import list_runs
 from modelward.monitoring.profiles import NumericProfile, ReferenceProfile
 from modelward.monitoring.references import find_profile
 from modelward.monitoring.runs import get_run, latest_run
+from modelward.monitoring.trends import performance_trends, trends_html
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -34,6 +38,8 @@ __all__ = ["render_monitor_html", "write_monitor_report"]
 _W, _H, _PAD = 280, 150, 28
 _REF, _WIN = "#1f6feb", "#d9480f"
 _BINS = 24
+#: stored runs the "performance over time" charts reach back
+_TREND_RUNS = 48
 
 
 def _numeric_bars(reference: list[float], window: list[float]) -> tuple[list[str], Any, Any]:
@@ -214,8 +220,43 @@ def _version_html(v: dict[str, Any], reference: ReferenceProfile | None) -> str:
     return "".join(out)
 
 
-def render_monitor_html(result: dict[str, Any], references: dict[str, ReferenceProfile]) -> str:
-    """The page for a stored run; ``references`` maps a version to its profile."""
+def _system_html(system: dict[str, Any] | None) -> str:
+    """The gateway workers' CPU, memory and cost in the window (``monitoring.usage``)."""
+    if not system:
+        return "<p>no gateway worker reported CPU and memory in this window</p>"
+    cost = system.get("cost_per_1000")
+    summary = _table(
+        ["workers", "CPU mean (cores)", "CPU max", "memory max MiB", "predictions", "per 1,000"],
+        [
+            [
+                system["workers"],
+                system["cpu_mean"],
+                system["cpu_max"],
+                system["rss_mb_max"],
+                system["predictions"],
+                "-" if cost is None else f"{cost:.4g} at {system['cost_per_core_hour']:g}/core-h",
+            ]
+        ],
+    )
+    workers = _table(
+        ["worker", "seconds", "CPU (cores)", "memory MiB", "predictions"],
+        [
+            [w["worker"], w["seconds"], w["cpu"], w["rss_mb"], w["predictions"]]
+            for w in system.get("per_worker", [])
+        ],
+    )
+    return summary + workers
+
+
+def render_monitor_html(
+    result: dict[str, Any],
+    references: dict[str, ReferenceProfile],
+    *,
+    trends: dict[str, Any] | None = None,
+) -> str:
+    """The page for a stored run; ``references`` maps a version to its profile; ``trends``
+    (:func:`~modelward.monitoring.trends.performance_trends` of the runs up to this one)
+    adds AUC and ECE per segment over time."""
     alerts = result["alerts"]
     alert_html = (
         _table(
@@ -233,6 +274,13 @@ def render_monitor_html(result: dict[str, Any], references: dict[str, ReferenceP
     if result.get("notes"):
         alert_html += "<p>rule notes: "
         alert_html += "; ".join(html.escape(n) for n in result["notes"]) + "</p>"
+    if result.get("upstream"):
+        alert_html += "<p>upstream of the features with a data quality anomaly: "
+        alert_html += "; ".join(
+            f"<b>{html.escape(f)}</b>: {html.escape(where)}"
+            for f, where in sorted(result["upstream"].items())
+        )
+        alert_html += "</p>"
     findings = result.get("findings", [])
     finding_html = (
         _table(
@@ -264,6 +312,10 @@ def render_monitor_html(result: dict[str, Any], references: dict[str, ReferenceP
         if kpis
         else "<p>no KPI declared</p>"
     )
+    system_html = _system_html(result.get("system"))
+    trends_section = (
+        "" if trends is None else f"<h2>Performance over time</h2>{trends_html(trends)}"
+    )
     versions = (
         "".join(_version_html(v, references.get(v["version"])) for v in result["versions"])
         or "<p>no predictions in this window</p>"
@@ -284,6 +336,8 @@ th:first-child, td:first-child {{ text-align: left; }}
 <h2>Alerts</h2>{alert_html}
 <h2>Findings</h2>{finding_html}
 <h2>KPIs</h2>{kpi_html}
+<h2>System</h2>{system_html}
+{trends_section}
 {versions}
 </body></html>
 """
@@ -317,6 +371,13 @@ def write_monitor_report(
         raise StorageError(f"{target}: cannot create the report folder: {exc}") from None
     stem = f"{result['endpoint']}-monitor"
     json_path, html_path = target / f"{stem}.json", target / f"{stem}.html"
-    _write(json_path, json.dumps(result, indent=2, default=str))
-    _write(html_path, render_monitor_html(result, references))
+    # the runs up to this one (a report of an older run draws its own past, not later runs)
+    history = [
+        r
+        for r in list_runs(session, result["endpoint"], limit=_TREND_RUNS)
+        if r["window_end"] <= result["window_end"]
+    ]
+    trends = performance_trends(history)
+    _write(json_path, json.dumps({**result, "trends": trends}, indent=2, default=str))
+    _write(html_path, render_monitor_html(result, references, trends=trends))
     return html_path, json_path

@@ -10,7 +10,8 @@ is ``<metric> <op> <number>`` over one monitor run::
     when = "latency_ms.p95 > 250"
     persistence = 3
 
-It is evaluated per model version in the window (``kpi.*`` once for the endpoint) and
+It is evaluated per model version in the window (``kpi.*`` and ``system.*`` once for the
+endpoint: ``system.cpu_max > 0.8``, ``system.cost_per_1000 > 0.02``) and
 becomes a :class:`~modelward.monitoring.alerts.Condition` of kind ``rule``, so it fires,
 repeats and resolves through the same persistence, cooldown, audit entries and signed
 webhook as the built-in rule. A metric the run could not measure (no labels yet, a feature
@@ -46,12 +47,19 @@ def _number(value: Any) -> float | None:
 
 
 def rule_metric(
-    metric: str, version: Mapping[str, Any] | None, kpis: Sequence[Mapping[str, Any]]
+    metric: str,
+    version: Mapping[str, Any] | None,
+    kpis: Sequence[Mapping[str, Any]],
+    system: Mapping[str, Any] | None = None,
 ) -> float | None:
-    """The value of ``metric`` in one run: of ``version`` (a ``VersionResult`` dict) or,
-    for ``kpi.<name>.<change|value>``, of the endpoint's KPIs; ``None`` when unmeasured."""
+    """The value of ``metric`` in one run: of ``version`` (a ``VersionResult`` dict), for
+    ``kpi.<name>.<change|value>`` of the endpoint's KPIs, for ``system.<figure>`` of the
+    gateway workers' figures (:func:`~modelward.monitoring.usage.system_figures`);
+    ``None`` when unmeasured."""
     parts = metric.split(".")
     head = parts[0]
+    if head == "system":
+        return _number((system or {}).get(parts[1]))
     if head == "kpi":
         name, leaf = parts[1], parts[2]
         for k in kpis:
@@ -84,6 +92,7 @@ def rule_conditions(
     endpoint: str,
     versions: Sequence[Mapping[str, Any]],
     kpis: Sequence[Mapping[str, Any]],
+    system: Mapping[str, Any] | None = None,
 ) -> tuple[list[Condition], list[str]]:
     """The rules that hold in one run (as conditions) and notes on the ones that could not
     be measured."""
@@ -93,11 +102,10 @@ def rule_conditions(
         if not _applies(rule, endpoint):
             continue
         compare = _OPS[rule.op]
-        scopes: list[Mapping[str, Any] | None] = (
-            [None] if rule.metric.startswith("kpi.") else list(versions)
-        )
+        endpoint_wide = rule.metric.startswith(("kpi.", "system."))
+        scopes: list[Mapping[str, Any] | None] = [None] if endpoint_wide else list(versions)
         for scope in scopes:
-            value = rule_metric(rule.metric, scope, kpis)
+            value = rule_metric(rule.metric, scope, kpis, system)
             where = "" if scope is None else str(scope.get("version", ""))
             if value is None:
                 notes.append(

@@ -42,6 +42,8 @@ from modelward.monitoring.predictions import open_workspace_log
 from modelward.monitoring.references import find_profile
 from modelward.monitoring.rules import rule_conditions
 from modelward.monitoring.tables import monitor_runs
+from modelward.monitoring.upstream import upstream_sources
+from modelward.monitoring.usage import system_figures
 
 if TYPE_CHECKING:
     from modelward.monitoring.predictions import PredictionSink
@@ -106,6 +108,11 @@ class MonitorResult:
     kpis: list[dict[str, Any]] = field(default_factory=list)
     #: alerts fired or resolved by this run (``AlertChange.to_dict()``)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: the gateway workers' CPU, memory and cost per 1,000 predictions in the window
+    #: (:func:`~modelward.monitoring.usage.system_figures`); None when none reported
+    system: dict[str, Any] | None = None
+    #: where each feature with a data quality anomaly came from (feature view, snapshot)
+    upstream: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -266,10 +273,19 @@ def run_monitor(
             max_change=session.workspace.settings.monitoring.max_kpi_change,
         )
     ]
+    system = system_figures(
+        session,
+        start,
+        stop,
+        cost_per_core_hour=session.workspace.settings.serving.cost_per_core_hour,
+    )
     measured = [asdict(v) for v in versions]
-    conditions, notes = conditions_of(measured, importance, held_out_auc, rule, kpis)
+    upstream = _upstream(session, measured, stop)
+    conditions, notes = conditions_of(
+        measured, importance, held_out_auc, rule, kpis, upstream=upstream
+    )
     own, own_notes = rule_conditions(
-        session.workspace.settings.monitoring.rules, endpoint, measured, kpis
+        session.workspace.settings.monitoring.rules, endpoint, measured, kpis, system
     )
     conditions, notes = conditions + own, notes + own_notes
     who = actor or session.actor
@@ -284,6 +300,8 @@ def run_monitor(
         conditions=[c.to_dict() for c in conditions],
         notes=notes,
         kpis=kpis,
+        system=system,
+        upstream=upstream,
     )
     try:
         result, changes = _store(session, draft, conditions, rule, who, tick)
@@ -296,6 +314,19 @@ def run_monitor(
         webhook.send(changes)
     tell(total, total, "done")
     return result
+
+
+def _upstream(session: Session, measured: list[dict[str, Any]], stop: datetime) -> dict[str, str]:
+    """The sources of the features with a data quality anomaly (none: nothing is read)."""
+    broken = sorted(
+        {
+            f["feature"]
+            for v in measured
+            for f in (v.get("drift") or {}).get("features", [])
+            if f.get("quality")
+        }
+    )
+    return upstream_sources(session, broken, before=stop) if broken else {}
 
 
 def _store(

@@ -6,6 +6,7 @@ Redis Streams), since it is high-volume and prunable while these rows are few an
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Float,
     Index,
@@ -17,7 +18,14 @@ from sqlalchemy import (
 
 from modelward.store import UTCDateTime, metadata
 
-__all__ = ["alert_states", "kpi_events", "labels", "monitor_runs", "reference_profiles"]
+__all__ = [
+    "alert_states",
+    "kpi_events",
+    "labels",
+    "monitor_runs",
+    "reference_profiles",
+    "worker_usage",
+]
 
 reference_profiles = Table(
     "reference_profiles",
@@ -91,4 +99,23 @@ kpi_events = Table(
     Column("ingested_by", String(200), nullable=False),
     Column("ingested_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("endpoint", "name", "at"),
+)
+
+#: one row per gateway worker and sampling interval (``monitoring.usage``): the CPU and
+#: memory figures of a monitor run and its cost per 1,000 predictions
+worker_usage = Table(
+    "worker_usage",
+    metadata,
+    # host, process id and start: a restarted worker is a new one
+    Column("worker", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    # seconds since the worker's previous sample (or its start)
+    Column("interval_s", Float, nullable=False),
+    # CPU seconds the process used in the interval, every thread
+    Column("cpu_s", Float, nullable=False),
+    Column("rss_bytes", BigInteger, nullable=False),
+    # prediction log records the worker wrote in the interval
+    Column("predictions", Integer, nullable=False),
+    PrimaryKeyConstraint("worker", "at"),
+    Index("ix_worker_usage_at", "at"),
 )

@@ -138,6 +138,12 @@ def create_gateway(
     gateway.mount(MlflowRoutes(settings.default_endpoint))
     if settings.grpc_port:
         gateway.attach(grpc_inference(gateway))
+    usage_s = session.workspace.settings.monitoring.usage_interval_s
+    if usage_s:
+        from modelward.monitoring import UsageReporter
+
+        # CPU and memory of this worker for the monitor runs (a thread, off the request path)
+        gateway.attach(UsageReporter(session.store, lambda: writer.written, interval_s=usage_s))
     return gateway
 
 

@@ -14,7 +14,11 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
-__all__ = ["Traffic", "traffic_of"]
+__all__ = ["TRAFFIC_COLUMNS", "Traffic", "traffic_of"]
+
+#: the window columns :func:`traffic_of` reads: a reader asks the log for these only, so
+#: no request's inputs or prediction are decoded to draw the charts
+TRAFFIC_COLUMNS = ("at_us", "latency_ms", "error", "degraded", "model", "model_version")
 
 
 @dataclass(frozen=True)

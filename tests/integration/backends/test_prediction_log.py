@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from modelward.errors import ConfigError, StoreUnavailable
+from modelward.errors import ConfigError, InputError, StoreUnavailable
 from modelward.monitoring.predictions import (
     PredictionLogWriter,
     PredictionRecord,
@@ -250,6 +250,39 @@ def test_a_cursor_reads_on_where_the_last_window_stopped(sink: PredictionSink) -
     sink.write([rec(5)])
     newer = sink.read_window("churn", after=rest.column("cursor")[-1].as_py())
     assert newer.column("request_id").to_pylist() == ["req-5"]
+
+
+def test_a_projected_window_holds_only_the_asked_columns_alike(sink: PredictionSink) -> None:
+    base = 1_700_000_000_000_000
+    sink.write(
+        [
+            rec(1)._replace(at_us=base, model_version="3"),
+            rec(2)._replace(at_us=base + 10, model_version="4", error="ModelUnavailable"),
+            rec(3, degraded=True)._replace(at_us=base + 20, model_version="3"),
+        ]
+    )
+    status = ["at_us", "latency_ms", "error", "degraded"]
+    window = sink.read_window("churn", version="3", start_us=base, columns=status)
+    assert window.column_names == status
+    assert window.column("at_us").to_pylist() == [base, base + 20]
+    assert window.column("degraded").to_pylist() == [False, True]
+    # the same rows, typed the same, as the whole window's columns
+    whole = sink.read_window("churn", version="3", start_us=base)
+    assert window.equals(whole.select(status))
+    errors = sink.read_window("churn", columns=["error", "request_id"])
+    assert errors.to_pydict() == {
+        "error": ["", "ModelUnavailable", ""],
+        "request_id": ["req-1", "req-2", "req-3"],
+    }
+    inputs = sink.read_window("churn", columns=["inputs"], limit=1)
+    assert inputs.column("inputs").to_pylist() == [rec(1).inputs]
+    assert sink.read_window("nobody", columns=status).column_names == status
+
+
+def test_a_projection_naming_an_unknown_column_is_refused(sink: PredictionSink) -> None:
+    sink.write([rec(1)])
+    with pytest.raises(InputError, match="columns: 'latency'"):
+        sink.read_window("churn", columns=["latency"])
 
 
 def test_request_ids_are_found_per_endpoint(sink: PredictionSink) -> None:

@@ -215,7 +215,7 @@ def test_churn_model_is_served_with_online_features_and_every_request_logged(
     assert config_version == 2
     assert after.json()["prediction"] == one.json()["prediction"]
 
-    sink = open_prediction_sink({"type": "sqlite"}, workspace.root)
+    sink = open_prediction_sink(workspace.settings.serving.prediction_log, workspace.root)
     logged = sink.read("churn")
     sink.close()
     assert len(logged) == 1 + 3 + 1 + 1

@@ -24,6 +24,18 @@ def test_init_keeps_an_existing_config(tmp_path: Path) -> None:
     assert 'project = "first"' in (root / "modelward.toml").read_text()
 
 
+def test_a_new_workspace_logs_to_segments_and_an_older_one_keeps_sqlite(tmp_path: Path) -> None:
+    env = {"MODELWARD_IDENTITY__USER": "ana"}
+    new = Workspace.open(init_workspace(tmp_path / "new"), environ=env)
+    assert new.settings.serving.prediction_log == {"type": "segments"}
+    # a workspace made before the segments default has no [serving.prediction_log] table:
+    # it keeps reading and writing the SQLite log it already has
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "modelward.toml").write_text('project = "older"\n[store]\nurl = ""\n')
+    assert Workspace.open(older, environ=env).settings.serving.prediction_log == {"type": "sqlite"}
+
+
 def test_environment_overrides_toml(tmp_path: Path) -> None:
     root = init_workspace(tmp_path)
     ws = Workspace.open(

@@ -85,6 +85,7 @@ class PredictionSink(Protocol):
         end_us: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pa.Table:
         """The records of ``endpoint`` in write order as an Arrow table (the shape is
         :mod:`~modelward.monitoring.predictions.window`'s).
@@ -93,6 +94,11 @@ class PredictionSink(Protocol):
         arrival time; ``after`` is a ``cursor`` value of an earlier window, and only rows
         written after it are returned; ``limit`` caps the row count (the last row's
         ``cursor`` then reads on). An unknown endpoint is an empty window, not an error.
+
+        ``columns`` keeps only those columns, in that order (names of
+        :data:`~modelward.monitoring.predictions.window.WINDOW_COLUMNS`; an unknown one is
+        an :class:`~modelward.errors.InputError`): a reader of latency and status asks
+        for those, and the backend then decodes no inputs or predictions.
         """
         ...
 

@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
 from modelward.monitoring.predictions.table import records_from_table
-from modelward.monitoring.predictions.window import WINDOW_FIELDS, WindowQuery, build_window
+from modelward.monitoring.predictions.window import (
+    WINDOW_FIELDS,
+    WindowQuery,
+    build_fixed,
+    build_window,
+    check_columns,
+    needs_payload,
+    project,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -75,7 +83,9 @@ class MemoryPredictionSink:
         end_us: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pa.Table:
+        keep = check_columns(columns)
         self._check()
         query = WindowQuery(endpoint, version, start_us, end_us)
         with self._lock:
@@ -87,12 +97,15 @@ class MemoryPredictionSink:
             ]
         if limit is not None:
             found = found[:limit]
-        columns: list[list[Any]] = [[] for _ in WINDOW_FIELDS]
+        fixed: list[list[Any]] = [[] for _ in WINDOW_FIELDS]
         for position, r in found:
             row = (str(position), *r[:5], r.latency_ms, r.degraded, *r[9:])
-            for column, value in zip(columns, row, strict=True):
+            for column, value in zip(fixed, row, strict=True):
                 column.append(value)
-        return build_window(columns, [r.inputs for _, r in found], [r.prediction for _, r in found])
+        if not needs_payload(keep) and keep is not None:
+            return build_fixed(fixed, keep)
+        window = build_window(fixed, [r.inputs for _, r in found], [r.prediction for _, r in found])
+        return project(window, keep)
 
     def find_request_ids(self, endpoint: str, request_ids: Iterable[str]) -> set[str]:
         self._check()

@@ -32,7 +32,14 @@ from modelward.connections import redact_url, redis_client
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
 from modelward.monitoring.predictions.table import check_table, json_texts
-from modelward.monitoring.predictions.window import WINDOW_FIELDS, build_window_from_json
+from modelward.monitoring.predictions.window import (
+    WINDOW_FIELDS,
+    build_fixed,
+    build_window_from_json,
+    check_columns,
+    needs_payload,
+    project,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -303,11 +310,13 @@ class RedisPredictionSink:
         end_us: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pa.Table:
+        keep = check_columns(columns)
         lower = "-" if start_us is None else f"{start_us // 1000}-0"
         if after is not None and _stream_id(after) >= _stream_id(lower):
             lower = f"({after}"
-        columns: list[list[Any]] = [[] for _ in WINDOW_FIELDS]
+        fixed: list[list[Any]] = [[] for _ in WINDOW_FIELDS]
         inputs: list[bytes] = []
         predictions: list[bytes] = []
         page = 10_000 if limit is None else min(limit, 10_000)
@@ -337,7 +346,7 @@ class RedisPredictionSink:
                         f.get(b"release_id", b"").decode(),
                         f.get(b"error", b"").decode(),
                     )
-                    for column, value in zip(columns, row, strict=True):
+                    for column, value in zip(fixed, row, strict=True):
                         column.append(value)
                     inputs.append(f[b"inputs"])
                     predictions.append(f[b"prediction"])
@@ -348,7 +357,9 @@ class RedisPredictionSink:
                 lower = f"({entries[-1][0].decode()}"
         except self._errors as exc:
             raise self._unavailable(exc) from None
-        return build_window_from_json(columns, inputs, predictions)
+        if not needs_payload(keep) and keep is not None:
+            return build_fixed(fixed, keep)  # the JSON texts are never parsed
+        return project(build_window_from_json(fixed, inputs, predictions), keep)
 
     def find_request_ids(self, endpoint: str, request_ids: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(request_ids))

@@ -47,7 +47,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
 from modelward.monitoring.predictions.table import check_table
-from modelward.monitoring.predictions.window import WINDOW_FIELDS, build_window, empty_window
+from modelward.monitoring.predictions.window import (
+    WINDOW_FIELDS,
+    build_window,
+    check_columns,
+    empty_window,
+    project,
+)
 
 __all__ = ["SegmentPredictionSink", "SegmentPredictionSinkConfig"]
 
@@ -239,7 +245,9 @@ class SegmentPredictionSink:
         end_us: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pa.Table:
+        keep = check_columns(columns)
         filters: list[tuple[str, str, Any]] = [("endpoint", "=", endpoint)]
         if version is not None:
             filters.append(("model_version", "=", version))
@@ -250,18 +258,30 @@ class SegmentPredictionSink:
         if after is not None:
             filters.append(("cursor", ">", after))
         try:
-            parts = [t for t in self._tables(endpoint, filters=filters) if t.num_rows]
+            # a projected read decodes only the asked-for Parquet columns (the filters
+            # read their own)
+            parts = [t for t in self._tables(endpoint, keep, filters) if t.num_rows]
         except OSError as exc:
             raise StoreUnavailable(
                 f"cannot read the prediction log {self.label}: {exc}", store=self.label
             ) from None
         if not parts:
-            return empty_window()
+            return project(empty_window(), keep)
         try:
             window = pa.concat_tables(parts, promote_options="permissive")
         except (pa.ArrowTypeError, pa.ArrowInvalid):
             # an input field typed differently in two batches: the window's rule is JSON
-            # text for that field, which the row path applies
+            # text for that field, which the row path applies (on whole rows)
+            if keep is not None:
+                whole = self.read_window(
+                    endpoint,
+                    version=version,
+                    start_us=start_us,
+                    end_us=end_us,
+                    after=after,
+                    limit=limit,
+                )
+                return project(whole, keep)
             window = _by_rows(parts)
         if limit is not None:
             window = window.slice(0, limit)

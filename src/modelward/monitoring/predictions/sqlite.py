@@ -23,7 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
 from modelward.monitoring.predictions.table import check_table, json_texts
-from modelward.monitoring.predictions.window import build_window_from_json
+from modelward.monitoring.predictions.window import (
+    build_fixed,
+    build_window_from_json,
+    check_columns,
+    needs_payload,
+    project,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -242,9 +248,13 @@ class SqlitePredictionSink:
         end_us: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pa.Table:
         # The filter runs in SQLite on the (endpoint, at_us) index; only the kept rows'
-        # JSON is parsed by Arrow in one pass (window.build_window_from_json).
+        # JSON is parsed by Arrow in one pass (window.build_window_from_json), and only
+        # when the caller wants inputs or predictions: the JSON is most of a read's cost.
+        keep = check_columns(columns)
+        payload = needs_payload(keep)
         where: list[str] = ["endpoint = ?"]
         args: list[Any] = [endpoint]
         for clause, value in (
@@ -258,18 +268,21 @@ class SqlitePredictionSink:
                 args.append(value)
         query = (
             "SELECT seq, request_id, at_us, endpoint, model, model_version, latency_ms, "
-            "degraded, mode, role, release_id, error, inputs, prediction FROM predictions "
-            f"WHERE {' AND '.join(where)} ORDER BY seq"
+            f"degraded, mode, role, release_id, error{', inputs, prediction' if payload else ''} "
+            f"FROM predictions WHERE {' AND '.join(where)} ORDER BY seq"
         )
         if limit is not None:
             query += " LIMIT ?"
             args.append(limit)
         with self._lock:
             rows = self._read(query, args)
-        columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(14)]
-        columns[0] = [str(seq) for seq in columns[0]]
-        columns[7] = [bool(d) for d in columns[7]]
-        return build_window_from_json(columns[:12], columns[12], columns[13])
+        width = 14 if payload else 12
+        found = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+        found[0] = [str(seq) for seq in found[0]]
+        found[7] = [bool(d) for d in found[7]]
+        if not payload and keep is not None:
+            return build_fixed(found, keep)
+        return project(build_window_from_json(found[:12], found[12], found[13]), keep)
 
     def _read(self, query: str, args: Sequence[Any]) -> list[Any]:
         try:

@@ -23,7 +23,18 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 
-__all__ = ["WINDOW_FIELDS", "WindowQuery", "build_window", "build_window_from_json", "empty_window"]
+__all__ = [
+    "WINDOW_COLUMNS",
+    "WINDOW_FIELDS",
+    "WindowQuery",
+    "build_fixed",
+    "build_window",
+    "build_window_from_json",
+    "check_columns",
+    "empty_window",
+    "needs_payload",
+    "project",
+]
 
 #: the fixed columns of a window, in order, before ``inputs`` and ``prediction``
 WINDOW_FIELDS: tuple[pa.Field, ...] = (
@@ -40,6 +51,40 @@ WINDOW_FIELDS: tuple[pa.Field, ...] = (
     pa.field("release_id", pa.string()),
     pa.field("error", pa.string()),
 )
+
+#: every column a window has, in order: what ``read_window(columns=...)`` may ask for
+WINDOW_COLUMNS: tuple[str, ...] = (*(f.name for f in WINDOW_FIELDS), "inputs", "prediction")
+
+
+def check_columns(columns: Sequence[str] | None) -> list[str] | None:
+    """``columns`` of a ``read_window`` call as a list (``None``: every column); an unknown
+    or repeated name is an :class:`~modelward.errors.InputError` naming it."""
+    if columns is None:
+        return None
+    from modelward.errors import InputError
+
+    wanted = list(columns)
+    for name in wanted:
+        if name not in WINDOW_COLUMNS:
+            raise InputError(
+                f"columns: {str(name)[:60]!r} is not a column of a prediction log window "
+                f"(one of {', '.join(WINDOW_COLUMNS)})",
+                field="columns",
+            )
+    if len(set(wanted)) != len(wanted):
+        raise InputError("columns: each column may be named once", field="columns")
+    return wanted
+
+
+def needs_payload(columns: Sequence[str] | None) -> bool:
+    """Whether a window with ``columns`` holds ``inputs`` or ``prediction``: the columns a
+    backend must decode (JSON text, struct children); the others are cheap."""
+    return columns is None or "inputs" in columns or "prediction" in columns
+
+
+def project(table: pa.Table, columns: Sequence[str] | None) -> pa.Table:
+    """``table`` with only ``columns``, in their order (``None``: unchanged)."""
+    return table if columns is None else table.select(list(columns))
 
 
 class WindowQuery:
@@ -106,6 +151,17 @@ def build_window(
         [*arrays, _struct(inputs), _prediction(predictions)],
         names=[*(f.name for f in WINDOW_FIELDS), "inputs", "prediction"],
     )
+
+
+def build_fixed(columns: Sequence[list[Any]], keep: Sequence[str]) -> pa.Table:
+    """A window of only the fixed columns ``keep`` (no ``inputs``, no ``prediction``), from
+    the rows given column-wise in :data:`WINDOW_FIELDS` order: nothing is decoded."""
+    arrays = {
+        f.name: pa.array(values, f.type)
+        for values, f in zip(columns, WINDOW_FIELDS, strict=True)
+        if f.name in keep
+    }
+    return pa.Table.from_arrays([arrays[name] for name in keep], names=list(keep))
 
 
 def _parse_objects(lines: bytes, rows: int) -> pa.StructArray | None:

@@ -18,7 +18,7 @@ from modelward.errors import NotFound
 from modelward.security import Permission
 from modelward.web import charts
 from modelward.web.rendering import Page, act, form_of, signed_in
-from modelward.web.traffic import traffic_of
+from modelward.web.traffic import TRAFFIC_COLUMNS, traffic_of
 
 __all__ = ["router"]
 
@@ -79,7 +79,7 @@ def endpoint(
     end = time.time()
     start = end - seconds
     window = _prediction_log(request).read_window(
-        name, start_us=int(start * 1e6), end_us=int(end * 1e6) + 1
+        name, start_us=int(start * 1e6), end_us=int(end * 1e6) + 1, columns=TRAFFIC_COLUMNS
     )
     traffic = traffic_of(window, start_s=start, end_s=end, bucket_s=bucket)
     per_minute = 60 / bucket

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import event, given
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from modelward.config import Workspace
@@ -32,6 +32,8 @@ inputs = st.dictionaries(
 )
 
 
+# input generation speed is the machine's load, not the key's behaviour: no time checks
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(code=st.text(max_size=10), params=params, inputs=inputs, data=st.data())
 def test_each_part_of_the_key_moves_it_alone(
     code: str, params: dict[str, Any], inputs: dict[str, str], data: st.DataObject

@@ -147,7 +147,9 @@ def test_an_approval_is_recorded_with_its_audit_entry_and_a_comment_kept_to_2000
         assert approvals.approvals_for(conn, "churn", 2, "Staging") == []
         assert approvals.approvals_for(conn, "other", 1, "Staging") == []
         (entry,) = audit.entries(conn, action="model.approved")
-    assert [(a.approver, a.comment, a.stage) for a in stored] == [("alice", kept, "Staging")]
+    assert [(a.model_name, a.version, a.stage, a.approver, a.comment) for a in stored] == [
+        ("churn", 1, "Staging", "alice", kept)
+    ]
     assert stored[0].at.replace(tzinfo=UTC) == got.at.replace(tzinfo=UTC)
     assert (entry.actor, entry.target) == ("alice", "model:churn@1")
     assert entry.payload == {"stage": "Staging", "comment": kept}
@@ -168,6 +170,7 @@ def test_approvals_are_listed_in_the_order_they_were_given(made: Made) -> None:
     with s.store.read() as conn:
         listed = approvals.approvals_for(conn, "churn", 1, "Production")
     assert [a.approver for a in listed] == ["zoe", "alice", "mia"]
+    assert {a.comment for a in listed} == {""}  # no comment given: an empty one, not a default text
 
 
 def test_refusals_say_which_rule_and_name_the_thing(made: Made) -> None:

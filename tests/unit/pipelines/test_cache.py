@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import event, given
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from modelward.config import Workspace
@@ -32,6 +32,8 @@ inputs = st.dictionaries(
 )
 
 
+# input generation speed is the machine's load, not the key's behaviour: no time checks
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(code=st.text(max_size=10), params=params, inputs=inputs, data=st.data())
 def test_each_part_of_the_key_moves_it_alone(
     code: str, params: dict[str, Any], inputs: dict[str, str], data: st.DataObject
@@ -196,3 +198,89 @@ def test_values_that_json_would_change_are_pickled(tmp_path: Path, value: Any, c
     back = store.get(stored)
     assert back == value or (back != back and value != value)  # nan
     assert type(back) is type(value)
+
+
+# --- the object store's layout, codecs and hashes, value by value ------------------------------
+
+
+def _store(tmp_path: Path) -> ObjectStore:
+    return ObjectStore(tmp_path / "objects", tmp_path / "tmp")
+
+
+def test_a_json_output_is_named_by_the_sha256_of_its_canonical_json(tmp_path: Path) -> None:
+    import hashlib
+
+    store = _store(tmp_path)
+    stored = store.put({"b": 1, "a": [1.5, None, True]})
+    canonical = b'{"a":[1.5,null,true],"b":1}'  # sorted keys, no spaces: the same on any machine
+    digest = hashlib.sha256(canonical).hexdigest()
+    assert stored == StoredValue(f"sha256:{digest}", "json", len(canonical))
+    assert store.path(stored) == tmp_path / "objects" / digest[:2] / f"{digest}.json"
+    assert store.read_bytes(stored) == canonical
+    assert store.exists(stored)
+    assert not store.exists(StoredValue("sha256:" + "1" * 64, "json", 1))
+    assert StoredValue.from_dict(stored.to_dict()) == stored
+    assert stored.to_dict() == {"hash": f"sha256:{digest}", "codec": "json", "size": 27}
+
+
+@pytest.mark.parametrize("value", [{"x": [1.0, float("nan")]}, [float("inf")], {"y": {"z": 1e400}}])
+def test_a_nan_or_infinity_anywhere_inside_is_pickled_and_comes_back(
+    tmp_path: Path, value: Any
+) -> None:
+    store = _store(tmp_path)
+    stored = store.put(value)
+    assert stored.codec == "pickle"
+    assert store.path(stored).suffix == ".pkl"
+    assert repr(store.get(stored)) == repr(value)  # nan != nan, so compare how it prints
+
+
+def test_a_table_and_a_dataframe_are_named_by_the_table_hash_and_verified(
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+    import pyarrow as pa
+
+    from modelward.data import hash_batches
+    from modelward.errors import StorageError
+
+    store = _store(tmp_path)
+    table = pa.table({"id": [1, 2, 3], "name": ["a", "b", None]})
+    stored = store.put(table)
+    assert (stored.codec, stored.hash) == ("arrow", hash_batches(table.schema, table.to_batches()))
+    assert store.path(stored).suffix == ".parquet"
+    assert stored.size == store.path(stored).stat().st_size
+    assert store.get(stored).equals(table)
+
+    frame = store.put(table.to_pandas())
+    assert frame.codec == "pandas"
+    back = store.get(frame)
+    assert isinstance(back, pd.DataFrame) and back.equals(table.to_pandas())
+
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1, 2, 4], "name": ["a", "b", None]}), store.path(stored))
+    with pytest.raises(StorageError, match="does not match its hash"):
+        store.get(stored)
+
+
+def test_bytes_from_a_worker_are_stored_under_their_recorded_hash_once(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    stored = store.put([1, 2, 3])
+    other = _store(tmp_path / "other")
+    assert other.put_bytes(stored, store.read_bytes(stored)) == stored
+    assert other.get(stored) == [1, 2, 3]
+    # a second copy of the same name keeps the file already there, and leaves no temporary
+    other.put_bytes(stored, store.read_bytes(stored))
+    assert other.get(stored) == [1, 2, 3]
+    assert list((tmp_path / "other" / "tmp").iterdir()) == []
+
+
+def test_the_cache_key_is_a_fixed_definition() -> None:
+    import hashlib
+    from datetime import date
+
+    body = '{"code":"c1","inputs":{"rows":"sha256:ab"},"params":{"n":5,"when":"2026-01-02"}}'
+    expected = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+    # a value JSON cannot hold (a date) is keyed by its text rather than refused
+    got = cache_key("c1", {"when": date(2026, 1, 2), "n": 5}, {"rows": "sha256:ab"})
+    assert got == expected

@@ -8,6 +8,7 @@ the table (recorded before the rule, or written by hand) must not count toward a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,3 +125,81 @@ def test_approvals_are_per_stage(made: Made) -> None:
         lifecycle.transition(s, DEV, "churn@1", "Production", reason="ship")
     with pytest.raises(InputError, match="stage"):
         approvals.approve(s, Principal("alice", Role.APPROVER), "churn@1", "Archived")
+
+
+def test_an_approval_is_recorded_with_its_audit_entry_and_a_comment_kept_to_2000(
+    made: Made,
+) -> None:
+    s = made.registrar
+    comment = "c" * 2000 + "cut here"
+    got = approvals.approve(s, Principal("alice", Role.APPROVER), "churn@1", "Staging", comment)
+    kept = "c" * 2000  # exactly the limit: 2000 characters stay, the 2001st goes
+    assert (got.model_name, got.version, got.stage, got.approver, got.comment) == (
+        "churn",
+        1,
+        "Staging",
+        "alice",
+        kept,
+    )
+    with s.store.read() as conn:
+        stored = approvals.approvals_for(conn, "churn", 1, "Staging")
+        assert approvals.approvals_for(conn, "churn", 1, "Production") == []
+        assert approvals.approvals_for(conn, "churn", 2, "Staging") == []
+        assert approvals.approvals_for(conn, "other", 1, "Staging") == []
+        (entry,) = audit.entries(conn, action="model.approved")
+    assert [(a.model_name, a.version, a.stage, a.approver, a.comment) for a in stored] == [
+        ("churn", 1, "Staging", "alice", kept)
+    ]
+    assert stored[0].at.replace(tzinfo=UTC) == got.at.replace(tzinfo=UTC)
+    assert (entry.actor, entry.target) == ("alice", "model:churn@1")
+    assert entry.payload == {"stage": "Staging", "comment": kept}
+    assert got.to_dict() == {
+        "model": "churn",
+        "version": 1,
+        "stage": "Staging",
+        "approver": "alice",
+        "at": got.at,
+        "comment": kept,
+    }
+
+
+def test_approvals_are_listed_in_the_order_they_were_given(made: Made) -> None:
+    s = made.registrar
+    for name in ("zoe", "alice", "mia"):
+        approvals.approve(s, Principal(name, Role.APPROVER), "churn@1", "Production")
+    with s.store.read() as conn:
+        listed = approvals.approvals_for(conn, "churn", 1, "Production")
+    assert [a.approver for a in listed] == ["zoe", "alice", "mia"]
+    assert {a.comment for a in listed} == {""}  # no comment given: an empty one, not a default text
+
+
+def test_refusals_say_which_rule_and_name_the_thing(made: Made) -> None:
+    s = made.registrar
+    with pytest.raises(InputError) as bad_stage:
+        approvals.approve(s, Principal("alice", Role.APPROVER), "churn@1", "Archived")
+    assert str(bad_stage.value) == "stage: approvals are for Staging or Production, not 'Archived'"
+    assert bad_stage.value.details == {"field": "stage"}
+
+    with pytest.raises(PermissionDenied) as author:
+        approvals.approve(s, Principal("trainer", Role.APPROVER), "churn@1", "Staging")
+    assert str(author.value) == (
+        "trainer is an author of churn@1 and can never approve it; another approver must"
+    )
+
+    with pytest.raises(PermissionDenied):  # a developer lacks models.approve
+        approvals.approve(s, DEV, "churn@1", "Staging")
+
+    approvals.approve(s, Principal("alice", Role.APPROVER), "churn@1", "Staging")
+    with pytest.raises(Conflict) as twice:
+        approvals.approve(s, Principal("alice", Role.APPROVER), "churn@1", "Staging")
+    assert str(twice.value) == "alice has already approved churn@1 for Staging"
+    assert twice.value.details == {"model": "churn", "version": 1}
+    with s.store.read() as conn:  # the refused second approval left no audit entry
+        assert len(list(audit.entries(conn, action="model.approved"))) == 1
+
+
+def test_an_empty_registrar_or_lineage_author_is_nobody(made: Made) -> None:
+    v = made.version
+    lineage = {**v.lineage, "author": None}
+    nobody = dataclasses.replace(v, created_by="", lineage=lineage)
+    assert approvals.authors_of(nobody) == set()

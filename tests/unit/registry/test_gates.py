@@ -7,12 +7,13 @@ cannot tell ``if missing`` from ``if len(missing) > 1`` or ``>`` from ``>=``.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from modelward.registry.gates import GateContext, LineageComplete, MetricAbove
+from modelward.registry.gates import GateContext, GateResult, LineageComplete, MetricAbove
 from modelward.registry.gates import MetricBeatsProduction as Beats
 from modelward.registry.gates.base import build_gates, evaluate_all
 from modelward.registry.lineage import ITEMS, empty_record, missing_items
@@ -191,3 +192,87 @@ def test_every_result_names_its_gate_and_passes_as_a_boolean() -> None:
             assert result.gate == gate.name
             assert type(result.passed) is bool
             assert result.to_dict()["gate"] == gate.name
+
+
+# --- the gate port: building gates from a policy, evaluating them -------------------------------
+
+
+def test_a_policy_builds_each_gate_with_its_params_and_every_builtin_loads() -> None:
+    from modelward.registry.gates.base import GATES
+
+    built = build_gates(
+        [
+            {"type": "lineage_complete"},
+            {"type": "metric_above", "metric": "auc", "threshold": 0.5},
+            {"type": "metric_beats_production", "metric": "auc", "delta": 0.125},
+        ]
+    )
+    assert built == [LineageComplete(), MetricAbove("auc", 0.5), Beats("auc", delta=0.125)]
+    for type_name in GATES.builtins:  # each built-in's import path points at a real factory
+        assert callable(GATES.load(type_name))
+
+
+@pytest.mark.parametrize("spec", ["lineage_complete", {"type": 5}, {"metric": "auc"}])
+def test_a_spec_that_is_not_a_typed_mapping_is_refused_whole(spec: object) -> None:
+    from modelward.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        build_gates([{"type": "lineage_complete"}, spec], where="gate_policy.Staging")  # type: ignore[list-item]
+    assert str(info.value) == ("gate_policy.Staging[1]: a gate is {'type': <name>, ...params}")
+    assert info.value.details == {"field": "gate_policy.Staging[1]"}
+
+
+def test_a_gate_given_a_parameter_it_does_not_take_is_refused_naming_its_place() -> None:
+    from modelward.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        build_gates([{"type": "metric_above", "metric": "auc", "threshold": 1, "oops": 2}])
+    assert str(info.value).startswith("gate_policy[0]: gate 'metric_above': ")
+    assert "oops" in str(info.value)
+    assert info.value.details == {"field": "gate_policy[0]"}
+
+
+def test_a_gate_registered_in_process_is_built_by_its_type() -> None:
+    from modelward.registry.gates.base import GATES, register_gate
+
+    @dataclass(frozen=True)
+    class Always:
+        verdict: bool
+        name: str = "always"
+
+        def evaluate(self, context: GateContext) -> GateResult:
+            return GateResult(self.name, self.verdict, "as configured", {"v": self.verdict})
+
+    register_gate("always_test", Always)
+    try:
+        (gate,) = build_gates([{"type": "always_test", "verdict": False}])
+        ctx = GateContext(_version(complete()), None, "Staging")
+        (result,) = evaluate_all([gate, LineageComplete()], ctx)[:1]
+        assert result.to_dict() == {
+            "gate": "always",
+            "passed": False,
+            "message": "as configured",
+            "evidence": {"v": False},
+        }
+        assert [r.gate for r in evaluate_all([gate, LineageComplete()], ctx)] == [
+            "always",
+            "lineage_complete",
+        ]
+    finally:
+        GATES._registered.pop("always_test", None)
+
+
+def test_a_raising_gate_without_a_name_is_named_by_its_class_and_the_rest_still_run() -> None:
+    class Nameless:
+        def evaluate(self, context: GateContext) -> Any:
+            raise ValueError("bad threshold")
+
+    ctx = GateContext(_version(complete()), None, "Staging")
+    first, second = evaluate_all([Nameless(), LineageComplete()], ctx)  # type: ignore[list-item]
+    assert (first.gate, first.passed, first.message) == (
+        "Nameless",
+        False,
+        "gate raised ValueError: bad threshold",
+    )
+    assert first.evidence == {"error": "ValueError"}
+    assert (second.gate, second.passed) == ("lineage_complete", True)

@@ -22,12 +22,14 @@ down, calls fail at once instead of waiting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import subprocess
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,7 +37,7 @@ from typing import Any
 
 from modelward.errors import ConfigError, InputError, ModelUnavailable
 from modelward.serving.environments import build_environment, environment_lock
-from modelward.serving.feeds import ModelInput, choose_feed, declared_inputs
+from modelward.serving.feeds import Feed, ModelInput, choose_feed, declared_inputs
 
 __all__ = ["WORKER_SCRIPT", "ModelProcess", "WorkerDown", "load_in_process"]
 
@@ -70,10 +72,8 @@ def _payload(x: Any) -> tuple[Any, ...]:
 
 def _stop(proc: subprocess.Popen[bytes], conn: Connection | None) -> None:
     if conn is not None:
-        try:
+        with contextlib.suppress(OSError):  # the worker already went away
             conn.send(None)
-        except OSError:
-            pass
         conn.close()
     try:
         proc.wait(timeout=5)
@@ -128,9 +128,15 @@ class ModelProcess:
         :class:`ModelUnavailable` with the worker's reason when it cannot load."""
         ours, theirs = socket.socketpair()
         try:
-            proc = subprocess.Popen(  # noqa: S603 - our own script, no shell
-                [str(self.python), "-I", str(WORKER_SCRIPT), str(theirs.fileno())]
-                + [str(self.model_file), self.serialization],
+            proc = subprocess.Popen(
+                [
+                    str(self.python),
+                    "-I",
+                    str(WORKER_SCRIPT),
+                    str(theirs.fileno()),
+                    str(self.model_file),
+                    self.serialization,
+                ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
             )
@@ -256,12 +262,11 @@ def load_in_process(
     signature: tuple[ModelInput, ...] | None,
     environments: Path,
     python: Path | None = None,
-) -> Any:
-    """A :class:`~modelward.serving.models.LoadedModel` whose calls go to a worker process
-    running the scikit-learn model in ``local`` from its own environment (built under
-    ``environments``; ``python`` given: that interpreter instead, e.g. for a benchmark)."""
-    from modelward.serving.models import LoadedModel
-
+) -> tuple[ModelProcess, Callable[[Any], list[Any]], tuple[ModelInput, ...] | None, Feed]:
+    """A worker process running the scikit-learn model in ``local`` from its own
+    environment (built under ``environments``; ``python`` given: that interpreter), and
+    what the loader makes a :class:`~modelward.serving.models.LoadedModel` of: the call,
+    the inputs the model names, and its feed."""
     flavor = (meta.get("flavors") or {}).get("sklearn")
     if not flavor or not flavor.get("pickled_model"):
         names = ", ".join(sorted(meta.get("flavors") or {})) or "none"
@@ -287,16 +292,7 @@ def load_in_process(
     def predict(x: Any) -> list[Any]:
         return worker.call(method, x)
 
-    return LoadedModel(
-        name,
-        version,
-        uri,
-        "sklearn",
-        predict,
-        inputs=inputs,
-        feed=choose_feed(shape, inputs, pyfunc=False),
-        worker=worker,
-    )
+    return worker, predict, inputs, choose_feed(shape, inputs, pyfunc=False)
 
 
 def _method(hello: dict[str, Any], output: str) -> str:
@@ -309,4 +305,3 @@ def _method(hello: dict[str, Any], output: str) -> str:
     if hello.get("proba") and output in ("auto", "proba"):
         return "positive" if hello.get("classes") == 2 else "proba"
     return "predict"
-

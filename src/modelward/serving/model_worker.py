@@ -18,6 +18,7 @@ sends ``None`` or goes away (the socket ends, and so does the worker).
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import pickle
 import platform
@@ -42,8 +43,7 @@ def _versions() -> dict[str, str]:
 def _load(path: str, serialization: str) -> Any:
     with open(path, "rb") as f:
         if serialization == "cloudpickle":
-            import cloudpickle
-
+            cloudpickle: Any = importlib.import_module("cloudpickle")
             return cloudpickle.load(f)
         return pickle.load(f)  # noqa: S301 - the model's own artifact, as MLflow loads it
 
@@ -55,8 +55,7 @@ def _native(payload: tuple[Any, ...]) -> Any:
     if payload[0] == "array":
         _, dtype, shape, data = payload
         return np.frombuffer(data, dtype=dtype).reshape(shape)
-    import pandas as pd
-
+    pd: Any = importlib.import_module("pandas")
     columns = {}
     for name, dtype, data in payload[1]:
         columns[name] = np.frombuffer(data, dtype=dtype) if dtype is not None else data

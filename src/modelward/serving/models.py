@@ -304,7 +304,7 @@ class MlflowModelLoader:
         if self.isolation.get(model.name) == "process":
             from modelward.serving.model_process import load_in_process
 
-            isolated: LoadedModel = load_in_process(
+            worker, call, inputs, feed = load_in_process(
                 name=model.name,
                 version=model.version,
                 uri=model.uri,
@@ -313,6 +313,16 @@ class MlflowModelLoader:
                 output=output,
                 signature=signature,
                 environments=self.environments,
+            )
+            isolated = LoadedModel(
+                model.name,
+                model.version,
+                model.uri,
+                "sklearn",
+                call,
+                inputs=inputs,
+                feed=feed,
+                worker=worker,
             )
             return warm_up(isolated, columns)
         for flavor in self._NATIVE:

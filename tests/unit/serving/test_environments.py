@@ -65,7 +65,14 @@ def test_two_scikit_learn_versions_are_served_side_by_side(
     python = build_environment(environment_lock(legacy), envs)
     inputs = rows(6)
     trained = subprocess.run(
-        [str(python), "-I", "-c", TRAIN, str(legacy), json.dumps([list(r.values()) for r in inputs])],
+        [
+            str(python),
+            "-I",
+            "-c",
+            TRAIN,
+            str(legacy),
+            json.dumps([list(r.values()) for r in inputs]),
+        ],
         check=True,
         capture_output=True,
         text=True,

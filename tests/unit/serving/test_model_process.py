@@ -108,7 +108,7 @@ def test_the_lock_is_the_models_own_pins_without_mlflow(tmp_path: Path) -> None:
     assert environment_lock(folder) == ["cloudpickle", "scikit-learn==1.5.2", "scipy==1.14.1"]
     assert lock_hash(["a==1"]) != lock_hash(["a==2"])
     (folder / "requirements.txt").unlink()
-    with pytest.raises(ConfigError, match="no requirements.txt") as refused:
+    with pytest.raises(ConfigError, match=r"no requirements\.txt") as refused:
         environment_lock(folder)
     assert refused.value.details["field"] == "isolation"
 
@@ -119,9 +119,9 @@ def test_a_ready_environment_is_reused_and_a_failed_build_leaves_nothing(tmp_pat
     assert build_environment(environment_lock(folder), tmp_path / "envs") == env / "bin" / "python"
     with pytest.raises(ConfigError, match="could not be installed"):
         build_environment([str(tmp_path / "no-such-project")], tmp_path / "envs")
-    assert sorted(p.name for p in (tmp_path / "envs").iterdir() if not p.name.endswith(".lock")) == [
-        env.name
-    ]
+    assert sorted(
+        p.name for p in (tmp_path / "envs").iterdir() if not p.name.endswith(".lock")
+    ) == [env.name]
 
 
 def test_an_isolated_model_answers_as_the_model_does_in_process(
@@ -161,7 +161,8 @@ def test_a_dataframe_model_gets_its_named_typed_columns(tmp_path: Path) -> None:
     with (folder / "MLmodel").open("a", encoding="utf-8") as f:
         f.write(
             "signature:\n"
-            '  inputs: \'[{"name": "plan", "type": "string"}, {"name": "months", "type": "long"}]\'\n'
+            '  inputs: \'[{"name": "plan", "type": "string"}, '
+            '{"name": "months", "type": "long"}]\'\n'
         )
     ready_environment(tmp_path / "envs", folder)
     loader = MlflowModelLoader(None, isolation={"p": "process"}, environments=tmp_path / "envs")
@@ -172,7 +173,7 @@ def test_a_dataframe_model_gets_its_named_typed_columns(tmp_path: Path) -> None:
         answer = loaded.predict(loaded.input_builder([])(given))
         assert answer == pytest.approx(model.predict_proba(pd.DataFrame(given))[:, 1].tolist())
         # a value the model refuses fails that call, and the worker goes on serving
-        with pytest.raises(ValueError, match="could not convert|Cannot"):
+        with pytest.raises(ValueError, match=r"could not convert|Cannot"):
             loaded.predict(pd.DataFrame({"plan": ["pro"], "months": ["x"]}))
         assert loaded.predict(loaded.input_builder([])(given)) == answer
     finally:
@@ -214,7 +215,9 @@ def test_a_model_the_worker_cannot_load_is_refused_with_its_reason(tmp_path: Pat
     folder = write_mlflow_model(tmp_path / "broken", matrix_model(), [])
     (folder / "model.pkl").write_bytes(b"not a pickle")
     env = ready_environment(tmp_path / "envs", folder)
-    worker = ModelProcess(env / "bin" / "python", folder / "model.pkl", "cloudpickle", name="broken@1")
+    worker = ModelProcess(
+        env / "bin" / "python", folder / "model.pkl", "cloudpickle", name="broken@1"
+    )
     with pytest.raises(ModelUnavailable, match="broken@1: the worker could not load the model"):
         worker.start()
     with pytest.raises(WorkerDown, match="down"):

@@ -205,9 +205,9 @@ def test_a_killed_worker_means_fallback_answers_until_it_is_restarted(
             return result
 
     degraded, recovered, first, second, restarts = run(scenario())
-    assert degraded["degraded"] is True and degraded["prediction"] == -1.0
+    assert degraded["degraded"] is True and degraded["predictions"] == [-1.0]
     assert "worker process" in degraded["reason"]
-    assert recovered.get("degraded") is not True and 0 < recovered["prediction"] < 1
+    assert recovered.get("degraded") is not True and 0 < recovered["predictions"][0] < 1
     assert restarts == 1 and second != first
 
 

@@ -1,7 +1,7 @@
 """Two models with conflicting scikit-learn versions, served side by side by one gateway.
 
 A model pickled by scikit-learn 1.5.2 cannot be loaded cleanly by the gateway's own
-scikit-learn (it refuses, or warns that results may be wrong); with ``isolation =
+scikit-learn (its pickle names a private module that is gone, or it warns); with ``isolation =
 "process"`` it runs in a worker whose virtualenv is built from the model's pinned
 requirements, while the other model runs in the gateway's process. Slow: the first build
 installs scikit-learn 1.5.2, numpy and scipy with pip (minutes on a loaded machine).
@@ -84,8 +84,12 @@ def test_two_scikit_learn_versions_are_served_side_by_side(
     assert build_environment(environment_lock(legacy), envs) == python
     assert (python.parent.parent / ENVIRONMENT_READY).stat().st_mtime_ns == ready
 
-    # in the gateway's own interpreter the old pickle is refused (warnings are errors here)
-    with (legacy / "model.pkl").open("rb") as f, pytest.raises(InconsistentVersionWarning):
+    # in the gateway's own interpreter the old pickle cannot be used: it names a private
+    # module this scikit-learn no longer has, or at best warns (warnings are errors here)
+    with (
+        (legacy / "model.pkl").open("rb") as f,
+        pytest.raises((ModuleNotFoundError, InconsistentVersionWarning)),
+    ):
         cloudpickle.load(f)
 
     current_model = matrix_model()

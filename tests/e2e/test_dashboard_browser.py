@@ -223,4 +223,10 @@ def test_a_viewer_sees_the_canary_and_the_alert_and_cannot_act(
     assert vic.page.locator("form.action").count() == 0
     assert "can look, not act" in vic.page.inner_text("section.actions")
     vic.landed()
+    # the candidate's readiness, from its version page: seven answers with their evidence
+    vic.page.goto("/ui/models/churn/2")
+    vic.page.click("#readiness-link")
+    assert "churn@2" in vic.page.inner_text("#verdict")
+    assert vic.page.locator("#answers tr").count() == 1 + 7
+    vic.landed("readiness")
     vic.close()

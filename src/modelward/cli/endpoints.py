@@ -222,6 +222,14 @@ def serve_bundle_cmd(
         Path | None,
         typer.Option(help="Folder for the prediction log (default: DIR/../<name>-state)."),
     ] = None,
+    isolated: Annotated[
+        bool,
+        typer.Option(
+            "--isolated",
+            help="Run the model in a worker process, from a virtualenv of the bundle's "
+            "model/requirements.txt (built once under the state folder).",
+        ),
+    ] = False,
 ) -> None:
     """Serve a bundle without its workspace: POST /v1/endpoints/{name}/predict with the
     token in $MODELWARD_BUNDLE_TOKEN."""
@@ -240,6 +248,7 @@ def serve_bundle_cmd(
     folder = state or directory.resolve().parent / f"{directory.resolve().name}-state"
     os.environ["MODELWARD_BUNDLE_DIR"] = str(directory.resolve())
     os.environ["MODELWARD_BUNDLE_STATE"] = str(folder)
+    os.environ["MODELWARD_BUNDLE_ISOLATED"] = "1" if isolated else "0"
     say("serving bundle {} ({}) on http://{}:{}", bundle.id[:19], bundle.version, host, port)
     uvicorn.run(
         "modelward.serving.bundle_server:bundle_app_from_environment",

@@ -194,6 +194,10 @@ class ServingSettings(_Section):
     #: what one core costs an hour (any currency): ``modelward loadtest --recommend`` prices
     #: a configuration per 1,000 predictions with it (one worker process = one core)
     cost_per_core_hour: float = Field(default=0.05, ge=0, allow_inf_nan=False)
+    #: model name -> ``"process"``: that model runs in a worker process of its own, from a
+    #: virtualenv built from its pinned requirements (cached by their hash under
+    #: ``.modelward/environments``), so models with conflicting libraries serve side by side
+    isolation: dict[str, Literal["process"]] = Field(default_factory=dict)
 
 
 #: ``<metric> <comparison> <number>``, e.g. ``latency_ms.p95 > 250``

@@ -3,7 +3,10 @@
 ``modelward endpoints serve-bundle DIR`` runs it: the endpoint from ``endpoint.json``,
 the model from ``model/`` (its version pinned at packaging), callers checked against one
 token from ``$MODELWARD_BUNDLE_TOKEN`` (compared in constant time, never logged),
-predictions logged to the ``state`` folder's SQLite log. An endpoint reading online
+predictions logged to the ``state`` folder's SQLite log. With ``--isolated`` the model
+runs in a worker process from a virtualenv of the bundle's ``model/requirements.txt``
+(built once under ``state/environments``; :mod:`~modelward.serving.model_process`). An
+endpoint reading online
 features is served with the online store of ``MODELWARD_WORKSPACE``'s configuration, or
 refused at start with the reason.
 """
@@ -38,10 +41,17 @@ ENV_BUNDLE_TOKEN = "MODELWARD_BUNDLE_TOKEN"  # noqa: S105 - a variable name
 #: the bundle folder and the state folder, for uvicorn's factory in each worker
 ENV_BUNDLE_DIR = "MODELWARD_BUNDLE_DIR"
 ENV_BUNDLE_STATE = "MODELWARD_BUNDLE_STATE"
+#: "1": the model runs in a worker process of its own environment
+ENV_BUNDLE_ISOLATED = "MODELWARD_BUNDLE_ISOLATED"
 
 
 def bundle_gateway(
-    directory: Path, *, token: str, state: Path, settings: ServingSettings | None = None
+    directory: Path,
+    *,
+    token: str,
+    state: Path,
+    settings: ServingSettings | None = None,
+    isolated: bool = False,
 ) -> Gateway:
     """A gateway serving the bundle in ``directory``, checked against its manifest."""
     from modelward.config import ServingSettings
@@ -75,7 +85,11 @@ def bundle_gateway(
     sources = Sources(
         load_endpoints=lambda: [endpoint],
         resolver=StaticModelResolver({spec.model: pinned, bundle.version: pinned}),
-        loader=MlflowModelLoader(None),
+        loader=MlflowModelLoader(
+            None,
+            isolation={name: "process"} if isolated else {},
+            environments=state / "environments",
+        ),
     )
     writer = PredictionLogWriter(
         open_prediction_sink({"type": "sqlite"}, state),
@@ -98,4 +112,5 @@ def bundle_app_from_environment() -> Gateway:
         Path(os.environ[ENV_BUNDLE_DIR]),
         token=os.environ.get(ENV_BUNDLE_TOKEN, ""),
         state=Path(os.environ[ENV_BUNDLE_STATE]),
+        isolated=os.environ.get(ENV_BUNDLE_ISOLATED) == "1",
     )

@@ -13,7 +13,7 @@ so the first request pays nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -94,6 +94,9 @@ class LoadedModel:
     #: a native input the model scored at warm-up: re-scoring it tells a broken model
     #: from a row the model refuses (None: warm-up could not make one)
     probe: Any = field(default=None, compare=False, repr=False)
+    #: the :class:`~modelward.serving.model_process.ModelProcess` it runs in, when the
+    #: model is served from a worker process of its own (``[serving] isolation``)
+    worker: Any = field(default=None, compare=False, repr=False)
 
     def input_builder(self, columns: Sequence[str]) -> Callable[[Sequence[Any]], Any]:
         """Rows -> this model's input, for an endpoint whose model columns are ``columns``."""
@@ -252,12 +255,28 @@ class MlflowModelLoader:
     """Loads MLflow models of the workspace's tracking store; native flavors when known.
 
     Without a session, model URIs are local MLflow model folders (a deployable bundle's).
+    A model named in ``isolation`` (default: the workspace's ``[serving] isolation``) with
+    ``"process"`` runs in a worker process, from a virtualenv of its own requirements built
+    under ``environments`` (default ``.modelward/environments``): see
+    :mod:`~modelward.serving.model_process`.
     """
 
     _NATIVE = ("sklearn", "xgboost", "lightgbm")
 
-    def __init__(self, session: Session | None) -> None:
+    def __init__(
+        self,
+        session: Session | None,
+        *,
+        isolation: Mapping[str, str] | None = None,
+        environments: Path | None = None,
+    ) -> None:
         self.session = session
+        if isolation is None and session is not None:
+            isolation = session.workspace.settings.serving.isolation
+        self.isolation: Mapping[str, str] = isolation or {}
+        if environments is None and session is not None:
+            environments = session.workspace.home / "environments"
+        self.environments = environments or Path(".modelward") / "environments"
 
     def load(self, model: ResolvedModel, output: str, columns: Sequence[str]) -> LoadedModel:
         if model.obj is not None:
@@ -282,6 +301,30 @@ class MlflowModelLoader:
         meta = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) or {}
         flavors = meta.get("flavors") or {}
         signature = signature_inputs(meta)
+        if self.isolation.get(model.name) == "process":
+            from modelward.serving.model_process import load_in_process
+
+            worker, call, inputs, feed = load_in_process(
+                name=model.name,
+                version=model.version,
+                uri=model.uri,
+                local=local,
+                meta=meta,
+                output=output,
+                signature=signature,
+                environments=self.environments,
+            )
+            isolated = LoadedModel(
+                model.name,
+                model.version,
+                model.uri,
+                "sklearn",
+                call,
+                inputs=inputs,
+                feed=feed,
+                worker=worker,
+            )
+            return warm_up(isolated, columns)
         for flavor in self._NATIVE:
             if flavor in flavors:
                 module = __import__(f"mlflow.{flavor}", fromlist=["load_model"])

@@ -371,8 +371,11 @@ def _tensor_from_json(where: str, raw: Any, errors: list[dict[str, str]]) -> Ten
         return None
     name, datatype, data = raw.get("name"), raw.get("datatype"), raw.get("data")
     shape: Any = raw.get("shape")
-    params = raw.get("parameters") or {}
-    if type(params) is dict and "binary_data_size" in params:
+    params = raw.get("parameters", {})
+    if type(params) is not dict:
+        errors.append({"field": f"{where}.parameters", "rule": "must be an object"})
+        return None
+    if "binary_data_size" in params:
         errors.append(
             {
                 "field": f"{where}.parameters.binary_data_size",

@@ -152,13 +152,7 @@ def grpc_inference(gateway: Gateway) -> Service:
             field="serving.grpc_port",
         ) from None
     settings = gateway.settings
-    return GrpcInference(
-        gateway,
-        settings.host,
-        settings.grpc_port,
-        settings.max_body_bytes,
-        threads=min(settings.max_concurrency, 256),
-    )
+    return GrpcInference(gateway, settings.host, settings.grpc_port, settings.max_body_bytes)
 
 
 def app_from_environment() -> Gateway:

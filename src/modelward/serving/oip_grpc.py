@@ -1,9 +1,8 @@
 """The Open Inference Protocol v2 over gRPC: ``inference.GRPCInferenceService``.
 
 The service of the protocol's published ``grpc_predict_v2.proto`` (checked in beside this
-module, with its generated messages), served by grpc's threaded server, each call scored
-on the gateway's event loop (see :class:`GrpcInference` for why), on its own port
-(``serving.grpc_port``; 0 turns it off). ``ModelInfer`` goes through
+module, with its generated messages), served by ``grpc.aio`` on the gateway's event loop,
+on its own port (``serving.grpc_port``; 0 turns it off). ``ModelInfer`` goes through
 :meth:`~modelward.serving.gateway.Gateway.predict` like every REST protocol: the same
 token cache and callers, concurrency slots, validation, release routing, breakers,
 features, metrics and prediction log. The token comes as ``authorization: Bearer <token>``
@@ -21,13 +20,11 @@ there only, and KServe's read either.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
 import time
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 
@@ -52,7 +49,6 @@ from modelward.serving.runtime import EndpointRuntime
 __all__ = ["SERVICE", "GrpcDialect", "GrpcInference", "raw_elements", "request_from_proto"]
 
 _log = logging.getLogger("modelward.serving")
-T = TypeVar("T")
 SERVICE = "inference.GRPCInferenceService"
 _INFER_PATH = f"/{SERVICE}/ModelInfer"
 _CODES = {
@@ -258,7 +254,7 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-def _metadata(context: grpc.ServicerContext, key: str) -> str | None:
+def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
     for name, value in context.invocation_metadata() or ():
         if name == key:
             return value if isinstance(value, str) else value.decode("latin-1")
@@ -266,57 +262,40 @@ def _metadata(context: grpc.ServicerContext, key: str) -> str | None:
 
 
 class GrpcInference:
-    """The gRPC port of one gateway (``gateway.attach(GrpcInference(gateway, ...))``),
-    served by grpc's threaded server; the calls run on the gateway's event loop.
+    """The gRPC port of one gateway: ``gateway.attach(GrpcInference(gateway, ...))``."""
 
-    grpc's C core reads and writes the HTTP/2 frames on its own threads (without the GIL
-    for most of it); a handler thread decodes the message and hands the call to the
-    gateway's event loop, where it takes the same path as a REST request, and waits for
-    the answer. The loop pays one wake-up per call, not grpc.aio's completion-queue work,
-    and calls in flight together share the endpoint's micro-batches. ``threads`` bounds
-    the calls in flight (each waits on a thread), like ``max_concurrency`` for HTTP."""
-
-    def __init__(
-        self, gateway: Gateway, host: str, port: int, max_message_bytes: int, threads: int = 64
-    ) -> None:
+    def __init__(self, gateway: Gateway, host: str, port: int, max_message_bytes: int) -> None:
         self.gateway = gateway
         self.host = host
         self.port = port
         self.max_message_bytes = max_message_bytes
-        self.threads = threads
-        self._server: grpc.Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         limit = self.max_message_bytes
-        server = grpc.server(
-            ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="grpc"),
+        server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
                 # every worker process of `modelward serve` listens on the same port
                 ("grpc.so_reuseport", 1),
-            ],
+            ]
         )
         server.add_generic_rpc_handlers((self._handlers(),))
         self.port = server.add_insecure_port(f"{self.host}:{self.port}")
-        server.start()
+        await server.start()
         self._server = server
         _log.info("gRPC inference on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
         if self._server is not None:
-            stopped = self._server.stop(self.gateway.settings.graceful_timeout_s)
-            await asyncio.to_thread(stopped.wait)
+            await self._server.stop(self.gateway.settings.graceful_timeout_s)
             self._server = None
 
-    def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
     def _handlers(self) -> grpc.GenericRpcHandler:
-        def unary(call: Callable[[Any, grpc.ServicerContext], Any], request: Any) -> Any:
+        def unary(
+            call: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]], request: Any
+        ) -> grpc.RpcMethodHandler:
             return grpc.unary_unary_rpc_method_handler(
                 call,
                 request_deserializer=request.FromString,
@@ -326,94 +305,78 @@ class GrpcInference:
         return grpc.method_handlers_generic_handler(
             SERVICE,
             {
-                "ServerLive": unary(
-                    lambda r, c: pb.ServerLiveResponse(live=True), pb.ServerLiveRequest
-                ),
-                "ServerReady": unary(
-                    lambda r, c: pb.ServerReadyResponse(
-                        ready=self.gateway.ready and not self.gateway.cache.failed
-                    ),
-                    pb.ServerReadyRequest,
-                ),
-                "ServerMetadata": unary(
-                    lambda r, c: pb.ServerMetadataResponse(**server_metadata()),
-                    pb.ServerMetadataRequest,
-                ),
+                "ServerLive": unary(self._live, pb.ServerLiveRequest),
+                "ServerReady": unary(self._ready, pb.ServerReadyRequest),
+                "ServerMetadata": unary(self._server_metadata, pb.ServerMetadataRequest),
                 "ModelReady": unary(self._model_ready, pb.ModelReadyRequest),
                 "ModelMetadata": unary(self._model_metadata, pb.ModelMetadataRequest),
+                # the answer is serialized by the dialect, on the scoring path
                 "ModelInfer": grpc.unary_unary_rpc_method_handler(
                     self._infer, request_deserializer=pb.ModelInferRequest.FromString
                 ),
             },
         )
 
-    def _model(self, request: Any, context: grpc.ServicerContext) -> EndpointRuntime:
-        try:
-            return self._on_loop(
-                _find_model(self.gateway, request, _metadata(context, "authorization"))
-            )
-        except ModelwardError as exc:
-            context.abort(_CODES.get(exc.http_status, grpc.StatusCode.INTERNAL), exc.message)
-            raise  # abort raises; this line tells the type checker so
+    async def _live(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerLiveResponse(live=True)
 
-    def _model_ready(self, request: Any, context: grpc.ServicerContext) -> Any:
-        runtime = self._model(request, context)
+    async def _ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerReadyResponse(ready=self.gateway.ready and not self.gateway.cache.failed)
+
+    async def _server_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerMetadataResponse(**server_metadata())
+
+    async def _model(self, request: Any, context: grpc.aio.ServicerContext) -> EndpointRuntime:
+        gateway = self.gateway
+        try:
+            principal = await gateway.verifier.principal(_metadata(context, "authorization"))
+            runtime = gateway.cache.runtimes.get(request.name)
+            if runtime is None:
+                raise NotFound(f"model {request.name[:60]!r} is not served here")
+            may_call(principal, runtime.spec)
+            if request.version and request.version != runtime.model.version:
+                raise NotFound(
+                    f"model {request.name!r} is served at version "
+                    f"{runtime.model.version!r}, not {request.version[:40]!r}"
+                )
+        except ModelwardError as exc:
+            await context.abort(_CODES.get(exc.http_status, grpc.StatusCode.INTERNAL), exc.message)
+            raise  # abort raises; this line tells the type checker so
+        return runtime
+
+    async def _model_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        runtime = await self._model(request, context)
         return pb.ModelReadyResponse(ready=self.gateway.ready and runtime.unavailable is None)
 
-    def _model_metadata(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _metadata_response(self._model(request, context))
+    async def _model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        runtime = await self._model(request, context)
+        doc = model_metadata(runtime)
+        tensor = pb.ModelMetadataResponse.TensorMetadata
+        return pb.ModelMetadataResponse(
+            name=doc["name"],
+            versions=doc["versions"],
+            platform=doc["platform"],
+            inputs=[tensor(**t) for t in doc["inputs"]],
+            outputs=[tensor(**t) for t in doc["outputs"]],
+        )
 
-    def _infer(self, request: Any, context: grpc.ServicerContext) -> bytes:
+    async def _infer(self, request: Any, context: grpc.aio.ServicerContext) -> bytes:
+        gateway = self.gateway
+        answer = _Answer()
         given = _metadata(context, "x-request-id")
-        answer = self._on_loop(
-            _score(self.gateway, request, _metadata(context, "authorization"), given)
+        await gateway.predict(
+            request.model_name,
+            _metadata(context, "authorization"),
+            None,
+            _no_body,
+            answer.send,
+            gateway.next_request_id(given.encode("latin-1") if given else None),
+            time.perf_counter(),
+            dialect=GrpcDialect(request),
+            version=request.model_version or None,
+            path=_INFER_PATH,
         )
         if answer.status != 200:
             code = _CODES.get(answer.status, grpc.StatusCode.INTERNAL)
-            context.abort(code, answer.body.decode("utf-8", "replace"))
+            await context.abort(code, answer.body.decode("utf-8", "replace"))
         return answer.body
-
-
-async def _find_model(gateway: Gateway, request: Any, authorization: str | None) -> EndpointRuntime:
-    principal = await gateway.verifier.principal(authorization)
-    runtime = gateway.cache.runtimes.get(request.name)
-    if runtime is None:
-        raise NotFound(f"model {request.name[:60]!r} is not served here")
-    may_call(principal, runtime.spec)
-    if request.version and request.version != runtime.model.version:
-        raise NotFound(
-            f"model {request.name!r} is served at version "
-            f"{runtime.model.version!r}, not {request.version[:40]!r}"
-        )
-    return runtime
-
-
-def _metadata_response(runtime: EndpointRuntime) -> Any:
-    doc = model_metadata(runtime)
-    tensor = pb.ModelMetadataResponse.TensorMetadata
-    return pb.ModelMetadataResponse(
-        name=doc["name"],
-        versions=doc["versions"],
-        platform=doc["platform"],
-        inputs=[tensor(**t) for t in doc["inputs"]],
-        outputs=[tensor(**t) for t in doc["outputs"]],
-    )
-
-
-async def _score(
-    gateway: Gateway, request: Any, authorization: str | None, given_id: str | None
-) -> _Answer:
-    answer = _Answer()
-    await gateway.predict(
-        request.model_name,
-        authorization,
-        None,
-        _no_body,
-        answer.send,
-        gateway.next_request_id(given_id.encode("latin-1") if given_id else None),
-        time.perf_counter(),
-        dialect=GrpcDialect(request),
-        version=request.model_version or None,
-        path=_INFER_PATH,
-    )
-    return answer

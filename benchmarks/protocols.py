@@ -143,7 +143,7 @@ def start(root: Path, port: int, grpc_port: int, log: Path) -> subprocess.Popen[
         )
 
 
-def wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path, timeout_s: float = 120) -> None:
+def wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path, timeout_s: float = 300) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout_s

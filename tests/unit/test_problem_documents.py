@@ -7,8 +7,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from modelward.api.problems import install
 from modelward.errors import PROBLEM_JSON, CheckFailed, ModelwardError, NotFound, RequestInvalid
+from modelward.serving import install_problem_handlers as install
 from modelward.serving.problems import problem_body
 
 ERRORS = [

@@ -17,11 +17,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from modelward.api import endpoints, labels, metrics, problems, releases, retraining
+from modelward.api import endpoints, labels, metrics, releases, retraining
 from modelward.api import schemas as schemas_module
 from modelward.api.guard import Guard
 from modelward.api.routes import router
 from modelward.api.schemas import PROBLEM_EXAMPLE, Problem
+from modelward.errors import PROBLEM_JSON
+from modelward.serving import install_problem_handlers
 from modelward.session import Session, open_session
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -65,7 +67,7 @@ def create_app(session: Session) -> FastAPI:
     else:
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, **meta)
     app.state.session = session
-    problems.install(app)
+    install_problem_handlers(app)
     app.include_router(router)
     app.include_router(endpoints.router)
     app.include_router(releases.router)
@@ -118,7 +120,7 @@ def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {
-            problems.PROBLEM_JSON: {
+            PROBLEM_JSON: {
                 "schema": {"$ref": "#/components/schemas/Problem"},
                 "example": PROBLEM_EXAMPLE,
             }

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from modelward.api.problems import problem_for
 from modelward.errors import ModelwardError, PayloadTooLarge, RateLimited, Unauthenticated
+from modelward.serving import problem_response_for
 
 if TYPE_CHECKING:
     from modelward.config import ServerSettings
@@ -150,7 +150,7 @@ class Guard:
                 scope.setdefault("state", {})[PRINCIPAL_STATE] = who
             receive = await self._bounded_body(scope, receive)
         except ModelwardError as exc:
-            await problem_for(exc)(scope, receive, send)
+            await problem_response_for(exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

@@ -2,7 +2,7 @@
 
 Each model mirrors the ``to_dict()`` of the context object it renders (the route returns
 that dict, FastAPI checks it against the model). Errors are :class:`Problem`, sent as
-``application/problem+json`` (RFC 9457) by :mod:`modelward.api.problems`.
+``application/problem+json`` (RFC 9457) by :mod:`modelward.serving.http_problems`.
 """
 
 from __future__ import annotations

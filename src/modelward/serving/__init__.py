@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         feature_server_from_environment,
     )
     from modelward.serving.gateway import Gateway
+    from modelward.serving.http_problems import install_problem_handlers, problem_response_for
     from modelward.serving.jobs.base import Job, JobQueue, open_job_queue
     from modelward.serving.jobs.worker import JobWorker, WorkerStats
     from modelward.serving.releases import (
@@ -78,10 +79,12 @@ __all__ = [
     "feature_server_from_environment",
     "get_endpoint",
     "golden_rows_of",
+    "install_problem_handlers",
     "list_endpoints",
     "open_job_queue",
     "package_endpoint",
     "parse_spec",
+    "problem_response_for",
     "read_bundle",
     "start_release",
     "stream_score",
@@ -116,6 +119,8 @@ __getattr__, __dir__ = lazy_exports(
         "feature_server_for": "feature_server",
         "feature_server_from_environment": "feature_server",
         "Gateway": "gateway",
+        "install_problem_handlers": "http_problems",
+        "problem_response_for": "http_problems",
         "Job": "jobs.base",
         "JobQueue": "jobs.base",
         "open_job_queue": "jobs.base",

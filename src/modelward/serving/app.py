@@ -133,7 +133,7 @@ def create_gateway(
         on_close=close,
         feature_probe=probe,
     )
-    gateway.mount_router(JobRoutes.for_workspace(gateway, session))  # POST/GET .../jobs (async)
+    gateway.mount(JobRoutes.for_workspace(gateway, session))  # POST/GET .../jobs (async)
     gateway.mount(OipRoutes())
     gateway.mount(MlflowRoutes(settings.default_endpoint))
     if settings.grpc_port:

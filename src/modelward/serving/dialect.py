@@ -12,7 +12,7 @@ RequestSchema`, so the rules a request must meet are the same whatever it speaks
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -98,3 +98,9 @@ class HttpRequest:
     started: float
     receive: Receive
     send: Send
+    #: every header as received (the ones above are read once, by the gateway)
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def header(self, name: bytes) -> bytes | None:
+        """The value of header ``name`` (lower case), if sent."""
+        return next((value for key, value in self.headers if key == name), None)

@@ -26,22 +26,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelward.errors import (
-    PROBLEM_JSON,
     InternalError,
     ModelwardError,
     NotFound,
     OnlineStoreUnavailable,
-    StoreUnavailable,
-    problem_document,
 )
 from modelward.security import Permission, Principal
+from modelward.serving.http_problems import install_problem_handlers, problem_response_for
 from modelward.serving.intake import ClientGone, read_body
 from modelward.serving.openapi import add_problem_answers, problem_answer
 
@@ -177,57 +173,6 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
-# --- problem answers ------------------------------------------------------------------------
-
-
-def _answer(exc: ModelwardError) -> JSONResponse:
-    headers: dict[str, str] = {}
-    body = exc.to_problem()
-    if isinstance(exc, StoreUnavailable):
-        headers["Retry-After"] = "5"
-        if not isinstance(exc, OnlineStoreUnavailable):
-            _log.warning("answered 503: %s", exc.message)
-            body["detail"] = "the service cannot reach its storage right now; try again later"
-    if exc.http_status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(body, exc.http_status, headers=headers, media_type=PROBLEM_JSON)
-
-
-async def _modelward_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ModelwardError)
-    return _answer(exc)
-
-
-async def _invalid(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    if any(e.get("type") == "json_invalid" for e in exc.errors()):
-        body = problem_document(
-            400, "bad request", "the request body is not valid JSON (UTF-8)", error="InputError"
-        )
-        return JSONResponse(body, 400, media_type=PROBLEM_JSON)
-    errors = [
-        {"field": ".".join(str(p) for p in e["loc"]), "rule": str(e["msg"])} for e in exc.errors()
-    ]
-    detail = "; ".join(f"{e['field']}: {e['rule']}" for e in errors[:10])
-    body = problem_document(
-        422, "invalid input", detail, error="InputError", extensions={"errors": errors[:100]}
-    )
-    return JSONResponse(body, 422, media_type=PROBLEM_JSON)
-
-
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    title = "method not allowed" if exc.status_code == 405 else "http error"
-    title = "not found" if exc.status_code == 404 else title
-    body = problem_document(exc.status_code, title, str(exc.detail), error="HTTPError")
-    return JSONResponse(body, exc.status_code, headers=exc.headers, media_type=PROBLEM_JSON)
-
-
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    _log.exception("feature server: internal error", exc_info=exc)
-    return _answer(InternalError())
-
-
 # --- the app ------------------------------------------------------------------------------
 
 
@@ -257,7 +202,7 @@ class _Intake:
         except ClientGone:
             return
         except ModelwardError as exc:
-            await _answer(exc)(scope, receive, send)
+            await problem_response_for(exc)(scope, receive, send)
             return
         sent = False
 
@@ -308,13 +253,7 @@ def create_feature_server(
         redoc_url=None,
         lifespan=lifespan,
     )
-    for cls, handler in (
-        (ModelwardError, _modelward_error),
-        (RequestValidationError, _invalid),
-        (StarletteHTTPException, _http_error),
-        (Exception, _unexpected),
-    ):
-        app.add_exception_handler(cls, handler)
+    install_problem_handlers(app)
 
     def features_of(body: OnlineFeaturesRequest) -> list[str]:
         if body.features is not None:

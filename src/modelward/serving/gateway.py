@@ -4,10 +4,10 @@ Routes: ``POST /v1/endpoints/{name}/predict``, ``GET /healthz``, ``GET /readyz``
 ``GET /metrics`` and ``GET /openapi.json`` (:mod:`~modelward.serving.openapi`). A bare
 ASGI callable rather than a framework: routing is a few string tests, and every
 microsecond a framework spends per request is one the model cannot. Other routes are
-mounted: routers that take the raw request (:meth:`Gateway.mount_router`: the async job
-routes, :mod:`~modelward.serving.jobs.routes`) and other protocols' routes
-(:meth:`Gateway.mount`), which score through :meth:`Gateway.predict` in their own
-:class:`~modelward.serving.dialect.Dialect`.
+mounted (:meth:`Gateway.mount`, one :class:`MountedRoute` kind for all): the async job
+routes (:mod:`~modelward.serving.jobs.routes`) and other protocols' routes, which score
+through :meth:`Gateway.predict` in their own :class:`~modelward.serving.dialect.Dialect`.
+Each mounted route also declares its paths in the gateway's OpenAPI document.
 
 A prediction goes: token (cached) -> endpoint runtime (cached) -> caller allowed -> body
 read under the size limit (413) and the body deadline (408) -> concurrency slot (503 +
@@ -26,7 +26,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
@@ -66,7 +66,7 @@ from modelward.serving.runtime import (
 )
 from modelward.serving.scoring_core import answer_rows_of, score_rows
 
-__all__ = ["Gateway", "MountedRoute", "Router", "Service"]
+__all__ = ["Gateway", "MountedRoute", "Service"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -83,24 +83,21 @@ _JSON = [(b"content-type", b"application/json")]
 _CACHE_ENTRIES = 10_000
 
 
-class Router(Protocol):
-    """Routes mounted beside predict (the async job routes): ``matches`` claims a path."""
+class MountedRoute(Protocol):
+    """Routes mounted on the gateway beside its own (``Gateway.mount``): the async job
+    routes, the Open Inference Protocol's, MLflow's scoring routes."""
 
-    def matches(self, path: str) -> bool: ...
+    async def __call__(self, gateway: Gateway, request: HttpRequest) -> bool:
+        """Answer ``request`` and return True, or return False: not one of these paths."""
+        ...
 
-    async def __call__(
-        self, scope: Scope, receive: Receive, send: Send, request_id: str
-    ) -> None: ...
+    def openapi_paths(self, runtimes: Mapping[str, EndpointRuntime]) -> dict[str, Any]:
+        """The OpenAPI path items of these routes for the endpoints in ``runtimes``."""
+        ...
 
     def close(self) -> None:
         """At shutdown, after requests drained."""
         ...
-
-
-class MountedRoute(Protocol):
-    """Routes of another protocol on the gateway (``Gateway.mount``): True if it answered."""
-
-    async def __call__(self, gateway: Gateway, request: HttpRequest) -> bool: ...
 
 
 class Service(Protocol):
@@ -150,23 +147,19 @@ class Gateway:
         #: why the last endpoint refresh could not read the metadata database, if it failed
         self._refresh_problem: str | None = None
         self._tracer: Any = None
-        self.openapi = GatewayDocument()
-        self._routers: list[Router] = []
         self._routes: list[MountedRoute] = []
+        self.openapi = GatewayDocument(self._routes)
         self._services: list[Service] = []
         if settings.tracing:
             from opentelemetry import trace
 
             self._tracer = trace.get_tracer("modelward.serving", tracer_provider=tracer_provider)
 
-    def mount_router(self, router: Router) -> None:
-        """Serve ``router``'s paths from the raw request (checked after the gateway's own
-        routes, before the mounted protocols and the 404)."""
-        self._routers.append(router)
-
     def mount(self, route: MountedRoute) -> None:
-        """Serve another protocol's paths (asked in order, after the gateway's own)."""
+        """Serve ``route``'s paths (asked in mount order, after the gateway's own routes,
+        before the 404) and publish them in ``/openapi.json``."""
         self._routes.append(route)
+        self.openapi.forget()
 
     def attach(self, service: Service) -> None:
         """Start ``service`` once the gateway is ready, stop it first at shutdown."""
@@ -201,8 +194,8 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.shadows.close()
-        for router in self._routers:
-            await asyncio.to_thread(router.close)
+        for route in self._routes:
+            await asyncio.to_thread(route.close)
         runtimes = list(self.cache.runtimes.values())
         runtimes += [routing.candidate for routing in self.cache.routings.values()]
         await asyncio.to_thread(_close_all, runtimes)
@@ -331,8 +324,6 @@ class Gateway:
             self._sync_log_metrics()
             body = self.metrics.render()
             await respond(send, 200, body, [(b"content-type", CONTENT_TYPE.encode())], request_id)
-        elif (router := next((r for r in self._routers if r.matches(path)), None)) is not None:
-            await router(scope, receive, send, request_id)
         else:
             request = HttpRequest(
                 path,
@@ -344,6 +335,7 @@ class Gateway:
                 started,
                 receive,
                 send,
+                scope["headers"],
             )
             for route in self._routes:
                 if await route(self, request):

@@ -19,6 +19,7 @@ column. Tokens and callers are checked as on the native route; errors come in ML
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from modelward.errors import (
 )
 from modelward.serving.dialect import JSON, HttpRequest, Parsed
 from modelward.serving.gateway import Gateway
+from modelward.serving.openapi_protocols import mlflow_paths
 from modelward.serving.problems import respond
 from modelward.serving.runtime import EndpointRuntime
 from modelward.serving.schema import decode, safe_text
@@ -207,15 +209,20 @@ class MlflowRoutes:
 
     async def __call__(self, gateway: Gateway, request: HttpRequest) -> bool:
         path = request.path
-        if path in ("/ping", "/health"):
-            ready = gateway.ready and not gateway.cache.failed
-            await respond(request.send, 200 if ready else 503, b"\n", JSON, request.request_id)
-            return True
-        if path == "/version":  # MLflow's server answers its version as plain text
-            await respond(request.send, 200, __version__.encode(), _TEXT, request.request_id)
+        if path in ("/ping", "/health", "/version"):
+            if request.method not in ("GET", "HEAD"):
+                await self._refuse(
+                    request, MethodNotAllowed(f"{path} accepts GET only"), allow=b"GET, HEAD"
+                )
+            elif path == "/version":  # MLflow's server answers its version as plain text
+                await respond(request.send, 200, __version__.encode(), _TEXT, request.request_id)
+            else:
+                ready = gateway.ready and not gateway.cache.failed
+                status = 200 if ready else 503
+                await respond(request.send, status, b"\n", JSON, request.request_id)
             return True
         if path == _SUFFIX:
-            name = self._default(gateway)
+            name = _default_of(gateway.cache.runtimes, self.default_endpoint)
             if not name:
                 await self._refuse(
                     request,
@@ -229,13 +236,13 @@ class MlflowRoutes:
             name = path[len(_PREFIX) : -len(_SUFFIX)]
         else:
             return False
-        try:
-            if request.method != "POST":
-                raise MethodNotAllowed(f"{path[:100]} accepts POST only")
-            if request.content_type and request.content_type.startswith(b"text/csv"):
-                raise MalformedRequest("only JSON scoring requests are accepted, not text/csv")
-        except ModelwardError as exc:
-            await self._refuse(request, exc)
+        if request.method != "POST":
+            refused = MethodNotAllowed(f"{path[:100]} accepts POST only")
+            await self._refuse(request, refused, allow=b"POST")
+            return True
+        if request.content_type and request.content_type.startswith(b"text/csv"):
+            csv = MalformedRequest("only JSON scoring requests are accepted, not text/csv")
+            await self._refuse(request, csv)
             return True
         await gateway.predict(
             name,
@@ -250,13 +257,20 @@ class MlflowRoutes:
         )
         return True
 
-    def _default(self, gateway: Gateway) -> str:
-        """The endpoint ``/invocations`` scores; "" when several are served and none is set."""
-        if self.default_endpoint:
-            return self.default_endpoint
-        served = list(gateway.cache.runtimes)
-        return served[0] if len(served) == 1 else ""
+    def openapi_paths(self, runtimes: Mapping[str, EndpointRuntime]) -> dict[str, Any]:
+        return mlflow_paths(runtimes, _default_of(runtimes, self.default_endpoint))
+
+    def close(self) -> None:
+        """Nothing held."""
 
     @staticmethod
-    async def _refuse(request: HttpRequest, exc: ModelwardError) -> None:
-        await respond(request.send, exc.http_status, error_body(exc), JSON, request.request_id)
+    async def _refuse(request: HttpRequest, exc: ModelwardError, allow: bytes = b"") -> None:
+        headers = [*JSON, (b"allow", allow)] if allow else JSON
+        await respond(request.send, exc.http_status, error_body(exc), headers, request.request_id)
+
+
+def _default_of(runtimes: Mapping[str, EndpointRuntime], default_endpoint: str) -> str:
+    """The endpoint ``/invocations`` scores; "" when several are served and none is set."""
+    if default_endpoint:
+        return default_endpoint
+    return next(iter(runtimes)) if len(runtimes) == 1 else ""

@@ -57,6 +57,7 @@ DATATYPES: dict[str, type] = {
 }
 #: datatypes of the protocol this gateway does not read (no request field can hold them)
 _UNSUPPORTED = frozenset({"UINT64", "FP16", "BF16"})
+_NAMES = "BOOL, INT*, UINT*, FP*, BYTES"
 #: the datatype an endpoint's request field is described with
 _FIELD_DATATYPE: dict[str, str] = {
     "float": "FP64",
@@ -138,13 +139,18 @@ def check_shape(where: str, shape: Any, count: int, errors: list[dict[str, str]]
 
 
 def check_datatype(where: str, datatype: Any, errors: list[dict[str, str]]) -> bool:
+    if type(datatype) is not str:  # JSON can send an object, unhashable
+        shown = repr(datatype)[:40]
+        rule = f"must be a datatype name, not {shown}; the protocol's are {_NAMES}"
+        errors.append({"field": f"{where}.datatype", "rule": rule})
+        return False
     if datatype in DATATYPES:
         return True
     if datatype in _UNSUPPORTED:
         rule = f"{datatype} is not supported here; use one of {', '.join(DATATYPES)}"
     else:
-        shown = safe_text(datatype)[:40] if isinstance(datatype, str) else repr(datatype)[:40]
-        rule = f"unknown datatype {shown!r}; the protocol's are BOOL, INT*, UINT*, FP*, BYTES"
+        shown = safe_text(datatype)[:40]
+        rule = f"unknown datatype {shown!r}; the protocol's are {_NAMES}"
     errors.append({"field": f"{where}.datatype", "rule": rule})
     return False
 
@@ -371,8 +377,11 @@ def _tensor_from_json(where: str, raw: Any, errors: list[dict[str, str]]) -> Ten
         return None
     name, datatype, data = raw.get("name"), raw.get("datatype"), raw.get("data")
     shape: Any = raw.get("shape")
-    params = raw.get("parameters") or {}
-    if type(params) is dict and "binary_data_size" in params:
+    params = raw.get("parameters", {})
+    if type(params) is not dict:
+        errors.append({"field": f"{where}.parameters", "rule": "must be an object"})
+        return None
+    if "binary_data_size" in params:
         errors.append(
             {
                 "field": f"{where}.parameters.binary_data_size",

@@ -12,6 +12,7 @@ native route would give.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -28,6 +29,7 @@ from modelward.serving.oip import (
     rows_from_tensors,
     tensor_datatype,
 )
+from modelward.serving.openapi_protocols import oip_paths
 from modelward.serving.problems import respond
 from modelward.serving.runtime import EndpointRuntime
 from modelward.serving.schema import decode
@@ -112,8 +114,18 @@ class OipRoutes:
         try:
             await self._route(gateway, request)
         except ModelwardError as exc:
-            await respond(request.send, exc.http_status, error_body(exc), JSON, request.request_id)
+            allow = exc.details.get("allow")
+            headers = [*JSON, (b"allow", allow.encode())] if allow else JSON
+            await respond(
+                request.send, exc.http_status, error_body(exc), headers, request.request_id
+            )
         return True
+
+    def openapi_paths(self, runtimes: Mapping[str, EndpointRuntime]) -> dict[str, Any]:
+        return oip_paths(runtimes)
+
+    def close(self) -> None:
+        """Nothing held."""
 
     async def _route(self, gateway: Gateway, request: HttpRequest) -> None:
         path, method = request.path, request.method
@@ -180,7 +192,7 @@ async def _model(
 
 def _only(method: str, allowed: str, path: str) -> None:
     if method != allowed:
-        raise MethodNotAllowed(f"{path[:100]} accepts {allowed} only")
+        raise MethodNotAllowed(f"{path[:100]} accepts {allowed} only", allow=allowed)
 
 
 async def _send(request: HttpRequest, status: int, doc: dict[str, Any]) -> None:

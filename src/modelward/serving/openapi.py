@@ -5,8 +5,10 @@ The gateway's document is built from the endpoints it serves: each endpoint gets
 ``POST /v1/endpoints/{name}/predict`` operation whose request schema is the endpoint's
 request fields (their types and the 64-bit and finite-number rules the gateway enforces,
 see :mod:`~modelward.serving.schema`), so a client generator or schemathesis sees exactly
-what the gateway accepts. It is rebuilt when the served set changes (a refresh swaps in
-new runtimes), never per request.
+what the gateway accepts. The routes mounted on the gateway (the Open Inference Protocol,
+MLflow's scoring routes) add their own paths, built from the same endpoints
+(:mod:`~modelward.serving.openapi_protocols`). It is rebuilt when the served set changes
+(a refresh swaps in new runtimes) or a route is mounted, never per request.
 
 Errors on both servers are ``application/problem+json`` (RFC 9457), the document of
 :mod:`modelward.errors`; :data:`PROBLEM_SCHEMA` describes it.
@@ -14,8 +16,8 @@ Errors on both servers are ``application/problem+json`` (RFC 9457), the document
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -25,12 +27,24 @@ if TYPE_CHECKING:
     from modelward.serving.runtime import EndpointRuntime
 
 __all__ = [
+    "BEARER",
     "PROBLEM_SCHEMA",
     "GatewayDocument",
+    "PathSource",
     "add_problem_answers",
+    "field_example",
+    "field_schema",
     "gateway_openapi",
     "problem_answer",
+    "row_schema",
 ]
+
+
+class PathSource(Protocol):
+    """Something that declares OpenAPI paths for the served endpoints (a mounted route)."""
+
+    def openapi_paths(self, runtimes: Mapping[str, EndpointRuntime]) -> dict[str, Any]: ...
+
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -73,9 +87,8 @@ _RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 1},
     }
 }
-_BEARER = {
-    "bearer": {"type": "http", "scheme": "bearer", "description": "`modelward tokens issue`"}
-}
+#: the security scheme of every operation that needs a token
+BEARER = {"bearer": {"type": "http", "scheme": "bearer", "description": "`modelward tokens issue`"}}
 _INT64 = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
 # the largest finite double: JSON numbers past it are infinities, which the gateway refuses
 _FINITE = {"type": "number", "minimum": -1.7976931348623157e308, "maximum": 1.7976931348623157e308}
@@ -110,7 +123,13 @@ def add_problem_answers(spec: dict[str, Any], answers: Mapping[str, dict[str, An
             operation.setdefault("responses", {}).update(answers)
 
 
-def _row_schema(fields: Mapping[str, str]) -> dict[str, Any]:
+def field_schema(kind: str) -> dict[str, Any]:
+    """The JSON schema of one value of a request field of type ``kind``."""
+    return _FIELD_SCHEMAS[kind]
+
+
+def row_schema(fields: Mapping[str, str]) -> dict[str, Any]:
+    """The JSON schema of one row of an endpoint with request ``fields``: exactly them."""
     return {
         "type": "object",
         "properties": {name: _FIELD_SCHEMAS[kind] for name, kind in fields.items()},
@@ -147,8 +166,8 @@ _ANSWER = {
 
 def _predict_operation(runtime: EndpointRuntime) -> dict[str, Any]:
     spec = runtime.spec
-    row = _row_schema(runtime.schema.fields)
-    example = {name: _example(kind) for name, kind in runtime.schema.fields.items()}
+    row = row_schema(runtime.schema.fields)
+    example = {name: field_example(kind) for name, kind in runtime.schema.fields.items()}
     body = {
         "type": "object",
         "required": ["inputs"],
@@ -208,16 +227,22 @@ def _predict_operation(runtime: EndpointRuntime) -> dict[str, Any]:
     }
 
 
-def _example(kind: str) -> Any:
+def field_example(kind: str) -> Any:
+    """A valid example value of a request field of type ``kind``."""
     return {"float": 0.5, "int": 1, "bool": True, "string": "a"}[kind]
 
 
-def gateway_openapi(runtimes: Mapping[str, EndpointRuntime]) -> dict[str, Any]:
-    """The gateway's OpenAPI 3.1 document for the endpoints in ``runtimes``."""
+def gateway_openapi(
+    runtimes: Mapping[str, EndpointRuntime], mounted: Sequence[PathSource] = ()
+) -> dict[str, Any]:
+    """The gateway's OpenAPI 3.1 document for the endpoints in ``runtimes``, with the
+    paths of the ``mounted`` routes."""
     paths: dict[str, Any] = {
         f"/v1/endpoints/{name}/predict": {"post": _predict_operation(rt)}
         for name, rt in sorted(runtimes.items())
     }
+    for source in mounted:
+        paths.update(source.openapi_paths(runtimes))
     json_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
     paths["/healthz"] = {
         "get": {
@@ -295,26 +320,34 @@ def gateway_openapi(runtimes: Mapping[str, EndpointRuntime]) -> dict[str, Any]:
             "version": "1",
             "description": "Online predictions. Each endpoint's operation carries its own "
             "request schema, from its definition. `Authorization: Bearer <token>` on every "
-            "predict call; errors are `application/problem+json` (RFC 9457).",
+            "predict call; errors are `application/problem+json` (RFC 9457). The Open "
+            "Inference Protocol (`/v2`) and MLflow's scoring routes (`/invocations`) answer "
+            "errors in their own protocol's shape.",
         },
         "paths": paths,
         "components": {
             "schemas": {"Problem": PROBLEM_SCHEMA, "Answer": _ANSWER},
-            "securitySchemes": _BEARER,
+            "securitySchemes": BEARER,
         },
     }
 
 
 class GatewayDocument:
-    """The gateway's document as bytes, rebuilt only when the served runtimes change."""
+    """The gateway's document as bytes, rebuilt only when the served runtimes change (or
+    :meth:`forget` is called: a route was mounted). ``mounted`` is the gateway's own list
+    of mounted routes, read at each rebuild."""
 
-    def __init__(self) -> None:
+    def __init__(self, mounted: Sequence[PathSource] = ()) -> None:
+        self._mounted = mounted
         self._made_for: object = None
         self._body = b""
+
+    def forget(self) -> None:
+        self._made_for = None
 
     def render(self, runtimes: Mapping[str, EndpointRuntime]) -> bytes:
         # a refresh swaps in a new mapping: identity says whether this one was rendered
         if runtimes is not self._made_for:
-            self._body = orjson.dumps(gateway_openapi(runtimes))
+            self._body = orjson.dumps(gateway_openapi(runtimes, self._mounted))
             self._made_for = runtimes
         return self._body

@@ -99,3 +99,103 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 )
 def test_the_gateway_conforms_to_its_openapi(case: Any) -> None:
     case.call_and_validate(headers=AUTH)
+
+
+# --- the protocols mounted on the gateway: OIP v2 and MLflow scoring ------------------------
+
+#: a tensor's element count against its shape, and an MLflow split row or column against
+#: its columns, are rules JSON Schema cannot state: a body the schema allows may still be
+#: answered 422 naming the tensor or the row (never 400 or 5xx); every other check is strict
+PROTOCOL_CONFIG = {
+    **CONFIG,
+    "operations": [
+        {
+            "include-path-regex": "(/infer|/invocations)$",
+            "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "422"]}},
+        }
+    ],
+}
+
+
+def _with_protocols(gateway: Any) -> Any:
+    from modelward.serving.mlflow_scoring import MlflowRoutes
+    from modelward.serving.oip_rest import OipRoutes
+
+    gateway.mount(OipRoutes())
+    gateway.mount(MlflowRoutes("typed"))
+    return gateway
+
+
+def test_the_document_declares_the_protocols_routes_with_their_own_error_shapes(
+    make_gateway: GatewayFactory, world: World
+) -> None:
+    _endpoints(world)
+
+    async def scenario() -> Any:
+        async with serving(_with_protocols(make_gateway())) as http:
+            doc = (await http.get("/openapi.json")).json()
+            example = doc["paths"]["/v2/models/typed/infer"]["post"]["requestBody"]
+            body = example["content"]["application/json"]["example"]
+            scored = await http.post("/v2/models/typed/infer", json=body, headers=AUTH)
+            mlflow = doc["paths"]["/invocations"]["post"]["requestBody"]
+            split = mlflow["content"]["application/json"]["example"]
+            invoked = await http.post("/invocations", json=split, headers=AUTH)
+            return doc, scored, invoked
+
+    doc, scored, invoked = run(scenario())
+    paths = doc["paths"]
+    assert {
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/typed",
+        "/v2/models/typed/ready",
+        "/v2/models/typed/infer",
+        "/v2/models/typed/versions/3",
+        "/v2/models/typed/versions/3/ready",
+        "/v2/models/typed/versions/3/infer",
+        "/invocations",
+        "/v1/endpoints/typed/invocations",
+        "/v1/endpoints/m/invocations",
+        "/ping",
+        "/health",
+        "/version",
+    } <= set(paths)
+    infer = paths["/v2/models/typed/infer"]["post"]
+    tensor = infer["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert tensor["inputs"]["items"]["properties"]["datatype"]["enum"][-1] == "BYTES"
+    assert infer["responses"]["422"]["content"]["application/json"]["schema"]["required"] == [
+        "error"
+    ]
+    invocations = paths["/invocations"]["post"]["responses"]
+    assert invocations["422"]["content"]["application/json"]["schema"]["required"] == [
+        "error_code",
+        "message",
+    ]
+    assert "security" not in paths["/v2/health/ready"]["get"]
+    # the documented examples are real requests: they score
+    assert scored.status_code == 200 and scored.json()["outputs"][0]["name"] == "prediction"
+    assert invoked.status_code == 200 and invoked.json() == {"predictions": [0.3]}
+
+
+@pytest.fixture
+def protocols_schema(make_gateway: GatewayFactory, world: World) -> Any:
+    _endpoints(world)
+    gateway = _with_protocols(make_gateway())
+    config = SchemathesisConfig.from_dict(PROTOCOL_CONFIG)
+    return schemathesis.openapi.from_asgi("/openapi.json", gateway, config=config)
+
+
+protocols = schemathesis.pytest.from_fixture("protocols_schema")
+
+
+@pytest.mark.slow
+@protocols.include(path_regex="^/(v2|invocations|ping|health|version)|/invocations$").parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_the_protocols_conform_to_the_gateway_document(case: Any) -> None:
+    case.call_and_validate(headers=AUTH)

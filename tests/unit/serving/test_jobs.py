@@ -52,7 +52,7 @@ def queue(store: Store) -> SqlJobQueue:
 
 
 def mounted(gateway: Gateway, queue: JobQueue, root: Path | None = None) -> Gateway:
-    gateway.mount_router(JobRoutes(gateway, lambda: queue, SETTINGS, root=root, callbacks=True))
+    gateway.mount(JobRoutes(gateway, lambda: queue, SETTINGS, root=root, callbacks=True))
     return gateway
 
 

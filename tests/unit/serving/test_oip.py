@@ -93,6 +93,17 @@ def test_an_unknown_datatype_is_refused_by_name() -> None:
     assert "FP16 is not supported here" in error["rule"]
 
 
+def test_a_datatype_or_parameters_of_the_wrong_json_type_are_named_not_a_crash() -> None:
+    # found by schemathesis over the gateway's document: an object as datatype was a 500
+    tensors = per_field()
+    tensors[0] = {**tensors[0], "datatype": {}}
+    tensors[2] = {**tensors[2], "parameters": 5}
+    found = errors({"inputs": tensors})
+    assert found[0]["field"] == "inputs[0].datatype"
+    assert found[0]["rule"].startswith("must be a datatype name")
+    assert found[1] == {"field": "inputs[2].parameters", "rule": "must be an object"}
+
+
 def test_an_input_the_model_does_not_take_is_named() -> None:
     inputs = [*per_field(1), {"name": "zip", "datatype": "INT64", "shape": [1], "data": [1]}]
     [error] = errors({"inputs": inputs})

@@ -324,3 +324,26 @@ def test_oip_rest_documents_match_the_protocols_definition(make_gateway: Gateway
     for schema, answer in run(scenario()):
         assert answer.headers["content-type"] == "application/json"
         jsonschema.validate(answer.json(), OIP_SCHEMAS[schema])
+
+
+def test_mlflow_health_routes_answer_get_only_and_oip_says_what_it_allows(
+    make_gateway: GatewayFactory,
+) -> None:
+    # MLflow's server serves /ping, /health and /version on GET; another method is a 405
+    async def scenario() -> list[Any]:
+        async with serving(protocols(make_gateway())) as http:
+            return [
+                await http.post("/ping"),
+                await http.delete("/version"),
+                await http.get("/invocations"),
+                await http.post("/v2/health/live"),
+                await http.get("/v2/models/m/infer", headers=AUTH),
+            ]
+
+    ping, version, invocations, live, infer = run(scenario())
+    for answer, allow in ((ping, "GET, HEAD"), (version, "GET, HEAD"), (invocations, "POST")):
+        assert answer.status_code == 405 and answer.headers["allow"] == allow
+        assert "accepts" in answer.json()["message"]
+    assert live.status_code == 405 and live.headers["allow"] == "GET"
+    assert infer.status_code == 405 and infer.headers["allow"] == "POST"
+    assert "accepts POST only" in infer.json()["error"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from modelward.serving.schema import RequestSchema
 
 if TYPE_CHECKING:
     from modelward.config import JobsSettings
+    from modelward.serving.dialect import HttpRequest
     from modelward.serving.gateway import Gateway
     from modelward.serving.jobs.base import JobQueue
     from modelward.serving.runtime import EndpointRuntime
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["JobRoutes"]
 
-Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
@@ -78,11 +78,16 @@ class JobRoutes:
             callbacks=workspace.secrets.webhook_secret is not None,
         )
 
-    def matches(self, path: str) -> bool:
+    @staticmethod
+    def matches(path: str) -> bool:
         if not path.startswith(_PREFIX):
             return False
         parts = path[len(_PREFIX) :].split("/")
         return len(parts) in (2, 3) and parts[1] == "jobs" and all(parts)
+
+    def openapi_paths(self, runtimes: Mapping[str, EndpointRuntime]) -> dict[str, Any]:
+        # not yet described: the job routes' document is the async context's to write
+        return {}
 
     def _queue_now(self) -> JobQueue:
         if self._queue is None:
@@ -102,12 +107,19 @@ class JobRoutes:
         self._schemas[name] = (runtime, schema)
         return schema
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        path: str = scope["path"]
+    async def __call__(self, gateway: Gateway, request: HttpRequest) -> bool:
+        if not self.matches(request.path):
+            return False
+        await self._answer(request)
+        return True
+
+    async def _answer(self, request: HttpRequest) -> None:
+        path, receive, send = request.path, request.receive, request.send
+        request_id = request.request_id
         name, _, job_id = path[len(_PREFIX) :].partition("/jobs")
         job_id = job_id.lstrip("/")
-        headers = dict(scope["headers"])
-        method = scope["method"]
+        headers = dict(request.headers)
+        method = request.method
         try:
             if job_id and method != "GET":
                 raise MethodNotAllowed(f"{path[:100]} accepts GET only")

@@ -30,7 +30,7 @@ def test_a_child_writing_more_to_stderr_than_a_pipe_holds_still_reaches_its_kill
 
 
 def test_a_child_that_exits_before_its_kill_point_fails_the_test_with_its_stderr() -> None:
-    with pytest.raises(pytest.fail.Exception, match="(?s)exited \\(3\\).*boom"):
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)exited \(3\).*boom"):
         kill_at('import sys\nprint("boom", file=sys.stderr)\nsys.exit(3)', label="x", timeout_s=60)
 
 

@@ -14,6 +14,9 @@ peak memory (max RSS, imports included) is its own:
   ``mode="batch"``, one table write per part), what ``modelward batch score`` does;
 - modelward, N processes: the same on the local engine with ``--workers N`` (each worker
   writes its parts and the SQLite log itself), against the one-process case above;
+- modelward, segments log (and N processes): the same with the columnar segments log
+  (``[serving.prediction_log] type = "segments"``: one Parquet file per part, renamed
+  into place; no writer waits on another's lock);
 - modelward, redis log (and N processes): the same with the Redis Streams log on
   127.0.0.1:6379 (a key prefix of its own, dropped afterwards), whose writers do not take
   turns on one file as SQLite's do;
@@ -98,6 +101,8 @@ class Discard:
 
 spec = EndpointSpec(name="gbm", model="gbm@1", request={f"f{i}": "float" for i in range(20)})
 environ = {"MODELWARD_IDENTITY__USER": "bench"}
+if log == "segments":  # the columnar log: Parquet segments under the workspace
+    environ |= {"MODELWARD_SERVING__PREDICTION_LOG__TYPE": "segments"}
 if log == "redis":  # the Redis Streams log on 127.0.0.1:6379, a key prefix of its own
     import uuid
     prefix = f"mwbench{uuid.uuid4().hex[:8]}"
@@ -131,6 +136,11 @@ def _cases(workers: int) -> dict[str, tuple[str, tuple[str, ...]]]:
         "modelward, sql input, log discarded": (_MODELWARD, ("discard", "1", "sql")),
         "modelward": (_MODELWARD, ("sqlite", "1", "file")),
         f"modelward, {workers} processes": (_MODELWARD, ("sqlite", str(workers), "file")),
+        "modelward, segments log": (_MODELWARD, ("segments", "1", "file")),
+        f"modelward, segments log, {workers} processes": (
+            _MODELWARD,
+            ("segments", str(workers), "file"),
+        ),
         "modelward, redis log": (_MODELWARD, ("redis", "1", "file")),
         f"modelward, redis log, {workers} processes": (
             _MODELWARD,

@@ -9,13 +9,14 @@ as benchmarks/batch.py), trained on 5,000 rows. Cases:
   ``model.predict_proba``, ``--batch-size`` at a time, in one process (no Redis);
 - backlog: ``--events`` events are in the stream before ``stream_score`` starts; it
   drains them (read in the group, schema check, model, outputs keyed by event id, the
-  workspace's SQLite prediction log with ``mode="stream"``, XACK). Throughput is the
+  prediction log with ``mode="stream"``, one ``write_table`` per batch, XACK), with the
+  workspace's SQLite log and with the columnar segments log. Throughput is the
   events scored from the first batch done to the last over that time (start-up left
   out); ``events/CPU-s`` divides by this process's CPU time instead, which a loaded
   machine does not inflate; "log discarded" is the same with a log that keeps nothing;
 - paced: a producer process adds ``--rate`` events/s for ``--seconds`` while the consumer
-  runs; the lag of each event is its output's stream entry time minus its own (both
-  Redis's clock), reported as p50/p99/max.
+  runs (with each log); the lag of each event is its output's stream entry time minus
+  its own (both Redis's clock), reported as p50/p99/max.
 
 Results: a Rich table, JSON on stdout and benchmarks/results/streaming.json. Needs the
 Redis server (``--redis``, default redis://127.0.0.1:6379/0); keys it makes are removed.
@@ -163,6 +164,9 @@ class _Discard:
     def write(self, records: Any) -> None:
         pass
 
+    def write_table(self, endpoint: str, table: Any) -> None:
+        pass
+
     def find_request_ids(self, endpoint: str, ids: Any) -> set[str]:
         return set()
 
@@ -173,7 +177,7 @@ class _Discard:
 def consume(
     url: str,
     stream: str,
-    sink: str,
+    sink_stream: str,
     model: Any,
     batch: int,
     stop: threading.Event | None,
@@ -193,25 +197,38 @@ def consume(
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = init_workspace(Path(tmp) / "ws", project="bench")
+        sink: Any = None  # None: the workspace's own log (SQLite)
+        if log == "discard":
+            sink = _Discard()
+        elif log == "segments":
+            from modelward.monitoring import open_prediction_sink
+
+            sink = open_prediction_sink({"type": "segments", "path": "segments"}, root)
         with Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "bench"})) as s:
-            return stream_score(
-                spec,
-                f"{url}?stream={stream}&group=bench",
-                f"{url}?stream={sink}",
-                session=s,
-                batch_size=batch,
-                wait_s=0.05 if stop is not None else 0.5,
-                until_idle=stop is None,
-                stop=stop,
-                resolver=StaticModelResolver(
-                    {"gbm@1": ResolvedModel("gbm", "1", "mem://gbm", model)}
-                ),
-                loader=ObjectModelLoader(),
-                prediction_log=_Discard() if log == "discard" else None,  # type: ignore[arg-type]
-                on_batch=None
-                if marks is None
-                else lambda c: marks.append((time.perf_counter(), time.process_time(), c.scored)),
-            )
+            try:
+                return stream_score(
+                    spec,
+                    f"{url}?stream={stream}&group=bench",
+                    f"{url}?stream={sink_stream}",
+                    session=s,
+                    batch_size=batch,
+                    wait_s=0.05 if stop is not None else 0.5,
+                    until_idle=stop is None,
+                    stop=stop,
+                    resolver=StaticModelResolver(
+                        {"gbm@1": ResolvedModel("gbm", "1", "mem://gbm", model)}
+                    ),
+                    loader=ObjectModelLoader(),
+                    prediction_log=sink,
+                    on_batch=None
+                    if marks is None
+                    else lambda c: marks.append(
+                        (time.perf_counter(), time.process_time(), c.scored)
+                    ),
+                )
+            finally:
+                if sink is not None:
+                    sink.close()
 
 
 def backlog(url: str, model: Any, events: int, batch: int, log: str) -> dict[str, Any]:
@@ -249,7 +266,9 @@ def backlog(url: str, model: Any, events: int, batch: int, log: str) -> dict[str
         _drop(client, prefix)
 
 
-def paced(url: str, model: Any, rate: float, seconds: float, batch: int) -> dict[str, Any]:
+def paced(
+    url: str, model: Any, rate: float, seconds: float, batch: int, log: str
+) -> dict[str, Any]:
     import redis
 
     client = redis.Redis.from_url(url)
@@ -259,7 +278,7 @@ def paced(url: str, model: Any, rate: float, seconds: float, batch: int) -> dict
     stop = threading.Event()
     holder: list[Any] = []
     consumer = threading.Thread(
-        target=lambda: holder.append(consume(url, source, sink, model, batch, stop))
+        target=lambda: holder.append(consume(url, source, sink, model, batch, stop, log))
     )
     try:
         consumer.start()
@@ -312,8 +331,16 @@ def main() -> None:
         "backlog, log discarded": backlog(
             args.redis, model, args.events, args.batch_size, "discard"
         ),
-        "backlog": backlog(args.redis, model, args.events, args.batch_size, "sqlite"),
-        "paced": paced(args.redis, model, args.rate, args.seconds, args.batch_size),
+        "backlog, SQLite log": backlog(args.redis, model, args.events, args.batch_size, "sqlite"),
+        "backlog, segments log": backlog(
+            args.redis, model, args.events, args.batch_size, "segments"
+        ),
+        "paced, SQLite log": paced(
+            args.redis, model, args.rate, args.seconds, args.batch_size, "sqlite"
+        ),
+        "paced, segments log": paced(
+            args.redis, model, args.rate, args.seconds, args.batch_size, "segments"
+        ),
     }
     raw = results["raw limit"]["events_per_s"]
     table = Table(

@@ -3,20 +3,23 @@
 The child imports :func:`pause_at` (from the prelude below), which wraps one function so
 that, when it is called (``when="before"``) or has returned (``when="after"``), the child
 prints ``REACHED <label>`` and blocks for good. The parent reads the child's output with
-a deadline, and on that line sends SIGKILL: the operation dies exactly there, as it would
-in a power cut or an OOM kill, with nothing given a chance to clean up.
+a deadline (:class:`Child`), and on that line sends SIGKILL: the operation dies exactly
+there, as it would in a power cut or an OOM kill, with nothing given a chance to clean up.
 """
 
 from __future__ import annotations
 
 import os
-import selectors
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -57,62 +60,123 @@ def reached(label):
 '''
 
 
+class Child:
+    """A child process running ``script`` after the prelude, both of its pipes drained.
+
+    A thread per pipe reads it to its end, so the child never blocks on a full pipe (its
+    stderr is read all along, not only at the end), and the lines of stdout are handed
+    over through a queue. Waiting with ``select`` on the pipe and then calling
+    ``readline`` loses lines: ``readline`` buffers every byte the pipe holds, so when a
+    loaded parent finds two lines there at once (``BATCH 50`` and ``REACHED stopped``),
+    the second sits in the buffer while ``select`` waits for more bytes that never come.
+    """
+
+    def __init__(self, script: str, *args: str, new_session: bool = True) -> None:
+        code = PRELUDE + "\n" + textwrap.dedent(script)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=new_session,  # its own workers die with it
+            env={k: v for k, v in os.environ.items() if not k.startswith("MODELWARD_")},
+        )
+        self._own_group = new_session
+        self.lines: list[str] = []
+        self._stdout: queue.Queue[str | None] = queue.Queue()
+        self._stderr: list[str | None] = []
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._readers = [
+            threading.Thread(target=_pump, args=(self.process.stdout, self._stdout.put)),
+            threading.Thread(target=_pump, args=(self.process.stderr, self._stderr.append)),
+        ]
+        for reader in self._readers:
+            reader.daemon = True
+            reader.start()
+
+    @property
+    def stderr(self) -> str:
+        return "".join(s for s in self._stderr if s is not None)
+
+    def wait_for(self, matches: Callable[[str], bool], what: str, timeout_s: float) -> str:
+        """The first line of stdout ``matches`` accepts; fails the test at the deadline or
+        when the child exits first (with what it printed)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(
+                    f"the child never printed {what}; it printed {self.lines}; "
+                    f"stderr ends: {self.stderr[-2000:]}"
+                )
+            try:
+                line = self._stdout.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.process.wait(timeout=30)
+                self._join()
+                pytest.fail(
+                    f"the child exited ({self.process.returncode}) before {what}:\n{self.stderr}"
+                )
+            self.lines.append(line.rstrip())
+            if matches(line.rstrip()):
+                return line.rstrip()
+
+    def send_signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def finish(self, timeout_s: float) -> int:
+        """Wait for the child to exit on its own; every line it printed is in ``lines``."""
+        try:
+            self.process.wait(timeout=timeout_s)
+        finally:
+            self.close()
+        return self.process.returncode
+
+    def close(self) -> None:
+        """Kill the child (and its process group) if it still runs; drain and close."""
+        if self.process.poll() is None:
+            if self._own_group:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            else:
+                self.process.kill()
+        self.process.wait(timeout=30)
+        self._join()
+
+    def _join(self) -> None:
+        for reader in self._readers:
+            reader.join(timeout=30)
+        while True:
+            try:
+                line = self._stdout.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.lines.append(line.rstrip())
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
+def _pump(stream: IO[str], put: Callable[[str | None], None]) -> None:
+    for line in stream:  # to the end: the child and every process holding the pipe exited
+        put(line)
+    put(None)
+
+
 def kill_at(script: str, *args: str, label: str, timeout_s: float = 120.0) -> list[str]:
     """Run ``script`` (after the prelude) in a child; SIGKILL it once it reports ``label``.
 
     Returns every line the child printed, including those still in the pipe at the kill.
     """
-    code = PRELUDE + "\n" + textwrap.dedent(script)
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own workers die with it
-        env={k: v for k, v in os.environ.items() if not k.startswith("MODELWARD_")},
-    )
-    assert child.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(child.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout_s
-    seen: list[str] = []
+    child = Child(script, *args)
     try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                pytest.fail(f"the child never reached {label!r}; it printed {seen}")
-            if not selector.select(left):
-                continue
-            line = child.stdout.readline()
-            if not line:
-                child.wait()
-                err = child.stderr.read() if child.stderr else ""
-                child.stdout.close()
-                if child.stderr is not None:
-                    child.stderr.close()
-                pytest.fail(f"the child exited ({child.returncode}) before {label!r}:\n{err}")
-            seen.append(line.rstrip())
-            if line.strip() == f"REACHED {label}":
-                break
-    except BaseException:
+        child.wait_for(lambda line: line == f"REACHED {label}", repr(f"REACHED {label}"), timeout_s)
+    finally:
         # a failed wait still kills the child and closes its pipes (an unclosed pipe would
         # surface as a ResourceWarning in whichever test runs next on this worker)
-        selector.close()
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-        child.stdout.close()
-        if child.stderr is not None:
-            child.stderr.close()
-        raise
-    selector.close()
-    if child.poll() is None:
-        os.killpg(child.pid, signal.SIGKILL)
-    child.wait(timeout=30)
-    seen.extend(line.rstrip() for line in child.stdout)
-    child.stdout.close()
-    if child.stderr is not None:
-        child.stderr.close()
-    assert child.returncode == -signal.SIGKILL
-    return seen
+        child.close()
+    assert child.process.returncode == -signal.SIGKILL
+    return child.lines

@@ -9,13 +9,7 @@ and counts the outputs and the log lines per event id.
 from __future__ import annotations
 
 import json
-import os
-import selectors
 import signal
-import subprocess
-import sys
-import textwrap
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -32,7 +26,7 @@ from modelward.serving.streaming.addresses import open_stream
 from modelward.serving.streaming.base import Message
 from modelward.session import Session
 from tests.integration.backends.streams import Streams, streams_on
-from tests.integration.crash.harness import PRELUDE, ROOT, kill_at
+from tests.integration.crash.harness import Child, kill_at
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -163,15 +157,7 @@ def _logged(session: Session) -> Counter[str]:
     [
         # outputs written, the log and the acknowledgement never happened; the same
         # consumer starts again and reads back what it held
-        pytest.param(
-            "written",
-            "c1",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="hung twice in clean-clone CI on 2026-12-02 (the child printed "
-                "'BATCH 50' and never reached 'stopped'); passes alone; under investigation",
-            ),
-        ),
+        ("written", "c1"),
         # logged too; another consumer takes the dead one's events over (XAUTOCLAIM)
         ("logged", "c2"),
     ],
@@ -202,37 +188,16 @@ def test_sigterm_finishes_the_batches_in_flight_acknowledges_them_and_exits(
 ) -> None:
     _produce(streams)
     source = streams.url("events", group="scorers", consumer="c1")
-    code = PRELUDE + "\n" + textwrap.dedent(CHILD)
-    args = [str(session.workspace.root), source, streams.url("scores"), "sigterm"]
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MODELWARD_")},
-    )
-    assert child.stdout is not None
-    lines: list[str] = []
-    selector = selectors.DefaultSelector()
-    selector.register(child.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + 120
+    root = str(session.workspace.root)
+    child = Child(CHILD, root, source, streams.url("scores"), "sigterm", new_session=False)
     try:
-        while not lines or not lines[-1].startswith("BATCH"):
-            assert time.monotonic() < deadline, f"no batch scored; printed {lines}"
-            if selector.select(1.0):
-                line = child.stdout.readline()
-                assert line, f"the child exited: {child.stderr.read() if child.stderr else ''}"
-                lines.append(line.strip())
+        child.wait_for(lambda line: line.startswith("BATCH"), "a scored batch", 120)
         child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=60)
+        returncode = child.finish(60)
     finally:
-        selector.close()
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 0, err
-    result = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[7:])
+        child.close()
+    assert returncode == 0, child.stderr
+    result = json.loads(next(x for x in child.lines if x.startswith("RESULT "))[7:])
     outputs = _outputs(streams)
     assert sum(outputs.values()) == result["scored"] == result["events"]
     # nothing was left pending: the same consumer, started again, is handed nothing back

@@ -129,7 +129,7 @@ def test_rows_of_one_type_per_column_are_checked_in_one_pass(scorer: MicroBatchS
     assert result.predictions == pytest.approx(
         [1 / (1 + np.exp(-0.75)), 1 / (1 + np.exp(-0.75)), 1 / (1 + np.exp(-3.5))]
     )
-    assert {i["email"] for i in result.inputs} == {"[redacted]"}
+    assert set(result.inputs.column("email").to_pylist()) == {"[redacted]"}
     verdicts = _verdicts(scorer, bodies)
     assert verdicts[1] == [("a", "must be a finite number")]
     assert verdicts[2] == [("vip", "must be true or false")]
@@ -195,7 +195,7 @@ def test_events_read_online_features_as_the_gateway_does(
         result = scorer.score(bodies)
 
     assert result.indexes == [0, 2]
-    assert [i["spend"] for i in result.inputs] == [20.0, 10.0]
+    assert result.inputs.column("spend").to_pylist() == [20.0, 10.0]
     assert result.predictions == pytest.approx([1 / (1 + np.exp(-21)), 1 / (1 + np.exp(-11))])
     (refusal,) = result.refusals
     assert (refusal.index, refusal.reason, refusal.field) == (1, "features", "spend")

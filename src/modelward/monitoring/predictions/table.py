@@ -146,17 +146,51 @@ def check_table(table: pa.Table) -> None:
         raise ValueError("prediction table: column 'inputs' must be a struct")
 
 
+#: below this many rows, and with plain JSON types only, rows are rendered by orjson:
+#: opening a DuckDB connection costs more than rendering a stream's micro-batch (about
+#: 55 ms of CPU against 5 ms for 500 rows of 20 floats)
+_SMALL_ROWS = 10_000
+
+
+def _plain(values: pa.Array) -> bool:
+    """Whether orjson renders ``values`` as DuckDB's ``to_json`` does: numbers, text,
+    booleans and nulls, and no NaN or infinity (orjson writes those as null)."""
+    import pyarrow.compute as pc
+
+    kind = values.type
+    if pa.types.is_struct(kind):
+        return all(_plain(values.field(i)) for i in range(kind.num_fields))
+    if pa.types.is_floating(kind):
+        return pc.any(pc.invert(pc.is_finite(values))).as_py() is not True
+    return bool(
+        pa.types.is_integer(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_null(kind)
+    )
+
+
 def json_texts(table: pa.Table) -> tuple[list[str], list[str]]:
     """The ``inputs`` and ``prediction`` of every row as JSON text, in row order.
 
     DuckDB renders them in one vectorised pass; the text parses back to the values the
-    per-row path stores (numbers as numbers, text as text, null as null).
+    per-row path stores (numbers as numbers, text as text, null as null). A small table
+    of plain types (a stream's micro-batch) is rendered row by row with orjson instead.
     """
     import duckdb
 
     if not table.num_rows:
         return [], []
-    part = table.select(["inputs", "prediction"])
+    part = table.select(["inputs", "prediction"]).combine_chunks()
+    if part.num_rows < _SMALL_ROWS and all(_plain(c.chunk(0)) for c in part.columns):
+        import orjson
+
+        dumps = orjson.dumps
+        return (
+            [dumps(v).decode() for v in part.column("inputs").to_pylist()],
+            [dumps(v).decode() for v in part.column("prediction").to_pylist()],
+        )
     with duckdb.connect() as con:
         con.register("part", part)
         rendered = con.sql(

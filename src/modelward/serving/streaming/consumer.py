@@ -10,8 +10,9 @@ instead of filling memory. For each batch, in this order:
 2. write one output per scored event to the sink, keyed by event id (a key written
    before is skipped: a redelivered event never gives a second output);
 3. write one dead letter per refused event, with the field and the rule;
-4. write the scored events to the prediction log (``mode="stream"``, the request id is
-   the event id; a redelivered event already logged is not logged again);
+4. write the scored events to the prediction log as one Arrow table (``write_table``,
+   ``mode="stream"``, the request id is the event id; a redelivered event already
+   logged is not logged again);
 5. acknowledge the batch.
 
 A consumer killed anywhere in between leaves its batch pending in the group; it is
@@ -33,9 +34,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import orjson
+import pyarrow as pa
 
 from modelward.errors import StoreUnavailable
-from modelward.monitoring import PredictionRecord, PredictionSink
+from modelward.monitoring import PredictionSink, prediction_table
 from modelward.serving.streaming.base import Event, EventSink, EventSource, Message
 from modelward.serving.streaming.metrics import StreamMetrics
 from modelward.serving.streaming.scoring import MicroBatchScorer, Refusal, Scored
@@ -264,10 +266,9 @@ class StreamConsumer:
         dead = self._dead_letters(events, result.refusals)
         if dead:
             self._retrying(lambda: self.dead_letter.write(dead), stop)
-        records = self._records(events, result, at_us)
-        records = self._not_logged(events, result.indexes, records, stop)
-        if records:
-            self._retrying(lambda: self.log.write(records), stop)
+        table = self._log_table(events, result, at_us, stop)
+        if table is not None:
+            self._retrying(lambda: self.log.write_table(self.endpoint, table), stop)
         self._retrying(lambda: self.source.ack(events), stop)
 
         counts = self.counts
@@ -328,48 +329,39 @@ class StreamConsumer:
                 return orjson.dumps(masked).decode()[:_BODY_CHARS]
         return payload[:_BODY_CHARS].decode("utf-8", errors="replace")
 
-    def _records(
-        self,
-        events: Sequence[Event],
-        result: Scored,
-        at_us: int,
-    ) -> list[PredictionRecord]:
-        model = self._model
-        latency = result.latency_ms
-        seen: set[str] = set()
-        records = []
-        scored = zip(result.indexes, result.predictions, result.inputs, strict=True)
-        for i, prediction, row in scored:
-            event_id = events[i].id
-            if event_id in seen:  # the producer sent one key twice in this batch
-                continue
-            seen.add(event_id)
-            records.append(
-                PredictionRecord(
-                    event_id,
-                    at_us,
-                    self.endpoint,
-                    model.name,
-                    model.version,
-                    row,
-                    prediction.item() if hasattr(prediction, "item") else prediction,
-                    latency,
-                    False,
-                    mode="stream",
-                )
-            )
-        return records
+    def _log_table(
+        self, events: Sequence[Event], result: Scored, at_us: int, stop: threading.Event
+    ) -> pa.Table | None:
+        """The batch's scored events as one prediction table (the log's columnar write:
+        no record object per event), less those already logged; None when none is left.
 
-    def _not_logged(
-        self,
-        events: Sequence[Event],
-        indexes: list[int],
-        records: list[PredictionRecord],
-        stop: threading.Event,
-    ) -> list[PredictionRecord]:
-        """``records`` less those a killed consumer logged before (redelivered events)."""
-        again = [events[i].id for i in indexes if events[i].redelivered]
-        if not again:
-            return records
-        logged = self._retrying(lambda: self.log.find_request_ids(self.endpoint, again), stop)
-        return [r for r in records if r.request_id not in logged]
+        An event id is logged once: a key the producer sent twice in this batch, and a
+        redelivered event a killed consumer had logged before, are left out.
+        """
+        if not result.indexes:
+            return None
+        ids = [events[i].id for i in result.indexes]
+        again = [events[i].id for i in result.indexes if events[i].redelivered]
+        logged = (
+            self._retrying(lambda: self.log.find_request_ids(self.endpoint, again), stop)
+            if again
+            else set()
+        )
+        table = prediction_table(
+            request_ids=pa.array(ids, pa.string()),
+            at_us=at_us,
+            model=self._model.name,
+            model_version=self._model.version,
+            inputs=result.inputs,
+            predictions=pa.array(result.predictions),
+            latency_ms=result.latency_ms,
+            mode="stream",
+        )
+        if logged or len(set(ids)) < len(ids):
+            seen = set(logged)
+            keep = []
+            for event_id in ids:
+                keep.append(event_id not in seen)
+                seen.add(event_id)
+            table = table.filter(pa.array(keep, pa.bool_()))
+        return table if table.num_rows else None

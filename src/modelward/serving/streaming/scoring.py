@@ -58,8 +58,9 @@ class Scored:
     #: batch index of each scored event, in order
     indexes: list[int]
     predictions: list[Any]
-    #: the scored events' logged inputs (PII already redacted), in the same order
-    inputs: list[dict[str, Any]]
+    #: the scored events' logged inputs, a column per logged field (PII already
+    #: redacted), in the same order: the prediction log's columnar write takes it as is
+    inputs: pa.Table
     refusals: list[Refusal]
     #: model time per scored row, in milliseconds
     latency_ms: float
@@ -103,7 +104,7 @@ class MicroBatchScorer:
             rows.append(body)
             indexes.append(i)
         if not rows:
-            return Scored([], [], [], refusals, 0.0)
+            return Scored([], [], pa.table({}), refusals, 0.0)
         table = self._checked(rows, indexes, refusals)
         good, missing = self.features.add(table)
         refusals.extend(Refusal(index, "features", field, why) for index, field, why in missing)
@@ -186,10 +187,8 @@ class MicroBatchScorer:
             ) from None
         return list(out)
 
-    def _inputs(self, good: pa.Table) -> list[dict[str, Any]]:
-        n = good.num_rows
-        values = [
-            ["[redacted]"] * n if name in self.pii else good.column(name).to_pylist()
-            for name in self.logged
-        ]
-        return [dict(zip(self.logged, row, strict=True)) for row in zip(*values, strict=True)]
+    def _inputs(self, good: pa.Table) -> pa.Table:
+        redacted = pa.repeat(pa.scalar("[redacted]", pa.string()), good.num_rows)
+        return pa.table(
+            {name: redacted if name in self.pii else good.column(name) for name in self.logged}
+        )

@@ -342,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         for name, diff in r.survivors.items():
             print(f"\nsurvived: {name}\n{diff}")
+    for r in results:
+        if not r.killed + r.survived + r.timeout:  # the score of no judged mutant is 100%
+            print(f"{r.module}: no mutant was judged within the budget; this sample shows nothing")
     if args.fail_under is not None:
         low = [r for r in results if r.score < args.fail_under]
         if low:

@@ -19,7 +19,8 @@ from modelward.pipelines import PipelineRun, find_pipeline, load_output, run_pip
 from modelward.pipelines.reproduction import reproduce
 from modelward.session import Session
 
-pytestmark = pytest.mark.slow
+# one worker builds the module's churn run once (about a minute), rather than each worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipelines-churn")]
 ENV = {"MODELWARD_IDENTITY__USER": "tester"}
 
 

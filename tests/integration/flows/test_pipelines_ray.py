@@ -17,6 +17,9 @@ from modelward.session import Session
 from tests import services
 from tests.unit.pipelines import sample
 
+# the module's local Ray instance starts once, on the worker that runs every Ray test
+pytestmark = pytest.mark.xdist_group("ray")
+
 
 def _ray() -> Any:
     """Ray, or a skip with the reason (a failure under CI=true: CI must test Ray)."""

@@ -36,7 +36,8 @@ from modelward.serving import create_endpoint, create_gateway, parse_spec
 from modelward.session import Session
 from tests.unit.registry.support import MLFLOW_WARNINGS
 
-pytestmark = [pytest.mark.slow, *MLFLOW_WARNINGS]
+# one worker builds the module's served churn workspace once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("retraining-scenarios"), *MLFLOW_WARNINGS]
 
 CUSTOMERS = 1_000
 #: the loop looks two days after the 13th month's labels came in (30 days after it)

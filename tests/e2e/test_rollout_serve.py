@@ -32,7 +32,7 @@ from modelward.rollout import RolloutPolicy
 from modelward.security import Principal, Role
 from modelward.session import Session
 from tests.e2e.test_serve_sigterm import LAUNCH, free_port, wait_ready
-from tests.integration.flows.test_gateway_churn import COLUMNS, FEATURE_REFS, build_churn
+from tests.integration.flows.test_gateway_churn import build_churn, training_matrix
 from tests.unit.registry.support import MLFLOW_WARNINGS
 from tests.unit.registry.test_lineage import complete
 
@@ -46,21 +46,11 @@ def _register(session: Session, y_of: str, seed: int) -> str:
     import mlflow
     from sklearn.ensemble import GradientBoostingClassifier
 
-    from modelward import features
     from modelward.registry import tracking, versions
     from modelward.registry.serialization import trusted_types_for
     from modelward.registry.tables import model_versions
 
-    ids = list(range(1, ROWS + 1))
-    discount = np.random.default_rng(0).uniform(0, 0.3, size=ROWS).tolist()
-    online = features.get_online_features(
-        {"customer_id": ids},
-        [*FEATURE_REFS, "net_spend"],
-        request={"discount": discount},
-        session=session,
-    )
-    x = np.array([online.columns[c] for c in COLUMNS], dtype=np.float64).T
-    y = (x[:, 2] < 12).astype(int)  # the baseline's label (tests/integration/flows)
+    x, y = training_matrix(session, ROWS)  # the baseline's inputs and label
     if y_of == "inverted":
         y = 1 - y
     model = GradientBoostingClassifier(n_estimators=5, max_depth=3, random_state=seed).fit(x, y)

@@ -74,6 +74,23 @@ class Churn:
     model: Any
 
 
+def training_matrix(session: Session, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The endpoint's model inputs for customers 1..rows (online features, a fixed
+    discount per customer) and the label the churn model here is trained on."""
+    from modelward import features
+
+    ids = list(range(1, rows + 1))
+    discount = np.random.default_rng(0).uniform(0, 0.3, size=rows).tolist()
+    online = features.get_online_features(
+        {"customer_id": ids},
+        [*FEATURE_REFS, "net_spend"],
+        request={"discount": discount},
+        session=session,
+    )
+    x = np.array([online.columns[c] for c in COLUMNS], dtype=np.float64).T
+    return x, (x[:, 2] < 12).astype(int)
+
+
 def build_churn(session: Session, rows: int = 2_000, trees: int = 20) -> Churn:
     """Data, features (applied and materialized), a registered model, a token, an endpoint."""
     import mlflow
@@ -90,16 +107,7 @@ def build_churn(session: Session, rows: int = 2_000, trees: int = 20) -> Churn:
     features.apply(session)
     features.materialize(session=session)
 
-    ids = list(range(1, rows + 1))
-    discount = np.random.default_rng(0).uniform(0, 0.3, size=rows).tolist()
-    online = features.get_online_features(
-        {"customer_id": ids},
-        [*FEATURE_REFS, "net_spend"],
-        request={"discount": discount},
-        session=session,
-    )
-    x = np.array([online.columns[c] for c in COLUMNS], dtype=np.float64).T
-    y = (x[:, 2] < 12).astype(int)
+    x, y = training_matrix(session, rows)
     model = GradientBoostingClassifier(n_estimators=trees, max_depth=3, random_state=0).fit(x, y)
     with tracking.using_workspace(session.workspace), mlflow.start_run():
         info = mlflow.sklearn.log_model(

@@ -130,6 +130,11 @@ def seed(args: argparse.Namespace, console: Console) -> tuple[Any, str]:
         serving.start_release(
             session, boss, "ep000", candidate=f"churn@{min(2, args.versions)}", strategy="canary"
         )
+        # ep001 mirrors every request to a shadow candidate: its rows come in pairs
+        mirrored = serving.start_release(
+            session, boss, "ep001", candidate=f"churn@{min(3, args.versions)}", strategy="shadow"
+        )
+        mirrored_us = int(mirrored.created_at.timestamp() * 1e6)
         sink = monitoring.open_workspace_log(session)
         task = progress.add_task("predictions", total=args.predictions)
         batch = 50_000
@@ -140,20 +145,31 @@ def seed(args: argparse.Namespace, console: Console) -> tuple[Any, str]:
         for first in range(0, args.predictions, batch):
             rows = []
             for i in range(first, min(first + batch, args.predictions)):
-                rows.append(
-                    monitoring.PredictionRecord(
-                        f"r{i}",
-                        start_us + ((i * 7919) % n) * step_us,
-                        f"ep{i % args.endpoints:03d}",
-                        "churn",
-                        "1" if i % 5 else "2",
-                        {"customer_id": i, "discount": 0.1},
-                        0.3,
-                        4.0 + i % 23,
-                        i % 50 == 0,
-                        error="Timeout" if i % 211 == 0 else "",
-                    )
+                record = monitoring.PredictionRecord(
+                    f"r{i}",
+                    start_us + ((i * 7919) % n) * step_us,
+                    f"ep{i % args.endpoints:03d}",
+                    "churn",
+                    "1" if i % 5 else "2",
+                    {"customer_id": i, "discount": 0.1, "plan": "pro" if i % 3 else "basic"},
+                    0.3,
+                    4.0 + i % 23,
+                    i % 50 == 0,
+                    error="Timeout" if i % 211 == 0 else "",
                 )
+                if record.endpoint == "ep001":
+                    # the report reads the release's life: rows since it started
+                    at_us = mirrored_us + i // args.endpoints
+                    record = record._replace(release_id=mirrored.id, at_us=at_us)
+                    rows.append(
+                        record._replace(
+                            model_version=mirrored.candidate.split("@")[1],
+                            role="shadow",
+                            prediction=0.3 + (i % 7) / 10,
+                            error="",
+                        )
+                    )
+                rows.append(record)
             sink.write(rows)
             progress.advance(task, len(rows))
         sink.close()
@@ -185,8 +201,9 @@ def main() -> None:
 
     from fastapi.testclient import TestClient
 
-    from modelward import monitoring, registry, rollout, security, serving
+    from modelward import features, monitoring, pipelines, registry, rollout, security, serving
     from modelward.api import create_app
+    from modelward.readiness import readiness
     from modelward.web import mount_dashboard
     from modelward.web.traffic import TRAFFIC_COLUMNS
 
@@ -245,11 +262,33 @@ def main() -> None:
             lambda: (monitoring.list_alerts(session), serving.list_endpoints(session)),
         ),
         ("/ui/audit", "entries(200) + verify", audit),
+        (
+            "/ui/endpoints/ep001/shadow?segment=plan",
+            "shadow_report (10,000 mirrored pairs, by plan)",
+            lambda: rollout.shadow_report(session, sink, "ep001", segments=["plan"]),
+        ),
+        (
+            "/ui/monitoring/ep000",
+            "list_runs (50)",
+            lambda: monitoring.list_runs(session, "ep000", limit=50),
+        ),
+        (
+            f"/ui/readiness?ref=churn@{middle}&endpoint=ep000",
+            "readiness",
+            lambda: readiness(session, f"churn@{middle}", endpoint="ep000"),
+        ),
+        (
+            "/ui/pipelines",
+            "pipelines.list_runs (100)",
+            lambda: pipelines.list_runs(session, None, limit=100),
+        ),
+        ("/ui/features", "features.list_views", lambda: features.list_views(session)),
     ]
     rows = []
     for path, raw_name, raw in pages:
         answer = client.get(path)
         assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+        assert "No mirrored request is paired yet" not in answer.text, path  # real pairs
         p50, p95 = _timed(lambda p=path: client.get(p), args.repeat)
         raw50, _ = _timed(raw, args.repeat)
         rows.append(

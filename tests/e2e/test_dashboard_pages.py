@@ -178,3 +178,31 @@ def test_the_readiness_page_answers_the_seven_questions_of_a_version(app, world:
     assert 'id="verdict"' in answers
     missing = vic.get("/ui/readiness", params={"ref": "churn@99"}).text
     assert 'id="problem"' in missing and "churn" in missing
+
+
+def test_an_operator_acknowledges_the_firing_alert_and_a_viewer_cannot(  # type: ignore[no-untyped-def]
+    app, world: World
+) -> None:
+    vic = signed_in(app, world.tokens["vic"])
+    seen = vic.get("/ui/monitoring/churn").text
+    assert "model_drift:1" in seen and "Acknowledge" not in seen  # a viewer sees, never acts
+    refused = vic.post(
+        "/ui/monitoring/alerts/acknowledge",
+        data={"csrf": _csrf(seen), "endpoint": "churn", "key": "model_drift:1"},
+    )
+    assert "alerts:acknowledge" in _flash(vic.get(refused.headers["location"]).text)
+
+    olga = signed_in(app, world.tokens["olga"])
+    page = olga.get("/ui/monitoring/churn").text
+    assert "/ui/monitoring/alerts/acknowledge" in page
+    form = {"csrf": _csrf(page), "endpoint": "churn", "key": "model_drift:1", "back": "endpoint"}
+    done = olga.post("/ui/monitoring/alerts/acknowledge", data=form | {"note": "on the feed"})
+    assert done.headers["location"] == "/ui/monitoring/churn"
+    after = olga.get(done.headers["location"]).text
+    assert _flash(after).startswith("ok: alert model_drift:1 on churn acknowledged")
+    assert "olga" in after and "on the feed" in after and "Acknowledge</button>" not in after
+    again = olga.post("/ui/monitoring/alerts/acknowledge", data=form)
+    assert "already acknowledged by olga" in _flash(olga.get(again.headers["location"]).text)
+    with world.session.store.read() as conn:
+        [entry] = list(security.entries(conn, action="monitoring.alert_acknowledged"))
+    assert entry.actor == "olga" and entry.payload["key"] == "model_drift:1"

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from modelward.api import endpoints, labels, metrics, releases, retraining
+from modelward.api import alerts, endpoints, labels, metrics, releases, retraining
 from modelward.api import schemas as schemas_module
 from modelward.api.guard import Guard
 from modelward.api.routes import router
@@ -72,6 +72,7 @@ def create_app(session: Session) -> FastAPI:
     app.include_router(endpoints.router)
     app.include_router(releases.router)
     app.include_router(labels.router)
+    app.include_router(alerts.router)
     app.include_router(metrics.router)
     app.include_router(retraining.router)
     app.add_middleware(Guard, session=session, settings=settings)

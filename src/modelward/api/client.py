@@ -391,6 +391,16 @@ class Client:
         body = {"endpoint": endpoint, "labels": labels}
         return _one(schemas.LabelsOut, self._call("POST", "/labels", json=body))
 
+    @operation("GET", "/alerts", schemas.AlertOut, many=True, query=("endpoint",))
+    def alerts(self, endpoint: str | None = None) -> list[schemas.AlertOut]:
+        params = {"endpoint": endpoint} if endpoint is not None else None
+        return _many(schemas.AlertOut, self._call("GET", "/alerts", params=params))
+
+    @operation("POST", "/alerts/{endpoint}/{key}/acknowledge", schemas.AlertOut, body=("note",))
+    def acknowledge_alert(self, endpoint: str, key: str, *, note: str = "") -> schemas.AlertOut:
+        path = f"/alerts/{endpoint}/{key}/acknowledge"
+        return _one(schemas.AlertOut, self._call("POST", path, json={"note": note}))
+
     @operation("GET", "/retraining/policies", schemas.RetrainPolicyOut, many=True)
     def retrain_policies(self) -> list[schemas.RetrainPolicyOut]:
         return _many(schemas.RetrainPolicyOut, self._call("GET", "/retraining/policies"))

@@ -209,6 +209,60 @@ def report_cmd(
         say("wrote {} and {}", str(html_path), str(json_path))
 
 
+@monitor_app.command("alerts")
+def alerts_cmd(
+    endpoint: Annotated[
+        str | None, typer.Argument(help="One endpoint's alerts (default: every endpoint's).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Every alert's state (firing or resolved), newest fired first, and who is on it."""
+    from modelward.monitoring import list_alerts
+
+    with session_from_cli() as session:
+        found = list_alerts(session, endpoint)
+    if json_out:
+        print_json(found)
+        return
+    if not found:
+        say("no alert has fired")
+        return
+    print_table(
+        "alerts",
+        ["endpoint", "alert", "state", "fired", "acknowledged", "message"],
+        [
+            [
+                a["endpoint"],
+                a["key"],
+                a["state"],
+                a["fired_at"].isoformat(timespec="seconds"),
+                a["acknowledged_by"] or "-",
+                a["message"],
+            ]
+            for a in found
+        ],
+    )
+
+
+@monitor_app.command("ack")
+def ack_cmd(
+    endpoint: EndpointArg,
+    key: Annotated[str, typer.Argument(help="The alert, as `monitor alerts` names it.")],
+    note: Annotated[str, typer.Option("--note", help="What is being done about it.")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Acknowledge a firing alert: no reminder is sent until it resolves (audited)."""
+    from modelward.monitoring import acknowledge_alert
+    from modelward.security import principal_for_cli
+
+    with session_from_cli() as session:
+        found = acknowledge_alert(session, principal_for_cli(session), endpoint, key, note=note)
+    if json_out:
+        print_json(found)
+    else:
+        say("alert {} on {} acknowledged by {}", key, endpoint, found["acknowledged_by"])
+
+
 def _read_rows(path: Path, required: set[str], *stamp_columns: str) -> list[dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv

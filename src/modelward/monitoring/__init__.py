@@ -25,7 +25,12 @@ from modelward.monitoring.predictions import (
 )
 
 if TYPE_CHECKING:
-    from modelward.monitoring.alerts import AlertChange, AlertPolicy, Condition
+    from modelward.monitoring.alerts import (
+        AlertChange,
+        AlertPolicy,
+        Condition,
+        acknowledge_alert,
+    )
     from modelward.monitoring.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift
     from modelward.monitoring.history import list_alerts, list_runs
     from modelward.monitoring.kpis import (
@@ -93,6 +98,7 @@ __all__ = [
     "UsageReporter",
     "UsageSample",
     "WebhookSender",
+    "acknowledge_alert",
     "build_profile",
     "delivery_deadline_s",
     "detect_drift",
@@ -153,6 +159,7 @@ __getattr__, __dir__ = lazy_exports(
         "AlertChange": "alerts",
         "AlertPolicy": "alerts",
         "Condition": "alerts",
+        "acknowledge_alert": "alerts",
         "list_alerts": "history",
         "list_runs": "history",
         "WebhookSender": "webhooks",

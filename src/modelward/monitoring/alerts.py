@@ -11,7 +11,9 @@ performance evidence and nothing fires (the run's conditions say so).
 
 A condition must hold in ``persistence`` consecutive runs of the endpoint before it fires
 (one noisy window never pages anyone). A firing alert is sent once, then again only after
-``cooldown``; when the condition is gone it is resolved (and that is sent too). Every
+``cooldown``; when the condition is gone it is resolved (and that is sent too). An
+acknowledged alert (someone is on it: :func:`acknowledge_alert`) sends no reminder; it
+still resolves, which clears the acknowledgement, so firing again pages again. Every
 state change is written with its audit entry in the run's transaction; delivery (a
 signed webhook, retried with backoff) happens after the commit, on a background thread,
 so a slow or failing receiver never holds monitoring up.
@@ -21,21 +23,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
 from modelward import security
+from modelward.errors import Conflict, InputError, NotFound
 from modelward.monitoring.tables import alert_states, monitor_runs
+
+if TYPE_CHECKING:
+    from modelward.security import Principal
+    from modelward.session import Session
 
 __all__ = [
     "AlertChange",
     "AlertPolicy",
     "Condition",
+    "acknowledge_alert",
     "apply_alert_policy",
     "conditions_of",
 ]
+
+#: cleared when an alert resolves or fires anew
+_NOT_ACKNOWLEDGED = {"acknowledged_by": None, "acknowledged_at": None, "acknowledge_note": None}
 
 #: "rule": one of ``[[monitoring.rules]]`` (:mod:`~modelward.monitoring.rules`)
 Kind = Literal["model_drift", "data_pipeline_incident", "rule"]
@@ -205,6 +216,8 @@ def apply_alert_policy(
         if row is not None and row.state == "firing":
             if now - row.last_sent_at < policy.cooldown:
                 continue  # deduplicated: already sent, still within its cooldown
+            if row.acknowledged_by is not None:
+                continue  # someone is on it: no reminder
             conn.execute(
                 update(alert_states)
                 .where(alert_states.c.endpoint == endpoint, alert_states.c.key == key)
@@ -214,7 +227,13 @@ def apply_alert_policy(
             conn.execute(
                 update(alert_states)
                 .where(alert_states.c.endpoint == endpoint, alert_states.c.key == key)
-                .values(state="firing", fired_at=now, last_sent_at=now, message=c.message)
+                .values(
+                    state="firing",
+                    fired_at=now,
+                    last_sent_at=now,
+                    message=c.message,
+                    **_NOT_ACKNOWLEDGED,
+                )
             )
         else:
             conn.execute(
@@ -233,7 +252,7 @@ def apply_alert_policy(
             conn.execute(
                 update(alert_states)
                 .where(alert_states.c.endpoint == endpoint, alert_states.c.key == key)
-                .values(state="resolved", last_sent_at=now)
+                .values(state="resolved", last_sent_at=now, **_NOT_ACKNOWLEDGED)
             )
             changes.append(
                 AlertChange(endpoint, key, "resolved", f"resolved: {row.message}", [], run_id)
@@ -247,3 +266,54 @@ def apply_alert_policy(
             payload={"key": change.key, "run": run_id, "message": change.message},
         )
     return changes
+
+
+def acknowledge_alert(
+    session: Session,
+    principal: Principal,
+    endpoint: str,
+    key: str,
+    *,
+    note: str = "",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Say someone is on ``endpoint``'s firing alert ``key``: no reminder is sent until it
+    resolves. Refused: an alert that does not exist (404), one that is not firing or is
+    already acknowledged (409). The change and its audit entry share one transaction."""
+    principal.require(security.Permission.ALERTS_ACKNOWLEDGE)
+    if len(note) > 2000:
+        raise InputError("note: must be at most 2000 characters", field="note")
+    at = now or datetime.now(UTC)
+    where = (alert_states.c.endpoint == endpoint, alert_states.c.key == key)
+    with session.store.transaction() as conn:
+        row = conn.execute(select(alert_states).where(*where)).first()
+        if row is None:
+            raise NotFound(f"alert {key[:200]!r} on endpoint {endpoint[:128]!r}: no such alert")
+        if row.state != "firing":
+            raise Conflict(f"alert {key[:200]!r} on {endpoint[:128]!r}: {row.state}, not firing")
+        if row.acknowledged_by is not None:
+            raise Conflict(
+                f"alert {key[:200]!r} on {endpoint[:128]!r}: already acknowledged by "
+                f"{row.acknowledged_by}"
+            )
+        # the state is part of the condition: a run resolving it meanwhile wins
+        done = conn.execute(
+            update(alert_states)
+            .where(
+                *where,
+                alert_states.c.state == "firing",
+                alert_states.c.acknowledged_by.is_(None),
+            )
+            .values(acknowledged_by=principal.name, acknowledged_at=at, acknowledge_note=note)
+        )
+        if done.rowcount != 1:
+            raise Conflict(f"alert {key[:200]!r} on {endpoint[:128]!r}: changed meanwhile")
+        security.record(
+            conn,
+            actor=principal.name,
+            action="monitoring.alert_acknowledged",
+            target=f"endpoint:{endpoint}",
+            payload={"key": key, "note": note},
+        )
+        found = conn.execute(select(alert_states).where(*where)).one()
+    return dict(found._mapping)

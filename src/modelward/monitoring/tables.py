@@ -85,6 +85,10 @@ alert_states = Table(
     # the last notification (firing, a reminder after the cooldown, or resolved)
     Column("last_sent_at", UTCDateTime(), nullable=False),
     Column("message", String(2000), nullable=False),
+    # set while someone is on it (no reminder is sent); cleared when it resolves
+    Column("acknowledged_by", String(200), nullable=True),
+    Column("acknowledged_at", UTCDateTime(), nullable=True),
+    Column("acknowledge_note", String(2000), nullable=True),
     PrimaryKeyConstraint("endpoint", "key"),
 )
 

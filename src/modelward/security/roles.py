@@ -45,6 +45,8 @@ class Permission(StrEnum):
     LABELS_WRITE = "labels:write"
     #: trigger a retraining policy by hand, pause or resume one (the kill switch)
     RETRAINING_OPERATE = "retraining:operate"
+    #: say someone is on a firing alert (no reminders until it resolves)
+    ALERTS_ACKNOWLEDGE = "alerts:acknowledge"
     AUDIT_READ = "audit:read"
     #: read online feature values (the feature server); PII features come back redacted
     FEATURES_READ = "features:read"
@@ -77,7 +79,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.APPROVER: _READ
     | {Permission.MODELS_APPROVE, Permission.MODELS_TRANSITION, Permission.MODELS_ROLLBACK},
     Role.OPERATOR: _READ
-    | {Permission.ENDPOINTS_WRITE, Permission.RELEASES_OPERATE, Permission.RETRAINING_OPERATE},
+    | {
+        Permission.ENDPOINTS_WRITE,
+        Permission.RELEASES_OPERATE,
+        Permission.RETRAINING_OPERATE,
+        Permission.ALERTS_ACKNOWLEDGE,
+    },
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -14,14 +14,16 @@ from pydantic import SecretStr
 
 from modelward import security
 from modelward.config import Workspace
-from modelward.errors import InputError
+from modelward.errors import Conflict, InputError, NotFound, PermissionDenied
 from modelward.monitoring import (
     AlertChange,
     AlertPolicy,
     WebhookSender,
+    acknowledge_alert,
     build_profile,
     ingest_kpis,
     ingest_labels,
+    list_alerts,
     run_monitor,
     save_profile,
     sign_webhook,
@@ -123,6 +125,46 @@ def test_persistence_cooldown_and_resolution_each_audited(session: Session) -> N
     with session.store.read() as conn:
         actions = [e.action for e in security.entries(conn) if "alert" in e.action]
     assert actions == ["monitoring.alert_firing", "monitoring.alert_resolved"]
+
+
+def test_an_acknowledged_alert_sends_no_reminder_and_resolving_clears_it(
+    session: Session,
+) -> None:
+    log = MemoryPredictionSink()
+    _labelled_window(session, log, T0_US, shift=0.6)
+    # no cooldown: a firing alert is sent again on every run, unless someone is on it
+    policy = AlertPolicy(persistence=1, cooldown=timedelta(0))
+    ops, viewer = Principal("ops", Role.OPERATOR), Principal("vic", Role.VIEWER)
+
+    def run(end: datetime) -> list[tuple[str, str]]:
+        done = run_monitor(session, "churn", window=HOUR, end=end, log=log, policy=policy)
+        return [(a["state"], a["key"]) for a in done.alerts]
+
+    assert run(START + HOUR) == [("firing", "model_drift:1")]
+    assert run(START + HOUR) == [("firing", "model_drift:1")]  # the reminder
+    with pytest.raises(PermissionDenied, match="alerts:acknowledge"):
+        acknowledge_alert(session, viewer, "churn", "model_drift:1")
+    with pytest.raises(NotFound, match="model_drift:9"):
+        acknowledge_alert(session, ops, "churn", "model_drift:9")
+    with pytest.raises(InputError, match="note"):
+        acknowledge_alert(session, ops, "churn", "model_drift:1", note="x" * 2001)
+    acked = acknowledge_alert(session, ops, "churn", "model_drift:1", note="checking the feed")
+    assert (acked["acknowledged_by"], acked["acknowledge_note"]) == ("ops", "checking the feed")
+    assert run(START + HOUR) == []  # someone is on it: no reminder
+    with pytest.raises(Conflict, match="already acknowledged by ops"):
+        acknowledge_alert(session, ops, "churn", "model_drift:1")
+    _labelled_window(session, log, T0_US + 3_600_000_000, shift=0.0)
+    assert run(START + 2 * HOUR) == [("resolved", "model_drift:1")]  # still resolves
+    [state] = list_alerts(session, "churn")
+    assert state["state"] == "resolved" and state["acknowledged_by"] is None
+    with pytest.raises(Conflict, match="resolved, not firing"):
+        acknowledge_alert(session, ops, "churn", "model_drift:1")
+    with session.store.read() as conn:
+        [entry] = list(security.entries(conn, action="monitoring.alert_acknowledged"))
+    assert entry.actor == "ops" and entry.payload == {
+        "key": "model_drift:1",
+        "note": "checking the feed",
+    }
 
 
 CHANGE = AlertChange("churn", "model_drift:1", "firing", "model drift: spend", ["spend"], "r1")

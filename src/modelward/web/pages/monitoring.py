@@ -1,23 +1,28 @@
 """Monitoring: alerts firing and resolved; per endpoint, drift per feature over its
-monitor runs, data quality findings, KPIs and latency and error rates per version."""
+monitor runs, data quality findings, KPIs and latency and error rates per version.
+
+Acknowledging a firing alert calls ``monitoring.acknowledge_alert``: the function behind
+``modelward monitor ack`` and ``/api/v1/alerts/.../acknowledge``."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from modelward.security import Permission
 from modelward.web import charts
-from modelward.web.rendering import Page, signed_in
+from modelward.web.rendering import Page, act, form_of, signed_in
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/monitoring")
 Viewer = Annotated[Page, Depends(signed_in)]
 Name = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _MAX_FEATURE_LINES = 6
 
 
@@ -28,7 +33,32 @@ def overview(page: Viewer) -> HTMLResponse:
     page.need(Permission.ENDPOINTS_READ)
     alerts = monitoring.list_alerts(page.session)
     names = [e.name for e in serving.list_endpoints(page.session)]
-    return page.render("monitoring.html", alerts=alerts, endpoints=names)
+    return page.render(
+        "monitoring.html",
+        alerts=alerts,
+        endpoints=names,
+        can_ack=page.can(Permission.ALERTS_ACKNOWLEDGE),
+    )
+
+
+@router.post("/alerts/acknowledge")
+async def acknowledge(request: Request, page: Viewer) -> RedirectResponse:
+    from modelward import monitoring
+
+    form = await form_of(request, page)
+    endpoint, key = form.get("endpoint", "")[:128], form.get("key", "")[:200]
+    back = form.get("back", "")
+    # back to the page the form was on; only a well-formed name makes a path
+    named = _NAME.fullmatch(endpoint) is not None
+    to = f"/monitoring/{endpoint}" if back == "endpoint" and named else "/monitoring"
+
+    def run() -> str:
+        page.need(Permission.ALERTS_ACKNOWLEDGE)
+        note = form.get("note", "").strip()[:2000]
+        monitoring.acknowledge_alert(page.session, page.who, endpoint, key, note=note)
+        return f"alert {key} on {endpoint} acknowledged: no reminder until it resolves"
+
+    return act(page, to, run)
 
 
 def _at(run: dict[str, Any]) -> float:
@@ -83,4 +113,5 @@ def endpoint(page: Viewer, name: Name) -> HTMLResponse:
         drift_chart=drift,
         kpi_chart=kpis,
         alerts=monitoring.list_alerts(page.session, name),
+        can_ack=page.can(Permission.ALERTS_ACKNOWLEDGE),
     )

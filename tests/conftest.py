@@ -52,6 +52,19 @@ def store(workspace: Workspace) -> Iterator[Store]:
 
 
 @pytest.fixture
+def cli_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A new workspace on the embedded default that `modelward` commands run in this process
+    find, as a user's shell would after `modelward init`: MODELWARD_WORKSPACE points at it,
+    the user is ``cli-user``, and no database URL or token from the environment leaks in."""
+    root = init_workspace(tmp_path / "ws")
+    for key in ("MODELWARD_DATABASE_URL", "MODELWARD_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MODELWARD_WORKSPACE", str(root))
+    monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
+    return root
+
+
+@pytest.fixture
 def sqlite_workspace(workspace_dir: Path) -> Workspace:
     """A workspace on the embedded default only, for tests about files rather than the store."""
     return Workspace.open(workspace_dir, environ={"MODELWARD_IDENTITY__USER": "tester"})

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from modelward.cli import main
-from modelward.config import init_workspace
 from modelward.examples.churn import CONTRACT_YAML, write_customers
 
 AS_OF = "2026-01-31T12:00:00+00:00"
@@ -23,11 +22,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = init_workspace(tmp_path / "ws")
-    monkeypatch.setenv("MODELWARD_WORKSPACE", str(root))
-    monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
-    monkeypatch.delenv("MODELWARD_DATABASE_URL", raising=False)
+def ws(cli_workspace: Path) -> Path:
+    root = cli_workspace
     (root / "customers.yaml").write_text(CONTRACT_YAML)
     write_customers(root / "good.parquet", rows=2_000)
     write_customers(root / "bad.parquet", rows=2_000, broken=True)

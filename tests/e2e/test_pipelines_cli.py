@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from modelward.cli import main
-from modelward.config import init_workspace
 
 PIPELINES_PY = """
 from modelward.pipelines import Param, pipeline, step
@@ -50,11 +49,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = init_workspace(tmp_path / "ws")
-    monkeypatch.setenv("MODELWARD_WORKSPACE", str(root))
-    monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
-    monkeypatch.delenv("MODELWARD_DATABASE_URL", raising=False)
+def ws(cli_workspace: Path) -> Path:
+    root = cli_workspace
     (root / "pipelines.py").write_text(PIPELINES_PY)
     return root
 

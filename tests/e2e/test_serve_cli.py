@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from modelward.cli import main
-from modelward.config import init_workspace
 from modelward.security.tokens import bootstrap_admin
 from modelward.session import open_session
 from tests.unit.registry.support import MLFLOW_WARNINGS, placeholder_version
@@ -61,12 +60,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = init_workspace(tmp_path / "ws")
-    for key in ("MODELWARD_DATABASE_URL", "MODELWARD_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("MODELWARD_WORKSPACE", str(root))
-    monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
+def ws(cli_workspace: Path) -> Path:
+    root = cli_workspace
     with open_session(root) as session:
         bootstrap_admin(session)
         placeholder_version(session, "churn")  # definitions must name a registered model

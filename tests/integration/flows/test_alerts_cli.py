@@ -10,18 +10,16 @@ import pytest
 from sqlalchemy import insert
 
 from modelward.cli.app import main
-from modelward.config import Workspace, init_workspace
+from modelward.config import Workspace
 from modelward.monitoring.tables import alert_states
 from modelward.security import bootstrap_admin
 from modelward.session import Session
 
 
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = init_workspace(tmp_path / "ws")
-    monkeypatch.setenv("MODELWARD_WORKSPACE", str(root))
+def ws(cli_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = cli_workspace
     monkeypatch.setenv("MODELWARD_IDENTITY__USER", "oncall")
-    monkeypatch.delenv("MODELWARD_DATABASE_URL", raising=False)
     with Session(Workspace.open(root)) as session:
         bootstrap_admin(session)  # the local token the CLI signs in with, as `init` makes
         at = datetime(2026, 12, 2, 10, tzinfo=UTC)

@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from modelward.cli.features import app
-from modelward.config import init_workspace
 from modelward.errors import InputError, NotFound
 from modelward.features.online.base import Record
 from modelward.features.online.sqlite import SqliteOnlineStore
@@ -19,11 +18,8 @@ from tests.unit.features.conftest import hours, write_stats
 
 
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = init_workspace(tmp_path / "ws")
-    monkeypatch.setenv("MODELWARD_WORKSPACE", str(root))
-    monkeypatch.setenv("MODELWARD_IDENTITY__USER", "cli-user")
-    monkeypatch.delenv("MODELWARD_DATABASE_URL", raising=False)
+def ws(cli_workspace: Path) -> Path:
+    root = cli_workspace
     write_stats(root / "stats.parquet")
     (root / "features.py").write_text(DEFINITIONS)
     return root

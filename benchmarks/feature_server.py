@@ -20,8 +20,6 @@ import argparse
 import json
 import os
 import random
-import socket
-import statistics
 import tempfile
 import threading
 import time
@@ -32,33 +30,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from timing import free_port, latency  # the sibling module (this script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 NUMERIC = [f"n{i}" for i in range(10)]
-
-
-def _latency(fn: Callable[[], Any], n: int) -> dict[str, float]:
-    for _ in range(min(n, 200)):  # warm caches, the token cache, connections
-        fn()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        t = clock()
-        fn()
-        samples.append(clock() - t)
-    samples.sort()
-    return {
-        "p50_us": samples[len(samples) // 2] / 1000,
-        "p99_us": samples[int(len(samples) * 0.99)] / 1000,
-        "mean_us": statistics.fmean(samples) / 1000,
-    }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
@@ -121,7 +97,7 @@ def main() -> None:
         lambda: lookup,
         TokenVerifier(lambda token: Principal("bench", Role.VIEWER), ttl_s=3600),
     )
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -146,10 +122,10 @@ def main() -> None:
         ) as http:
             for size, keys, n in (("1", singles, args.requests), ("100", hundreds, n100)):
                 pick = cycle(keys)
-                results["cases"][f"raw lookup.get {size}"] = _latency(
+                results["cases"][f"raw lookup.get {size}"] = latency(
                     lambda f=pick: lookup.get({"entity_id": f()}, feats), n
                 )
-                results["cases"][f"read_vectors {size}"] = _latency(
+                results["cases"][f"read_vectors {size}"] = latency(
                     lambda f=pick: read_vectors(lookup, {"entity_id": f()}, feats), n
                 )
 
@@ -160,7 +136,7 @@ def main() -> None:
                     )
                     answer.raise_for_status()
 
-                results["cases"][f"feature server HTTP {size}"] = _latency(over_http, n)
+                results["cases"][f"feature server HTTP {size}"] = latency(over_http, n)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -21,7 +21,6 @@ import json
 import random
 import shutil
 import sqlite3
-import statistics
 import sys
 import time
 import uuid
@@ -37,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from features_offline import DATA, NUMERIC, RESULTS, _generate  # noqa: E402
+from timing import latency  # noqa: E402
 
 END = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -52,23 +52,6 @@ def _view(features: Path) -> Any:
         features=[Feature(n, "float64") for n in NUMERIC]
         + [Feature("c1", "string"), Feature("c2", "string")],
     )
-
-
-def _latency(fn: Callable[[], Any], n: int) -> dict[str, float]:
-    for _ in range(min(n, 500)):  # warm caches, prepared statements, connections
-        fn()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        t = clock()
-        fn()
-        samples.append(clock() - t)
-    samples.sort()
-    return {
-        "p50_us": samples[len(samples) // 2] / 1000,
-        "p99_us": samples[int(len(samples) * 0.99)] / 1000,
-        "mean_us": statistics.fmean(samples) / 1000,
-    }
 
 
 def _raw_materialize(features: Path, db: Path) -> dict[str, float]:
@@ -168,19 +151,19 @@ def main() -> None:
             for name, store in opened.items():
                 lookup = FeatureLookup(store, catalog)
                 one, many = cycle(singles), cycle(hundreds)
-                results["reads"][f"{name} store.read 1"] = _latency(
+                results["reads"][f"{name} store.read 1"] = latency(
                     lambda s=store, f=one: s.read(ns, f()), n1
                 )
-                results["reads"][f"{name} store.read 100"] = _latency(
+                results["reads"][f"{name} store.read 100"] = latency(
                     lambda s=store, f=many: s.read(ns, f()), n100
                 )
                 ents1 = [{"entity_id": [int(k[0])]} for k in singles]
                 ents100 = [{"entity_id": [int(x) for x in k]} for k in hundreds]
                 e1, e100 = cycle(ents1), cycle(ents100)
-                results["reads"][f"{name} lookup.get 1"] = _latency(
+                results["reads"][f"{name} lookup.get 1"] = latency(
                     lambda lk=lookup, f=e1: lk.get(f(), feats), n1
                 )
-                results["reads"][f"{name} lookup.get 100"] = _latency(
+                results["reads"][f"{name} lookup.get 100"] = latency(
                     lambda lk=lookup, f=e100: lk.get(f(), feats), n100
                 )
             # raw limits on the same data
@@ -189,10 +172,10 @@ def main() -> None:
             marks = ",".join("?" * 100)
             sql100 = f'SELECT k, v FROM "fv_{ns}" WHERE k IN ({marks})'
             one, many = cycle(singles), cycle(hundreds)
-            results["reads"]["raw sqlite PK SELECT 1"] = _latency(
+            results["reads"]["raw sqlite PK SELECT 1"] = latency(
                 lambda: lite.execute(sql1, one()).fetchone(), n1
             )
-            results["reads"]["raw sqlite PK SELECT 100"] = _latency(
+            results["reads"]["raw sqlite PK SELECT 100"] = latency(
                 lambda: lite.execute(sql100, many()).fetchall(), n100
             )
             if "redis" in opened:
@@ -202,8 +185,8 @@ def main() -> None:
                 prefix = f"{stores['redis']['key_prefix']}:{ns}:"
                 one_k = cycle([prefix + k[0] for k in singles])
                 many_k = cycle([[prefix + x for x in k] for k in hundreds])
-                results["reads"]["raw redis GET 1"] = _latency(lambda: client.get(one_k()), n1)
-                results["reads"]["raw redis MGET 100"] = _latency(
+                results["reads"]["raw redis GET 1"] = latency(lambda: client.get(one_k()), n1)
+                results["reads"]["raw redis MGET 100"] = latency(
                     lambda: client.mget(many_k()), n100
                 )
                 opened["redis"].drop(ns)

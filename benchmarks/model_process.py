@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,29 +33,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 from sklearn.ensemble import GradientBoostingClassifier
+from timing import latency  # the sibling module (this script's folder is on sys.path)
 
 from modelward.serving.model_process import ModelProcess
 from modelward.serving.models import load_object
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-
-
-def _latency(fn: Callable[[], Any], n: int) -> dict[str, float]:
-    for _ in range(min(n, 100)):
-        fn()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        t = clock()
-        fn()
-        samples.append(clock() - t)
-    samples.sort()
-    return {
-        "p50_us": samples[len(samples) // 2] / 1000,
-        "p99_us": samples[int(len(samples) * 0.99)] / 1000,
-        "mean_us": statistics.fmean(samples) / 1000,
-    }
 
 
 def main() -> None:
@@ -86,9 +67,9 @@ def main() -> None:
                 expected = model.predict_proba(batch)[:, 1].tolist()
                 assert worker.call("positive", batch) == expected  # the same answers
                 calls = max(args.calls // (1 + rows // 64), 50)
-                raw = _latency(lambda b=batch: model.predict_proba(b), calls)
-                inproc = _latency(lambda b=batch: wrapped.predict(b), calls)
-                hop = _latency(lambda b=batch: worker.call("positive", b), calls)
+                raw = latency(lambda b=batch: model.predict_proba(b), calls, warmup=100)
+                inproc = latency(lambda b=batch: wrapped.predict(b), calls, warmup=100)
+                hop = latency(lambda b=batch: worker.call("positive", b), calls, warmup=100)
                 results["runs"].append(
                     {
                         "rows": rows,

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from modelward import parquet
 from modelward.errors import InputError, ModelUnavailable
 from modelward.monitoring import PredictionSink, prediction_table
 from modelward.serving.batch_input import check_rows
@@ -53,7 +54,7 @@ def _rejects_name(index: int) -> str:
 
 def write_parquet(path: Path, table: pa.Table) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
+    parquet.write_table(table, tmp, unique=("row_key", "row_number", "request_id"))
     os.replace(tmp, path)
 
 

@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelward import parquet
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
 from modelward.monitoring.predictions.table import check_table
@@ -201,7 +202,9 @@ class SegmentPredictionSink:
             meta[_SOURCES_KEY] = orjson.dumps(list(sources))
             table = table.replace_schema_metadata(meta)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-        pq.write_table(table, temporary, row_group_size=64_000)
+        parquet.write_table(
+            table, temporary, unique=("cursor", "request_id"), row_group_size=64_000
+        )
         os.replace(temporary, target)
 
     # -- the files of an endpoint ---------------------------------------------------

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import pickle
 import uuid
@@ -59,23 +58,13 @@ class StoredValue:
 def _canonical_json(value: Any) -> bytes | None:
     """Canonical JSON of ``value`` if it round-trips exactly (no tuples, NaN or objects)."""
     try:
+        # a NaN or an infinity anywhere inside is refused here: JSON has neither
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         return None
-    if json.loads(text) != value or _has_float_int_ambiguity(value):
+    if json.loads(text) != value:  # a tuple comes back a list, an int key a str
         return None
     return text.encode()
-
-
-def _has_float_int_ambiguity(value: Any) -> bool:
-    # bools and ints survive, and so do floats; but a float nan/inf cannot be JSON
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_float_int_ambiguity(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_float_int_ambiguity(v) for v in value)
-    return False
 
 
 def _is_dataframe(value: Any) -> bool:
@@ -101,7 +90,10 @@ class ObjectStore:
         return self.path(stored).is_file()
 
     def _tmp(self) -> Path:
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a file where the folder should be
+            raise StorageError(f"{self.tmp_dir}: cannot store a step output: {exc}") from None
         return self.tmp_dir / f"obj-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
     def _publish(self, tmp: Path, stored: StoredValue) -> StoredValue:

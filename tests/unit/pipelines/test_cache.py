@@ -263,6 +263,59 @@ def test_a_table_and_a_dataframe_are_named_by_the_table_hash_and_verified(
         store.get(stored)
 
 
+def test_a_pandas_object_other_than_a_dataframe_is_pickled_not_stored_as_a_table(
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+
+    store = _store(tmp_path)
+    series = pd.Series([1.5, 2.5], name="score")
+    stored = store.put(series)
+    assert stored.codec == "pickle"
+    pd.testing.assert_series_equal(store.get(stored), series)
+
+
+def test_a_bad_stored_output_names_its_file_and_carries_its_hash(tmp_path: Path) -> None:
+    from modelward.errors import StorageError
+
+    store = _store(tmp_path)
+    stored = store.put({"a": 1})
+    store.path(stored).write_text('{"a":2}')
+    with pytest.raises(StorageError) as tampered:
+        store.get(stored)
+    assert str(tampered.value).startswith(f"{store.path(stored)}: ")
+    assert tampered.value.details == {"hash": stored.hash}
+
+    gone = StoredValue("sha256:" + "0" * 64, "json", 1)
+    with pytest.raises(StorageError) as missing:
+        store.get(gone)
+    assert str(missing.value).endswith("delete the cache entry or rerun with --no-cache")
+    assert missing.value.details == {"hash": gone.hash}
+
+
+def test_a_store_that_cannot_be_written_says_which_folder(tmp_path: Path) -> None:
+    from modelward.errors import StorageError
+
+    class FullDisk:  # what a full disk does to the write, raised where the bytes are made
+        def __reduce__(self) -> Any:
+            raise OSError(28, "No space left on device")
+
+    (tmp_path / "tmp").write_text("a file where the folder should be")
+    with pytest.raises(StorageError, match=r"tmp: cannot store a step output"):
+        _store(tmp_path).put({"a": 1})
+    (tmp_path / "tmp").unlink()
+    with pytest.raises(StorageError, match=r"objects: cannot store a step output: .*No space"):
+        _store(tmp_path).put(FullDisk())
+    (tmp_path / "objects").mkdir()
+    (tmp_path / "objects" / "ab").write_text("a file where a hash folder should be")
+    raw = b'{"a":1}'
+    import hashlib
+
+    digest = "sha256:ab" + hashlib.sha256(raw).hexdigest()[2:]  # lands in objects/ab
+    with pytest.raises(StorageError, match=r"objects/ab/.*: cannot store a step output"):
+        _store(tmp_path).put_bytes(StoredValue(digest, "json", len(raw)), raw)
+
+
 def test_bytes_from_a_worker_are_stored_under_their_recorded_hash_once(tmp_path: Path) -> None:
     store = _store(tmp_path)
     stored = store.put([1, 2, 3])

@@ -82,6 +82,7 @@ MODULES: dict[str, list[str]] = {
     "security.tokens": [
         "tests/unit/security/test_tokens.py",
         "tests/unit/security/test_tokens_rules.py",
+        "tests/unit/security/test_tokens_records.py",
     ],
     "serving.schema": [
         "tests/unit/serving/test_schema.py",

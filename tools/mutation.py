@@ -191,6 +191,7 @@ def run_module(
     max_children: int,
     names: list[str] | None = None,
     budget_s: float | None = None,
+    judge_only_named: bool = True,
 ) -> ModuleResult:
     work = _prepare(module, MODULES[module])
     began = time.monotonic()
@@ -211,7 +212,7 @@ def run_module(
             os.killpg(child.pid, signal.SIGTERM)
             child.wait()
     statuses = _results(work)
-    if names is not None:
+    if names is not None and judge_only_named:
         statuses = {k: v for k, v in statuses.items() if k in set(names)}
     statuses = {k: v for k, v in statuses.items() if v != "not checked"}
     result = ModuleResult(module, seconds=time.monotonic() - began)
@@ -301,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=25, help="mutants per module with --ci")
     parser.add_argument("--fail-under", type=float, default=None, help="minimum score, percent")
     parser.add_argument("--budget-s", type=float, default=None, help="seconds per module at most")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="rerun only the mutants that survived the module's last run (after adding tests); "
+        "the score is the module's, over every mutant",
+    )
     args = parser.parse_args(argv)
 
     if args.modules:
@@ -331,8 +338,20 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             rng = random.Random(f"{module}:{len(every)}")  # noqa: S311 - a sample, not a secret
             names = sorted(rng.sample(every, min(args.sample, len(every))))
+        elif args.survivors:
+            last = _results(WORK / module) if (WORK / module).exists() else {}
+            names = sorted(n for n, status in last.items() if status in ("survived", "no tests"))
+            if not names:
+                print(f"{module}: no survivors of a last run to retest")
+                continue
         results.append(
-            run_module(module, max_children=args.max_children, names=names, budget_s=args.budget_s)
+            run_module(
+                module,
+                max_children=args.max_children,
+                names=names,
+                budget_s=args.budget_s,
+                judge_only_named=args.ci,
+            )
         )
         _print(results)
 

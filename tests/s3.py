@@ -6,6 +6,7 @@ HTTP requests through pyarrow's S3 client, real multipart uploads, real listings
 
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ def s3_endpoint() -> Iterator[str]:
     import pyarrow.fs as pafs
     from moto.server import ThreadedMotoServer
 
+    # the server logs every request at INFO: a failing test's log would be only that
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -285,3 +285,35 @@ def test_credentials_in_the_url_are_refused_without_echoing_them(tmp_path: Path)
     with pytest.raises(ConfigError, match=r"credentials do not go in the URL") as caught:
         open_prediction_sink({"type": "segments", "path": "s3://AKIA:hunter2@bucket/x"}, tmp_path)
     assert "hunter2" not in str(caught.value)
+
+
+def _legacy(location: SegmentLocation, name: str, first: int, rows: int) -> pa.Table:
+    """A file of the layout before writer ids, holding ``rows`` records from ``first``."""
+    scratch = SegmentPredictionSink(location)
+    scratch.write([rec(first + i) for i in range(rows)])
+    (written,) = [n for n in batches(location) if scratch.writer_id in n]
+    table = location.read("churn", written)
+    location.delete("churn", written)
+    stem = name.removesuffix(".parquet").removesuffix(".c")
+    cursors = pa.array([f"{stem}/{i:07d}" for i in range(rows)], pa.string())
+    table = table.set_column(table.schema.get_field_index("cursor"), "cursor", cursors)
+    location.put("churn", name, table)
+    return table
+
+
+def test_files_of_the_layout_before_writer_ids_still_read_once(
+    location: SegmentLocation,
+) -> None:
+    one, two = "01700000000000000001-0004242-000000001", "01700000000000000002-0004242-000000002"
+    parts = [_legacy(location, f"{one}.parquet", 0, 3), _legacy(location, f"{two}.parquet", 3, 3)]
+    # a legacy compaction that stopped before its deletes: it names its sources
+    whole = pa.concat_tables(parts).replace_schema_metadata(
+        {b"modelward.compacted_from": f'["{one}.parquet","{two}.parquet"]'.encode()}
+    )
+    location.put("churn", f"{one}.c.parquet", whole)
+    sink = SegmentPredictionSink(location, compact_files=2)
+    assert ids(sink) == [f"req-{i}" for i in range(6)] and sink.count("churn") == 6
+    sink.write([rec(6)])
+    sink.write([rec(7)])  # a compaction: the covered legacy files go, the rest stays
+    assert batches(location) == [] and ids(sink) == [f"req-{i}" for i in range(8)]
+    assert sink.prune(T0 + 2) == 2 and ids(sink)[0] == "req-2"

@@ -87,6 +87,8 @@ __all__ = ["SegmentPredictionSink", "SegmentPredictionSinkConfig"]
 
 _log = logging.getLogger(__name__)
 _SOURCES_KEY = b"modelward.compacted_from"
+#: rows of its own recent batches a writer keeps in memory for its next compaction
+_CACHED_ROWS = 262_144
 _T = TypeVar("_T")
 
 
@@ -169,6 +171,9 @@ class SegmentPredictionSink:
         self._pending: dict[str, int] = {}
         #: rows of this writer's batches, so a compaction plans its runs without a read
         self._rows: dict[str, int] = {}
+        #: this writer's batches as written, so its compaction merges them without
+        #: reading them back (about half a batch's cost), up to _CACHED_ROWS rows
+        self._written: dict[str, pa.Table] = {}
         #: the names of a write that failed, reused when the same batch is retried
         self._failed: tuple[tuple[Any, ...], str] | None = None
 
@@ -292,6 +297,8 @@ class SegmentPredictionSink:
         if name not in self._rows:
             self._pending[endpoint] = self._pending.get(endpoint, 0) + 1
         self._rows[name] = table.num_rows
+        if sum(t.num_rows for t in self._written.values()) + table.num_rows <= _CACHED_ROWS:
+            self._written[name] = table
 
     # -- the segments of an endpoint -------------------------------------------------
 
@@ -433,8 +440,14 @@ class SegmentPredictionSink:
     # -- compaction and retention ----------------------------------------------------
 
     def _maybe_compact(self, endpoint: str) -> None:
-        if self._pending.get(endpoint, 0) >= self._compact_files:
+        if self._pending.get(endpoint, 0) < self._compact_files:
+            return
+        try:
             self._compact(endpoint)
+        except OSError as exc:
+            # the batch is stored: a failed compaction (a prune elsewhere removed a batch
+            # midway, the bucket went away) must not make the writer write it again
+            _log.warning("could not compact %s: %s", self.label, self.location.describe(exc))
 
     def compact(self, endpoint: str) -> int:
         """Merge this writer's runs of batches of ``endpoint`` into segments; returns
@@ -478,7 +491,7 @@ class SegmentPredictionSink:
         )
 
     def _merge(self, endpoint: str, run: list[Segment]) -> int:
-        tables = [self.location.read(endpoint, s.name) for s in run]
+        tables = [self._written.get(s.name) or self.location.read(endpoint, s.name) for s in run]
         try:
             table = pa.concat_tables(tables, promote_options="permissive")
         except (pa.ArrowTypeError, pa.ArrowInvalid):
@@ -490,6 +503,7 @@ class SegmentPredictionSink:
         for s in run:
             self.location.delete(endpoint, s.name)
             self._rows.pop(s.name, None)
+            self._written.pop(s.name, None)
         return len(run)
 
     def prune(self, before_us: int) -> int:
@@ -523,6 +537,7 @@ class SegmentPredictionSink:
                 self.location.delete(endpoint, s.name)
             if s.name in self._rows:
                 self._rows[s.name] = keep.num_rows
+                self._written.pop(s.name, None)  # read back from now on: the rows changed
         return removed
 
     def close(self) -> None:

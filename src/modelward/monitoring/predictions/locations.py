@@ -23,11 +23,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-__all__ = ["SegmentLocation", "check_endpoint_url", "check_log_path", "open_location"]
+__all__ = [
+    "SegmentLocation",
+    "at_range",
+    "check_endpoint_url",
+    "check_log_path",
+    "open_location",
+]
+
+_SOURCES_KEY = b"modelward.compacted_from"
 
 #: environment variables whose values never appear in a message
 _CREDENTIAL_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
@@ -129,6 +138,13 @@ class SegmentLocation:
         with self.fs.open_input_file(self._key(endpoint, name)) as f:
             return pq.read_metadata(f)
 
+    def legacy_sources(self, endpoint: str, name: str) -> list[str]:
+        """The batches a compacted file of the layout before writer ids names as its
+        sources (in its Parquet metadata)."""
+        meta = self.metadata(endpoint, name).metadata or {}
+        raw = meta.get(_SOURCES_KEY)
+        return list(orjson.loads(raw)) if raw else []
+
     def describe(self, exc: BaseException) -> str:
         """``exc`` as a message fit to show: any credential of the environment cut out."""
         text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or str(exc)
@@ -164,3 +180,16 @@ def open_location(
     if not folder.is_absolute():
         folder = root / folder
     return SegmentLocation(pafs.LocalFileSystem(), str(folder), str(folder), local=True)
+
+
+def at_range(meta: pq.FileMetaData) -> tuple[int, int] | None:
+    """The smallest and largest ``at_us`` of a file, from its row-group statistics."""
+    index = meta.schema.to_arrow_schema().get_field_index("at_us")
+    lows, highs = [], []
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            return (0, 2**62)  # unknown: read it
+        lows.append(stats.min)
+        highs.append(stats.max)
+    return (min(lows), max(highs)) if lows else None

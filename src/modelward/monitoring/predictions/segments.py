@@ -55,13 +55,13 @@ from typing import Any, Literal, TypeVar
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
 from modelward.monitoring.predictions.locations import (
     SegmentLocation,
+    at_range,
     check_endpoint_url,
     check_log_path,
     open_location,
@@ -86,7 +86,6 @@ from modelward.monitoring.predictions.window import (
 __all__ = ["SegmentPredictionSink", "SegmentPredictionSinkConfig"]
 
 _log = logging.getLogger(__name__)
-_SOURCES_KEY = b"modelward.compacted_from"
 #: rows of its own recent batches a writer keeps in memory for its next compaction
 _CACHED_ROWS = 262_144
 _T = TypeVar("_T")
@@ -306,7 +305,7 @@ class SegmentPredictionSink:
         """The segments of ``endpoint`` a reader counts, in cursor order (batches a
         compacted segment covers are left out: it holds their rows)."""
         return live_segments(
-            self.location.names(endpoint), lambda name: _sources(self.location, endpoint, name)
+            self.location.names(endpoint), lambda name: self.location.legacy_sources(endpoint, name)
         )
 
     def _tables(
@@ -463,7 +462,7 @@ class SegmentPredictionSink:
         if self._retention_us:
             self._prune_endpoint(endpoint, int(time.time() * 1e6) - self._retention_us)
         names = self.location.names(endpoint)
-        live = live_segments(names, lambda name: _sources(self.location, endpoint, name))
+        live = live_segments(names, lambda name: self.location.legacy_sources(endpoint, name))
         live_names = {s.name for s in live}
         # leftovers of a compaction that stopped before its deletes: covered, so safe
         for name in names:
@@ -515,7 +514,7 @@ class SegmentPredictionSink:
 
     def _prune_endpoint(self, endpoint: str, before_us: int) -> int:
         names = self.location.names(endpoint)
-        live = live_segments(names, lambda name: _sources(self.location, endpoint, name))
+        live = live_segments(names, lambda name: self.location.legacy_sources(endpoint, name))
         live_names = {s.name for s in live}
         # covered leftovers first: deleting the segment that covers them would bring
         # them back
@@ -524,7 +523,7 @@ class SegmentPredictionSink:
                 self.location.delete(endpoint, name)
         removed = 0
         for s in live:
-            stats = _at_range(self.location.metadata(endpoint, s.name))
+            stats = at_range(self.location.metadata(endpoint, s.name))
             if stats is None or stats[0] >= before_us:
                 continue
             table = self.location.read(endpoint, s.name)
@@ -554,25 +553,6 @@ class SegmentPredictionSink:
                     _log.warning(
                         "could not compact %s on close: %s", self.label, self.location.describe(exc)
                     )
-
-
-def _sources(location: SegmentLocation, endpoint: str, name: str) -> list[str]:
-    meta = location.metadata(endpoint, name).metadata or {}
-    raw = meta.get(_SOURCES_KEY)
-    return list(orjson.loads(raw)) if raw else []
-
-
-def _at_range(meta: pq.FileMetaData) -> tuple[int, int] | None:
-    """The smallest and largest ``at_us`` of a file, from its row-group statistics."""
-    index = meta.schema.to_arrow_schema().get_field_index("at_us")
-    lows, highs = [], []
-    for g in range(meta.num_row_groups):
-        stats = meta.row_group(g).column(index).statistics
-        if stats is None or not stats.has_min_max:
-            return (0, 2**62)  # unknown: read it
-        lows.append(stats.min)
-        highs.append(stats.max)
-    return (min(lows), max(highs)) if lows else None
 
 
 def _by_rows(parts: list[pa.Table]) -> pa.Table:

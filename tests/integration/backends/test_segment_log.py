@@ -317,3 +317,22 @@ def test_files_of_the_layout_before_writer_ids_still_read_once(
     sink.write([rec(7)])  # a compaction: the covered legacy files go, the rest stays
     assert batches(location) == [] and ids(sink) == [f"req-{i}" for i in range(8)]
     assert sink.prune(T0 + 2) == 2 and ids(sink)[0] == "req-2"
+
+
+def test_a_forked_worker_writes_under_its_own_writer_id(tmp_path: Path) -> None:
+    """A sink opened before the server forks its workers: each process names its own."""
+    import multiprocessing
+
+    location = open_location(str(tmp_path / "log"), tmp_path)
+    sink = SegmentPredictionSink(location, compact_files=2)
+    sink.write([rec(0)])
+    child = multiprocessing.get_context("fork").Process(
+        target=lambda: sink.write([rec(1)]) or sink.write([rec(2)]) or sink.close()
+    )
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    sink.write([rec(3)])  # the parent's second batch: its compaction, of its own only
+    writers = {n.split("-")[1] for n in location.names("churn")}
+    assert len(writers) == 2
+    assert ids(SegmentPredictionSink(location)) == [f"req-{i}" for i in range(4)]

@@ -18,15 +18,19 @@ UV := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode
 $(BIN)/python:
 	@echo "==> creating $(VENV) (first run only)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install $(PIP_PROGRESS) --upgrade pip 'uv>=0.9'
+	$(BIN)/python -m pip install $(PIP_PROGRESS) --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# its own target, so a .venv made before uv was used gets it too
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/python -m pip install $(PIP_PROGRESS) 'uv>=0.9'
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/uv
 	@echo "==> installing modelward and its dependencies into $(VENV) (first run: about a minute)"
 	$(UV) -e .
 	touch $@
 
 # the test suite runs the Ray executor on a local Ray instance, so it installs that extra
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/uv
 	@echo "==> installing modelward with its test tools into $(VENV) (first run: about a minute)"
 	$(UV) -e '.[dev,ray]'
 	touch $@

@@ -22,6 +22,9 @@ Rows of the table:
   trained on pandas does) and logged with its signature, endpoint ``request:
   from_signature``: the gateway feeds it a DataFrame instead of a float matrix, so the pair
   against ``gateway``/``gateway+batch`` is the cost of the DataFrame feed;
+* ``gateway+nolog``: as ``gateway`` with monitoring off (the per-row prediction-log call
+  removed from the request path, so nothing is logged): the pair against ``gateway`` is
+  what monitoring costs in throughput (target: on >= 0.95x off);
 * ``mlflow``: ``mlflow models serve`` on the same model, as a peer.
 
 Server CPU per request is the server processes' user+system time over the requests
@@ -75,7 +78,11 @@ bench_stats = FeatureView(
 """
 
 LAUNCH = """
-import importlib, sys
+import importlib, os, sys
+if os.environ.get("BENCH_PREDICTION_LOG") == "off":
+    # monitoring off: the gateway's per-row log call (redaction, record, queue) removed
+    from modelward.serving.answers import Answer
+    Answer.log = lambda *args, **kwargs: None
 root = importlib.import_module("modelward.cli.app")
 from modelward.cli import endpoints, gateway
 register = root._register
@@ -293,6 +300,7 @@ def start(kind: str, workers: int, setup: dict[str, Any], log: Path) -> tuple[An
         env["PATH"] = f"{Path(py).parent}{os.pathsep}{env.get('PATH', '')}"
     else:
         env |= {"MODELWARD_WORKSPACE": str(setup["root"]), "MODELWARD_IDENTITY__USER": "bench"}
+        env["BENCH_PREDICTION_LOG"] = "off" if kind == "gateway+nolog" else "on"
         cmd = [py, "-c", LAUNCH, "serve", "--port", str(port), "--workers", str(workers)]
         ready = f"http://127.0.0.1:{port}/readyz"
     with log.open("ab") as out:
@@ -468,6 +476,10 @@ def targets(points: list[dict[str, Any]]) -> list[tuple[str, str, str, bool]]:
         if f and m:
             r = f["rps"] / m["rps"]
             out.append((f"{framed}/{matrix} req/s (w={w}, c=32)", f"{r:.2f}", ">= 0.70", r >= 0.7))
+    off = at.get(("gateway+nolog", w, 32))
+    if gw and off:
+        r = gw["rps"] / off["rps"]
+        out.append((f"gateway/gateway+nolog req/s (w={w}, c=32)", f"{r:.2f}", ">= 0.95", r >= 0.95))
     feats = at.get(("gateway+features", w, 32))
     if bare and feats:
         r = feats["rps"] / bare["rps"]
@@ -506,6 +518,7 @@ def main() -> None:
         "gateway+features",
         "gateway+frame",
         "gateway+frame+batch",
+        "gateway+nolog",
         "mlflow",
     ]
     if args.quick:

@@ -15,6 +15,9 @@ from modelward.config import Workspace, init_workspace
 from modelward.store import Store, open_store
 from tests import services
 
+#: the S3 server fixtures (moto, in process): s3_endpoint, s3_log_config
+pytest_plugins = ["tests.s3"]
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest) -> Iterator[str]:

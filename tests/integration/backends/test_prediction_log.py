@@ -1,4 +1,5 @@
-"""One suite for every prediction log backend: memory, SQLite and Redis (the real server)."""
+"""One suite for every prediction log backend: memory, SQLite, segments (a local folder and
+an S3 bucket) and Redis (the real server)."""
 
 from __future__ import annotations
 
@@ -22,15 +23,25 @@ from tests import services
 
 
 @pytest.fixture(
-    params=["memory", "sqlite", "segments", pytest.param("redis", marks=pytest.mark.redis)]
+    params=[
+        "memory",
+        "sqlite",
+        "segments",
+        "segments-s3",
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
 )
 def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PredictionSink]:
+    config: dict[str, Any]
     if request.param == "redis":
         config = {
             "type": "redis",
             "url": services.redis_url(),
             "key_prefix": f"mwtest{uuid.uuid4().hex[:8]}",
         }
+    elif request.param == "segments-s3":
+        # the same segments log on an S3 server (moto's, on 127.0.0.1)
+        config = request.getfixturevalue("s3_log_config")
     else:
         config = {"type": request.param}
     opened = open_prediction_sink(config, tmp_path)

@@ -152,8 +152,13 @@ class PredictionLogWriter:
     def _drain(self) -> bool:
         """Write every queued batch; ``False`` if a close deadline passed while retrying."""
         queue = self._queue
-        while queue:
+        # only what was queued when the writer woke: records that arrive while it writes
+        # wait for the next wake (a full batch, or the interval), or a slow sink would be
+        # fed back-to-back batches of a few records (a Parquet file each)
+        budget = len(queue)
+        while queue and budget > 0:
             batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
+            budget -= len(batch)
             self._inflight = len(batch)
             unwritten = self._write(batch)
             if unwritten:

@@ -106,3 +106,23 @@ def test_an_unreachable_sink_is_never_mistaken_for_a_bad_record() -> None:
     assert writer.flush(timeout_s=10)
     assert sink.count() == 4 and writer.quarantined == 0
     writer.close()
+
+
+def test_the_segments_log_gathers_a_second_of_records_per_file_unless_told_otherwise(
+    tmp_path: Path,
+) -> None:
+    from modelward.monitoring.predictions import open_prediction_sink
+
+    segments = open_prediction_sink({"type": "segments"}, tmp_path)
+    assert PredictionLogWriter(segments).flush_interval_s == 1.0  # one Parquet file a wake
+    tuned = open_prediction_sink({"type": "segments", "flush_interval_s": 0.25}, tmp_path)
+    assert PredictionLogWriter(tuned).flush_interval_s == 0.25
+    assert PredictionLogWriter(MemoryPredictionSink()).flush_interval_s == 0.1
+    assert PredictionLogWriter(segments, flush_interval_s=0.5).flush_interval_s == 0.5
+    # a flush does not wait for the interval: what is queued is written now
+    writer = PredictionLogWriter(segments)
+    writer.start()
+    writer.submit(rec(1))
+    assert writer.flush(timeout_s=10)
+    assert segments.count("e") == 1
+    writer.close()

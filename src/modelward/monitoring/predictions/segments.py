@@ -108,6 +108,11 @@ class SegmentPredictionSinkConfig(BaseModel):
     segment_rows: int = Field(default=500_000, ge=1_000, le=50_000_000)
     #: days a prediction is kept (pruned during compaction); 0: kept until pruned by hand
     retention_days: float = Field(default=0.0, ge=0)
+    #: seconds the gateway's log writer gathers records before it writes a batch (sooner
+    #: when ``prediction_log_batch`` records are queued). Each batch is a Parquet file
+    #: with a fixed cost of about 2 ms of CPU, so batches of a few records cost the
+    #: writer thread 30 to 200 µs a record against about 8 µs in batches of thousands
+    flush_interval_s: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("path")
     @classmethod
@@ -152,6 +157,7 @@ class SegmentPredictionSink:
         compact_files: int = 64,
         segment_rows: int = 500_000,
         retention_days: float = 0.0,
+        flush_interval_s: float = 1.0,
     ) -> None:
         if isinstance(location, Path):
             location = open_location(str(location), location)
@@ -159,6 +165,8 @@ class SegmentPredictionSink:
         self._compact_files = compact_files
         self._segment_rows = segment_rows
         self._retention_us = int(retention_days * 86_400e6)
+        #: how long a writer in front of this sink gathers records (see the config)
+        self.flush_interval_s = flush_interval_s
         # one write or compaction at a time per sink: a compaction must not cover a
         # sequence number whose batch is still being written
         self._lock = threading.RLock()
@@ -186,6 +194,7 @@ class SegmentPredictionSink:
             compact_files=config.compact_files,
             segment_rows=config.segment_rows,
             retention_days=config.retention_days,
+            flush_interval_s=config.flush_interval_s,
         )
 
     @property

@@ -47,7 +47,7 @@ class PredictionLogWriter:
         *,
         capacity: int = 100_000,
         batch_size: int = 1_000,
-        flush_interval_s: float = 0.1,
+        flush_interval_s: float | None = None,
         max_backoff_s: float = 2.0,
         quarantine: Callable[[PredictionRecord, Exception], None] | None = None,
     ) -> None:
@@ -56,7 +56,12 @@ class PredictionLogWriter:
         self.sink = sink
         self.capacity = capacity
         self.batch_size = batch_size
-        self._interval = flush_interval_s
+        # the sink's own preference (a file per batch wants bigger batches), else 0.1 s
+        self._interval = (
+            flush_interval_s
+            if flush_interval_s is not None
+            else float(getattr(sink, "flush_interval_s", 0.1))
+        )
         self._max_backoff = max_backoff_s
         self._quarantine = quarantine
         self._queue: deque[PredictionRecord] = deque()
@@ -75,6 +80,11 @@ class PredictionLogWriter:
         self.write_errors = 0
         #: records the sink could not write for their content, set aside (never retried)
         self.quarantined = 0
+
+    @property
+    def flush_interval_s(self) -> float:
+        """Seconds a wake of the writer waits for records at most."""
+        return self._interval
 
     @property
     def depth(self) -> int:

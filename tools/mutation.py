@@ -160,6 +160,9 @@ def _prepare(module: str, tests: list[str]) -> Path:
     return work
 
 
+#: every mutant's status after the module's last whole-module run (or rerun of survivors)
+_STATUSES = "statuses.json"
+
 _LINE = re.compile(r"^\s*(\S+__mutmut_\d+): (.+)$")
 
 
@@ -192,6 +195,7 @@ def run_module(
     names: list[str] | None = None,
     budget_s: float | None = None,
     judge_only_named: bool = True,
+    previous: dict[str, str] | None = None,
 ) -> ModuleResult:
     work = _prepare(module, MODULES[module])
     began = time.monotonic()
@@ -211,7 +215,14 @@ def run_module(
             # out of time: stop, and judge the mutants that were finished (mutmut keeps them)
             os.killpg(child.pid, signal.SIGTERM)
             child.wait()
-    statuses = _results(work)
+    # a rerun of some mutants: the others keep the status of the run before (mutmut
+    # marks them "not checked" once the copied tests change)
+    statuses = {
+        **(previous or {}),
+        **{k: v for k, v in _results(work).items() if k in set(names or ()) or not previous},
+    }
+    if not judge_only_named:  # a whole-module view: what --survivors starts from next time
+        (work / _STATUSES).write_text(json.dumps(statuses, indent=1, sort_keys=True))
     if names is not None and judge_only_named:
         statuses = {k: v for k, v in statuses.items() if k in set(names)}
     statuses = {k: v for k, v in statuses.items() if v != "not checked"}
@@ -331,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for module in modules:
         names = None
+        last: dict[str, str] = {}
         if args.ci:
             every = _all_names(module, args.budget_s)
             if not every:
@@ -339,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
             rng = random.Random(f"{module}:{len(every)}")  # noqa: S311 - a sample, not a secret
             names = sorted(rng.sample(every, min(args.sample, len(every))))
         elif args.survivors:
-            last = _results(WORK / module) if (WORK / module).exists() else {}
+            saved = WORK / module / _STATUSES
+            last = json.loads(saved.read_text()) if saved.exists() else _results(WORK / module)
             names = sorted(n for n, status in last.items() if status in ("survived", "no tests"))
             if not names:
                 print(f"{module}: no survivors of a last run to retest")
@@ -351,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                 names=names,
                 budget_s=args.budget_s,
                 judge_only_named=args.ci,
+                previous=last if args.survivors else None,
             )
         )
         _print(results)

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select, update
 
 from modelward.config import Workspace
-from modelward.errors import NotFound, PermissionDenied, Unauthenticated
+from modelward.errors import InputError, NotFound, PermissionDenied, Unauthenticated
 from modelward.security import audit, identities, tokens
 from modelward.security.roles import Principal, Role
 from modelward.security.tables import api_tokens
@@ -179,6 +179,7 @@ def test_listing_is_in_issue_order_with_each_tokens_identity(session: Session) -
         (a1.id, "ada", "one"),
     ]
     assert [t.id for t in tokens.list_tokens(session, "ada")] == [a2.id, a1.id]
+    assert [t.created_at.replace(tzinfo=UTC).day for t in listed] == [1, 2, 3]
     assert listed[0].to_dict() == {
         "id": b1.id,
         "identity": "bob",
@@ -233,3 +234,38 @@ def test_the_local_token_file_and_the_environment(
         "no API token: set MODELWARD_TOKEN or run `modelward init` to create the local "
         "admin token in .modelward/token"
     )
+
+
+def test_the_secret_has_256_bits_and_a_token_is_named_api_unless_told(session: Session) -> None:
+    identities.create_identity(session, ROOT, "ada", "viewer")
+    info, token = tokens.issue_token(session, ROOT, "ada")
+    assert info.name == "api"
+    assert len(token.split("_", 2)[2]) == 43  # 32 random bytes, URL-safe base64
+    with pytest.raises(InputError) as never:
+        tokens.issue_token(session, ROOT, "ada", "x", timedelta(seconds=-1))
+    assert str(never.value) == "expires_in: must be positive"
+    assert never.value.details == {"field": "expires_in"}
+    with pytest.raises(NotFound) as unknown:
+        tokens.issue_token(session, ROOT, "g" * 100)
+    assert str(unknown.value) == f"identity {'g' * 60!r} does not exist"
+
+
+def test_revoking_an_expiring_token_keeps_its_expiry(session: Session) -> None:
+    identities.create_identity(session, ROOT, "ada", "viewer")
+    info, _ = tokens.issue_token(session, ROOT, "ada", "ci", timedelta(hours=3))
+    revoked = tokens.revoke_token(session, ROOT, info.id)
+    assert revoked.expires_at is not None
+    assert revoked.expires_at.replace(tzinfo=UTC) == info.expires_at.replace(tzinfo=UTC)
+
+
+def test_init_revokes_only_its_own_live_local_token(session: Session) -> None:
+    identities.create_identity(session, ROOT, "bob", "admin")
+    _, bobs = tokens.issue_token(session, ROOT, "bob", "local-cli")  # another user's init
+    tokens.bootstrap_admin(session)
+    _, second = tokens.bootstrap_admin(session)
+    tokens.bootstrap_admin(session)
+    revoked = [e.payload["token_id"] for e in _entries(session, "token.revoked")]
+    assert len(revoked) == len(set(revoked)) == 2  # each old token once, never again
+    with session.store.read() as conn:
+        assert tokens.authenticate(conn, bobs).name == "bob"
+    assert second.split("_")[1] in revoked

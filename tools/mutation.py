@@ -90,7 +90,10 @@ MODULES: dict[str, list[str]] = {
         "tests/unit/serving/test_fuzz.py",
     ],
     "pipelines.cache": ["tests/unit/pipelines/test_cache.py"],
-    "pipelines.reproduction": ["tests/unit/pipelines/test_reproduction.py"],
+    "pipelines.reproduction": [
+        "tests/unit/pipelines/test_reproduction.py",
+        "tests/unit/pipelines/test_reproduction_report.py",
+    ],
 }
 
 # pytest options for every mutant run: the Postgres half of the backend matrix doubles

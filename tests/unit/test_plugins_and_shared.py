@@ -80,9 +80,13 @@ def test_a_user_module_is_reloaded_or_reused_as_asked(tmp_path: Path) -> None:
     path = tmp_path / "defs.py"
     path.write_text("VALUE = 1\n")
     first = load_module_file(path, prefix="mw_test_", reuse=True)
+    assert load_module_file(path, prefix="mw_test_", reuse=True) is first  # unchanged: reused
+    assert load_module_file(path, prefix="mw_test_", reuse=False) is not first
+    # an edit in the same second that keeps the size (what a .pyc cannot tell apart)
     path.write_text("VALUE = 2\n")
-    assert load_module_file(path, prefix="mw_test_", reuse=True) is first
-    assert load_module_file(path, prefix="mw_test_", reuse=False).VALUE == 2
+    edited = load_module_file(path, prefix="mw_test_", reuse=True)
+    assert edited is not first and edited.VALUE == 2
+    assert load_module_file(path, prefix="mw_test_", reuse=True) is edited
 
 
 def test_a_user_module_that_fails_is_an_input_error_naming_the_file(tmp_path: Path) -> None:

@@ -1,0 +1,188 @@
+"""What ``reproduce`` reports and keeps, field by field: the source steps pinned to their
+recorded outputs, each output's two hashes, the training set, the code and environment
+of both runs, a reproduction that fails, and a version no pipeline made.
+
+test_reproduction.py judges the verdict by the tolerance; this module reads the whole
+report and the evidence it leaves (the full mutation run of pipelines.reproduction left
+most of those fields unchecked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelward.config import Workspace
+from modelward.errors import NotFound
+from modelward.pipelines import find_pipeline, get_run, load_output, run_pipeline
+from modelward.pipelines.reproduction import Difference, reproduce
+from modelward.registry import latest_evidence
+from modelward.session import Session
+from tests.unit.registry.support import MLFLOW_WARNINGS
+
+pytestmark = MLFLOW_WARNINGS
+
+PIPELINES = '''
+from pathlib import Path
+
+from modelward.pipelines import Param, StepContext, pipeline, step
+
+
+@step
+def source(data: str) -> list[int]:
+    """A snapshot: read once; a reproduction must reuse what it read then."""
+    return [int(x) for x in Path(data).read_text().split()]
+
+
+@step
+def training_set(source: list[int]) -> list[int]:
+    return sorted(source)
+
+
+@step
+def evaluation(training_set: list[int], noise: str) -> dict:
+    wobble = float(Path(noise).read_text())
+    return {"overall": {"auc": 0.75 + wobble, "n": len(training_set)}}
+
+
+@step(side_effects=True)
+def register(evaluation: dict, ctx: StepContext) -> str:
+    from modelward.registry import runs, versions
+
+    with runs.run("made", session=ctx.session) as run:
+        run.log_metrics(evaluation["overall"])
+    run.record.lineage["pipeline_run"] = {"id": ctx.run_id, "pipeline": ctx.pipeline}
+    artifact = Path(ctx.session.workspace.root) / "artifact"
+    artifact.mkdir(exist_ok=True)
+    return versions.register(ctx.session, "made", run, model_uri=artifact.as_uri()).ref
+
+
+made = pipeline(
+    "made", [source, training_set, evaluation, register],
+    params={"data": Param(str), "noise": Param(str)},
+)
+'''
+
+
+@pytest.fixture
+def recorded(sqlite_workspace: Workspace) -> Iterator[tuple[Session, Path, str, str]]:
+    """``made@1``, from a run that read data "3 1 2" and a noise of 0."""
+    root = sqlite_workspace.root
+    (root / "pipelines.py").write_text(PIPELINES)
+    (root / "data.txt").write_text("3 1 2")
+    (root / "noise.txt").write_text("0")
+    params = {"data": str(root / "data.txt"), "noise": str(root / "noise.txt")}
+    with Session(sqlite_workspace) as session:
+        run = run_pipeline(session, find_pipeline(session, "made"), params, executor="inline")
+        assert run.ok, run.error
+        yield session, root, load_output(session, run, "register"), run.id
+
+
+def test_a_reproduction_pins_its_sources_and_reports_every_output_code_and_environment(
+    recorded: tuple[Session, Path, str, str],
+) -> None:
+    session, root, ref, run_id = recorded
+    (root / "data.txt").write_text("9 9 9 9")  # the outside world moved on
+    report = reproduce(session, ref, executor="inline")
+    old, new = get_run(session, run_id), get_run(session, report.reproduced_run)
+
+    assert report.verdict == "identical", report.to_dict()
+    assert new.trigger == "reproduce" and new.params == old.params
+    assert [s.step for s in new.steps if s.step == "register"] == []  # side effects not rerun
+    for name in ("source", "training_set", "evaluation"):
+        assert report.outputs[name] == {
+            "recorded": old.outputs[name].hash,
+            "reproduced": new.outputs[name].hash,
+            "identical": True,
+        }
+    assert set(report.outputs) == {"source", "training_set", "evaluation"}
+    assert report.training_set == report.outputs["training_set"]
+    assert report.code == {
+        "recorded_git": old.code.get("git"),
+        "current_git": new.code.get("git"),
+        "same_commit": True,
+        "changed_steps": [],
+    }
+    assert report.environment == {
+        "recorded_packages_hash": old.environment.get("packages_hash"),
+        "current_packages_hash": new.environment.get("packages_hash"),
+        "same": True,
+    }
+    assert report.environment["recorded_packages_hash"]  # a real lock hash, not None == None
+    assert report.to_dict() == {
+        "ref": ref,
+        "verdict": "identical",
+        "recorded_run": run_id,
+        "reproduced_run": new.id,
+        "tolerance": 0.0,
+        "training_set": report.outputs["training_set"],
+        "differences": [],
+        "within_tolerance": [],
+        "outputs": report.outputs,
+        "code": report.code,
+        "environment": report.environment,
+        "failed": None,
+    }
+    kept = latest_evidence(session, "reproduce", ref)
+    assert kept is not None and kept.passed
+    assert kept.summary == f"reproduce identical: 0 difference(s), run {new.id}"
+    assert kept.detail == {
+        "verdict": "identical",
+        "recorded_run": run_id,
+        "reproduced_run": new.id,
+        "differences": [],
+        "tolerance": 0.0,
+        "failed": None,
+    }
+
+
+def test_a_changed_step_and_a_moved_metric_are_named(
+    recorded: tuple[Session, Path, str, str],
+) -> None:
+    session, root, ref, _ = recorded
+    code = (root / "pipelines.py").read_text()
+    (root / "pipelines.py").write_text(code.replace("0.75 + wobble", "0.5 + wobble"))
+    report = reproduce(session, ref, tolerance=0.01, executor="inline")
+    assert report.code["changed_steps"] == ["evaluation"]
+    assert report.differences == [Difference("evaluation.overall.auc", 0.75, 0.5)]
+    assert report.outputs["evaluation"]["identical"] is False
+    assert report.outputs["training_set"]["identical"] is True
+    kept = latest_evidence(session, "reproduce", ref)
+    assert kept is not None and not kept.passed
+    assert kept.detail["differences"] == [
+        {"what": "evaluation.overall.auc", "recorded": 0.75, "reproduced": 0.5}
+    ]
+    assert kept.summary.startswith("reproduce differs: 1 difference(s), run ")
+
+
+def test_a_reproduction_that_fails_says_why_and_keeps_a_failed_verdict(
+    recorded: tuple[Session, Path, str, str],
+) -> None:
+    session, root, ref, _ = recorded
+    (root / "noise.txt").unlink()  # the evaluation step cannot run again
+    report = reproduce(session, ref, executor="inline")
+    assert report.failed is not None and "noise.txt" in report.failed
+    assert (report.verdict, report.ok, report.outputs) == ("differs", False, {})
+    kept = latest_evidence(session, "reproduce", ref)
+    assert kept is not None and not kept.passed
+    assert kept.detail["failed"] == report.failed and kept.detail["verdict"] == "differs"
+
+
+def test_a_version_no_pipeline_made_cannot_be_reproduced(
+    recorded: tuple[Session, Path, str, str],
+) -> None:
+    from modelward.registry import runs, versions
+
+    session, root, _, _ = recorded
+    with runs.run("by-hand", session=session) as run:
+        run.log_metrics({"auc": 0.7})
+    by_hand = versions.register(session, "by-hand", run, model_uri=(root / "artifact").as_uri())
+    with pytest.raises(NotFound) as refused:
+        reproduce(session, by_hand.ref, executor="inline")
+    assert str(refused.value) == (
+        f"{by_hand.ref} was not produced by a pipeline run (its lineage names none); "
+        "only pipeline-made versions can be reproduced"
+    )
+    assert refused.value.details == {"ref": by_hand.ref}

@@ -22,9 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter
 
-from modelward.errors import Conflict, InputError
+from modelward.errors import Conflict, InputError, RequestInvalid
 from modelward.monitoring import PredictionRecord
 from modelward.rollout import Route, TrafficPlan
 from modelward.security import Permission, Principal
@@ -36,6 +37,7 @@ __all__ = [
     "Routing",
     "ShadowScorer",
     "failure_records",
+    "rejection_records",
     "smoke_route",
 ]
 
@@ -114,6 +116,76 @@ def failure_records(
         )
         for i, row in enumerate(rows)
     ]
+
+
+def rejection_records(
+    runtime: EndpointRuntime,
+    routing: Routing | None,
+    body: bytes,
+    request_id: str,
+    latency_ms: float,
+    exc: RequestInvalid,
+) -> list[PredictionRecord]:
+    """The log rows of a request validation refused (a 422): one per version it would
+    have reached, role ``rejected``, no prediction, and the broken
+    rules as the error, so the staging gate sees what never reached a model. Its inputs
+    are the first row's fields that met their rule (None for the others), redacted.
+
+    Under a release the version is the one the plan routes the request to (its sticky
+    field read from the body as sent, if it is there), and a shadow's candidate is
+    charged too: it would have scored the copy."""
+    versions = [runtime]
+    release_id = ""
+    first = _first_row(body)
+    if routing is not None:
+        route = routing.route(first, request_id)
+        release_id = route.release_id
+        if route.role == "candidate":
+            versions = [routing.candidate]
+        if route.shadow is not None:
+            versions.append(routing.candidate)
+    broken = "; ".join(f"{e['field']} {e['rule']}" for e in exc.details.get("errors", ())[:5])
+    error = f"RequestInvalid: {broken}"[:_ERROR_CHARS]
+    at_us = time.time_ns() // 1000
+    # the fields that met their rule, the others None: typed like the answered rows
+    # (so the log's columns keep their kinds) and never empty (a log needs one column)
+    inputs = runtime.schema.accepted_fields(first)
+    pii = runtime.pii_fields or runtime.spec.pii_fields
+    if pii:
+        inputs = {**inputs, **dict.fromkeys([f for f in pii if f in inputs], "[redacted]")}
+    return [
+        PredictionRecord(
+            request_id,
+            at_us,
+            r.spec.name,
+            r.model.name,
+            r.model.version,
+            inputs,
+            None,
+            latency_ms,
+            False,
+            role="rejected",
+            release_id=release_id,
+            error=error,
+        )
+        for r in versions
+    ]
+
+
+#: the broken rules a rejected row keeps (the response names them all)
+_ERROR_CHARS = 300
+
+
+def _first_row(body: bytes) -> Mapping[str, Any]:
+    """The first row of a native body as sent, for its sticky field ({} when none)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    inputs = data.get("inputs") if isinstance(data, dict) else None
+    if isinstance(inputs, list):
+        inputs = inputs[0] if inputs else None
+    return inputs if isinstance(inputs, dict) else {}
 
 
 class ShadowScorer:

@@ -297,3 +297,44 @@ def test_the_arm_header_makes_the_candidate_answer_for_operators_only() -> None:
     assert run(scenario()) == [409, "3", "4", 422, 403]
     roles = {(r.model_version, r.role) for r in sink.read()}
     assert roles == {("3", "primary"), ("4", "smoke")}  # the judge never counts smoke rows
+
+
+def test_a_refused_request_is_logged_as_rejected_for_the_version_it_would_have_reached() -> None:
+    world, plans, sink = _setup()
+    plans.live(canary(50))
+
+    async def scenario() -> tuple[dict[int, str], list[int]]:
+        async with serving(gateway(world, plans, sink)) as http:
+            served = {}
+            for c in range(20):
+                r = await http.post(URL, json=body(c), headers=AUTH)
+                served[c] = r.json()["model_version"]
+            broken = [{"inputs": {**body(c)["inputs"], "f1": "x"}} for c in range(20)]
+            bad = [await http.post(URL, json=b, headers=AUTH) for b in broken]
+            return served, [r.status_code for r in bad]
+
+    served, statuses = run(scenario())
+    assert statuses == [422] * 20 and set(served.values()) == {"3", "4"}
+    rejected = [r for r in sink.read("m") if r.role == "rejected"]
+    assert len(rejected) == 20
+    # sticky by the entity field as sent: each refusal is charged to the customer's arm
+    assert [r.model_version for r in rejected] == [served[c] for c in range(20)]
+    assert {r.release_id for r in rejected} == {"rel-1"}
+    assert all(r.prediction is None for r in rejected)
+    # the fields that met their rule are kept as sent, the broken one is None
+    assert rejected[2].inputs == {"f0": 2.0, "f1": None, "f2": 0.0, "f3": 0.0}
+    assert rejected[0].error == "RequestInvalid: inputs.f1 must be a finite number"
+
+
+def test_a_refused_request_under_a_shadow_is_charged_to_both_versions() -> None:
+    world, plans, sink = _setup()
+    plans.live(TrafficPlan.shadow("m@3", "m@4", percent=100, release_id="rel-s"))
+
+    async def scenario() -> int:
+        async with serving(gateway(world, plans, sink)) as http:
+            return (await http.post(URL, json={"inputs": {"f0": 1.0}}, headers=AUTH)).status_code
+
+    assert run(scenario()) == 422
+    rows = sink.read("m")
+    assert {(r.model_version, r.role) for r in rows} == {("3", "rejected"), ("4", "rejected")}
+    assert all("inputs.f1 is required" in r.error for r in rows)

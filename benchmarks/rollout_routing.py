@@ -17,22 +17,30 @@ CPU time (``time.process_time_ns``), best of ``--repeat`` rounds.
 
 Then the same through the gateway, in process (an httpx ASGI client, ``--concurrency``
 requests in flight, an in-memory logistic model, the in-memory prediction log): CPU per
-request, throughput and the primary's p50/p99 latency for an endpoint with no release, a
-50 % canary (two warm runtimes) and a 100 % shadow (every request also scored off the
-response path, at most 256 copies in flight).
+request, throughput, the primary's p50/p99 latency and the answer path's model calls per
+request for an endpoint with no release, a 50 % canary (two warm runtimes) and a 100 %
+shadow (every request also scored off the response path, at most 256 copies in flight).
+The cases run interleaved, ``--rounds`` times in a rotated order; the table holds each
+case's median and its median ratio to the "no release" run of the same round. On a shared
+machine those times move by tens of percent from round to round, so one more pass per
+case counts the function calls made on the event loop thread per request (cProfile): the
+work on the primary's path, which the load cannot move.
 
 Prints Rich tables and JSON; writes benchmarks/results/rollout_routing.json.
 
     python benchmarks/rollout_routing.py [--requests 200000] [--repeat 5]
                                          [--gateway-requests 3000] [--concurrency 32]
+                                         [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import hashlib
 import json
+import pstats
 import statistics
 import sys
 import time
@@ -117,7 +125,9 @@ def _gateway(plan: TrafficPlan | None) -> Any:
     )
 
 
-async def _drive(plan: TrafficPlan | None, requests: int, concurrency: int) -> dict[str, float]:
+async def _drive(
+    plan: TrafficPlan | None, requests: int, concurrency: int, *, count_calls: bool = False
+) -> dict[str, float]:
     import httpx
 
     gateway = _gateway(plan)
@@ -142,34 +152,83 @@ async def _drive(plan: TrafficPlan | None, requests: int, concurrency: int) -> d
                 json={"inputs": {"customer_id": 0, "a": 0, "b": 0, "c": 0, "d": 0}},
                 headers=headers,
             )
-        cpu, wall = time.process_time(), time.perf_counter()
+        # model calls on the answer path (the endpoint's batcher and a canary's candidate's)
+        runtimes = [gateway.cache.runtimes["churn"]]
+        if plan is not None and plan.weight:
+            runtimes.append(gateway.cache.routings["churn"].candidate)
+        calls = sum(r.batcher.calls for r in runtimes)
+        await gateway.shadows.close()  # the warm-up's copies are not the measured ones'
+        profile = cProfile.Profile() if count_calls else None
+        # the loop thread's own CPU: the primary's path (and the in-process client)
+        cpu, loop_cpu, wall = time.process_time(), time.thread_time(), time.perf_counter()
+        if profile is not None:
+            profile.enable()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+        if profile is not None:
+            profile.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        loop_cpu = time.thread_time() - loop_cpu
+        calls = sum(r.batcher.calls for r in runtimes) - calls
     await gateway.shutdown()
+    if profile is not None:
+        # function calls on the loop thread (cProfile sees only the thread it runs on): a
+        # count of the work on the primary's path, which the machine's load cannot move
+        return {"loop_calls_per_request": round(pstats.Stats(profile).total_calls / requests, 1)}
     latencies.sort()
     return {
         "cpu_us_per_request": round(cpu / requests * 1e6, 1),
+        "loop_cpu_us_per_request": round(loop_cpu / requests * 1e6, 1),
         "requests_per_s": round(requests / wall, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 3),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 3),
+        "model_calls_per_request": round(calls / requests, 3),
     }
 
 
-def gateway_cases(requests: int, concurrency: int) -> list[dict[str, Any]]:
+def gateway_cases(requests: int, concurrency: int, rounds: int = 5) -> list[dict[str, Any]]:
+    """Every case once per round, in a rotated order, and per case the median over the
+    rounds; each ratio is the median of the per-round ratios to that round's "no release"
+    run, so a case is compared with a run made moments apart on the same (shared) machine,
+    not with one made minutes earlier under another load."""
     cases: list[tuple[str, TrafficPlan | None]] = [
         ("no release", None),
         ("canary 50%", TrafficPlan.canary("churn@2", "churn@3", weight=50, release_id="r")),
         ("shadow 100%", TrafficPlan.shadow("churn@2", "churn@3", percent=100, release_id="r")),
     ]
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in cases}
+    for r in range(rounds):
+        for name, plan in cases[r % len(cases) :] + cases[: r % len(cases)]:
+            runs[name].append(asyncio.run(_drive(plan, requests, concurrency)))
+    base = runs["no release"]
     rows = []
-    for name, plan in cases:
-        rows.append({"case": name, **asyncio.run(_drive(plan, requests, concurrency))})
-    base = rows[0]
-    for row in rows:
-        row["cpu_vs_none"] = round(row["cpu_us_per_request"] / base["cpu_us_per_request"], 3)
-        row["throughput_vs_none"] = round(row["requests_per_s"] / base["requests_per_s"], 3)
-        row["p99_vs_none"] = round(row["p99_ms"] / base["p99_ms"], 3)
+    for name, measured in runs.items():
+        plan = dict(cases)[name]
+        counted = asyncio.run(_drive(plan, min(requests, 2_000), concurrency, count_calls=True))
+        row: dict[str, Any] = {"case": name, "rounds": rounds, **counted}
+        for key in measured[0]:
+            row[key] = round(statistics.median(m[key] for m in measured), 3)
+        for key, ratio in (
+            ("cpu_us_per_request", "cpu_vs_none"),
+            ("loop_cpu_us_per_request", "loop_cpu_vs_none"),
+            ("requests_per_s", "throughput_vs_none"),
+            ("p99_ms", "p99_vs_none"),
+        ):
+            row[ratio] = round(
+                statistics.median(m[key] / b[key] for m, b in zip(measured, base, strict=True)), 3
+            )
+        row["throughput_vs_none_each_round"] = [
+            round(m["requests_per_s"] / b["requests_per_s"], 3)
+            for m, b in zip(measured, base, strict=True)
+        ]
+        rows.append(row)
     return rows
+
+
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--gateway-requests", type=int, default=3_000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
 
     keys = [f"customer-{i}" for i in range(args.requests)]
@@ -223,23 +283,29 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(column, justify="right" if column != "case" else "left")
     for row in rows:
         table.add_row(row["case"], f"{row['ns_per_request']:.0f}", f"{row['over_none_ns']:.0f}")
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=150)
     console.print(table)
     gateway_rows = (
-        gateway_cases(args.gateway_requests, args.concurrency) if args.gateway_requests else []
+        gateway_cases(args.gateway_requests, args.concurrency, args.rounds)
+        if args.gateway_requests
+        else []
     )
     if gateway_rows:
         gtable = Table(
             title=f"through the gateway, in process ({args.gateway_requests:,} requests, "
-            f"c={args.concurrency})"
+            f"c={args.concurrency}, median of {args.rounds} interleaved rounds)"
         )
         for column in (
             "case",
             "CPU us/req",
+            "loop CPU us/req",
             "req/s",
             "p50 ms",
             "p99 ms",
+            "calls/req",
+            "loop fn calls/req",
             "x CPU",
+            "x loop CPU",
             "x thru",
             "x p99",
         ):
@@ -248,10 +314,14 @@ def main(argv: list[str] | None = None) -> int:
             gtable.add_row(
                 row["case"],
                 f"{row['cpu_us_per_request']:.0f}",
+                f"{row['loop_cpu_us_per_request']:.0f}",
                 f"{row['requests_per_s']:.0f}",
                 f"{row['p50_ms']:.2f}",
                 f"{row['p99_ms']:.2f}",
+                f"{row['model_calls_per_request']:.2f}",
+                f"{row['loop_calls_per_request']:.0f}",
                 f"{row['cpu_vs_none']:.2f}",
+                f"{row['loop_cpu_vs_none']:.2f}",
                 f"{row['throughput_vs_none']:.2f}",
                 f"{row['p99_vs_none']:.2f}",
             )
@@ -265,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         "budget_us": 20,
         "gateway": gateway_rows,
         "concurrency": args.concurrency,
+        "rounds": args.rounds,
+        "loadavg": _loadavg(),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "rollout_routing.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -138,5 +138,9 @@ def test_triton_and_mlflow_clients_score_the_churn_endpoint_unchanged(
     )
     logged = sink.read("churn")
     sink.close()
-    assert len(logged) == 3 * (2 + len(payloads))
+    answered = [r for r in logged if r.role != "rejected"]
+    assert len(answered) == 3 * (2 + len(payloads))
+    # the refused MLflow request is logged once, for the staging gate, with no prediction
+    (refused,) = [r for r in logged if r.role == "rejected"]
+    assert refused.prediction is None and "discount" in refused.error
     assert {r.inputs["email"] for r in logged} == {"[redacted]"}

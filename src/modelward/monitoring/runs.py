@@ -217,6 +217,9 @@ def run_monitor(
     finally:
         if log is None:
             sink.close()
+    # requests the gateway refused (422) reached no model: not the version's inputs,
+    # errors or latency (the staging_schema gate counts them)
+    rows = rows.filter(pc.not_equal(rows.column("role"), "rejected"))
     pairs = sorted(
         set(
             zip(

@@ -16,7 +16,9 @@ records the evidence.
   every logged input row against the version's MLflow signature: each input the
   signature requires is present, not null, and of its type (a number for
   ``double``/``float``, a whole number for ``long``/``integer``, text for ``string``,
-  true/false for ``boolean``). Fewer than ``min_rows`` rows is unknown.
+  true/false for ``boolean``). A request the gateway's validation refused (422) is
+  logged with role ``rejected`` for the version it would have reached, and each one is a
+  violation too. Fewer than ``min_rows`` rows is unknown.
 
 ``load_test_latency``: p95 under a budget from a recorded load test::
 
@@ -211,24 +213,41 @@ class StagingSchemaGate:
                 rows=rows,
                 **where,
             )
-        inputs = window.column("inputs").combine_chunks() if rows else pa.array([])
-        bad, per_input, first = schema_violations(inputs, columns)
+        # requests the gateway's validation refused (422) never reached the model: they
+        # are logged with role "rejected" and no inputs, and each is a violation
+        refused = pc.equal(window.column("role"), "rejected")
+        rejected = window.filter(refused)
+        logged = window.filter(pc.invert(refused))
+        inputs = logged.column("inputs").combine_chunks() if logged.num_rows else pa.array([])
+        checked, per_input, first = schema_violations(inputs, columns)
+        bad = checked + rejected.num_rows
         evidence: dict[str, Any] = {
             "verdict": "pass" if bad <= self.max_violations else "fail",
             "rows": rows,
             "violating_rows": bad,
             "by_input": per_input,
-            "examples": window.column("request_id").take(pa.array(first, pa.int64())).to_pylist(),
+            "rejected_requests": rejected.num_rows,
+            "examples": logged.column("request_id").take(pa.array(first, pa.int64())).to_pylist(),
+            "rejected_examples": [
+                {"request_id": r, "error": e}
+                for r, e in zip(
+                    rejected.column("request_id").to_pylist()[:_EXAMPLES],
+                    rejected.column("error").to_pylist()[:_EXAMPLES],
+                    strict=True,
+                )
+            ],
             "signature": columns,
             **where,
         }
         if bad > self.max_violations:
-            detail = ", ".join(f"{k} {v}" for k, v in sorted(per_input.items()))
+            parts = [f"{k} {v}" for k, v in sorted(per_input.items())]
+            if rejected.num_rows:
+                parts.insert(0, f"{rejected.num_rows} refused by the gateway's validation (422)")
             return GateResult(
                 self.name,
                 False,
                 f"{bad} of {rows} rows of {ref} on {self.endpoint} break its signature "
-                f"(allowed {self.max_violations}): {detail}",
+                f"(allowed {self.max_violations}): {', '.join(parts)}",
                 evidence,
             )
         return GateResult(

@@ -40,6 +40,7 @@ from modelward.errors import (
     ModelwardError,
     NotFound,
     Overloaded,
+    RequestInvalid,
     RequestTimeout,
 )
 from modelward.monitoring import PredictionLogWriter
@@ -58,6 +59,7 @@ from modelward.serving.routing import (
     SHADOW_CAPACITY,
     ShadowScorer,
     failure_records,
+    rejection_records,
     smoke_route,
 )
 from modelward.serving.runtime import (
@@ -427,11 +429,17 @@ class Gateway:
             runtime = self.cache.runtimes.get(name)
             if runtime is None:
                 raise NotFound(f"endpoint {name[:60]!r} was removed", endpoint=name[:60])
+            routing = self.cache.routings.get(name) if version is None else None
             with self._span("validate"):
-                parsed = dialect.parse(runtime, body)
+                try:
+                    parsed = dialect.parse(runtime, body)
+                except RequestInvalid as exc:  # logged: the staging gate counts refusals
+                    ms = (time.perf_counter() - started) * 1000.0
+                    for record in rejection_records(runtime, routing, body, request_id, ms, exc):
+                        self.writer.submit(record)
+                    raise
             rows = parsed.rows
             route: Route | None = None
-            routing = self.cache.routings.get(name) if version is None else None
             if arm is not None:  # a smoke test: the candidate answers (operators only)
                 route = smoke_route(routing, arm, principal, name)
                 runtime = routing.candidate if routing is not None else runtime

@@ -177,6 +177,15 @@ class RequestSchema:
             raise self._invalid(errors)
         return rows, batch
 
+    def accepted_fields(self, row: Any) -> dict[str, Any]:
+        """Every request field of a refused ``row``: its value as sent where it meets its
+        rule, None where it does not (what a rejected request's log row keeps)."""
+        got = row if type(row) is dict else {}
+        return {
+            name: got[name] if name in got and check(got[name]) else None
+            for name, check in self._checks
+        }
+
     def _row_errors(self, row: dict[str, Any], where: str) -> list[dict[str, str]]:
         """Every broken rule of ``row``; a float field given a huge integer is converted."""
         errors = []

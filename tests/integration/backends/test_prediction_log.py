@@ -432,3 +432,21 @@ def test_a_redis_table_write_retried_after_a_lost_reply_lands_once(tmp_path: Pat
     finally:
         sink.drop()
         sink.close()
+
+
+def test_a_rejected_row_written_alone_reads_back_beside_typed_rows(sink: PredictionSink) -> None:
+    # what the gateway logs for a 422: every request field, null where it broke its rule
+    refused = rec(1)._replace(
+        inputs={"customer_id": None, "email": None, "spend": None},
+        prediction=None,
+        role="rejected",
+        error="RequestInvalid: inputs.spend must be a finite number",
+    )
+    sink.write([refused])  # its own batch: a segment whose inputs are all null
+    sink.write([rec(2)._replace(prediction=0.5), rec(3)._replace(prediction=0.5)])
+    window = sink.read_window("churn")
+    assert window.column("role").to_pylist() == ["rejected", "primary", "primary"]
+    assert window.column("error").to_pylist()[0].startswith("RequestInvalid: inputs.spend")
+    inputs = window.column("inputs").combine_chunks()
+    assert inputs.field("spend").to_pylist() == [None, 12.5, 12.5]
+    assert window.column("prediction").to_pylist() == [None, 0.5, 0.5]

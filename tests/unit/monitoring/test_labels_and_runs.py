@@ -185,3 +185,26 @@ def test_labels_for_predictions_already_pruned_are_kept_as_unknown(
         session, DEV, "churn", [{"request_id": "churn-1-1-0", "label": 1}], log=log
     )
     assert (result.stored, result.unknown) == (1, 1)
+
+
+def test_requests_the_gateway_refused_are_not_the_versions_inputs_or_errors(
+    session: Session, log: MemoryPredictionSink
+) -> None:
+    save_profile(session, "churn", 1, build_profile(training_rows(3_000), model=Model()), actor="t")
+    log.write(logged(1_000))
+    refused = [
+        r._replace(
+            request_id=f"bad-{i}",
+            inputs={"monthly_spend": None, "support_tickets": None, "plan": r.inputs["plan"]},
+            prediction=None,
+            role="rejected",
+            error="RequestInvalid: inputs.monthly_spend must be a finite number",
+        )
+        for i, r in enumerate(logged(300, seed=3))
+    ]
+    log.write(refused)
+    result = run_monitor(session, "churn", window=timedelta(hours=1), end=END, log=log)
+    (v1,) = result.versions
+    assert v1.rows == 1_000 and v1.error_rate == 0.0
+    # 300 null spends would be a null-rate jump if they were counted as the version's inputs
+    assert result.findings == []

@@ -14,13 +14,29 @@ import pytest
 from sqlalchemy import update
 
 from modelward.config import Workspace
+from modelward.config.settings import ServingSettings
 from modelward.errors import ConfigError
 from modelward.monitoring import PredictionRecord, open_workspace_log
+from modelward.monitoring.predictions import PredictionLogWriter
 from modelward.registry import GateContext, get_version, record_evidence
 from modelward.registry.gates import build_gates
 from modelward.registry.tables import evidence, model_versions
+from modelward.serving.auth import TokenVerifier
+from modelward.serving.config_cache import EndpointCache, Sources
+from modelward.serving.gateway import Gateway
+from modelward.serving.metrics import GatewayMetrics
+from modelward.serving.models import ObjectModelLoader, StaticModelResolver
 from tests.unit.registry.support import MLFLOW_WARNINGS
 from tests.unit.rollout.support import Setup, setup
+from tests.unit.serving.conftest import (
+    AUTH,
+    ConstantModel,
+    World,
+    authenticate,
+    run,
+    serving,
+    spec,
+)
 
 pytestmark = MLFLOW_WARNINGS
 STAGING = "churn-staging"
@@ -39,13 +55,13 @@ def w(sqlite_workspace: Workspace) -> Iterator[Setup]:
     made.session.close()
 
 
-def _with_signature(w: Setup, tmp_path: Path) -> None:
+def _with_signature(w: Setup, tmp_path: Path, signature: list[dict[str, Any]] = SIGNATURE) -> None:
     """The candidate's artifact: an MLflow model folder whose MLmodel has a signature."""
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "MLmodel").write_text(
         "artifact_path: model\nflavors:\n  python_function:\n    loader_module: mlflow.pyfunc\n"
-        f"signature:\n  inputs: '{json.dumps(SIGNATURE)}'\n  outputs: null\n",
+        f"signature:\n  inputs: '{json.dumps(signature)}'\n  outputs: null\n",
         encoding="utf-8",
     )
     name, number = w.candidate.split("@")
@@ -182,3 +198,51 @@ def test_an_old_load_test_is_unknown(w: Setup) -> None:
 def test_a_bad_gate_parameter_is_named(spec: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         build_gates([spec])
+
+
+def test_requests_the_gateway_refused_in_staging_fail_the_gate_with_their_count(
+    w: Setup, tmp_path: Path
+) -> None:
+    """Through the real gateway: a 422 never reaches the model, yet the gate counts it."""
+    _with_signature(w, tmp_path, [s for s in SIGNATURE if s["name"] in ("tenure", "seats")])
+    world = World()
+    world.model(w.candidate, ConstantModel(0.3), w.candidate.split("@")[1])
+    world.put(spec(STAGING, w.candidate, request={"tenure": "float", "seats": "int"}))
+    sources = Sources(
+        load_endpoints=world.load,
+        resolver=StaticModelResolver(world.models),
+        loader=ObjectModelLoader(),
+    )
+    metrics = GatewayMetrics()
+    gateway = Gateway(
+        ServingSettings(access_log=False, gc_freeze=False, poll_interval_s=3600),
+        EndpointCache(sources, metrics),
+        TokenVerifier(authenticate, ttl_s=60),
+        PredictionLogWriter(open_workspace_log(w.session), flush_interval_s=0.01),
+        metrics,
+    )
+    url = f"/v1/endpoints/{STAGING}/predict"
+    bad = [{"tenure": "long time", "seats": 2}, {"tenure": 3.0}, {"tenure": 1.0, "seats": 2.5}]
+
+    async def staging() -> list[int]:
+        async with serving(gateway) as http:
+            good = [{"tenure": float(i % 60), "seats": i % 7 + 1} for i in range(120)]
+            sent = [await http.post(url, json={"inputs": r}, headers=AUTH) for r in good + bad]
+            return [r.status_code for r in sent]
+
+    statuses = run(staging())  # leaving it shuts the gateway down: the log is flushed
+    assert statuses == [200] * 120 + [422] * 3
+    passed, message, found = _gate(w, {"type": "staging_schema", "endpoint": STAGING})
+    assert not passed and found["verdict"] == "fail"
+    assert found["rows"] == 123 and found["rejected_requests"] == 3
+    assert found["violating_rows"] == 3 and found["by_input"] == {}
+    assert (
+        "3 of 123 rows of churn@2 on churn-staging break its signature (allowed 0): "
+        "3 refused by the gateway's validation (422)"
+    ) in message
+    assert [e["error"] for e in found["rejected_examples"]] == [
+        "RequestInvalid: inputs.tenure must be a finite number",
+        "RequestInvalid: inputs.seats is required",
+        "RequestInvalid: inputs.seats must be a 64-bit integer",
+    ]
+    assert _gate(w, {"type": "staging_schema", "endpoint": STAGING, "max_violations": 3})[0]

@@ -4,9 +4,11 @@ shadow copies off the response path (bounded), and the release's rows in the log
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from modelward.config.settings import ServingSettings
@@ -297,3 +299,91 @@ def test_the_arm_header_makes_the_candidate_answer_for_operators_only() -> None:
     assert run(scenario()) == [409, "3", "4", 422, 403]
     roles = {(r.model_version, r.role) for r in sink.read()}
     assert roles == {("3", "primary"), ("4", "smoke")}  # the judge never counts smoke rows
+
+
+def test_a_refused_request_is_logged_as_rejected_for_the_version_it_would_have_reached() -> None:
+    world, plans, sink = _setup()
+    plans.live(canary(50))
+
+    async def scenario() -> tuple[dict[int, str], list[int]]:
+        async with serving(gateway(world, plans, sink)) as http:
+            served = {}
+            for c in range(20):
+                r = await http.post(URL, json=body(c), headers=AUTH)
+                served[c] = r.json()["model_version"]
+            broken = [{"inputs": {**body(c)["inputs"], "f1": "x"}} for c in range(20)]
+            bad = [await http.post(URL, json=b, headers=AUTH) for b in broken]
+            return served, [r.status_code for r in bad]
+
+    served, statuses = run(scenario())
+    assert statuses == [422] * 20 and set(served.values()) == {"3", "4"}
+    rejected = [r for r in sink.read("m") if r.role == "rejected"]
+    assert len(rejected) == 20
+    # sticky by the entity field as sent: each refusal is charged to the customer's arm
+    assert [r.model_version for r in rejected] == [served[c] for c in range(20)]
+    assert {r.release_id for r in rejected} == {"rel-1"}
+    assert all(r.prediction is None for r in rejected)
+    # the fields that met their rule are kept as sent, the broken one is None
+    assert rejected[2].inputs == {"f0": 2.0, "f1": None, "f2": 0.0, "f3": 0.0}
+    assert rejected[0].error == "RequestInvalid: inputs.f1 must be a finite number"
+
+
+def test_a_refused_request_under_a_shadow_is_charged_to_both_versions() -> None:
+    world, plans, sink = _setup()
+    plans.live(TrafficPlan.shadow("m@3", "m@4", percent=100, release_id="rel-s"))
+
+    async def scenario() -> int:
+        async with serving(gateway(world, plans, sink)) as http:
+            return (await http.post(URL, json={"inputs": {"f0": 1.0}}, headers=AUTH)).status_code
+
+    assert run(scenario()) == 422
+    rows = sink.read("m")
+    assert {(r.model_version, r.role) for r in rows} == {("3", "rejected"), ("4", "rejected")}
+    assert all("inputs.f1 is required" in r.error for r in rows)
+
+
+class GatedModel:
+    """Blocks every call once ``armed`` until ``go`` is set; records each call's row count."""
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self) -> None:
+        self.armed = threading.Event()
+        self.go = threading.Event()
+        self.entered = threading.Event()
+        self.batches: list[int] = []
+
+    def predict_proba(self, x: Any) -> Any:
+        if self.armed.is_set():
+            self.batches.append(len(x))
+            self.entered.set()
+            self.go.wait(10)
+        return np.tile([0.1, 0.9], (len(x), 1))
+
+
+def test_shadow_copies_waiting_behind_a_busy_candidate_are_scored_in_one_call() -> None:
+    world, plans, sink = _setup()
+    gated = GatedModel()
+    world.model("m@4", gated, "4")
+    plans.live(TrafficPlan.shadow("m@3", "m@4", percent=100, release_id="rel-s"))
+
+    async def scenario() -> list[str]:
+        gw = gateway(world, plans, sink)
+        async with serving(gw) as http:
+            gated.armed.set()
+            first = await http.post(URL, json=body(0), headers=AUTH)
+            assert await asyncio.to_thread(gated.entered.wait, 10)  # the copy is being scored
+            later = [await http.post(URL, json=body(c), headers=AUTH) for c in range(1, 10)]
+            # nine answers while the candidate was stuck on the first copy: off the path
+            assert gw.shadows.in_flight == 10
+            gated.go.set()
+            await asyncio.wait_for(gw.shadows.close(), timeout=10)
+        return [r.json()["model_version"] for r in [first, *later]]
+
+    assert run(scenario()) == ["3"] * 10
+    assert gated.batches == [1, 9]  # the nine queued copies: one model call
+    shadows = [r for r in sink.read("m") if r.role == "shadow"]
+    assert sorted(r.request_id for r in shadows) == sorted(
+        r.request_id for r in sink.read("m") if r.role == "primary"
+    )
+    assert {r.prediction for r in shadows} == {0.9}

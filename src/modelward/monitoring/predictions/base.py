@@ -38,7 +38,8 @@ class PredictionRecord(NamedTuple):
     #: which path answered: ``online``, ``batch``, ``async`` or ``stream``
     mode: str = "online"
     #: the model's part in a release: ``primary``, ``candidate`` (canary/blue-green),
-    #: ``shadow`` (scored, never answered) or ``fallback``
+    #: ``shadow`` (scored, never answered), ``fallback``, or ``rejected`` (refused by the
+    #: gateway's request validation, a 422: no prediction, only the fields that were valid)
     role: str = "primary"
     #: the rollout this answer belongs to; empty outside a rollout
     release_id: str = ""

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,14 @@ from sqlalchemy import update
 from modelward import registry, rollout
 from modelward.config import Workspace, init_workspace
 from modelward.examples import ENDPOINT_FILE, HISTORY_START, prepare_example, write_churn_data
-from modelward.monitoring import ingest_labels, run_monitor
-from modelward.pipelines import find_pipeline, get_run, run_pipeline
+from modelward.monitoring import MonitorResult, ingest_labels, run_monitor
+from modelward.pipelines import find_pipeline, get_run, list_runs, run_pipeline
 from modelward.registry.tables import model_versions
 from modelward.retraining import list_episodes, tick
 from modelward.security import Principal, Role, bootstrap_admin
 from modelward.serving import create_endpoint, create_gateway, parse_spec
 from modelward.session import Session
+from tests import services
 from tests.unit.registry.support import MLFLOW_WARNINGS
 
 # one worker builds the module's served churn workspace once
@@ -47,6 +49,7 @@ FIELDS = ["plan", "region", "tenure_months", "support_tickets", "logins", "month
 POLICIES = """
 [pipelines]
 executor = "inline"
+
 
 [[retraining.policies]]
 name = "churn-calibrated"
@@ -70,7 +73,47 @@ pipeline = "churn"
 window_params = {end = "as_of"}
 triggers = {max_auc_drop = 0.02}
 checks = {persistence = 1, min_label_coverage = 0.3, expected_label_delay_h = 720}
+
+[[retraining.policies]]
+name = "churn-spike"
+endpoint = "churn-spike"
+model = "churn"
+pipeline = "churn"
+window_params = {end = "as_of"}
+# a fall must hold in two monitor runs: one bad window is a spike, not a reason to retrain
+triggers = {max_auc_drop = 0.05}
+checks = {persistence = 2}
+
+[[retraining.policies]]
+name = "churn-worse"
+endpoint = "churn-worse"
+model = "churn"
+pipeline = "churn"
+window_params = {end = "as_of"}
+# the ranking holds but the scores drifted: a policy that never recalibrates (tolerance 0)
+# retrains instead, on a window that has not seen the shift
+triggers = {max_auc_drop = 0.1}
+checks = {persistence = 1, recalibrate_auc_tolerance = 0.0}
+
+[[retraining.policies]]
+name = "churn-concept"
+endpoint = "churn-concept"
+model = "churn"
+pipeline = "churn"
+window_params = {end = "as_of"}
+triggers = {max_auc_drop = 0.05}
+checks = {persistence = 1}
+# one canary step of half the traffic, judged after a second on a few hundred rows per
+# arm; on the log's own measures (errors, fallbacks): a retrain against a changed concept
+# is meant to score differently, so the score test is no evidence either way here
+[retraining.policies.rollout]
+steps = [50]
+interval_s = 1
+min_sample = 100
+on_deadline = "hold"
+metrics = [{metric = "error_rate"}, {metric = "fallback_rate"}]
 """
+ENDPOINTS = ("churn", "churn-b", "churn-spike", "churn-worse", "churn-concept")
 
 
 @dataclass
@@ -79,36 +122,69 @@ class Live:
     session: Session
     token: str
     admin: Principal
+    env: dict[str, str]
+    backend: str
+
+
+class _Workspaces:
+    """The module's served churn workspaces, one per backend, each built on first use."""
+
+    def __init__(self, tmp: pytest.TempPathFactory, stack: ExitStack) -> None:
+        self.tmp, self.stack = tmp, stack
+        self.built: dict[str, Live] = {}
+
+    def get(self, backend: str) -> Live:
+        if backend not in self.built:
+            self.built[backend] = self._build(backend)
+        return self.built[backend]
+
+    def _build(self, backend: str) -> Live:
+        env = {"MODELWARD_IDENTITY__USER": "tester"}
+        if backend == "postgres":
+            schemas = services.create_schema()
+            env["MODELWARD_DATABASE_URL"] = next(schemas)
+            self.stack.callback(schemas.close)  # drops the schema
+        root = self.tmp.mktemp(f"scenarios-{backend}") / "ws"
+        init_workspace(root, project="churn")
+        prepare_example(root, customers=CUSTOMERS)
+        with (root / "modelward.toml").open("a") as toml:
+            toml.write(POLICIES)
+        session = Session(Workspace.open(root, environ=env))
+        self.stack.callback(session.close)
+        first = run_pipeline(session, find_pipeline(session, "churn"))
+        assert first.ok, first.error
+        # the champion, as the stage policy's gates and approvals would have made it
+        with session.store.transaction() as conn:
+            conn.execute(
+                update(model_versions)
+                .where(model_versions.c.model_name == "churn", model_versions.c.version == 1)
+                .values(stage="Production")
+            )
+        _, token = bootstrap_admin(session)
+        admin = Principal(session.actor, Role.ADMIN)
+        definition = yaml.safe_load((root / ENDPOINT_FILE).read_text(encoding="utf-8"))
+        # a month's customers are asked in a few large batches: a budget for a batch, not a row
+        definition["latency_budget_ms"] = 30_000
+        for name in ENDPOINTS:
+            create_endpoint(session, admin, parse_spec({**definition, "name": name}))
+        return Live(root, session, token, admin, env, backend)
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    root = tmp_path_factory.mktemp("scenarios") / "ws"
-    init_workspace(root, project="churn")
-    prepare_example(root, customers=CUSTOMERS)
-    with (root / "modelward.toml").open("a") as toml:
-        toml.write(POLICIES)
-    session = Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "tester"}))
-    first = run_pipeline(session, find_pipeline(session, "churn"))
-    assert first.ok, first.error
-    # the champion, as the stage policy's gates and approvals would have made it
-    with session.store.transaction() as conn:
-        conn.execute(
-            update(model_versions)
-            .where(model_versions.c.model_name == "churn", model_versions.c.version == 1)
-            .values(stage="Production")
-        )
-    _, token = bootstrap_admin(session)
-    admin = Principal(session.actor, Role.ADMIN)
-    definition = yaml.safe_load((root / ENDPOINT_FILE).read_text(encoding="utf-8"))
-    # a month's customers are asked in a few large batches: a budget for a batch, not a row
-    definition["latency_budget_ms"] = 30_000
-    for name in ("churn", "churn-b"):
-        create_endpoint(session, admin, parse_spec({**definition, "name": name}))
-    try:
-        yield Live(root, session, token, admin)
-    finally:
-        session.close()
+def _workspaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Workspaces]:
+    with ExitStack() as stack:
+        yield _Workspaces(tmp_path_factory, stack)
+
+
+@pytest.fixture
+def live(request: pytest.FixtureRequest, _workspaces: _Workspaces) -> Live:
+    return _workspaces.get(getattr(request, "param", "sqlite"))
+
+
+#: a scenario that also runs on Postgres (its workspace is built once, on first use)
+BOTH_BACKENDS = pytest.mark.parametrize(
+    "live", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 def _month(root: Path, month: int) -> list[dict[str, Any]]:
@@ -127,14 +203,20 @@ def _month(root: Path, month: int) -> list[dict[str, Any]]:
     ]
 
 
-def _serve(live: Live, endpoint: str, rows: list[dict[str, Any]]) -> list[str]:
-    """Ask ``endpoint`` about every row (batches of 250) through the in-process gateway;
-    the request id each row's answer was logged under."""
+def _serve(
+    live: Live,
+    endpoint: str,
+    rows: list[dict[str, Any]],
+    *,
+    batch: int = 250,
+) -> list[str]:
+    """Ask ``endpoint`` about every row (``batch`` rows a request) through the in-process
+    gateway; the request id each row's answer was logged under."""
     import httpx
 
     async def ask() -> list[str]:
         gateway = create_gateway(
-            Session(Workspace.open(live.root, environ={"MODELWARD_IDENTITY__USER": "tester"})),
+            Session(Workspace.open(live.root, environ=live.env)),
             only=frozenset({endpoint}),
             access_log=False,
         )
@@ -143,20 +225,45 @@ def _serve(live: Live, endpoint: str, rows: list[dict[str, Any]]) -> list[str]:
         try:
             transport = httpx.ASGITransport(app=gateway)
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-                for i in range(0, len(rows), 250):
-                    batch = [r["inputs"] for r in rows[i : i + 250]]
+                for i in range(0, len(rows), batch):
+                    asked = [r["inputs"] for r in rows[i : i + batch]]
                     answer = await http.post(
                         f"/v1/endpoints/{endpoint}/predict",
-                        json={"inputs": batch},
+                        json={"inputs": asked},
                         headers={"Authorization": f"Bearer {live.token}"},
                     )
                     assert answer.status_code == 200, answer.text
                     body = answer.json()
                     assert not body["degraded"], body.get("reason")
-                    ids.extend(f"{body['request_id']}/{j}" for j in range(len(batch)))
+                    ids.extend(f"{body['request_id']}/{j}" for j in range(len(asked)))
         finally:
             await gateway.shutdown()  # the prediction log is written out before it returns
         return ids
+
+    return asyncio.run(ask())
+
+
+def _ask(live: Live, endpoint: str, inputs: list[dict[str, Any]]) -> Any:
+    """One request to ``endpoint`` through the in-process gateway; its HTTP response."""
+    import httpx
+
+    async def ask() -> httpx.Response:
+        gateway = create_gateway(
+            Session(Workspace.open(live.root, environ=live.env)),
+            only=frozenset({endpoint}),
+            access_log=False,
+        )
+        await gateway.startup()
+        try:
+            transport = httpx.ASGITransport(app=gateway)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+                return await http.post(
+                    f"/v1/endpoints/{endpoint}/predict",
+                    json={"inputs": inputs},
+                    headers={"Authorization": f"Bearer {live.token}"},
+                )
+        finally:
+            await gateway.shutdown()
 
     return asyncio.run(ask())
 
@@ -224,3 +331,58 @@ def test_delayed_labels_wait_with_the_coverage_and_start_no_run(live: Live) -> N
     assert episode.reason == "label coverage 10% < 30% (labels take about 720 h)"
     assert episode.checks[-1]["name"] == "labels" and not episode.checks[-1]["passed"]
     assert episode.run_id is None and episode.window_start is None
+
+
+def _since(live: Live, endpoint: str, start: datetime, **kw: Any) -> MonitorResult:
+    """The monitor run over what ``endpoint`` answered since ``start`` (one window)."""
+    end = datetime.now(UTC)
+    return run_monitor(live.session, endpoint, window=end - start, end=end, **kw)
+
+
+def _retraining_runs(live: Live) -> list[str]:
+    return [r.id for r in list_runs(live.session, limit=100) if r.trigger == "retraining"]
+
+
+def test_a_one_window_bad_export_is_refused_or_judged_a_spike_and_never_retrains(
+    live: Live,
+) -> None:
+    write_churn_data(live.root / "data", customers=CUSTOMERS, months=13)
+    rows = _month(live.root, 12)
+    runs_before = _retraining_runs(live)
+    # one window in which the upstream export lost its usage columns (support_tickets and
+    # logins, the model's two most important inputs): a null is refused at the gateway,
+    # naming the field, so it never reaches the model or the prediction log...
+    nulls = [{**r["inputs"], "support_tickets": None} for r in rows[:3]]
+    refused = _ask(live, "churn-spike", nulls)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0] == {
+        "field": "inputs[0].support_tickets",
+        "rule": "must be a 64-bit integer",
+    }
+    # ...and the same export filled with zeros (the other way a lost column arrives) is
+    # scored: the model's AUC falls
+    lost = {"support_tickets": 0, "logins": 0}
+    zeroed = [{**r, "inputs": {**r["inputs"], **lost}} for r in rows]
+    start = datetime.now(UTC)
+    _label(live, "churn-spike", _serve(live, "churn-spike", zeroed), zeroed)
+    spiked = _since(live, "churn-spike", start)
+    (served,) = spiked.versions
+    assert served.performance is not None and served.performance["auc"] < 0.7, served
+    assert any(c["kind"] == "model_drift" for c in spiked.conditions), spiked.conditions
+    assert not spiked.alerts, "one window pages no one (monitoring's persistence is 2)"
+    tick(live.session, now=LOOK)
+    (episode,) = list_episodes(live.session, "churn-spike")
+    assert (episode.decision, episode.state) == ("wait", "waited"), episode.checks
+    assert episode.reason.startswith("the fall held in 1 of the last 2 run(s)"), episode.reason
+    assert episode.run_id is None and episode.candidate is None
+    # the next window's export is whole again: the AUC is back, nothing fires, and the
+    # spike never starts a run
+    start = datetime.now(UTC)
+    _label(live, "churn-spike", _serve(live, "churn-spike", rows), rows)
+    fixed = _since(live, "churn-spike", start)
+    assert not fixed.conditions and not fixed.alerts, fixed.conditions
+    tick(live.session, now=LOOK + timedelta(days=1))
+    assert [e.id for e in list_episodes(live.session, "churn-spike")] == [episode.id]
+    assert _retraining_runs(live) == runs_before
+    assert registry.get_version(live.session, "churn@production").ref == "churn@1"
+    assert not rollout.list_releases(live.session, "churn-spike")

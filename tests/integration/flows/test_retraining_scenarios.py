@@ -12,7 +12,9 @@ and on Postgres, are tested in tests/unit/retraining/.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,16 +29,25 @@ from sqlalchemy import update
 
 from modelward import registry, rollout
 from modelward.config import Workspace, init_workspace
+from modelward.errors import CheckFailed
 from modelward.examples import ENDPOINT_FILE, HISTORY_START, prepare_example, write_churn_data
-from modelward.monitoring import MonitorResult, ingest_labels, run_monitor
+from modelward.monitoring import MonitorResult, ingest_labels, open_workspace_log, run_monitor
 from modelward.pipelines import find_pipeline, get_run, list_runs, run_pipeline
-from modelward.registry.tables import model_versions
-from modelward.retraining import list_episodes, tick
+from modelward.registry.tables import model_versions, registered_models
+from modelward.retraining import (
+    find_policy,
+    get_episode,
+    handle_trigger,
+    list_episodes,
+    policies_of,
+    tick,
+)
+from modelward.retraining.triggers import manual
 from modelward.security import Principal, Role, bootstrap_admin
 from modelward.serving import create_endpoint, create_gateway, parse_spec
 from modelward.session import Session
 from tests import services
-from tests.unit.registry.support import MLFLOW_WARNINGS
+from tests.unit.registry.support import MLFLOW_WARNINGS, principal
 
 # one worker builds the module's served churn workspace once
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("retraining-scenarios"), *MLFLOW_WARNINGS]
@@ -90,10 +101,8 @@ endpoint = "churn-worse"
 model = "churn"
 pipeline = "churn"
 window_params = {end = "as_of"}
-# the ranking holds but the scores drifted: a policy that never recalibrates (tolerance 0)
-# retrains instead, on a window that has not seen the shift
-triggers = {max_auc_drop = 0.1}
-checks = {persistence = 1, recalibrate_auc_tolerance = 0.0}
+# retrains when a person says so (a policy or product change), and only then
+triggers = {performance = false, drift_alerts = false}
 
 [[retraining.policies]]
 name = "churn-concept"
@@ -101,6 +110,9 @@ endpoint = "churn-concept"
 model = "churn"
 pipeline = "churn"
 window_params = {end = "as_of"}
+# the candidate is judged on the latest 15% of the rows (the last two months), and
+# trains on all before them
+params = {test_fraction = 0.15}
 triggers = {max_auc_drop = 0.05}
 checks = {persistence = 1}
 # one canary step of half the traffic, judged after a second on a few hundred rows per
@@ -159,6 +171,11 @@ class _Workspaces:
                 update(model_versions)
                 .where(model_versions.c.model_name == "churn", model_versions.c.version == 1)
                 .values(stage="Production")
+            )
+            conn.execute(
+                update(registered_models)
+                .where(registered_models.c.name == "churn")
+                .values(production_version=1)
             )
         _, token = bootstrap_admin(session)
         admin = Principal(session.actor, Role.ADMIN)
@@ -386,3 +403,159 @@ def test_a_one_window_bad_export_is_refused_or_judged_a_spike_and_never_retrains
     assert _retraining_runs(live) == runs_before
     assert registry.get_version(live.session, "churn@production").ref == "churn@1"
     assert not rollout.list_releases(live.session, "churn-spike")
+
+
+def _decision_on(live: Live, endpoint: str, at: datetime | None = None) -> rollout.Decision:
+    """The rollout controller's one pass, in process: its decision on ``endpoint``."""
+    sink = open_workspace_log(live.session)
+    try:
+        decisions = rollout.Controller(live.session, sink, owner="scenario").tick(at)
+    finally:
+        sink.close()
+    (decision,) = [d for d in decisions if d.endpoint == endpoint]
+    return decision
+
+
+def test_a_worse_candidate_is_rejected_at_evaluation_and_the_champion_stays(live: Live) -> None:
+    # a change that passed: from month 2 to month 9 what predicted churn changed, then it
+    # changed back; the months since look as the champion expects
+    write_churn_data(
+        live.root / "data",
+        customers=CUSTOMERS,
+        months=13,
+        drift="concept",
+        drift_from=2,
+        drift_until=10,
+    )
+    rows = _month(live.root, 12)
+    start = datetime.now(UTC)
+    _label(live, "churn-worse", _serve(live, "churn-worse", rows), rows)
+    seen = _since(live, "churn-worse", start)
+    (served,) = seen.versions
+    assert served.performance is not None and served.performance["auc"] > 0.74, served
+    # an operator asks for a retrain anyway (the example's clock: two days after the
+    # month's labels); it trains on a history most of which is the passing change
+    operator = principal(live.session, f"olga-{live.backend}", Role.OPERATOR)
+    policy = find_policy(policies_of(live.session), "churn-worse")
+    asked = manual("refresh after the pricing test", operator.name, LOOK)
+    episode = handle_trigger(live.session, operator, policy, asked, now=LOOK)
+    assert episode.decision == "retrain", episode.checks
+    assert episode.state == "rejected", episode.reason
+    assert episode.reason.endswith("rejected at evaluation against the champion; churn@1 stays")
+    run = get_run(live.session, episode.run_id or "")
+    assert run.ok and run.trigger == "retraining"
+    # the acceptance policy's verdict on the same held-out rows, recorded with the version
+    rejected = registry.get_version(live.session, episode.candidate or "")
+    acceptance = rejected.lineage["pipeline_run"]["acceptance"]
+    assert not acceptance["passed"] and acceptance["champion"] == "churn@1", acceptance
+    failing = [c["message"] for c in acceptance["checks"] if not c["passed"]]
+    assert failing[0].startswith("roc_auc"), failing
+    assert rejected.stage == "None"
+    assert registry.get_version(live.session, "churn@production").ref == "churn@1"
+    assert not rollout.list_releases(live.session, "churn-worse")
+    # handled: the episode is closed with its reason, and the loop's next look leaves it
+    tick(live.session, now=LOOK)
+    (again,) = list_episodes(live.session, "churn-worse")
+    assert (again.id, again.state, again.open) == (episode.id, "rejected", False)
+
+
+def test_concept_drift_retrains_and_the_better_candidate_goes_shadow_canary_then_approval(
+    live: Live,
+) -> None:
+    # from month 4 on, what predicts churn changes (high spenders leave; logins stop
+    # mattering), the inputs as they were
+    write_churn_data(
+        live.root / "data", customers=CUSTOMERS, months=13, drift="concept", drift_from=4
+    )
+    rows = _month(live.root, 12)
+    start = datetime.now(UTC)
+    _label(live, "churn-concept", _serve(live, "churn-concept", rows), rows)
+    seen = _since(live, "churn-concept", start)
+    tick(live.session, now=LOOK)
+    episodes = list_episodes(live.session, "churn-concept")
+    assert len(episodes) == 1, (seen.conditions, seen.notes, seen.versions)
+    (episode,) = episodes
+    assert (episode.kind, episode.decision) == ("performance", "retrain"), episode.checks
+    assert episode.checks[-2]["name"] == "recalibration", episode.checks
+    # the candidate beat the champion on the same held-out rows, the recent months
+    candidate = registry.get_version(live.session, episode.candidate or "")
+    acceptance = candidate.lineage["pipeline_run"]["acceptance"]
+    failing = [c["message"] for c in acceptance["checks"] if not c["passed"]]
+    assert acceptance["passed"] and acceptance["champion"] == "churn@1", failing
+    assert (episode.state, episode.stage) == ("releasing", 0), episode.reason
+    shadow = rollout.get_release(live.session, episode.release_id or "")
+    assert (shadow.strategy.value, shadow.candidate) == ("shadow", candidate.ref)
+    # the shadow scores the next month's requests beside the champion; the controller's
+    # analysis passes and the loop moves the candidate on to a canary
+    _serve(live, "churn-concept", rows)
+    decision = _decision_on(live, "churn-concept")
+    assert (decision.action, decision.reason) == ("wait", "shadow passes; an operator promotes it")
+    tick(live.session, now=LOOK)
+    episode = get_episode(live.session, episode.id)
+    assert (episode.state, episode.stage) == ("releasing", 1), episode.reason
+    canary = rollout.get_release(live.session, episode.release_id or "")
+    assert (canary.strategy.value, canary.candidate) == ("canary", candidate.ref)
+    assert rollout.get_release(live.session, shadow.id).state == "aborted"
+    # half the customers' requests answered by the candidate (a request is routed whole)
+    _serve(live, "churn-concept", rows, batch=20)
+    at = max(datetime.now(UTC), canary.step_started_at + timedelta(seconds=2))
+    decision = _decision_on(live, "churn-concept", at)
+    assert decision.action == "promote", decision
+    tick(live.session, now=LOOK)
+    episode = get_episode(live.session, episode.id)
+    assert episode.state == "released", episode.reason
+    # it answers the endpoint's traffic; the registry's Production stage is the stage
+    # policy's: refused without the approval it requires, then granted with it
+    assert registry.get_version(live.session, "churn@production").ref == "churn@1"
+    registry.set_approval_policy(live.session, live.admin, "churn", "Production", 1)
+    why = "retrained on the changed concept; released through shadow and canary"
+    with pytest.raises(CheckFailed, match="approvals: 0 of 1 required for Production"):
+        registry.transition(live.session, live.admin, candidate.ref, "Production", reason=why)
+    approver = principal(live.session, f"ana-{live.backend}", Role.APPROVER)
+    registry.approve(live.session, approver, candidate.ref, "Production", comment="canary passed")
+    registry.transition(live.session, live.admin, candidate.ref, "Production", reason=why)
+    assert registry.get_version(live.session, "churn@production").ref == candidate.ref
+    # the module's other scenarios judge churn@1: it goes back, as an operator would
+    registry.set_approval_policy(live.session, live.admin, "churn", "Production", 0)
+    registry.rollback(live.session, live.admin, "churn", reason="the scenario is over")
+    assert registry.get_version(live.session, "churn@production").ref == "churn@1"
+
+
+@pytest.mark.parametrize(
+    "live", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_two_loops_looking_at_once_start_one_run_for_the_episode(live: Live) -> None:
+    # the recalibration scenario's month, fully labelled, on Postgres; then two schedulers
+    # (each its own session and connections) look at the same moment
+    write_churn_data(
+        live.root / "data", customers=CUSTOMERS, months=13, drift="calibration", drift_from=11
+    )
+    rows = _month(live.root, 12)
+    start = datetime.now(UTC)
+    _label(live, "churn", _serve(live, "churn", rows), rows)
+    _since(live, "churn", start)
+    runs_before = _retraining_runs(live)
+    barrier = threading.Barrier(2)
+    seen: dict[int, list[Any]] = {}
+
+    def loop(i: int) -> None:
+        with Session(Workspace.open(live.root, environ=live.env)) as own:
+            barrier.wait(timeout=60)
+            seen[i] = [
+                (e.id, e.was_linked) for e in tick(own, now=LOOK) if e.policy == "churn-calibrated"
+            ]
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(loop, i) for i in range(2)]:
+            done.result(timeout=600)
+    episodes = list_episodes(live.session, "churn-calibrated")
+    assert len(episodes) == 1, [(e.key, e.decision, e.state, e.reason, e.linked) for e in episodes]
+    (episode,) = episodes
+    assert episode.decision == "recalibrate", episode.checks
+    # both looks found the one episode: one opened it and ran, the other was linked
+    assert sorted(linked for looked in seen.values() for _, linked in looked) == [False, True]
+    assert {i for looked in seen.values() for i, _ in looked} == {episode.id}
+    assert episode.linked == 1
+    new_runs = [r for r in _retraining_runs(live) if r not in runs_before]
+    assert new_runs == [episode.run_id], new_runs
+    assert (episode.state, episode.candidate) == ("releasing", "churn@2"), episode.reason

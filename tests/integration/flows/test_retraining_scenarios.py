@@ -2,11 +2,13 @@
 labelled through monitoring, the monitor run over the prediction log, and the retraining
 loop's look deciding from what that run found.
 
-One workspace (SQLite) is built once: the churn example trained on its first year, the
-champion in Production, two endpoints serving it. Each scenario sends one month of
-customers through one endpoint (a few batched requests), labels as many as the scenario
-says, runs the monitor and lets the loop look. The loop's decisions on recorded evidence,
-and on Postgres, are tested in tests/unit/retraining/.
+One workspace per backend is built once, on first use: the churn example trained on its
+first year, the champion in Production, an endpoint per scenario serving it. Each scenario
+sends one month of customers through its endpoint (a few batched requests), labels as
+many as the scenario says, runs the monitor and lets the loop look. Every scenario runs on
+SQLite; on Postgres, the ones about the store's episodes and concurrency (the bad export's
+wait and its linking, two loops at once): Postgres for all of them doubles the module's
+time. The loop's decisions on recorded evidence, on both, are in tests/unit/retraining/.
 """
 
 from __future__ import annotations
@@ -360,6 +362,7 @@ def _retraining_runs(live: Live) -> list[str]:
     return [r.id for r in list_runs(live.session, limit=100) if r.trigger == "retraining"]
 
 
+@BOTH_BACKENDS
 def test_a_one_window_bad_export_is_refused_or_judged_a_spike_and_never_retrains(
     live: Live,
 ) -> None:

@@ -498,6 +498,7 @@ def test_concept_drift_retrains_and_the_better_candidate_goes_shadow_canary_then
     assert (episode.state, episode.stage) == ("releasing", 1), episode.reason
     canary = rollout.get_release(live.session, episode.release_id or "")
     assert (canary.strategy.value, canary.candidate) == ("canary", candidate.ref)
+    assert canary.policy.steps == [50.0]  # the retraining policy's rollout table
     assert rollout.get_release(live.session, shadow.id).state == "aborted"
     # half the customers' requests answered by the candidate (a request is routed whole)
     _serve(live, "churn-concept", rows, batch=20)

@@ -428,6 +428,9 @@ def _the_quickstart_again_changes_nothing(
     assert "first model, no champion yet" in first_story
     assert first_story.count("(trained: train_baseline, train_challenger)") == 2, first_story
     assert "trained nothing" in first_story  # run 3: the same inputs, all from the cache
+    # a month in production: the loop judged the monitor's trigger and waited for labels
+    waited = "decision wait: label coverage 25% < 50% (labels take about 720 h); no run started"
+    assert waited in first_story, first_story
     root = project / ".quickstart"
     session = Session(Workspace.open(root, environ={"MODELWARD_IDENTITY__USER": "tester"}))
     with session:
@@ -451,6 +454,7 @@ def _the_quickstart_again_changes_nothing(
     assert "no champion yet" not in story and "(trained:" not in story, story
     assert f"the first month again, champion {champion.ref}" in story
     assert "registered nothing new" in story and "verdict: identical" in story
+    assert waited in story and "(seen before: linked to its episode)" in story, story
     with session:
         assert {v.ref: v.stage for v in list_versions(session, "churn")} == first
 

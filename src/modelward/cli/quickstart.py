@@ -140,6 +140,9 @@ def quickstart_cmd(
             run_quickstart_pipeline(session)
         console.rule("[bold]the churn endpoint: served from churn@production")
         serve_quickstart_endpoint(root, directory)
+        from modelward.cli.quickstart_month import month_in_production
+
+        month_in_production(root)
         print_quickstart_readiness(root)
     # the next steps, runnable as printed: with the path this program was started by when
     # `modelward` alone is not it (after `make quickstart`, before `. .venv/bin/activate`)

@@ -163,15 +163,18 @@ def write_customers(path: Path, *, rows: int = 50_000, day: int = 0, broken: boo
 DRIFTS = ("calibration", "concept")
 
 
-def _drifted(z: str, drift: str, drift_from: int) -> str:
+def _drifted(z: str, drift: str, drift_from: int, drift_until: int | None) -> str:
+    during = f"month >= {int(drift_from)}"
+    if drift_until is not None:
+        during += f" AND month < {int(drift_until)}"
     if drift == "calibration":
-        return f"CASE WHEN month >= {int(drift_from)} THEN ({z}) + 1.2 ELSE {z} END"
+        return f"CASE WHEN {during} THEN ({z}) + 1.2 ELSE {z} END"
     changed = (
         "-2.6 + 0.15 * greatest(support_tickets, 0) - 0.01 * tenure_months"
         " + CASE WHEN monthly_spend > 150 THEN 2.0 ELSE 0 END"
         " + CASE region WHEN 'apac' THEN 1.2 ELSE 0 END"
     )
-    return f"CASE WHEN month >= {int(drift_from)} THEN {changed} ELSE {z} END"
+    return f"CASE WHEN {during} THEN {changed} ELSE {z} END"
 
 
 def write_churn_data(
@@ -182,13 +185,15 @@ def write_churn_data(
     broken: bool = False,
     drift: str = "",
     drift_from: int = 12,
+    drift_until: int | None = None,
 ) -> tuple[Path, Path]:
     """Write ``activity.parquet`` and ``labels.parquet`` into ``folder``; their paths.
 
     ``broken=True`` simulates a bad export: negative support ticket counts and unknown
     plans, which the activity contract refuses. ``drift`` (one of :data:`DRIFTS`) changes
-    the labels from month ``drift_from`` on, the inputs unchanged; without it the bytes
-    are those of every earlier release.
+    the labels from month ``drift_from`` on (until month ``drift_until``, when given: a
+    change that passed), the inputs unchanged; without it the bytes are those of every
+    earlier release.
     """
     if drift and drift not in DRIFTS:
         raise ValueError(f"drift: {drift!r} is not one of {', '.join(DRIFTS)}")
@@ -200,7 +205,7 @@ def write_churn_data(
     plan = "plan" if not broken else f"CASE WHEN {_m(21)} < 0.02 THEN 'gold' ELSE plan END"
     drifted, source = "", "scored"
     if drift:
-        z = _drifted("z", drift, drift_from)
+        z = _drifted("z", drift, drift_from, drift_until)
         drifted = f", drifted AS (SELECT * REPLACE ({z} AS z) FROM scored)"
         source = "drifted"
     rows = f"""

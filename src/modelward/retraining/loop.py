@@ -165,7 +165,9 @@ def _insert(
             open_slot=policy.name if runs else None,
             created_by=actor,
             created_at=now,
-            updated_at=now,
+            # the wall clock, as every later change's: a running episode's idle time is
+            # measured with it (a look at another ``now`` must not make it look abandoned)
+            updated_at=datetime.now(UTC),
             closed_at=None if runs else now,
         )
     )

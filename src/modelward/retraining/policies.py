@@ -14,6 +14,7 @@ through::
     window_params = {start = "train_from", end = "train_until"}
     triggers = {max_auc_drop = 0.03, schedule = "0 3 1 * *", upstream = ["customers"]}
     seasons = [{name = "black-friday", start = "11-20", end = "12-02"}]
+    rollout = {steps = [10, 50, 100], interval_s = 300, min_sample = 1000}
 
 A policy can never promote: there is no field for it, and a policy that tries (``promote``,
 ``auto_promote``, ``stage``, ``skip_gates``...) is refused with the reason, since the path to
@@ -149,6 +150,20 @@ class RetrainPolicy(_Model):
     run_timeout_s: float = Field(default=6 * 3600.0, gt=0)
     #: the releases a candidate goes through, in order, each judged by the rollout controller
     strategies: list[Strategy] = Field(default_factory=_shadow_then_canary, min_length=1)
+    #: the rollout policy of those releases (steps, interval, sample, metrics), as
+    #: ``modelward rollout start --policy`` takes it; empty: the rollout defaults
+    rollout: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("rollout")
+    @classmethod
+    def _rollout_policy(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from modelward.rollout import parse_policy
+
+        try:
+            parse_policy(value)
+        except InputError as exc:
+            raise ValueError(exc.message) from None
+        return value
 
     @model_validator(mode="before")
     @classmethod

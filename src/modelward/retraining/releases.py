@@ -126,6 +126,7 @@ def start_release(
             baseline=baseline,
             candidate=episode.candidate or "",
             strategy=strategy,
+            policy=rollout.parse_policy(policy.rollout) if policy.rollout else None,
         )
     except ModelwardError as exc:
         return change(

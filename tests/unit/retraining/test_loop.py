@@ -287,3 +287,26 @@ def test_a_run_whose_process_died_frees_the_policy_after_its_timeout(
     assert not fresh.was_linked and fresh.state == "releasing"
     old = next(e for e in list_episodes(session) if e.id == stuck.id)
     assert old.state == "abandoned" and old.reason.startswith("abandoned: no progress")
+
+
+def test_a_look_at_another_moment_than_the_clock_does_not_abandon_a_running_episode(
+    session: Session, operator: Principal
+) -> None:
+    # a look judged at the evidence's moment (NOW, months from the wall clock), as a
+    # scheduler catching up or a replay does: the episode it opens is not idle for months
+    policy = policies_of(session)[0]
+
+    def crashed(*_: Any, **__: Any) -> RunOutcome:
+        raise KeyboardInterrupt  # the run is still going, as far as the store can tell
+
+    with pytest.raises(KeyboardInterrupt):
+        handle_trigger(
+            session, operator, policy, DECAY, evidence=decayed(), runner=crashed, now=NOW
+        )
+    (running,) = list_episodes(session)
+    again = handle_trigger(
+        session, operator, policy, DECAY, evidence=decayed(), runner=Runner(), now=NOW
+    )
+    assert again.was_linked and again.id == running.id
+    (still,) = list_episodes(session)
+    assert (still.state, still.linked) == ("running", 1)

@@ -30,6 +30,11 @@ def test_a_policy_cannot_be_configured_to_promote_or_skip_a_gate(key: str) -> No
         ({"seasons": [{"name": "x", "start": "13-01", "end": "01-01"}]}, r"seasons\.0\.start"),
         ({"window_days": 0}, r"policies\[0\]\.window_days"),
         ({"budget": {"max_runs": 1}}, r"policies\[0\]\.budget\.max_runs"),
+        (
+            {"rollout": {"steps": [10, 5]}},
+            r"policies\[0\]\.rollout: invalid rollout policy: steps: step 1: 5.0 is not above",
+        ),
+        ({"rollout": {"min_sampel": 10}}, r"policies\[0\]\.rollout: .*min_sampel"),
     ],
 )
 def test_a_malformed_policy_names_its_field(change: dict[str, Any], says: str) -> None:

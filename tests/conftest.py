@@ -81,4 +81,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     of the run ending with one worker busy on a long test and the others idle.
     """
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-

@@ -42,7 +42,7 @@ MODULES: dict[str, list[str]] = {
         "tests/integration/flows/test_snapshots.py",
         "tests/unit/data/test_hashing_edges.py",
     ],
-    "data.contracts": ["tests/unit/data/test_contracts.py", "tests/unit/data/test_fuzz.py"],
+    "data.contracts": ["tests/unit/data/test_contracts.py", "tests/unit/data/test_properties.py"],
     "data.validation": ["tests/unit/data/test_validation.py", "tests/unit/data/test_properties.py"],
     "features.offline": [
         "tests/unit/features/test_offline.py",
@@ -379,9 +379,14 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         for name, diff in r.survivors.items():
             print(f"\nsurvived: {name}\n{diff}")
-    for r in results:
-        if not r.killed + r.survived + r.timeout:  # the score of no judged mutant is 100%
-            print(f"{r.module}: no mutant was judged within the budget; this sample shows nothing")
+    empty = [r for r in results if not r.killed + r.survived + r.timeout]
+    for r in empty:  # the score of no judged mutant is 100%, which would say nothing
+        print(
+            f"{r.module}: no mutant was judged (out of budget, or mutmut failed: "
+            f"{WORK / r.module / 'run.log'}); this run shows nothing about it"
+        )
+    if empty and not args.ci:  # a whole run that judged nothing is a broken run
+        return 1
     if args.fail_under is not None:
         low = [r for r in results if r.score < args.fail_under]
         if low:

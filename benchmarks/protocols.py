@@ -19,8 +19,12 @@ Each point runs ``--rounds`` times, the order of the protocols rotated per round
 shows the medians (the JSON keeps every round).
 
 Server CPU per request (the ``serve`` process's user+system time over the requests it
-answered) is the steadiest figure on a shared machine. The REST rows share one client (``benchmarks/http_load.py``: asyncio streams, keep-alive);
-gRPC needs its own (``grpc.aio``), so the gRPC-vs-native ratio also holds the clients'
+answered) is the steadiest figure on a shared machine. Two columns say where it goes: the
+server's thread context switches per request (a hand-over between threads costs a switch
+or two, and on a busy machine each is dear) and the rows per model call (requests that
+arrive together share one call of the micro-batcher; one call of the benchmark's model
+costs about 0.2 ms whatever its rows). The REST rows share one client
+(``benchmarks/http_load.py``: asyncio streams, keep-alive); gRPC needs its own (``grpc.aio``), so the gRPC-vs-native ratio also holds the clients'
 difference. On a 2-core machine client and server share the CPU: compare rows of one run,
 and note the machine's load (printed) beside any number. Targets (issue 17): at c=32 each
 protocol >= 0.9x the native throughput with p99 <= 1.2x; gRPC p50 at c=1 below REST's.
@@ -117,6 +121,32 @@ def process_cpu_s(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def context_switches(pid: int) -> int:
+    """Context switches of every thread of process ``pid`` so far (voluntary or not)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for line in text.splitlines():
+            if "ctxt_switches:" in line:
+                total += int(line.split()[1])
+    return total
+
+
+def batch_rows(base: str) -> tuple[float, float]:
+    """Rows scored and model calls made so far (the gateway's batch-size histogram)."""
+    import re
+
+    import httpx
+
+    text = httpx.get(f"{base}/metrics", timeout=10.0).text
+    total = sum(map(float, re.findall(r"modelward_gateway_batch_rows_sum\{[^}]*\} (\S+)", text)))
+    calls = sum(map(float, re.findall(r"modelward_gateway_batch_rows_count\{[^}]*\} (\S+)", text)))
+    return total, calls
 
 
 def free_port() -> int:
@@ -313,11 +343,16 @@ def grpc_floor(token: str, values: list[float], conns: int, duration_s: float) -
         if proc.stdout is None or proc.stdout.readline().strip() != "ready":
             raise SystemExit("the bare gRPC server did not start")
         before = process_cpu_s(proc.pid)
+        switches = context_switches(proc.pid)
         if conns == 1:
             got = grpc_sync_load(port, token, values, duration_s)
         else:
             got = asyncio.run(grpc_load(port, token, values, conns, duration_s))
         got["server_cpu_us"] = (process_cpu_s(proc.pid) - before) / max(got["requests"], 1) * 1e6
+        got["switches_per_request"] = (context_switches(proc.pid) - switches) / max(
+            got["requests"], 1
+        )
+        got["rows_per_model_call"] = 0.0  # no model
         return got
     finally:
         proc.kill()
@@ -327,11 +362,12 @@ def grpc_floor(token: str, values: list[float], conns: int, duration_s: float) -
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per key, the median over rounds (the machine is shared: one round can be unlucky)."""
     out = dict(runs[0])
-    for key in ("rps", "p50_ms", "p99_ms", "server_cpu_us"):
+    keys = ("rps", "p50_ms", "p99_ms", "server_cpu_us", "switches_per_request")
+    for key in (*keys, "rows_per_model_call"):
         out[key] = float(np.median([r[key] for r in runs]))
     out["requests"] = sum(r["requests"] for r in runs)
     out["non_2xx"] = sum(r["non_2xx"] for r in runs)
-    out["rounds"] = [{k: r[k] for k in ("rps", "p50_ms", "p99_ms", "server_cpu_us")} for r in runs]
+    out["rounds"] = [{k: r[k] for k in keys} for r in runs]
     return out
 
 
@@ -376,6 +412,8 @@ def main() -> None:
                     shift = round_ % len(kinds)
                     for kind in kinds[shift:] + kinds[:shift]:
                         cpu_before = process_cpu_s(proc.pid)
+                        switches_before = context_switches(proc.pid)
+                        rows_before, calls_before = batch_rows(base)
                         if kind == "oip-grpc" and conns == 1:
                             got = grpc_sync_load(grpc_port, token, values, args.duration)
                         elif kind == "oip-grpc":
@@ -386,7 +424,14 @@ def main() -> None:
                             path, body = bodies[kind]
                             got = run_builtin(base, path, body, token, conns, args.duration)
                         spent = process_cpu_s(proc.pid) - cpu_before
-                        got["server_cpu_us"] = spent / max(got["requests"], 1) * 1e6
+                        answered = max(got["requests"], 1)
+                        got["server_cpu_us"] = spent / answered * 1e6
+                        switched = context_switches(proc.pid) - switches_before
+                        got["switches_per_request"] = switched / answered
+                        rows_after, calls_after = batch_rows(base)
+                        got["rows_per_model_call"] = (rows_after - rows_before) / max(
+                            calls_after - calls_before, 1
+                        )
                         runs.setdefault(f"{kind}@c{conns}", []).append(got)
             for conns in args.concurrency:
                 runs[f"grpc-floor@c{conns}"] = [
@@ -402,7 +447,15 @@ def main() -> None:
         f"protocols, 1 worker, {args.trees} trees, median of {args.rounds} x {args.duration:g} s"
     )
     table = Table(title=title)
-    columns = ("point", "req/s", "p50 ms", "p99 ms", "server CPU µs/req")
+    columns = (
+        "point",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "server CPU µs/req",
+        "switches/req",
+        "rows/call",
+    )
     for col in (*columns, "vs native req/s", "vs native p99", "vs native CPU", "errors"):
         table.add_column(col, justify="right" if col != "point" else "left")
     for key, r in results.items():
@@ -419,6 +472,8 @@ def main() -> None:
             f"{r['p50_ms']:.2f}",
             f"{r['p99_ms']:.2f}",
             f"{r['server_cpu_us']:.0f}",
+            f"{r['switches_per_request']:.1f}",
+            f"{r['rows_per_model_call']:.1f}",
             f"{r['throughput_ratio']:.2f}x",
             f"{r['p99_ratio']:.2f}x",
             f"{r['cpu_ratio']:.2f}x",

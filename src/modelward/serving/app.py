@@ -158,7 +158,13 @@ def grpc_inference(gateway: Gateway) -> Service:
             field="serving.grpc_port",
         ) from None
     settings = gateway.settings
-    return GrpcInference(gateway, settings.host, settings.grpc_port, settings.max_body_bytes)
+    return GrpcInference(
+        gateway,
+        settings.host,
+        settings.grpc_port,
+        settings.max_body_bytes,
+        threads=min(settings.max_concurrency, 256),
+    )
 
 
 def app_from_environment() -> Gateway:

@@ -7,6 +7,8 @@ fake-wired one of these tests, so the answers can be compared with the native ro
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import Any
 
 import grpc
@@ -244,3 +246,64 @@ def test_tritons_grpc_client_scores_the_endpoint_unchanged(
     assert result.as_numpy("prediction").tolist() == pytest.approx(expected.tolist())
     assert result.get_response().id == "t-1"
     assert "StatusCode.UNAUTHENTICATED" in str(refused.status())
+
+
+class GatedModel:
+    """Holds every call made once ``armed`` until ``release`` is set (``entered`` says one
+    is held), so a test shuts the gateway down with calls provably in flight."""
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self) -> None:
+        self.armed = threading.Event()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def predict_proba(self, x: Any) -> Any:
+        if self.armed.is_set():
+            self.entered.set()
+            self.release.wait(timeout=30)
+        return np.tile([0.25, 0.75], (len(x), 1))
+
+
+def test_grpc_calls_in_flight_at_shutdown_finish_and_the_port_leaves_no_thread(
+    make_gateway: GatewayFactory, world: World, sink: MemoryPredictionSink
+) -> None:
+    gated = GatedModel()
+    world.model("m@production", gated, "3")
+
+    async def scenario() -> dict[str, Any]:
+        gateway = make_gateway()
+        service = with_grpc(gateway)
+        await gateway.startup()
+        raw = Raw(service.port)
+        gated.armed.set()
+        calls = [asyncio.ensure_future(raw.infer(fp64_request([1.0]))) for _ in range(3)]
+        assert await asyncio.to_thread(gated.entered.wait, 10), "no call reached the model"
+        shutdown = asyncio.ensure_future(gateway.shutdown())
+        # the port stops taking calls while the held ones are still in flight (a liveness
+        # call, so a probe that got in before the stop is not itself held by the model)
+        refused = None
+        deadline = time.monotonic() + 10
+        while refused is None and time.monotonic() < deadline:
+            try:
+                await raw.call("ServerLive", pb.ServerLiveRequest(), pb.ServerLiveResponse, None)
+            except grpc.aio.AioRpcError as exc:
+                refused = exc.code()
+            await asyncio.sleep(0)
+        in_flight_then = sum(not c.done() for c in calls)
+        gated.release.set()
+        answers = await asyncio.gather(*calls)
+        await shutdown
+        await raw.channel.close()
+        return {"refused": refused, "in_flight": in_flight_then, "answers": answers}
+
+    got = run(scenario())
+    assert got["refused"] == grpc.StatusCode.UNAVAILABLE
+    assert got["in_flight"] == 3  # all three were held when the port closed ...
+    for answer in got["answers"]:  # ... and each was answered, not cancelled
+        assert np.frombuffer(answer.raw_output_contents[0], "<f8").tolist() == [0.75]
+    logged = [r.request_id for r in sink.read("m")]
+    assert sorted(logged) == sorted(a.parameters["request_id"].string_param for a in got["answers"])
+    handlers = [t.name for t in threading.enumerate() if t.name.startswith("grpc-handler")]
+    assert handlers == []  # the handler threads were joined at shutdown

@@ -324,6 +324,11 @@ class MonitoringSettings(_Section):
     min_importance: float = Field(default=0.1, ge=0, le=1)
     #: realised AUC this far below the held-out AUC is performance moving the wrong way
     max_auc_drop: float = Field(default=0.02, ge=0, le=1)
+    #: this share of a version's requests refused by the gateway's validation (422) in a
+    #: window, and at least ``min_refused`` of them, is a data pipeline incident: an
+    #: upstream column broke (nulls, a wrong type); it fires at once, no persistence
+    max_refused_rate: float = Field(default=0.05, gt=0, le=1)
+    min_refused: int = Field(default=20, ge=1)
     #: business KPIs and their good direction, e.g. ``{conversion = "up", churn = "down"}``;
     #: one moving the wrong way by ``max_kpi_change`` counts like a performance fall
     kpis: dict[str, Literal["up", "down"]] = Field(default_factory=dict)

@@ -58,6 +58,8 @@ class AlertPolicy:
 
     min_importance: float = 0.1
     max_auc_drop: float = 0.02
+    max_refused_rate: float = 0.05
+    min_refused: int = 20
     persistence: int = 2
     cooldown: timedelta = timedelta(hours=6)
 
@@ -120,6 +122,10 @@ def conditions_of(
     found: list[Condition] = []
     notes: list[str] = []
     for v in versions:
+        refusal = _refusal_incident(v, policy)
+        if refusal is not None:
+            found.append(refusal)
+            continue
         drift = v.get("drift")
         if not drift:
             notes.append(f"{v['version']}: no reference profile")
@@ -169,6 +175,27 @@ def conditions_of(
                 )
             )
     return found, notes
+
+
+def _refusal_incident(v: Mapping[str, Any], policy: AlertPolicy) -> Condition | None:
+    """A data pipeline incident when the gateway refused a spike of the version's requests:
+    its inputs broke upstream, whatever the answered rest shows; actionable at once."""
+    refused = int(v.get("refused") or 0)
+    total = refused + int(v.get("rows") or 0)
+    if refused < policy.min_refused or refused < policy.max_refused_rate * total:
+        return None
+    named: Mapping[str, int] = v.get("refused_fields") or {}
+    fields = sorted(named, key=lambda f: (-named[f], f))
+    which = ", ".join(f"{f} ({named[f]})" for f in fields[:5]) or "no field named"
+    return Condition(
+        "data_pipeline_incident",
+        v["version"],
+        fields,
+        f"data pipeline incident: {refused} of {total} requests ({refused / total:.0%}) "
+        f"refused by the gateway's validation, on {which}: check the upstream source "
+        "before retraining",
+        persistence=1,
+    )
 
 
 def _held(conn: Connection, endpoint: str, key: str, previous: int) -> bool:

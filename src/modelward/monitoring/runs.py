@@ -89,6 +89,10 @@ class VersionResult:
     latency_ms: dict[str, float]
     drift: dict[str, Any] | None = None
     performance: dict[str, Any] | None = None
+    #: requests for this version the gateway's validation refused (422), not in ``rows``
+    refused: int = 0
+    #: how often each field was named by those refusals
+    refused_fields: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,26 @@ def _inputs(window: pa.Table) -> pa.Table:
     inputs = window.column("inputs").combine_chunks()
     names = [inputs.type.field(i).name for i in range(inputs.type.num_fields)]
     return pa.Table.from_arrays(inputs.flatten(), names=names)
+
+
+def _refusals(refused: pa.Table) -> dict[tuple[str, str], tuple[int, dict[str, int]]]:
+    """Per (model, version): the refused requests and how often each field was named
+    (the log row's error reads ``RequestInvalid: inputs[0].tenure_months must be ...; ...``)."""
+    found: dict[tuple[str, str], tuple[int, dict[str, int]]] = {}
+    for model, version, error in zip(
+        refused.column("model").to_pylist(),
+        refused.column("model_version").to_pylist(),
+        refused.column("error").to_pylist(),
+        strict=True,
+    ):
+        count, named = found.get((model, version), (0, {}))
+        for part in (error or "").removeprefix("RequestInvalid: ").split("; "):
+            where = part.split(" ", 1)[0]
+            if where:
+                name = where.rsplit(".", 1)[-1]
+                named[name] = named.get(name, 0) + 1
+        found[(model, version)] = (count + 1, named)
+    return found
 
 
 def _latency(values: np.ndarray) -> dict[str, float]:
@@ -218,7 +242,9 @@ def run_monitor(
         if log is None:
             sink.close()
     # requests the gateway refused (422) reached no model: not the version's inputs,
-    # errors or latency (the staging_schema gate counts them)
+    # errors or latency (the staging_schema gate counts them), but a spike of them is a
+    # broken upstream, which the alert rule reports as a data pipeline incident
+    refused = _refusals(rows.filter(pc.equal(rows.column("role"), "rejected")))
     rows = rows.filter(pc.not_equal(rows.column("role"), "rejected"))
     pairs = sorted(
         set(
@@ -228,6 +254,7 @@ def run_monitor(
                 strict=True,
             )
         )
+        | set(refused)
     )
     total = len(pairs) + 2
     versions: list[VersionResult] = []
@@ -242,6 +269,22 @@ def run_monitor(
         part = rows.filter(mask)
         reference = find_profile(session, model, int(version)) if version.isdigit() else None
         drift = None
+        count, named = refused.get((model, version), (0, {}))
+        if not part.num_rows:  # every request for it was refused: nothing to measure
+            versions.append(
+                VersionResult(
+                    model,
+                    version,
+                    0,
+                    "present" if reference else "missing",
+                    0.0,
+                    0.0,
+                    {},
+                    refused=count,
+                    refused_fields=named,
+                )
+            )
+            continue
         if reference is not None:
             report = detect_drift(
                 reference, _inputs(part), predictions=prediction_scores(part), thresholds=thresholds
@@ -262,6 +305,8 @@ def run_monitor(
                 latency_ms=_latency(part.column("latency_ms").to_numpy()),
                 drift=drift,
                 performance=performance.to_dict(),
+                refused=count,
+                refused_fields=named,
             )
         )
     tell(total - 1, total, "storing the result")
@@ -380,6 +425,8 @@ def _policy(session: Session) -> AlertPolicy:
     return AlertPolicy(
         min_importance=settings.min_importance,
         max_auc_drop=settings.max_auc_drop,
+        max_refused_rate=settings.max_refused_rate,
+        min_refused=settings.min_refused,
         persistence=settings.persistence,
         cooldown=timedelta(seconds=settings.cooldown_s),
     )

@@ -98,6 +98,15 @@ triggers = {max_auc_drop = 0.05}
 checks = {persistence = 2}
 
 [[retraining.policies]]
+name = "churn-broken"
+endpoint = "churn-broken"
+model = "churn"
+pipeline = "churn"
+window_params = {end = "as_of"}
+triggers = {max_auc_drop = 0.05}
+checks = {persistence = 1}
+
+[[retraining.policies]]
 name = "churn-worse"
 endpoint = "churn-worse"
 model = "churn"
@@ -127,7 +136,7 @@ min_sample = 100
 on_deadline = "hold"
 metrics = [{metric = "error_rate"}, {metric = "fallback_rate"}]
 """
-ENDPOINTS = ("churn", "churn-b", "churn-spike", "churn-worse", "churn-concept")
+ENDPOINTS = ("churn", "churn-b", "churn-spike", "churn-broken", "churn-worse", "churn-concept")
 
 
 @dataclass
@@ -287,6 +296,35 @@ def _ask(live: Live, endpoint: str, inputs: list[dict[str, Any]]) -> Any:
     return asyncio.run(ask())
 
 
+def _ask_each(live: Live, endpoint: str, inputs: list[dict[str, Any]]) -> list[Any]:
+    """Each row as a request of its own (as customers arrive) through one in-process
+    gateway; the HTTP responses."""
+    import httpx
+
+    async def ask() -> list[httpx.Response]:
+        gateway = create_gateway(
+            Session(Workspace.open(live.root, environ=live.env)),
+            only=frozenset({endpoint}),
+            access_log=False,
+        )
+        await gateway.startup()
+        try:
+            transport = httpx.ASGITransport(app=gateway)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+                return [
+                    await http.post(
+                        f"/v1/endpoints/{endpoint}/predict",
+                        json={"inputs": [row]},
+                        headers={"Authorization": f"Bearer {live.token}"},
+                    )
+                    for row in inputs
+                ]
+        finally:
+            await gateway.shutdown()  # the refusals are in the log before it returns
+
+    return asyncio.run(ask())
+
+
 def _label(live: Live, endpoint: str, ids: list[str], rows: list[dict[str, Any]]) -> None:
     labelled = [{"request_id": i, "label": r["churned"]} for i, r in zip(ids, rows, strict=True)]
     ingest_labels(live.session, live.admin, endpoint, labelled)
@@ -406,6 +444,58 @@ def test_a_one_window_bad_export_is_refused_or_judged_a_spike_and_never_retrains
     assert _retraining_runs(live) == runs_before
     assert registry.get_version(live.session, "churn@production").ref == "churn@1"
     assert not rollout.list_releases(live.session, "churn-spike")
+
+
+@BOTH_BACKENDS
+def test_an_upstream_column_null_for_one_window_is_a_pipeline_incident_that_blocks_retraining(
+    live: Live,
+) -> None:
+    write_churn_data(live.root / "data", customers=CUSTOMERS, months=13)
+    month = _month(live.root, 12)
+    runs_before = _retraining_runs(live)
+    # one window in which the upstream export lost support_tickets, the model's most
+    # important input: every customer's request is refused, naming the field
+    start = datetime.now(UTC)
+    broken = [{**r["inputs"], "support_tickets": None} for r in month[:120]]
+    answers = _ask_each(live, "churn-broken", broken)
+    assert {a.status_code for a in answers} == {422}
+    window = _since(live, "churn-broken", start)
+    (version,) = window.versions
+    assert (version.rows, version.refused) == (0, 120)
+    assert version.refused_fields == {"support_tickets": 120}
+    (incident,) = window.conditions
+    assert (incident["kind"], incident["features"]) == (
+        "data_pipeline_incident",
+        ["support_tickets"],
+    )
+    assert incident["message"].startswith(
+        "data pipeline incident: 120 of 120 requests (100%) refused by the gateway's "
+        "validation, on support_tickets (120)"
+    )
+    # it pages at once (a broken upstream needs no second window to be actionable)
+    assert [(a["key"], a["state"]) for a in window.alerts] == [
+        ("data_pipeline_incident:1", "firing")
+    ]
+    # the loop blocks: retraining on a broken input would not help
+    tick(live.session, now=LOOK)
+    (episode,) = list_episodes(live.session, "churn-broken")
+    assert episode.decision == "block", episode.checks
+    assert episode.reason.startswith("data pipeline incident, fix the input before retraining")
+    assert episode.run_id is None and episode.candidate is None
+    # the next window's export is whole again (the month's customers, labelled): the
+    # incident resolves, the AUC holds and nothing runs
+    start = datetime.now(UTC)
+    _label(live, "churn-broken", _serve(live, "churn-broken", month), month)
+    fixed = _since(live, "churn-broken", start)
+    assert not fixed.conditions, fixed.conditions
+    assert [(a["key"], a["state"]) for a in fixed.alerts] == [
+        ("data_pipeline_incident:1", "resolved")
+    ]
+    tick(live.session, now=LOOK + timedelta(days=1))
+    assert [e.id for e in list_episodes(live.session, "churn-broken")] == [episode.id]
+    assert _retraining_runs(live) == runs_before
+    assert registry.get_version(live.session, "churn@production").ref == "churn@1"
+    assert not rollout.list_releases(live.session, "churn-broken")
 
 
 def _decision_on(live: Live, endpoint: str, at: datetime | None = None) -> rollout.Decision:

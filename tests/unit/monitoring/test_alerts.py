@@ -271,3 +271,42 @@ def test_a_kpi_moving_the_wrong_way_is_evidence_without_labels(
         assert by_name["complaints"]["change"] is None  # no events: unknown, not "fine"
         assert [(a["key"], a["state"]) for a in result.alerts] == [("model_drift:1", "firing")]
         assert "conversion -20.0% (good: up)" in result.alerts[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("refused", "answered", "fires"),
+    [
+        (20, 380, True),  # 5% of 400, and 20 of them: the edge of both rules
+        (19, 0, False),  # every request refused, but too few to say the source broke
+        (20, 381, False),  # 20 of 401: just under 5%
+        (500, 0, True),  # nothing reached the model at all
+    ],
+)
+def test_a_spike_of_refused_requests_is_a_pipeline_incident_at_once(
+    refused: int, answered: int, fires: bool
+) -> None:
+    version = {
+        "version": "3",
+        "rows": answered,
+        "drift": None,  # nothing else to judge: no reference, no labels
+        "refused": refused,
+        "refused_fields": {"tenure_months": refused, "plan": 2},
+    }
+    from modelward.monitoring.alerts import conditions_of
+
+    found, _ = conditions_of([version], {}, {}, AlertPolicy())
+    if not fires:
+        assert found == []
+        return
+    (incident,) = found
+    assert (incident.key, incident.features, incident.persistence) == (
+        "data_pipeline_incident:3",
+        ["tenure_months", "plan"],  # the field named most often first
+        1,
+    )
+    share = refused / (refused + answered)
+    assert incident.message == (
+        f"data pipeline incident: {refused} of {refused + answered} requests ({share:.0%}) "
+        f"refused by the gateway's validation, on tenure_months ({refused}), plan (2): "
+        "check the upstream source before retraining"
+    )

@@ -85,11 +85,19 @@ def test_a_reproduction_pins_its_sources_and_reports_every_output_code_and_envir
 ) -> None:
     session, root, ref, run_id = recorded
     (root / "data.txt").write_text("9 9 9 9")  # the outside world moved on
-    report = reproduce(session, ref, executor="inline")
+    seen: list[tuple[str, str]] = []
+    report = reproduce(
+        session, ref, executor="inline", on_event=lambda e: seen.append((e.kind, e.record.step))
+    )
     old, new = get_run(session, run_id), get_run(session, report.reproduced_run)
+    assert ("finished", "evaluation") in seen  # progress reaches the caller (the CLI's bar)
 
     assert report.verdict == "identical", report.to_dict()
     assert new.trigger == "reproduce" and new.params == old.params
+    assert new.executor == "inline"  # the executor asked for, not the workspace's
+    statuses = {s.step: s.status for s in new.steps}
+    assert statuses["source"] == "pinned"  # what it read then, not the file as it is now
+    assert "cached" not in statuses.values()  # every other step really ran again
     assert [s.step for s in new.steps if s.step == "register"] == []  # side effects not rerun
     for name in ("source", "training_set", "evaluation"):
         assert report.outputs[name] == {
@@ -186,3 +194,66 @@ def test_a_version_no_pipeline_made_cannot_be_reproduced(
         "only pipeline-made versions can be reproduced"
     )
     assert refused.value.details == {"ref": by_hand.ref}
+
+
+def test_a_bad_tolerance_is_refused_naming_the_field(
+    recorded: tuple[Session, Path, str, str],
+) -> None:
+    from modelward.errors import InputError
+
+    session, _, ref, _ = recorded
+    with pytest.raises(InputError) as refused:
+        reproduce(session, ref, tolerance=-1.0, executor="inline")
+    assert str(refused.value) == "tolerance: must be a number >= 0"
+    assert refused.value.details == {"field": "tolerance"}
+
+
+@pytest.mark.parametrize(
+    ("recorded_code", "current_code", "same_commit", "changed"),
+    [
+        (
+            {"git": {"commit": "a1"}, "steps": {"s": "h1"}},
+            {"git": {"commit": "a1"}, "steps": {"s": "h1"}},
+            True,
+            [],
+        ),
+        (
+            {"git": {"commit": "a1"}, "steps": {"s": "h1"}},
+            {"git": {"commit": "b2"}, "steps": {"s": "h2"}},
+            False,
+            ["s"],
+        ),
+        ({"steps": {"s": "h1"}}, {"git": {"commit": "b2"}, "steps": {"s": "h1"}}, False, []),
+        (
+            {"git": {"commit": "a1"}},
+            {"git": {"commit": "a1"}, "steps": {"t": "h", "s": "h"}},
+            True,
+            ["s", "t"],
+        ),
+        ({"git": {"commit": "a1"}, "steps": {"s": "h1"}}, {"git": {"commit": "a1"}}, True, []),
+    ],
+    ids=[
+        "same",
+        "other commit and step",
+        "recorded outside git",
+        "no recorded steps",
+        "no steps now",
+    ],
+)
+def test_the_code_section_compares_commits_and_step_hashes(
+    recorded_code: dict[str, object],
+    current_code: dict[str, object],
+    same_commit: bool,
+    changed: list[str],
+) -> None:
+    from types import SimpleNamespace
+
+    from modelward.pipelines.reproduction import _code
+
+    code = _code(SimpleNamespace(code=recorded_code), SimpleNamespace(code=current_code))  # type: ignore[arg-type]
+    assert code == {
+        "recorded_git": recorded_code.get("git"),
+        "current_git": current_code.get("git"),
+        "same_commit": same_commit,
+        "changed_steps": changed,
+    }

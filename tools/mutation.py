@@ -74,6 +74,7 @@ MODULES: dict[str, list[str]] = {
     "registry.lineage": [
         "tests/unit/registry/test_gates.py",
         "tests/unit/registry/test_lineage.py",
+        "tests/unit/registry/test_lineage_records.py",
     ],
     "security.audit": [
         "tests/unit/security/test_audit.py",

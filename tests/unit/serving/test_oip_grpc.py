@@ -299,7 +299,9 @@ def test_grpc_calls_in_flight_at_shutdown_finish_and_the_port_leaves_no_thread(
         return {"refused": refused, "in_flight": in_flight_then, "answers": answers}
 
     got = run(scenario())
-    assert got["refused"] == grpc.StatusCode.UNAVAILABLE
+    # grpcio refuses a call to a stopping server with one or the other, by how far the
+    # stop got (the SIGTERM test accepts both too); never an answer
+    assert got["refused"] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
     assert got["in_flight"] == 3  # all three were held when the port closed ...
     for answer in got["answers"]:  # ... and each was answered, not cancelled
         assert np.frombuffer(answer.raw_output_contents[0], "<f8").tolist() == [0.75]

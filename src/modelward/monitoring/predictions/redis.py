@@ -403,8 +403,11 @@ class RedisPredictionSink:
                 found.extend((entry_id, _record(fields)) for entry_id, fields in entries)
         except self._errors as exc:
             raise self._unavailable(exc) from None
-        # stream ids are "<ms>-<seq>": ordering across endpoints follows write time
-        found.sort(key=lambda item: tuple(int(p) for p in item[0].split(b"-")))
+        # stream ids are "<ms>-<seq>": ordering across endpoints follows write time. Each
+        # stream numbers its own entries, so two streams' entries of one millisecond can
+        # share an id; the records' own times break that tie (else a write crossing a
+        # millisecond put a later record of one endpoint before an earlier one of another)
+        found.sort(key=lambda item: (*(int(p) for p in item[0].split(b"-")), item[1].at_us))
         records = [r for _, r in found]
         return records if limit is None else records[:limit]
 

@@ -129,6 +129,9 @@ AT_GOAL = (
     "security.audit",
     "registry.gates.base",
     "registry.approvals",
+    "security.tokens",
+    "pipelines.cache",
+    "pipelines.reproduction",
 )
 
 

@@ -36,6 +36,8 @@ machine: compare rows of one run, measured with one client.
 
     python benchmarks/gateway.py                  # the full run (~8 minutes)
     python benchmarks/gateway.py --duration 3 --quick
+    python benchmarks/gateway.py --kinds gateway,gateway+nolog --workers 1 --concurrency 32 \
+        --duration 10 --rounds 6        # monitoring on against off, interleaved
 """
 
 from __future__ import annotations
@@ -505,6 +507,14 @@ def main() -> None:
     parser.add_argument(
         "--out", default="gateway.json", help="results file name in benchmarks/results/"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every server this many times, the order rotated each round; the "
+        "table shows the medians (whichever server runs first on a fresh machine can win "
+        "by 20-50%%, so one pair cannot settle a 5%% question)",
+    )
     args = parser.parse_args()
     console = Console(width=150)
     if shutil.which("wrk") is None:
@@ -547,24 +557,25 @@ def main() -> None:
         "points": [],
         "failures": [],
     }
-    for workers in worker_counts:
-        for kind in kinds:
-            try:
-                got = measure(kind, workers, conc, args.duration, setup, work)
-            except (RuntimeError, subprocess.SubprocessError) as exc:
-                result["failures"].append(f"{kind} w={workers}: {exc}")
-                console.print(f"[red]{kind} w={workers} failed: {exc}[/red]")
-                continue
-            for p in got:
-                console.print(
-                    f"{kind:17} w={workers} c={p['concurrency']:<2} {p['rps']:>9.0f} req/s  "
-                    f"p50 {p['p50_ms']:.2f} ms  p99 {p['p99_ms']:.2f} ms  "
-                    f"cpu {p['cpu_us_per_request']:.0f} us/req  non-2xx {p['non_2xx']}"
-                )
-            result["points"].extend(got)
-            # written after every server, so a late failure keeps what was measured
-            (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
-    points = result["points"]
+    result["rounds"] = args.rounds
+    for workers, kind in _schedule(worker_counts, kinds, args.rounds):
+        try:
+            got = measure(kind, workers, conc, args.duration, setup, work)
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            result["failures"].append(f"{kind} w={workers}: {exc}")
+            console.print(f"[red]{kind} w={workers} failed: {exc}[/red]")
+            continue
+        for p in got:
+            console.print(
+                f"{kind:17} w={workers} c={p['concurrency']:<2} {p['rps']:>9.0f} req/s  "
+                f"p50 {p['p50_ms']:.2f} ms  p99 {p['p99_ms']:.2f} ms  "
+                f"cpu {p['cpu_us_per_request']:.0f} us/req  non-2xx {p['non_2xx']}"
+            )
+        result["points"].extend(got)
+        # written after every server, so a late failure keeps what was measured
+        (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
+    result["every_round"] = result["points"]
+    result["points"] = points = _medians(result["points"])
     table = Table(title=f"gateway benchmark ({args.duration} s per point, wrk on 127.0.0.1)")
     for col in (
         "server",
@@ -605,6 +616,33 @@ def main() -> None:
     (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _schedule(worker_counts: list[int], kinds: list[str], rounds: int) -> list[tuple[int, str]]:
+    """Every (workers, server) ``rounds`` times, the servers' order rotated each round."""
+    order = []
+    for r in range(max(1, rounds)):
+        turned = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]
+        order += [(w, k) for w in worker_counts for k in turned]
+    return order
+
+
+def _medians(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One point per (server, workers, concurrency): the median of its rounds' figures."""
+    import statistics
+
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for p in points:
+        groups.setdefault((p["server"], p["workers"], p["concurrency"]), []).append(p)
+    merged = []
+    for same in groups.values():
+        point = dict(same[0])
+        for key in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request"):
+            point[key] = statistics.median(p[key] for p in same)
+        point["non_2xx"] = sum(p["non_2xx"] for p in same)
+        point["rounds"] = len(same)
+        merged.append(point)
+    return merged
 
 
 if __name__ == "__main__":

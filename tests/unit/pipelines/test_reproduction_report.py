@@ -257,3 +257,56 @@ def test_the_code_section_compares_commits_and_step_hashes(
         "same_commit": same_commit,
         "changed_steps": changed,
     }
+
+
+SPLIT_STEP = """
+
+@step
+def split_manifest(training_set: list[int], noise: str) -> dict:
+    return {"rows": len(training_set), "cut": 0.5 + float(Path(noise).read_text())}
+"""
+
+
+def test_a_step_added_since_has_no_recorded_output_and_a_moved_split_is_named(
+    recorded: tuple[Session, Path, str, str],
+) -> None:
+    session, root, ref, _ = recorded
+    code = (root / "pipelines.py").read_text()
+    with_split = code.replace("\n\nmade = pipeline(", SPLIT_STEP + "\n\nmade = pipeline(").replace(
+        "[source, training_set, evaluation, register]",
+        "[source, training_set, split_manifest, evaluation, register]",
+    )
+    (root / "pipelines.py").write_text(with_split)
+    added = reproduce(session, ref, executor="inline")
+    assert added.outputs["split_manifest"]["recorded"] is None  # no such step back then
+    assert added.outputs["split_manifest"]["identical"] is False
+    assert added.differences == [] and added.verdict == "identical"
+
+    # recorded again with the split step, then the noise moves both the split and the AUC
+    from modelward.pipelines import find_pipeline, load_output, run_pipeline
+
+    params = {"data": str(root / "data.txt"), "noise": str(root / "noise.txt")}
+    run = run_pipeline(session, find_pipeline(session, "made"), params, executor="inline")
+    assert run.ok, run.error
+    again = load_output(session, run, "register")
+    (root / "noise.txt").write_text("0.25")
+    moved = reproduce(session, again, executor="inline")
+    assert moved.differences == [
+        Difference("split_manifest.cut", 0.5, 0.75),
+        Difference("evaluation.overall.auc", 0.75, 1.0),
+    ]
+
+
+def test_the_evidence_keeps_the_first_twenty_differences(
+    recorded: tuple[Session, Path, str, str],
+) -> None:
+    from modelward.pipelines.reproduction import ReproduceReport, _recorded
+
+    session, _, ref, _ = recorded
+    report = ReproduceReport(ref, "a", "b", 0.0)
+    report.differences = [Difference(f"m{i}", i, i + 1) for i in range(25)]
+    _recorded(session, report)
+    kept = latest_evidence(session, "reproduce", ref)
+    assert kept is not None
+    assert [d["what"] for d in kept.detail["differences"]] == [f"m{i}" for i in range(20)]
+    assert kept.summary == "reproduce differs: 25 difference(s), run b"

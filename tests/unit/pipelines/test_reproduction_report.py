@@ -286,9 +286,12 @@ def test_a_step_added_since_has_no_recorded_output_and_a_moved_split_is_named(
     from modelward.pipelines import find_pipeline, load_output, run_pipeline
 
     params = {"data": str(root / "data.txt"), "noise": str(root / "noise.txt")}
-    run = run_pipeline(session, find_pipeline(session, "made"), params, executor="inline")
+    run = run_pipeline(
+        session, find_pipeline(session, "made"), params, executor="inline", use_cache=False
+    )
     assert run.ok, run.error
     again = load_output(session, run, "register")
+    assert again == "made@2"
     (root / "noise.txt").write_text("0.25")
     moved = reproduce(session, again, executor="inline")
     assert moved.differences == [

@@ -132,6 +132,7 @@ AT_GOAL = (
     "security.tokens",
     "pipelines.cache",
     "pipelines.reproduction",
+    "registry.lineage",
 )
 
 

@@ -252,74 +252,10 @@ def _month(root: Path, month: int) -> list[dict[str, Any]]:
     ]
 
 
-def _serve(
-    live: Live,
-    endpoint: str,
-    rows: list[dict[str, Any]],
-    *,
-    batch: int = 250,
-) -> list[str]:
-    """Ask ``endpoint`` about every row (``batch`` rows a request) through the in-process
-    gateway; the request id each row's answer was logged under."""
-    import httpx
-
-    async def ask() -> list[str]:
-        gateway = create_gateway(
-            Session(Workspace.open(live.root, environ=live.env)),
-            only=frozenset({endpoint}),
-            access_log=False,
-        )
-        await gateway.startup()
-        ids: list[str] = []
-        try:
-            transport = httpx.ASGITransport(app=gateway)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-                for i in range(0, len(rows), batch):
-                    asked = [r["inputs"] for r in rows[i : i + batch]]
-                    answer = await http.post(
-                        f"/v1/endpoints/{endpoint}/predict",
-                        json={"inputs": asked},
-                        headers={"Authorization": f"Bearer {live.token}"},
-                    )
-                    assert answer.status_code == 200, answer.text
-                    body = answer.json()
-                    assert not body["degraded"], body.get("reason")
-                    ids.extend(f"{body['request_id']}/{j}" for j in range(len(asked)))
-        finally:
-            await gateway.shutdown()  # the prediction log is written out before it returns
-        return ids
-
-    return asyncio.run(ask())
-
-
-def _ask(live: Live, endpoint: str, inputs: list[dict[str, Any]]) -> Any:
-    """One request to ``endpoint`` through the in-process gateway; its HTTP response."""
-    import httpx
-
-    async def ask() -> httpx.Response:
-        gateway = create_gateway(
-            Session(Workspace.open(live.root, environ=live.env)),
-            only=frozenset({endpoint}),
-            access_log=False,
-        )
-        await gateway.startup()
-        try:
-            transport = httpx.ASGITransport(app=gateway)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-                return await http.post(
-                    f"/v1/endpoints/{endpoint}/predict",
-                    json={"inputs": inputs},
-                    headers={"Authorization": f"Bearer {live.token}"},
-                )
-        finally:
-            await gateway.shutdown()
-
-    return asyncio.run(ask())
-
-
-def _ask_each(live: Live, endpoint: str, inputs: list[dict[str, Any]]) -> list[Any]:
-    """Each row as a request of its own (as customers arrive) through one in-process
-    gateway; the HTTP responses."""
+def _post(live: Live, endpoint: str, requests: list[list[dict[str, Any]]]) -> list[Any]:
+    """Each item of ``requests`` (the rows of one request) posted to ``endpoint`` in turn
+    through one in-process gateway; the HTTP responses. The gateway's shutdown writes the
+    prediction log out before this returns."""
     import httpx
 
     async def ask() -> list[httpx.Response]:
@@ -335,15 +271,45 @@ def _ask_each(live: Live, endpoint: str, inputs: list[dict[str, Any]]) -> list[A
                 return [
                     await http.post(
                         f"/v1/endpoints/{endpoint}/predict",
-                        json={"inputs": [row]},
+                        json={"inputs": inputs},
                         headers={"Authorization": f"Bearer {live.token}"},
                     )
-                    for row in inputs
+                    for inputs in requests
                 ]
         finally:
-            await gateway.shutdown()  # the refusals are in the log before it returns
+            await gateway.shutdown()
 
     return asyncio.run(ask())
+
+
+def _serve(
+    live: Live,
+    endpoint: str,
+    rows: list[dict[str, Any]],
+    *,
+    batch: int = 250,
+) -> list[str]:
+    """Ask ``endpoint`` about every row (``batch`` rows a request) through the in-process
+    gateway; the request id each row's answer was logged under."""
+    batches = [[r["inputs"] for r in rows[i : i + batch]] for i in range(0, len(rows), batch)]
+    ids: list[str] = []
+    for asked, answer in zip(batches, _post(live, endpoint, batches), strict=True):
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert not body["degraded"], body.get("reason")
+        ids.extend(f"{body['request_id']}/{j}" for j in range(len(asked)))
+    return ids
+
+
+def _ask(live: Live, endpoint: str, inputs: list[dict[str, Any]]) -> Any:
+    """One request to ``endpoint`` through the in-process gateway; its HTTP response."""
+    (answer,) = _post(live, endpoint, [inputs])
+    return answer
+
+
+def _ask_each(live: Live, endpoint: str, inputs: list[dict[str, Any]]) -> list[Any]:
+    """Each row as a request of its own (as customers arrive); the HTTP responses."""
+    return _post(live, endpoint, [[row] for row in inputs])
 
 
 def _label(live: Live, endpoint: str, ids: list[str], rows: list[dict[str, Any]]) -> None:

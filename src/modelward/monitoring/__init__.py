@@ -22,6 +22,8 @@ from modelward.monitoring.predictions import (
     open_workspace_log,
     prediction_table,
     quarantine_path,
+    refusal_error,
+    refused_fields,
 )
 
 if TYPE_CHECKING:
@@ -119,6 +121,8 @@ __all__ = [
     "profile_digest",
     "quarantine_path",
     "realised_performance",
+    "refusal_error",
+    "refused_fields",
     "render_monitor_html",
     "run_due_monitors",
     "run_monitor",

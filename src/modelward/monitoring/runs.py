@@ -38,7 +38,7 @@ from modelward.monitoring.alerts import (
 from modelward.monitoring.drift import DriftReport, DriftThresholds, detect_drift
 from modelward.monitoring.kpis import kpi_changes
 from modelward.monitoring.labels import Performance, prediction_scores, realised_performance
-from modelward.monitoring.predictions import open_workspace_log
+from modelward.monitoring.predictions import open_workspace_log, refused_fields
 from modelward.monitoring.references import find_profile
 from modelward.monitoring.rules import rule_conditions
 from modelward.monitoring.tables import monitor_runs
@@ -133,7 +133,7 @@ def _inputs(window: pa.Table) -> pa.Table:
 
 def _refusals(refused: pa.Table) -> dict[tuple[str, str], tuple[int, dict[str, int]]]:
     """Per (model, version): the refused requests and how often each field was named
-    (the log row's error reads ``RequestInvalid: inputs[0].tenure_months must be ...; ...``)."""
+    (the log row's error is a :func:`~modelward.monitoring.predictions.base.refusal_error`)."""
     found: dict[tuple[str, str], tuple[int, dict[str, int]]] = {}
     for model, version, error in zip(
         refused.column("model").to_pylist(),
@@ -142,11 +142,8 @@ def _refusals(refused: pa.Table) -> dict[tuple[str, str], tuple[int, dict[str, i
         strict=True,
     ):
         count, named = found.get((model, version), (0, {}))
-        for part in (error or "").removeprefix("RequestInvalid: ").split("; "):
-            where = part.split(" ", 1)[0]
-            if where:
-                name = where.rsplit(".", 1)[-1]
-                named[name] = named.get(name, 0) + 1
+        for name in refused_fields(error or ""):
+            named[name] = named.get(name, 0) + 1
         found[(model, version)] = (count + 1, named)
     return found
 

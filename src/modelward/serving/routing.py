@@ -28,7 +28,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 
 from modelward.errors import Conflict, InputError, RequestInvalid
-from modelward.monitoring import PredictionRecord
+from modelward.monitoring import PredictionRecord, refusal_error
 from modelward.rollout import Route, TrafficPlan
 from modelward.security import Permission, Principal
 from modelward.serving.runtime import EndpointRuntime, Job, Scored
@@ -146,8 +146,7 @@ def rejection_records(
             versions = [routing.candidate]
         if route.shadow is not None:
             versions.append(routing.candidate)
-    broken = "; ".join(f"{e['field']} {e['rule']}" for e in exc.details.get("errors", ())[:5])
-    error = f"RequestInvalid: {broken}"[:_ERROR_CHARS]
+    error = refusal_error(exc.details.get("errors", ()))
     at_us = time.time_ns() // 1000
     # the fields that met their rule, the others None: typed like the answered rows
     # (so the log's columns keep their kinds) and never empty (a log needs one column)
@@ -172,10 +171,6 @@ def rejection_records(
         )
         for r in versions
     ]
-
-
-#: the broken rules a rejected row keeps (the response names them all)
-_ERROR_CHARS = 300
 
 
 def _first_row(body: bytes) -> Mapping[str, Any]:

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelward.monitoring.predictions.base import PredictionRecord, PredictionSink
+from modelward.monitoring.predictions.base import (
+    PredictionRecord,
+    PredictionSink,
+    refusal_error,
+    refused_fields,
+)
 from modelward.monitoring.predictions.quarantine import QuarantineFile, quarantine_path
 from modelward.monitoring.predictions.table import prediction_table
 from modelward.monitoring.predictions.writer import PredictionLogWriter
@@ -29,6 +34,8 @@ __all__ = [
     "open_workspace_log",
     "prediction_table",
     "quarantine_path",
+    "refusal_error",
+    "refused_fields",
 ]
 
 #: the backends of this port: config ``type`` -> "module:Class" (its config class is

@@ -8,13 +8,13 @@ evaluation. Every backend passes one shared test suite.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["PredictionRecord", "PredictionSink"]
+__all__ = ["PredictionRecord", "PredictionSink", "refusal_error", "refused_fields"]
 
 
 class PredictionRecord(NamedTuple):
@@ -118,3 +118,28 @@ class PredictionSink(Protocol):
     def close(self) -> None:
         """Release connections; the sink is not used afterwards."""
         ...
+
+
+#: how a ``rejected`` row's error starts; the broken rules follow, ``; ``-separated
+_REFUSAL = "RequestInvalid: "
+#: a rejected row's error is cut to this many characters (the 422 response names them all)
+_REFUSAL_CHARS = 300
+
+
+def refusal_error(errors: Iterable[Mapping[str, Any]]) -> str:
+    """The error of a ``rejected`` row: the first five rules validation found broken,
+    ``RequestInvalid: inputs[0].tenure_months must be a 64-bit integer; ...``."""
+    broken = "; ".join(f"{e['field']} {e['rule']}" for e in list(errors)[:5])
+    return f"{_REFUSAL}{broken}"[:_REFUSAL_CHARS]
+
+
+def refused_fields(error: str) -> list[str]:
+    """The request fields a :func:`refusal_error` names (``tenure_months``), in order."""
+    if not error.startswith(_REFUSAL):
+        return []
+    names = []
+    for part in error.removeprefix(_REFUSAL).split("; "):
+        where = part.split(" ", 1)[0]
+        if where:
+            names.append(where.rsplit(".", 1)[-1])
+    return names

@@ -22,6 +22,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,7 +36,8 @@ class ForkServer:
         self.python = python
         self._proc: subprocess.Popen[bytes] | None = None
         self._req: IO[str] | None = None
-        self._resp: IO[str] | None = None
+        self._resp: int | None = None  # the reply pipe's fd, read raw (see _read)
+        self._pending = b""  # bytes read past the last whole line
 
     @property
     def running(self) -> bool:
@@ -59,7 +61,8 @@ class ForkServer:
         os.close(req_r)
         os.close(resp_w)
         self._req = os.fdopen(req_w, "w", encoding="utf-8")
-        self._resp = os.fdopen(resp_r, "r", encoding="utf-8")
+        self._resp = resp_r
+        self._pending = b""
         self._send({"preload": ref, "sys_path": sys_path})
         self._read(None)  # {"ready": ...}: the server has loaded what it could
 
@@ -69,15 +72,26 @@ class ForkServer:
         self._req.flush()
 
     def _read(self, timeout: float | None) -> dict[str, Any] | None:
-        """The next message, or None if none came within ``timeout``; EOFError if gone."""
+        """The next message, or None if none came within ``timeout``; EOFError if gone.
+
+        The pipe is read raw, with the line buffer kept here: a buffered reader can take
+        the server's next reply (a step's end, written right after its start) into its own
+        buffer with the current one, and ``select`` on the pipe then waits for bytes that
+        already arrived."""
         assert self._resp is not None
-        if timeout is not None:
-            ready, _, _ = select.select([self._resp], [], [], timeout)
-            if not ready:
-                return None
-        line = self._resp.readline()
-        if not line:
-            raise EOFError("the fork server exited")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            if deadline is not None:
+                ready, _, _ = select.select(
+                    [self._resp], [], [], max(0.0, deadline - time.monotonic())
+                )
+                if not ready:
+                    return None
+            chunk = os.read(self._resp, 65536)
+            if not chunk:
+                raise EOFError("the fork server exited")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
         message: dict[str, Any] = json.loads(line)
         return message
 
@@ -85,8 +99,6 @@ class ForkServer:
         self, task: dict[str, Any], result_path: Path, timeout_s: float | None, poll_s: float
     ) -> tuple[int, float, int, bool]:
         """Run one task; ``(wait status, cpu seconds, maxrss KiB, timed out)``."""
-        import time
-
         self._send({"task": task, "result": str(result_path)})
         started = time.perf_counter()
         first = self._read(None)
@@ -112,11 +124,14 @@ class ForkServer:
             raise
 
     def close(self) -> None:
-        for stream in (self._req, self._resp):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        if self._req is not None:
+            with contextlib.suppress(OSError):
+                self._req.close()
+        if self._resp is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._resp)
         self._req = self._resp = None
+        self._pending = b""
         if self._proc is not None:
             try:
                 self._proc.wait(timeout=10)

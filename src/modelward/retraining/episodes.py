@@ -1,7 +1,10 @@
 """An episode: one trigger's decision, its run and its release, as stored and audited.
 
 Every change of an episode is one transaction with its audit entry (:func:`change`);
-closing it (any state but ``running`` and ``releasing``) frees the policy's slot.
+closing it (any state but ``running`` and ``releasing``) frees the policy's slot. A change
+applies only to the state its caller read: a run that finishes after the loop closed its
+episode as abandoned is refused (:class:`~modelward.errors.Conflict`), never written over
+the closed episode.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Row, select, update
 
 from modelward import security
-from modelward.errors import NotFound
+from modelward.errors import Conflict, NotFound
 from modelward.retraining.tables import retrain_episodes
 from modelward.security import Principal, Role
 
@@ -112,16 +115,31 @@ def audit(
 
 
 def change(session: Session, episode: Episode, actor: str, action: str, **values: Any) -> Episode:
-    """One change of an episode and its audit entry, in one transaction."""
+    """One change of an episode and its audit entry, in one transaction; refused
+    (``Conflict``, nothing written) when the episode is no longer in ``episode.state``."""
     now = datetime.now(UTC)
     if values.get("state") is not None and values["state"] not in OPEN_STATES:
         values |= {"open_slot": None, "closed_at": now}
     with session.store.transaction() as conn:
-        conn.execute(
+        changed = conn.execute(
             update(retrain_episodes)
             .where(retrain_episodes.c.id == episode.id)
+            .where(retrain_episodes.c.state == episode.state)
             .values(updated_at=now, **values)
         )
+        if changed.rowcount != 1:
+            now_row = conn.execute(
+                select(retrain_episodes.c.state, retrain_episodes.c.reason).where(
+                    retrain_episodes.c.id == episode.id
+                )
+            ).one_or_none()
+            if now_row is None:
+                raise NotFound(f"retraining episode {episode.id!r} does not exist")
+            raise Conflict(
+                f"retraining episode {episode.id} is {now_row.state} now, not "
+                f"{episode.state} ({now_row.reason or 'no reason recorded'}); "
+                f"{action!r} was not recorded"
+            )
         audit(
             conn,
             actor,

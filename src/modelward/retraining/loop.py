@@ -25,6 +25,7 @@ promote`` with the stage policy's gates and approvals: nothing here can skip the
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelward.errors import InputError
+from modelward.errors import Conflict, InputError
 from modelward.retraining.episodes import (
     LOOP,
     Episode,
@@ -52,6 +53,8 @@ from modelward.security import Permission, Principal
 
 if TYPE_CHECKING:
     from modelward.session import Session
+
+_log = logging.getLogger("modelward.retraining")
 
 __all__ = [
     "decide_trigger",
@@ -248,7 +251,13 @@ def run_episode(
     """Run a decided episode: the pipeline, then the candidate's first release."""
     if not episode.open or episode.was_linked or episode.state != "running":
         return episode
-    return run_decided(session, principal, policy, episode, evidence, runner or pipeline_runner)
+    try:
+        return run_decided(session, principal, policy, episode, evidence, runner or pipeline_runner)
+    except Conflict as exc:
+        # closed under the run (abandoned after run_timeout_s without progress): the
+        # closed episode stands, and what this run found is only logged
+        _log.warning("%s", exc.message)
+        return get_episode(session, episode.id)
 
 
 def handle_trigger(

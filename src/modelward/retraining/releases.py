@@ -10,9 +10,10 @@ moves it to the next (canary) when the rollout controller's analysis passes, and
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
-from modelward.errors import ModelwardError
+from modelward.errors import Conflict, ModelwardError
 from modelward.retraining.episodes import LOOP, Episode, change, list_episodes
 from modelward.retraining.evidence import Evidence
 from modelward.retraining.policies import RetrainPolicy, load_policies
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = ["advance_episodes", "run_decided", "start_release"]
+
+_log = logging.getLogger("modelward.retraining")
 
 
 def run_decided(
@@ -160,48 +163,56 @@ def advance_episodes(session: Session, principal: Principal = LOOP) -> list[Epis
         if episode.state != "releasing" or episode.release_id is None:
             continue
         policy = policies.get(episode.policy)
-        release = rollout.get_release(session, episode.release_id)
-        if release.state == "promoted":
-            moved.append(
-                change(
+        try:
+            release = rollout.get_release(session, episode.release_id)
+            if release.state == "promoted":
+                moved.append(
+                    change(
+                        session,
+                        episode,
+                        principal.name,
+                        "released",
+                        state="released",
+                        reason=f"{release.candidate} answers {release.endpoint}; its Production "
+                        "stage waits for the stage policy's gates and approvals",
+                    )
+                )
+            elif release.state in ("rolled_back", "aborted"):
+                moved.append(
+                    change(
+                        session,
+                        episode,
+                        principal.name,
+                        "rolled_back",
+                        state="rolled_back",
+                        reason=f"the {release.strategy.value} release was {release.state}",
+                    )
+                )
+            elif (
+                policy is not None
+                and release.live
+                and release.strategy.value == "shadow"
+                and (release.last_analysis or {}).get("verdict") == "pass"
+                and episode.stage + 1 < len(policy.strategies)
+            ):
+                nxt = policy.strategies[episode.stage + 1]
+                rollout.abort(
                     session,
-                    episode,
-                    principal.name,
-                    "released",
-                    state="released",
-                    reason=f"{release.candidate} answers {release.endpoint}; its Production "
-                    "stage waits for the stage policy's gates and approvals",
+                    principal,
+                    release.endpoint,
+                    expected_version=release.version,
+                    reason=f"shadow passed; retraining continues with {nxt}",
                 )
-            )
-        elif release.state in ("rolled_back", "aborted"):
-            moved.append(
-                change(
-                    session,
-                    episode,
-                    principal.name,
-                    "rolled_back",
-                    state="rolled_back",
-                    reason=f"the {release.strategy.value} release was {release.state}",
+                moved.append(
+                    start_release(
+                        session,
+                        principal,
+                        policy,
+                        episode,
+                        release.baseline,
+                        stage=episode.stage + 1,
+                    )
                 )
-            )
-        elif (
-            policy is not None
-            and release.live
-            and release.strategy.value == "shadow"
-            and (release.last_analysis or {}).get("verdict") == "pass"
-            and episode.stage + 1 < len(policy.strategies)
-        ):
-            nxt = policy.strategies[episode.stage + 1]
-            rollout.abort(
-                session,
-                principal,
-                release.endpoint,
-                expected_version=release.version,
-                reason=f"shadow passed; retraining continues with {nxt}",
-            )
-            moved.append(
-                start_release(
-                    session, principal, policy, episode, release.baseline, stage=episode.stage + 1
-                )
-            )
+        except Conflict as exc:  # another loop moved it first: its change stands
+            _log.info("%s", exc.message)
     return moved

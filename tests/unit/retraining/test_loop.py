@@ -289,6 +289,50 @@ def test_a_run_whose_process_died_frees_the_policy_after_its_timeout(
     assert old.state == "abandoned" and old.reason.startswith("abandoned: no progress")
 
 
+def test_a_run_that_finishes_after_its_episode_was_abandoned_changes_nothing(
+    session: Session, operator: Principal
+) -> None:
+    # the run outlived run_timeout_s without progress: the loop closed its episode as
+    # abandoned and started a fresh run, which released its candidate. When the slow run
+    # then finishes, its candidate must not reopen the closed episode or start a second
+    # release on the endpoint.
+    from datetime import UTC, datetime, timedelta
+
+    from modelward.retraining.tables import retrain_episodes
+
+    policy = policies_of(session)[0]
+    fresh: list[Any] = []
+
+    def slow(*args: Any, **kwargs: Any) -> RunOutcome:
+        (stuck,) = list_episodes(session)
+        with session.store.transaction() as conn:
+            conn.execute(
+                update(retrain_episodes)
+                .where(retrain_episodes.c.id == stuck.id)
+                .values(updated_at=datetime.now(UTC) - timedelta(hours=7))
+            )
+        fresh.append(
+            handle_trigger(session, operator, policy, DECAY, evidence=decayed(), runner=Runner())
+        )
+        return RunOutcome("run-slow", True, "churn@2", True, cpu_s=99.0)
+
+    late = handle_trigger(session, operator, policy, DECAY, evidence=decayed(), runner=slow)
+    assert late.state == "abandoned" and late.reason.startswith("abandoned: no progress")
+    assert late.candidate is None and late.run_id is None  # the slow run's result is not kept
+    (taken_over,) = fresh
+    assert taken_over.id != late.id and taken_over.state == "releasing"
+    with session.store.read() as conn:
+        started = conn.execute(releases.select().where(releases.c.endpoint == "churn")).all()
+        trail = [
+            (e.action, e.payload.get("episode"))
+            for e in security.entries(conn)
+            if e.action.startswith("retraining.")
+        ]
+    assert len(started) == 1 and started[0].id == taken_over.release_id
+    assert ("retraining.abandoned", late.id) in trail
+    assert ("retraining.candidate", late.id) not in trail  # refused, so never audited
+
+
 def test_a_look_at_another_moment_than_the_clock_does_not_abandon_a_running_episode(
     session: Session, operator: Principal
 ) -> None:

@@ -54,6 +54,7 @@ from modelward.serving.intake import ClientGone, read_body
 from modelward.serving.metrics import CONTENT_TYPE, EndpointMetrics, GatewayMetrics
 from modelward.serving.openapi import GatewayDocument
 from modelward.serving.problems import respond
+from modelward.serving.readyz import readiness
 from modelward.serving.resilience import ConcurrencyLimit
 from modelward.serving.routing import (
     SHADOW_CAPACITY,
@@ -135,7 +136,7 @@ class Gateway:
         self.metrics = metrics
         self.access_log = access_log
         self._on_close = on_close
-        self._feature_probe = feature_probe
+        self.feature_probe = feature_probe
         self.limit = ConcurrencyLimit(settings.max_concurrency)
         #: shadow copies of a release, scored after the answer is sent (bounded)
         self.shadows = ShadowScorer(metrics.registry, shadow_capacity)
@@ -147,7 +148,7 @@ class Gateway:
         self._id_next = 0
         self._em: dict[tuple[str, str], EndpointMetrics] = {}
         #: why the last endpoint refresh could not read the metadata database, if it failed
-        self._refresh_problem: str | None = None
+        self.refresh_problem: str | None = None
         self._tracer: Any = None
         self._routes: list[MountedRoute] = []
         self.openapi = GatewayDocument(self._routes)
@@ -230,10 +231,10 @@ class Gateway:
         except Exception as exc:  # database down: keep serving what is loaded
             self.metrics.reload_errors.labels("").inc()
             why = exc.message if isinstance(exc, ModelwardError) else type(exc).__name__
-            self._refresh_problem = f"endpoint refresh cannot read the metadata database: {why}"
+            self.refresh_problem = f"endpoint refresh cannot read the metadata database: {why}"
             _log.warning("endpoint refresh failed, serving the loaded config: %s", why)
         else:
-            self._refresh_problem = None
+            self.refresh_problem = None
 
     async def _sync_gauges(self) -> None:
         while True:
@@ -347,39 +348,8 @@ class Gateway:
             )
 
     async def _readyz(self, send: Send, request_id: str) -> None:
-        problems: dict[str, str] = dict(self.cache.failed)
-        if not self.ready:
-            problems["gateway"] = "starting or stopping"
-        database = [p for p in (self._refresh_problem, self.verifier.database_problem) if p]
-        if database:
-            problems["database"] = "; ".join(database)[:600]
-        if self._feature_probe is not None and any(
-            rt.uses_features for rt in self.cache.runtimes.values()
-        ):
-            try:
-                await asyncio.wait_for(asyncio.to_thread(self._feature_probe), timeout=2.0)
-            except Exception as exc:
-                problems["feature_store"] = f"{type(exc).__name__}: {exc}"[:300]
-        body = {
-            "status": "ready" if not problems else "not ready",
-            "endpoints": {
-                name: {
-                    "model": rt.model.name,
-                    "model_version": rt.model.version or None,
-                    "config_version": rt.config_version,
-                    # the model is not loaded: the fallback answers every request
-                    **({"serving": "fallback"} if rt.unavailable else {}),
-                }
-                for name, rt in self.cache.runtimes.items()
-            },
-            "problems": problems,
-            # served, but not as the newest definition says (it could not be loaded)
-            "warnings": dict(self.cache.stale),
-            "startup_s": round(self.startup_s, 4),
-            # start-up minus model loading: what the gateway adds before it can serve
-            "ready_after_load_s": round(max(self.startup_s - self.cache.load_s, 0.0), 4),
-        }
-        await respond(send, 200 if not problems else 503, orjson.dumps(body), _JSON, request_id)
+        status, body = await readiness(self)
+        await respond(send, status, orjson.dumps(body), _JSON, request_id)
 
     async def predict(
         self,

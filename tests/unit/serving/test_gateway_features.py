@@ -113,7 +113,7 @@ def test_feature_store_down_answers_degraded_and_readyz_says_why(
 
     async def scenario() -> list[Any]:
         gateway = make_gateway(lookup=lookup)
-        gateway._feature_probe = lambda: store.read("x", ["probe"]) and None
+        gateway.feature_probe = lambda: store.read("x", ["probe"]) and None
         async with serving(gateway) as http:
             store.down = True
             answers = [

@@ -11,9 +11,13 @@ on 127.0.0.1, at concurrency 32 and 1:
 * ``mlflow``: ``POST /invocations``, ``dataframe_split`` with one row;
 * ``oip-grpc``: ``ModelInfer`` with one ``[1, 20]`` FP64 tensor in ``raw_input_contents``,
   over one HTTP/2 connection (a gRPC channel), ``c`` calls in flight;
-* ``grpc-floor``: the same gRPC load on a bare ``grpc.aio`` server (uvloop) that answers
-  a fixed reply with no gateway behind it: what grpcio itself costs per call, the floor
-  under any gRPC server written with grpcio in Python.
+* ``grpc-floor`` and ``grpc-floor-threaded``: the same gRPC load on a bare grpcio server
+  (``grpc.aio`` on uvloop; the threaded ``grpc.server``) that answers a fixed reply with no
+  gateway behind it: what grpcio itself costs per call, the floor under any gRPC server
+  written with grpcio in Python;
+* ``http-floor``: the native route's load on a bare uvicorn app (httptools, uvloop, as
+  ``serve`` runs) answering a fixed reply: the same floor for the HTTP routes. The gRPC
+  floor against this one is the most any gRPC server in grpcio can gain on REST.
 
 The client (``--client h2load``, the default) is ``h2load``, nghttp2's C load generator,
 for every protocol: HTTP/1.1 keep-alive connections for REST, one HTTP/2 connection for
@@ -268,20 +272,49 @@ else:
     print("ready", flush=True)
     server.wait_for_termination()
 """
-#: the floor's answer as h2load receives it (the length-prefixed 3-byte message)
+HTTP_FLOOR = """
+import sys
+import uvicorn
+
+ANSWER = b'{"prediction": 0.5}'
+HEAD = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": HEAD})
+    await send({"type": "http.response.body", "body": ANSWER})
+
+print("ready", flush=True)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+            log_level="warning", access_log=False, lifespan="off")
+"""
+#: the gRPC floor's answer as h2load receives it (the length-prefixed 3-byte message)
 FLOOR_ANSWER_BYTES = 8
-FLOORS = {"grpc-floor": "aio", "grpc-floor-threaded": "threaded"}
+#: the bare servers: grpcio's two (fixed reply), and uvicorn's (what the HTTP routes run on)
+FLOORS = {"grpc-floor": "aio", "grpc-floor-threaded": "threaded", "http-floor": "http"}
 
 
 def start_floor(style: str) -> tuple[subprocess.Popen[str], int]:
-    """A bare grpcio server (``aio`` or ``threaded``) answering a fixed reply: its port."""
+    """A bare server answering a fixed reply (grpcio ``aio`` or ``threaded``, or uvicorn
+    ``http``, 1 process like ``serve --workers 1``): its process and port."""
     port = free_port()
+    script = HTTP_FLOOR if style == "http" else FLOOR
     proc = subprocess.Popen(
-        [sys.executable, "-c", FLOOR, str(port), style], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script, str(port), style], stdout=subprocess.PIPE, text=True
     )
     if proc.stdout is None or proc.stdout.readline().strip() != "ready":
         proc.kill()
-        raise SystemExit(f"the bare gRPC server ({style}) did not start")
+        raise SystemExit(f"the bare server ({style}) did not start")
+    if style == "http":  # "ready" comes before uvicorn binds: wait for the port
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
     return proc, port
 
 
@@ -358,10 +391,11 @@ class Points:
             self.floors[kind] = start_floor(FLOORS[kind])
         proc, port = self.floors[kind]
         cpu, switches = process_cpu_s(proc.pid), context_switches(proc.pid)
-        got = self.load(kind, port, conns, duration_s)
+        # the HTTP floor takes the native route's request
+        got = self.load("native" if kind == "http-floor" else kind, port, conns, duration_s)
         self._server_costs(got, proc.pid, cpu, switches)
         got["rows_per_model_call"] = 0.0  # no model
-        if self.client == "h2load":
+        if self.client == "h2load" and kind != "http-floor":
             answered = got.pop("data_bytes") // FLOOR_ANSWER_BYTES
             got["non_2xx"] += max(0, got["requests"] - answered)
         return got

@@ -3,17 +3,32 @@
 One ``modelward serve`` process (1 worker, gRPC on ``serving.grpc_port``) serves one
 endpoint: a GradientBoostingClassifier (``--trees`` trees, depth 3, 20 numeric inputs),
 micro-batching on (the default). Each point is closed-loop load for ``--duration`` seconds
-from this process, on 127.0.0.1, at concurrency 32 and 1:
+on 127.0.0.1, at concurrency 32 and 1:
 
 * ``native``: ``POST /v1/endpoints/bench/predict`` with ``{"inputs": {...}}`` — the limit
   the other protocols are held to (same validation, auth, metrics, prediction log);
 * ``oip-rest``: ``POST /v2/models/bench/infer``, one ``[1, 20]`` FP64 tensor (JSON);
 * ``mlflow``: ``POST /invocations``, ``dataframe_split`` with one row;
 * ``oip-grpc``: ``ModelInfer`` with one ``[1, 20]`` FP64 tensor in ``raw_input_contents``,
-  over one HTTP/2 channel (``grpc.aio`` at c=32; at c=1 the blocking client).
+  over one HTTP/2 connection (a gRPC channel), ``c`` calls in flight;
+* ``grpc-floor`` and ``grpc-floor-threaded``: the same gRPC load on a bare grpcio server
+  (``grpc.aio`` on uvloop; the threaded ``grpc.server``) that answers a fixed reply with no
+  gateway behind it: what grpcio itself costs per call, the floor under any gRPC server
+  written with grpcio in Python;
+* ``http-floor``: the native route's load on a bare uvicorn app (httptools, uvloop, as
+  ``serve`` runs) answering a fixed reply: the same floor for the HTTP routes. The gRPC
+  floor against this one is the most any gRPC server in grpcio can gain on REST.
 
-* ``grpc-floor``: the same gRPC load on a bare ``grpc.aio`` server (uvloop) that answers
-  a fixed reply with no gateway behind it: what grpcio itself costs per call.
+The client (``--client h2load``, the default) is ``h2load``, nghttp2's C load generator,
+for every protocol: HTTP/1.1 keep-alive connections for REST, one HTTP/2 connection for
+gRPC (``benchmarks/h2load_client.py``). One client in C keeps the ratios about the
+servers: the Python clients (``--client python``: ``benchmarks/http_load.py`` for REST,
+``grpc.aio`` or the blocking client for gRPC) differ several-fold in CPU per call and share
+the machine's cores with the server, so a gRPC-against-REST ratio measured with them holds
+the two clients' difference as well. h2load sees only HTTP statuses (a failed gRPC call
+still answers 200), so a gRPC point's errors are the calls the gateway did not count as
+answered 200 (its request counter), and before the first round one call through grpcio's
+client checks that the gRPC answer is the native route's prediction.
 
 Each point runs ``--rounds`` times, the order of the protocols rotated per round; the table
 shows the medians (the JSON keeps every round).
@@ -23,20 +38,18 @@ answered) is the steadiest figure on a shared machine. Two columns say where it 
 server's thread context switches per request (a hand-over between threads costs a switch
 or two, and on a busy machine each is dear) and the rows per model call (requests that
 arrive together share one call of the micro-batcher; one call of the benchmark's model
-costs about 0.2 ms whatever its rows). The REST rows share one client
-(``benchmarks/http_load.py``: asyncio streams, keep-alive); gRPC needs its own (``grpc.aio``), so the gRPC-vs-native ratio also holds the clients'
-difference. On a 2-core machine client and server share the CPU: compare rows of one run,
-and note the machine's load (printed) beside any number. Targets (issue 17): at c=32 each
-protocol >= 0.9x the native throughput with p99 <= 1.2x; gRPC p50 at c=1 below REST's.
+costs about 0.2 ms whatever its rows). On a 2-core machine client and server share the
+CPU: compare rows of one run, and note the machine's load (printed) beside any number.
+Targets (issue 17): at c=32 each protocol >= 0.9x the native throughput with p99 <= 1.2x;
+gRPC p50 at c=1 below REST's.
 
-    python benchmarks/protocols.py                     # ~1.5 minutes
+    python benchmarks/protocols.py                     # ~2 minutes
     python benchmarks/protocols.py --duration 5 --rounds 5 --trees 100
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -48,13 +61,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-sys.path.insert(0, str(HERE))  # the sibling module http_load
+sys.path.insert(0, str(HERE))  # the sibling modules
+from grpc_clients import INFER, check_answer, grpc_aio_load, grpc_sync_load, infer_request  # noqa: E402
+from h2load_client import available as h2load_available  # noqa: E402
+from h2load_client import grpc_frame, run_h2load  # noqa: E402
+from http_load import run_builtin  # noqa: E402
+
 N_FEATURES = 20
 NAMES = [f"f{i}" for i in range(N_FEATURES)]
 TICK = os.sysconf("SC_CLK_TCK")
@@ -137,16 +156,22 @@ def context_switches(pid: int) -> int:
     return total
 
 
-def batch_rows(base: str) -> tuple[float, float]:
-    """Rows scored and model calls made so far (the gateway's batch-size histogram)."""
+def gateway_counts(base: str) -> tuple[float, float, float]:
+    """Rows scored, model calls made and requests answered 200 so far (its metrics)."""
     import re
 
     import httpx
 
     text = httpx.get(f"{base}/metrics", timeout=10.0).text
-    total = sum(map(float, re.findall(r"modelward_gateway_batch_rows_sum\{[^}]*\} (\S+)", text)))
-    calls = sum(map(float, re.findall(r"modelward_gateway_batch_rows_count\{[^}]*\} (\S+)", text)))
-    return total, calls
+
+    def total(pattern: str) -> float:
+        return sum(map(float, re.findall(pattern, text)))
+
+    return (
+        total(r"modelward_gateway_batch_rows_sum\{[^}]*\} (\S+)"),
+        total(r"modelward_gateway_batch_rows_count\{[^}]*\} (\S+)"),
+        total(r'modelward_gateway_requests_total\{[^}]*status="200"[^}]*\} (\S+)'),
+    )
 
 
 def free_port() -> int:
@@ -211,152 +236,86 @@ def rest_bodies(values: list[float]) -> dict[str, tuple[str, bytes]]:
     }
 
 
-async def grpc_load(
-    port: int, token: str, values: list[float], conns: int, duration_s: float
-) -> dict[str, Any]:
-    import grpc
-
-    from modelward.serving.oip_proto import grpc_predict_v2_pb2 as pb
-
-    request = pb.ModelInferRequest(
-        model_name="bench",
-        inputs=[
-            pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP64", shape=[1, N_FEATURES])
-        ],
-        raw_input_contents=[np.asarray(values, dtype="<f8").tobytes()],
-    ).SerializeToString()
-    metadata = (("authorization", f"Bearer {token}"),)
-    latencies: list[float] = []
-    failed = 0
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
-        await infer(request, metadata=metadata)  # connect before the clock starts
-        stop_at = time.perf_counter() + duration_s
-
-        async def one() -> None:
-            nonlocal failed
-            while time.perf_counter() < stop_at:
-                t0 = time.perf_counter()
-                try:
-                    await infer(request, metadata=metadata)
-                except grpc.aio.AioRpcError:
-                    failed += 1
-                    continue
-                latencies.append(time.perf_counter() - t0)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(conns)))
-        elapsed = time.perf_counter() - began
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return (
-            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000.0
-            if latencies
-            else 0.0
-        )
-
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": pct(0.5),
-        "p99_ms": pct(0.99),
-        "requests": len(latencies),
-        "non_2xx": failed,
-        "client": "grpc.aio",
-    }
-
-
-def grpc_sync_load(port: int, token: str, values: list[float], duration_s: float) -> dict[str, Any]:
-    """One caller, blocking unary calls: gRPC's C core without an event loop in the way."""
-    import grpc
-
-    from modelward.serving.oip_proto import grpc_predict_v2_pb2 as pb
-
-    request = pb.ModelInferRequest(
-        model_name="bench",
-        inputs=[
-            pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP64", shape=[1, N_FEATURES])
-        ],
-        raw_input_contents=[np.asarray(values, dtype="<f8").tobytes()],
-    ).SerializeToString()
-    metadata = (("authorization", f"Bearer {token}"),)
-    latencies: list[float] = []
-    failed = 0
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
-        infer(request, metadata=metadata)
-        began = time.perf_counter()
-        stop_at = began + duration_s
-        while time.perf_counter() < stop_at:
-            t0 = time.perf_counter()
-            try:
-                infer(request, metadata=metadata)
-            except grpc.RpcError:
-                failed += 1
-                continue
-            latencies.append(time.perf_counter() - t0)
-        elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000.0 if latencies else 0.0,
-        "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000.0
-        if latencies
-        else 0.0,
-        "requests": len(latencies),
-        "non_2xx": failed,
-        "client": "grpc (blocking)",
-    }
-
-
 FLOOR = """
 import asyncio, sys
+from concurrent.futures import ThreadPoolExecutor
 import grpc
 
-async def main():
+def answer(request, context):
+    return b"\\x12\\x01" + b"1"  # a fixed, tiny ModelInferResponse
+
+async def answer_async(request, context):
+    return answer(request, context)
+
+def handlers(fn):
+    return (grpc.method_handlers_generic_handler(
+        "inference.GRPCInferenceService", {"ModelInfer": grpc.unary_unary_rpc_method_handler(fn)}
+    ),)
+
+async def serve_aio():
     server = grpc.aio.server()
-    async def answer(request, context):
-        return b"\\x12\\x01" + b"1"  # a fixed, tiny ModelInferResponse
-    handler = grpc.method_handlers_generic_handler(
-        "inference.GRPCInferenceService",
-        {"ModelInfer": grpc.unary_unary_rpc_method_handler(answer)},
-    )
-    server.add_generic_rpc_handlers((handler,))
+    server.add_generic_rpc_handlers(handlers(answer_async))
     server.add_insecure_port("127.0.0.1:" + sys.argv[1])
     await server.start()
     print("ready", flush=True)
     await server.wait_for_termination()
 
-import uvloop
-uvloop.install()
-asyncio.run(main())
+if sys.argv[2] == "aio":
+    import uvloop
+    uvloop.install()
+    asyncio.run(serve_aio())
+else:
+    server = grpc.server(ThreadPoolExecutor(64))
+    server.add_generic_rpc_handlers(handlers(answer))
+    server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+    server.start()
+    print("ready", flush=True)
+    server.wait_for_termination()
 """
+HTTP_FLOOR = """
+import sys
+import uvicorn
+
+ANSWER = b'{"prediction": 0.5}'
+HEAD = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": HEAD})
+    await send({"type": "http.response.body", "body": ANSWER})
+
+print("ready", flush=True)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+            log_level="warning", access_log=False, lifespan="off")
+"""
+#: the gRPC floor's answer as h2load receives it (the length-prefixed 3-byte message)
+FLOOR_ANSWER_BYTES = 8
+#: the bare servers: grpcio's two (fixed reply), and uvicorn's (what the HTTP routes run on)
+FLOORS = {"grpc-floor": "aio", "grpc-floor-threaded": "threaded", "http-floor": "http"}
 
 
-def grpc_floor(token: str, values: list[float], conns: int, duration_s: float) -> dict[str, Any]:
-    """The same gRPC load on a bare ``grpc.aio`` server with a fixed answer: grpcio's cost."""
+def start_floor(style: str) -> tuple[subprocess.Popen[str], int]:
+    """A bare server answering a fixed reply (grpcio ``aio`` or ``threaded``, or uvicorn
+    ``http``, 1 process like ``serve --workers 1``): its process and port."""
     port = free_port()
+    script = HTTP_FLOOR if style == "http" else FLOOR
     proc = subprocess.Popen(
-        [sys.executable, "-c", FLOOR, str(port)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script, str(port), style], stdout=subprocess.PIPE, text=True
     )
-    try:
-        if proc.stdout is None or proc.stdout.readline().strip() != "ready":
-            raise SystemExit("the bare gRPC server did not start")
-        before = process_cpu_s(proc.pid)
-        switches = context_switches(proc.pid)
-        if conns == 1:
-            got = grpc_sync_load(port, token, values, duration_s)
-        else:
-            got = asyncio.run(grpc_load(port, token, values, conns, duration_s))
-        got["server_cpu_us"] = (process_cpu_s(proc.pid) - before) / max(got["requests"], 1) * 1e6
-        got["switches_per_request"] = (context_switches(proc.pid) - switches) / max(
-            got["requests"], 1
-        )
-        got["rows_per_model_call"] = 0.0  # no model
-        return got
-    finally:
+    if proc.stdout is None or proc.stdout.readline().strip() != "ready":
         proc.kill()
-        proc.wait()
+        raise SystemExit(f"the bare server ({style}) did not start")
+    if style == "http":  # "ready" comes before uvicorn binds: wait for the port
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+    return proc, port
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -371,15 +330,106 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class Points:
+    """Runs one point (a protocol at a concurrency) with the chosen client, and measures
+    the server that answered it: CPU and context switches per request, rows per model
+    call, and the calls the gateway did not answer 200 (what h2load cannot see in gRPC)."""
+
+    def __init__(
+        self, client: str, base: str, grpc_port: int, token: str, values: list[float]
+    ) -> None:
+        self.client, self.base, self.grpc_port, self.token = client, base, grpc_port, token
+        self.bodies = rest_bodies(values)
+        self.infer = infer_request(values)
+        self.floors: dict[str, tuple[subprocess.Popen[str], int]] = {}
+
+    def load(self, kind: str, port: int, conns: int, duration_s: float) -> dict[str, Any]:
+        """Closed-loop load of ``kind`` on ``port`` (the HTTP port, or a gRPC one)."""
+        auth = {"authorization": f"Bearer {self.token}"}
+        if kind in self.bodies:
+            path, body = self.bodies[kind]
+            if self.client == "python":
+                return run_builtin(
+                    f"http://127.0.0.1:{port}", path, body, self.token, conns, duration_s
+                )
+            return run_h2load(
+                f"http://127.0.0.1:{port}{path}",
+                body,
+                {"content-type": "application/json", **auth},
+                concurrency=conns,
+                duration_s=duration_s,
+            )
+        if self.client == "python":
+            if conns == 1:
+                return grpc_sync_load(port, self.token, self.infer, duration_s)
+            return grpc_aio_load(port, self.token, self.infer, conns, duration_s)
+        return run_h2load(
+            f"http://127.0.0.1:{port}{INFER}",
+            grpc_frame(self.infer),
+            {"content-type": "application/grpc", "te": "trailers", **auth},
+            concurrency=conns,
+            duration_s=duration_s,
+            grpc=True,
+        )
+
+    def gateway(self, pid: int, kind: str, conns: int, duration_s: float) -> dict[str, Any]:
+        cpu, switches = process_cpu_s(pid), context_switches(pid)
+        rows, calls, ok = gateway_counts(self.base)
+        port = self.grpc_port if kind == "oip-grpc" else int(self.base.rsplit(":", 1)[1])
+        got = self.load(kind, port, conns, duration_s)
+        self._server_costs(got, pid, cpu, switches)
+        rows_after, calls_after, ok_after = gateway_counts(self.base)
+        got["rows_per_model_call"] = (rows_after - rows) / max(calls_after - calls, 1)
+        if kind == "oip-grpc" and self.client == "h2load":
+            # every call h2load finished must be one the gateway answered 200
+            got["non_2xx"] += max(0, got["requests"] - int(ok_after - ok))
+        got.pop("data_bytes", None)
+        return got
+
+    def floor(self, kind: str, conns: int, duration_s: float) -> dict[str, Any]:
+        if kind not in self.floors:
+            self.floors[kind] = start_floor(FLOORS[kind])
+        proc, port = self.floors[kind]
+        cpu, switches = process_cpu_s(proc.pid), context_switches(proc.pid)
+        # the HTTP floor takes the native route's request
+        got = self.load("native" if kind == "http-floor" else kind, port, conns, duration_s)
+        self._server_costs(got, proc.pid, cpu, switches)
+        got["rows_per_model_call"] = 0.0  # no model
+        if self.client == "h2load" and kind != "http-floor":
+            answered = got.pop("data_bytes") // FLOOR_ANSWER_BYTES
+            got["non_2xx"] += max(0, got["requests"] - answered)
+        return got
+
+    @staticmethod
+    def _server_costs(got: dict[str, Any], pid: int, cpu: float, switches: int) -> None:
+        answered = max(got["requests"], 1)
+        got["server_cpu_us"] = (process_cpu_s(pid) - cpu) / answered * 1e6
+        got["switches_per_request"] = (context_switches(pid) - switches) / answered
+
+    def close(self) -> None:
+        for proc, _ in self.floors.values():
+            proc.kill()
+            proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per point")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
     parser.add_argument("--trees", type=int, default=20, help="trees of the model")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 1])
+    parser.add_argument(
+        "--client",
+        choices=["h2load", "python"],
+        default="h2load",
+        help="h2load (C, every protocol) or this package's Python clients (see above)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "protocols.json")
     args = parser.parse_args()
-    from http_load import run_builtin
+    if args.client == "h2load" and not h2load_available():
+        raise SystemExit(
+            "h2load is not installed (apt-get install nghttp2-client), or use --client python"
+        )
 
     console = Console(width=150)  # the table stays whole when printed to a file
     values = np.random.default_rng(1).normal(size=N_FEATURES).round(6).tolist()
@@ -392,59 +442,53 @@ def main() -> None:
         log = work / "serve.log"
         proc = start(root, port, grpc_port, log)
         results: dict[str, dict[str, Any]] = {}
+        kinds = ["native", "oip-rest", "mlflow", "oip-grpc", *FLOORS]
 
         def order(item: tuple[str, Any]) -> tuple[int, int]:
             kind, c = item[0].split("@")
-            kinds = ["native", "oip-rest", "mlflow", "oip-grpc", "grpc-floor"]
             return (-int(c[1:]), kinds.index(kind))
 
+        round_loads: list[float] = []
+        points = Points(args.client, base, grpc_port, token, values)
         try:
             wait_ready(proc, base, log)
-            bodies = rest_bodies(values)
-            kinds = [*bodies, "oip-grpc"]
-            for path, body in bodies.values():
-                run_builtin(base, path, body, token, 4, 1.0)  # warm every route and the model
-            asyncio.run(grpc_load(grpc_port, token, values, 4, 1.0))
+            native = json.loads(
+                httpx.post(
+                    base + points.bodies["native"][0],
+                    content=points.bodies["native"][1],
+                    headers={"authorization": f"Bearer {token}"},
+                    timeout=30,
+                ).text
+            )
+            check_answer(grpc_port, token, points.infer, native["prediction"])
+            for kind in kinds:  # warm every route, the model and the floors
+                if kind in FLOORS:
+                    points.floor(kind, 4, 1.0)
+                else:
+                    points.gateway(proc.pid, kind, 4, 1.0)
             runs: dict[str, list[dict[str, Any]]] = {}
             for round_ in range(args.rounds):
+                round_loads.append(os.getloadavg()[0])
+                console.print(f"round {round_ + 1}: load average {round_loads[-1]:.2f} (1 min)")
                 for conns in args.concurrency:
                     # each round starts with another protocol: no kind always runs first
                     shift = round_ % len(kinds)
                     for kind in kinds[shift:] + kinds[:shift]:
-                        cpu_before = process_cpu_s(proc.pid)
-                        switches_before = context_switches(proc.pid)
-                        rows_before, calls_before = batch_rows(base)
-                        if kind == "oip-grpc" and conns == 1:
-                            got = grpc_sync_load(grpc_port, token, values, args.duration)
-                        elif kind == "oip-grpc":
-                            got = asyncio.run(
-                                grpc_load(grpc_port, token, values, conns, args.duration)
-                            )
+                        if kind in FLOORS:
+                            got = points.floor(kind, conns, args.duration)
                         else:
-                            path, body = bodies[kind]
-                            got = run_builtin(base, path, body, token, conns, args.duration)
-                        spent = process_cpu_s(proc.pid) - cpu_before
-                        answered = max(got["requests"], 1)
-                        got["server_cpu_us"] = spent / answered * 1e6
-                        switched = context_switches(proc.pid) - switches_before
-                        got["switches_per_request"] = switched / answered
-                        rows_after, calls_after = batch_rows(base)
-                        got["rows_per_model_call"] = (rows_after - rows_before) / max(
-                            calls_after - calls_before, 1
-                        )
+                            got = points.gateway(proc.pid, kind, conns, args.duration)
                         runs.setdefault(f"{kind}@c{conns}", []).append(got)
-            for conns in args.concurrency:
-                runs[f"grpc-floor@c{conns}"] = [
-                    grpc_floor(token, values, conns, args.duration) for _ in range(args.rounds)
-                ]
             results = {key: median_of(value) for key, value in sorted(runs.items(), key=order)}
         finally:
+            points.close()
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
     load_after = os.getloadavg()
 
     title = (
-        f"protocols, 1 worker, {args.trees} trees, median of {args.rounds} x {args.duration:g} s"
+        f"protocols, 1 worker, {args.trees} trees, median of {args.rounds} x {args.duration:g} s,"
+        f" client {args.client}"
     )
     table = Table(title=title)
     columns = (
@@ -497,6 +541,8 @@ def main() -> None:
         "trees": args.trees,
         "duration_s": args.duration,
         "rounds": args.rounds,
+        "client": args.client,
+        "load_average_rounds": round_loads,
         "load_average_before": load_before,
         "load_average_after": load_after,
         "cpus": os.cpu_count(),

@@ -163,7 +163,6 @@ def grpc_inference(gateway: Gateway) -> Service:
         settings.host,
         settings.grpc_port,
         settings.max_body_bytes,
-        threads=min(settings.max_concurrency, 256),
     )
 
 

@@ -1,8 +1,8 @@
 """The Open Inference Protocol v2 over gRPC: ``inference.GRPCInferenceService``.
 
 The service of the protocol's published ``grpc_predict_v2.proto`` (checked in beside this
-module, with its generated messages), served by grpc's threaded server, each call scored
-on the gateway's event loop (see :class:`GrpcInference` for why), on its own port
+module, with its generated messages), served by ``grpc.aio`` on the gateway's event loop
+(see :class:`GrpcInference` for why), on its own port
 (``serving.grpc_port``; 0 turns it off). ``ModelInfer`` goes through
 :meth:`~modelward.serving.gateway.Gateway.predict` like every REST protocol: the same
 token cache and callers, concurrency slots, validation, release routing, breakers,
@@ -21,15 +21,11 @@ there only, and KServe's read either.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 
@@ -54,7 +50,6 @@ from modelward.serving.runtime import EndpointRuntime
 __all__ = ["SERVICE", "GrpcDialect", "GrpcInference", "raw_elements", "request_from_proto"]
 
 _log = logging.getLogger("modelward.serving")
-T = TypeVar("T")
 SERVICE = "inference.GRPCInferenceService"
 _INFER_PATH = f"/{SERVICE}/ModelInfer"
 _CODES = {
@@ -260,143 +255,61 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-def _metadata(context: grpc.ServicerContext, key: str) -> str | None:
+def _metadata(context: grpc.aio.ServicerContext, *keys: str) -> list[str | None]:
+    """The values of ``keys`` in the call's metadata (None where absent), in one pass."""
+    found: list[str | None] = [None] * len(keys)
     for name, value in context.invocation_metadata() or ():
-        if name == key:
-            return value if isinstance(value, str) else value.decode("latin-1")
-    return None
-
-
-class _Call:
-    """One ``ModelInfer`` handed from its grpc thread to the loop; ``done`` is released
-    (the thread waiting on it wakes) when ``answer`` or ``error`` is set."""
-
-    __slots__ = ("answer", "authorization", "done", "error", "given_id", "request")
-
-    def __init__(self, request: Any, authorization: str | None, given_id: str | None) -> None:
-        self.request = request
-        self.authorization = authorization
-        self.given_id = given_id
-        self.answer: _Answer | None = None
-        self.error: BaseException | None = None
-        # a plain lock as a one-shot signal: one futex wake, where a Future's Condition
-        # and run_coroutine_threadsafe's chained futures cost several lock round trips
-        self.done = threading.Lock()
-        self.done.acquire()
+        if name in keys:
+            found[keys.index(name)] = value if isinstance(value, str) else value.decode("latin-1")
+    return found
 
 
 class GrpcInference:
-    """The gRPC port of one gateway (``gateway.attach(GrpcInference(gateway, ...))``),
-    served by grpc's threaded server; the calls are scored on the gateway's event loop.
+    """The gRPC port of one gateway (``gateway.attach(GrpcInference(gateway, ...))``):
+    ``grpc.aio``'s server on the gateway's own event loop.
 
-    grpc's C core reads and writes the HTTP/2 frames on its own threads, without the GIL;
-    a handler thread decodes the message and queues the call for the loop, where it takes
-    the same path as a REST request, and waits for the answer. The loop is woken once per
-    burst of calls (not once per call), and all the calls of a burst start in one loop
-    turn, so they share the endpoint's micro-batches as concurrent HTTP requests do.
-    Measured against ``grpc.aio`` on the same loop: fewer thread switches per call and
-    less server CPU (benchmarks/protocols.py). ``threads`` bounds the calls in flight
-    (each waits on a thread), like ``max_concurrency`` for HTTP.
+    Each call's handler is a coroutine on the loop, where it takes the same path as a REST
+    request; there is no thread of ours per call and no hand-over between threads and the
+    loop. Measured against grpcio's threaded server feeding the loop (which served the port
+    before), with one C client (h2load) for both: about 1.2x the calls per second at 32 in
+    flight, a lower p50 at 1, and half the context switches per call
+    (benchmarks/protocols.py, docs/serving.md).
 
     Shutdown (the gateway's lifespan shutdown, before the model workers stop): the port
-    stops taking calls, the calls in flight finish within ``graceful_timeout_s`` (then
-    grpc cancels them), and the handler threads are joined, so nothing of the port
-    outlives the gateway."""
+    stops taking calls, and the calls in flight finish within ``graceful_timeout_s`` (then
+    grpc cancels them)."""
 
-    def __init__(
-        self, gateway: Gateway, host: str, port: int, max_message_bytes: int, threads: int = 64
-    ) -> None:
+    def __init__(self, gateway: Gateway, host: str, port: int, max_message_bytes: int) -> None:
         self.gateway = gateway
         self.host = host
         self.port = port
         self.max_message_bytes = max_message_bytes
-        self.threads = threads
-        self._server: grpc.Server | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queued: deque[_Call] = deque()
-        self._queue_lock = threading.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         limit = self.max_message_bytes
-        self._executor = ThreadPoolExecutor(
-            max_workers=self.threads, thread_name_prefix="grpc-handler"
-        )
-        server = grpc.server(
-            self._executor,
+        server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
                 # every worker process of `modelward serve` listens on the same port
                 ("grpc.so_reuseport", 1),
-            ],
+            ]
         )
         server.add_generic_rpc_handlers((self._handlers(),))
         self.port = server.add_insecure_port(f"{self.host}:{self.port}")
-        server.start()
+        await server.start()
         self._server = server
         _log.info("gRPC inference on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
-        """Refuse new calls, let those in flight finish, then join the handler threads."""
-        server, executor = self._server, self._executor
-        self._server = self._executor = None
+        """Refuse new calls and let those in flight finish (within the grace)."""
+        server, self._server = self._server, None
         if server is not None:
-            # the loop keeps running while this waits: the calls in flight need it
-            stopped = server.stop(self.gateway.settings.graceful_timeout_s)
-            await asyncio.to_thread(stopped.wait)
-        if executor is not None:
-            await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)
-
-    def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        # the metadata calls: rare, so the plain (heavier) hand-over is fine
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def _score(self, call: _Call) -> _Answer:
-        """On a grpc thread: queue ``call`` for the loop and wait for its answer."""
-        loop = self._loop
-        assert loop is not None
-        with self._queue_lock:
-            first = not self._queued
-            self._queued.append(call)
-        if first:  # the loop is not yet woken for this burst
-            try:
-                loop.call_soon_threadsafe(self._start_queued)
-            except RuntimeError:  # the loop is closed: the gateway is gone
-                raise _Gone from None
-        call.done.acquire()
-        if call.error is not None:
-            raise call.error
-        assert call.answer is not None
-        return call.answer
-
-    def _start_queued(self) -> None:
-        """On the loop: start every queued call in this turn (they batch together)."""
-        with self._queue_lock:
-            calls = list(self._queued)
-            self._queued.clear()
-        for call in calls:
-            task = asyncio.create_task(self._run(call))
-            self._tasks.add(task)  # held until done: the loop keeps only weak references
-            task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, call: _Call) -> None:
-        try:
-            call.answer = await _score(
-                self.gateway, call.request, call.authorization, call.given_id
-            )
-        except BaseException as exc:  # cancelled at loop shutdown: the thread must wake
-            call.error = exc
-            if not isinstance(exc, Exception):
-                raise
-        finally:
-            call.done.release()
+            await server.stop(self.gateway.settings.graceful_timeout_s)
 
     def _handlers(self) -> grpc.GenericRpcHandler:
-        def unary(call: Callable[[Any, grpc.ServicerContext], Any], request: Any) -> Any:
+        def unary(call: Callable[[Any, Any], Awaitable[Any]], request: Any) -> Any:
             return grpc.unary_unary_rpc_method_handler(
                 call,
                 request_deserializer=request.FromString,
@@ -406,60 +319,49 @@ class GrpcInference:
         return grpc.method_handlers_generic_handler(
             SERVICE,
             {
-                "ServerLive": unary(
-                    lambda r, c: pb.ServerLiveResponse(live=True), pb.ServerLiveRequest
-                ),
-                "ServerReady": unary(
-                    lambda r, c: pb.ServerReadyResponse(
-                        ready=self.gateway.ready and not self.gateway.cache.failed
-                    ),
-                    pb.ServerReadyRequest,
-                ),
-                "ServerMetadata": unary(
-                    lambda r, c: pb.ServerMetadataResponse(**server_metadata()),
-                    pb.ServerMetadataRequest,
-                ),
+                "ServerLive": unary(self._live, pb.ServerLiveRequest),
+                "ServerReady": unary(self._ready, pb.ServerReadyRequest),
+                "ServerMetadata": unary(self._server_metadata, pb.ServerMetadataRequest),
                 "ModelReady": unary(self._model_ready, pb.ModelReadyRequest),
                 "ModelMetadata": unary(self._model_metadata, pb.ModelMetadataRequest),
+                # the answer is serialized by the dialect, on the scoring path
                 "ModelInfer": grpc.unary_unary_rpc_method_handler(
                     self._infer, request_deserializer=pb.ModelInferRequest.FromString
                 ),
             },
         )
 
-    def _model(self, request: Any, context: grpc.ServicerContext) -> EndpointRuntime:
+    async def _live(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerLiveResponse(live=True)
+
+    async def _ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerReadyResponse(ready=self.gateway.ready and not self.gateway.cache.failed)
+
+    async def _server_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerMetadataResponse(**server_metadata())
+
+    async def _model(self, request: Any, context: grpc.aio.ServicerContext) -> EndpointRuntime:
+        [authorization] = _metadata(context, "authorization")
         try:
-            return self._on_loop(
-                _find_model(self.gateway, request, _metadata(context, "authorization"))
-            )
+            return await _find_model(self.gateway, request, authorization)
         except ModelwardError as exc:
-            context.abort(_CODES.get(exc.http_status, grpc.StatusCode.INTERNAL), exc.message)
+            await context.abort(_CODES.get(exc.http_status, grpc.StatusCode.INTERNAL), exc.message)
             raise  # abort raises; this line tells the type checker so
 
-    def _model_ready(self, request: Any, context: grpc.ServicerContext) -> Any:
-        runtime = self._model(request, context)
+    async def _model_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        runtime = await self._model(request, context)
         return pb.ModelReadyResponse(ready=self.gateway.ready and runtime.unavailable is None)
 
-    def _model_metadata(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _metadata_response(self._model(request, context))
+    async def _model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return _metadata_response(await self._model(request, context))
 
-    def _infer(self, request: Any, context: grpc.ServicerContext) -> bytes:
-        call = _Call(
-            request, _metadata(context, "authorization"), _metadata(context, "x-request-id")
-        )
-        try:
-            answer = self._score(call)
-        except (_Gone, asyncio.CancelledError):
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the gateway is shutting down")
-            raise
+    async def _infer(self, request: Any, context: grpc.aio.ServicerContext) -> bytes:
+        authorization, given_id = _metadata(context, "authorization", "x-request-id")
+        answer = await _score(self.gateway, request, authorization, given_id)
         if answer.status != 200:
             code = _CODES.get(answer.status, grpc.StatusCode.INTERNAL)
-            context.abort(code, answer.body.decode("utf-8", "replace"))
+            await context.abort(code, answer.body.decode("utf-8", "replace"))
         return answer.body
-
-
-class _Gone(Exception):
-    """The gateway's loop is closed: the call cannot be scored."""
 
 
 async def _find_model(gateway: Gateway, request: Any, authorization: str | None) -> EndpointRuntime:

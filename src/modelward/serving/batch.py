@@ -46,7 +46,7 @@ import pyarrow as pa
 from modelward.errors import InputError
 from modelward.monitoring import PredictionSink
 from modelward.security import Permission, Principal
-from modelward.serving.batch_engines import EngineChoice, PartEngine, choose_engine
+from modelward.serving.batch_engines import EngineChoice, PartEngine, ProcessEngine, choose_engine
 from modelward.serving.batch_input import BatchInput, open_input
 from modelward.serving.batch_parts import (
     PartFeatures,
@@ -70,6 +70,8 @@ Progress = Callable[[int, int | None], None]
 
 _DEFAULT_ROWS = 65_536
 _STATE = "run.json"
+#: inputs whose parts the local engine's workers read themselves (by row group)
+_READ_BY_PART = frozenset({"parquet", "snapshot"})
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,7 @@ def batch_score(
 def _run_indexed(
     source: BatchInput,
     work: Path,
-    engine: RayEngine,
+    engine: RayEngine | ProcessEngine,
     batch_rows: int,
     strings: frozenset[str],
     on_progress: Progress | None,
@@ -426,7 +428,10 @@ def _run_parts(
     finished_before = {p.name for p in work.glob("part-*.parquet")}
     parts: dict[int, dict[str, Any]] = {}
     done = [0]
-    if isinstance(engine, RayEngine):
+    if isinstance(engine, RayEngine) or (
+        isinstance(engine, ProcessEngine) and source.kind in _READ_BY_PART
+    ):
+        # the workers read their own parts: no row goes through this process
         return _run_indexed(source, work, engine, batch_rows, strings, on_progress, resumed)
 
     def finished(part: dict[str, Any]) -> None:

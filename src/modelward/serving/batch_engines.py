@@ -22,20 +22,29 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pyarrow as pa
 
 from modelward.errors import InputError
+from modelward.serving.batch_input import BatchInput
 from modelward.serving.batch_parts import PartPlan, PartScorer
 
-__all__ = ["EngineChoice", "PartEngine", "choose_engine"]
+__all__ = ["EngineChoice", "PartEngine", "ProcessEngine", "choose_engine", "score_in_order"]
 
 OnDone = Callable[[dict[str, Any]], None]
 ENGINES = ("local", "ray")
+#: parts a worker of the local engine scores per task, at most
+_SLICE_PARTS = 4
 
 
 class PartEngine(Protocol):
@@ -92,13 +101,36 @@ def choose_engine(
     return EngineChoice(kind, workers, address)
 
 
+def score_in_order(
+    scorer: PartScorer,
+    parts: Iterable[tuple[int, pa.Table]],
+    *,
+    resumed: bool,
+    on_done: OnDone,
+) -> None:
+    """Score ``parts`` on this thread while the part before is written on another.
+
+    Arrow writes Parquet without the GIL, so a part's log lines and file are encoded while
+    the next part is read, checked and scored; parts are committed one after another in
+    their order, and at most two are held (the one scored, the one written).
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as writer:
+        written: Future[dict[str, Any]] | None = None
+        for index, table in parts:
+            scored = scorer.prepare(index, table)
+            if written is not None:
+                on_done(written.result())  # a write's error is raised here
+            written = writer.submit(scorer.commit, scored, dedupe_log=resumed)
+        if written is not None:
+            on_done(written.result())
+
+
 class InProcessEngine:
     def __init__(self, scorer: PartScorer) -> None:
         self.scorer = scorer
 
     def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
-        for index, table in parts:
-            on_done(self.scorer.score_part(index, table, dedupe_log=resumed))
+        score_in_order(self.scorer, parts, resumed=resumed, on_done=on_done)
 
 
 _worker: PartScorer | None = None
@@ -111,36 +143,101 @@ def _start_worker(plan: PartPlan) -> None:
     _worker = PartScorer.open(plan)
 
 
+def _orphaned() -> bool:
+    # the run's process was killed: a restarted run may be scoring these parts already,
+    # and an orphan writing beside it could log a row twice
+    return os.getppid() != _parent
+
+
 def _score_in_worker(index: int, table: pa.Table, dedupe: bool) -> dict[str, Any]:
     assert _worker is not None, "the worker's initializer did not run"
-    if os.getppid() != _parent:
-        # the run's process was killed: a restarted run may be scoring this part already,
-        # and an orphan writing beside it could log a row twice
+    if _orphaned():
         raise SystemExit(0)
     return _worker.score_part(index, table, dedupe_log=dedupe)
 
 
+def _score_slice_in_worker(
+    source: BatchInput, indices: list[int], strings: frozenset[str], dedupe: bool
+) -> list[dict[str, Any]]:
+    """Parts ``indices`` read by this worker from the input itself (their row groups)."""
+    worker = _worker
+    assert worker is not None, "the worker's initializer did not run"
+    rows = worker.plan.batch_rows
+    entries: list[dict[str, Any]] = []
+
+    def parts() -> Iterator[tuple[int, pa.Table]]:
+        for index in indices:
+            if _orphaned():
+                raise SystemExit(0)
+            yield index, source.read_part(index, rows, strings)
+
+    score_in_order(worker, parts(), resumed=dedupe, on_done=entries.append)
+    return entries
+
+
 class ProcessEngine:
-    """Parts scored by a pool of worker processes, at most two per worker in flight."""
+    """Parts scored by a pool of worker processes, at most two tasks per worker in flight.
+
+    An input that can be read by part (Parquet, a snapshot) is read by the workers
+    themselves, each a slice of parts in a row: only part numbers and manifest entries
+    travel between the processes. A CSV file or a query is read by the run's process, in
+    order, and each part is sent to a worker.
+    """
 
     def __init__(self, plan: PartPlan, workers: int) -> None:
         self.plan = plan
         self.workers = workers
 
-    def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
-        window = 2 * self.workers
-        pending: set[Future[dict[str, Any]]] = set()
-        with ProcessPoolExecutor(
+    def _pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(self.plan,),
-        ) as pool:
+        )
+
+    def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
+        window = 2 * self.workers
+        pending: set[Future[list[dict[str, Any]]]] = set()
+        with self._pool() as pool:
             try:
                 for index, table in parts:
                     while len(pending) >= window:
                         pending = _collect(pending, on_done)
-                    pending.add(pool.submit(_score_in_worker, index, table, resumed))
+                    pending.add(pool.submit(_as_list, index, table, resumed))
+                while pending:
+                    pending = _collect(pending, on_done)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+
+    def run_indices(
+        self,
+        source: BatchInput,
+        indices: list[int],
+        strings: frozenset[str],
+        *,
+        resumed: bool,
+        on_done: OnDone,
+    ) -> None:
+        """Score the parts numbered ``indices``, each worker reading its own slices."""
+        if not indices:
+            return
+        window = 2 * self.workers
+        # a few parts per task: each worker overlaps its writes with its scoring over a
+        # slice, and the slices stay small enough to share the tail of the run evenly
+        size = max(1, min(_SLICE_PARTS, len(indices) // window))
+        slices = [indices[i : i + size] for i in range(0, len(indices), size)]
+        pending: set[Future[list[dict[str, Any]]]] = set()
+        with self._pool() as pool:
+            try:
+                for chunk in slices:
+                    while len(pending) >= window:
+                        pending = _collect(pending, on_done)
+                    pending.add(
+                        pool.submit(_score_slice_in_worker, source, chunk, strings, resumed)
+                    )
                 while pending:
                     pending = _collect(pending, on_done)
             except BaseException:
@@ -149,8 +246,15 @@ class ProcessEngine:
                 raise
 
 
-def _collect(pending: set[Future[dict[str, Any]]], on_done: OnDone) -> set[Future[dict[str, Any]]]:
+def _as_list(index: int, table: pa.Table, dedupe: bool) -> list[dict[str, Any]]:
+    return [_score_in_worker(index, table, dedupe)]
+
+
+def _collect(
+    pending: set[Future[list[dict[str, Any]]]], on_done: OnDone
+) -> set[Future[list[dict[str, Any]]]]:
     done, rest = wait(pending, return_when=FIRST_COMPLETED)
     for future in done:
-        on_done(future.result())  # a worker's error is raised here, in the run's process
+        for entry in future.result():  # a worker's error is raised here, in the run's process
+            on_done(entry)
     return rest

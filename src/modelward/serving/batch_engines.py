@@ -31,6 +31,7 @@ from concurrent.futures import (
     wait,
 )
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -136,6 +137,9 @@ class InProcessEngine:
 _worker: PartScorer | None = None
 _parent = 0
 
+#: what a task tells a worker started before the run had an id: (run id, its folder)
+Run = tuple[str, Path]
+
 
 def _start_worker(plan: PartPlan) -> None:
     global _worker, _parent
@@ -143,74 +147,98 @@ def _start_worker(plan: PartPlan) -> None:
     _worker = PartScorer.open(plan)
 
 
-def _orphaned() -> bool:
-    # the run's process was killed: a restarted run may be scoring these parts already,
-    # and an orphan writing beside it could log a row twice
-    return os.getppid() != _parent
-
-
-def _score_in_worker(index: int, table: pa.Table, dedupe: bool) -> dict[str, Any]:
+def _scorer(run: Run) -> PartScorer:
     assert _worker is not None, "the worker's initializer did not run"
-    if _orphaned():
+    if os.getppid() != _parent:
+        # the run's process was killed: a restarted run may be scoring these parts
+        # already, and an orphan writing beside it could log a row twice
         raise SystemExit(0)
-    return _worker.score_part(index, table, dedupe_log=dedupe)
+    return _worker.for_run(*run)
+
+
+def _score_in_worker(run: Run, index: int, table: pa.Table, dedupe: bool) -> list[dict[str, Any]]:
+    return [_scorer(run).score_part(index, table, dedupe_log=dedupe)]
 
 
 def _score_slice_in_worker(
-    source: BatchInput, indices: list[int], strings: frozenset[str], dedupe: bool
+    run: Run, source: BatchInput, indices: list[int], strings: frozenset[str], dedupe: bool
 ) -> list[dict[str, Any]]:
     """Parts ``indices`` read by this worker from the input itself (their row groups)."""
-    worker = _worker
-    assert worker is not None, "the worker's initializer did not run"
-    rows = worker.plan.batch_rows
+    scorer = _scorer(run)
     entries: list[dict[str, Any]] = []
 
     def parts() -> Iterator[tuple[int, pa.Table]]:
         for index in indices:
-            if _orphaned():
-                raise SystemExit(0)
-            yield index, source.read_part(index, rows, strings)
+            _scorer(run)  # before each part: still the run's worker
+            yield index, source.read_part(index, scorer.plan.batch_rows, strings)
 
-    score_in_order(worker, parts(), resumed=dedupe, on_done=entries.append)
+    score_in_order(scorer, parts(), resumed=dedupe, on_done=entries.append)
     return entries
 
 
 class ProcessEngine:
     """Parts scored by a pool of worker processes, at most two tasks per worker in flight.
 
-    An input that can be read by part (Parquet, a snapshot) is read by the workers
-    themselves, each a slice of parts in a row: only part numbers and manifest entries
-    travel between the processes. A CSV file or a query is read by the run's process, in
-    order, and each part is sent to a worker.
+    The workers are started (:meth:`start`) as soon as the pinned model version is known,
+    so their start-up (imports, the model load) overlaps the run's own set-up (the
+    input's hash); the run's id and folder come with every task. An input that can be
+    read by part (Parquet, a snapshot) is read by the workers themselves, each a slice of
+    parts in a row: only part numbers and manifest entries travel between the processes.
+    A CSV file or a query is read by the run's process, in order, and each part is sent.
     """
 
     def __init__(self, plan: PartPlan, workers: int) -> None:
         self.plan = plan
         self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
 
-    def _pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+    def start(self) -> ProcessEngine:
+        pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(self.plan,),
         )
+        # the pool spawns a worker per task while none is idle: one no-op each starts
+        # every worker now, not when the run's first parts are submitted
+        for _ in range(self.workers):
+            pool.submit(os.getpid)
+        self._pool = pool
+        return self
 
-    def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
+    def bind(self, plan: PartPlan) -> ProcessEngine:
+        """The run the workers score for (its id and folder, known once the input is hashed)."""
+        self.plan = plan
+        return self
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _submit_all(self, tasks: Iterable[tuple[Any, ...]], on_done: OnDone) -> None:
+        if self._pool is None:
+            self.start()
+        pool = self._pool
+        assert pool is not None
         window = 2 * self.workers
         pending: set[Future[list[dict[str, Any]]]] = set()
-        with self._pool() as pool:
-            try:
-                for index, table in parts:
-                    while len(pending) >= window:
-                        pending = _collect(pending, on_done)
-                    pending.add(pool.submit(_as_list, index, table, resumed))
-                while pending:
+        try:
+            for task in tasks:
+                while len(pending) >= window:
                     pending = _collect(pending, on_done)
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+                pending.add(pool.submit(*task))
+            while pending:
+                pending = _collect(pending, on_done)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+    def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
+        run = (self.plan.run_id, self.plan.work)
+        tasks = ((_score_in_worker, run, index, table, resumed) for index, table in parts)
+        self._submit_all(tasks, on_done)
 
     def run_indices(
         self,
@@ -224,30 +252,15 @@ class ProcessEngine:
         """Score the parts numbered ``indices``, each worker reading its own slices."""
         if not indices:
             return
-        window = 2 * self.workers
+        run = (self.plan.run_id, self.plan.work)
         # a few parts per task: each worker overlaps its writes with its scoring over a
         # slice, and the slices stay small enough to share the tail of the run evenly
-        size = max(1, min(_SLICE_PARTS, len(indices) // window))
-        slices = [indices[i : i + size] for i in range(0, len(indices), size)]
-        pending: set[Future[list[dict[str, Any]]]] = set()
-        with self._pool() as pool:
-            try:
-                for chunk in slices:
-                    while len(pending) >= window:
-                        pending = _collect(pending, on_done)
-                    pending.add(
-                        pool.submit(_score_slice_in_worker, source, chunk, strings, resumed)
-                    )
-                while pending:
-                    pending = _collect(pending, on_done)
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
-
-
-def _as_list(index: int, table: pa.Table, dedupe: bool) -> list[dict[str, Any]]:
-    return [_score_in_worker(index, table, dedupe)]
+        size = max(1, min(_SLICE_PARTS, len(indices) // (4 * self.workers)))
+        tasks = (
+            (_score_slice_in_worker, run, source, indices[i : i + size], strings, resumed)
+            for i in range(0, len(indices), size)
+        )
+        self._submit_all(tasks, on_done)
 
 
 def _collect(

@@ -13,6 +13,8 @@ the part, and the redo finds the log lines already there by request id
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import time
 from collections.abc import Mapping
@@ -258,6 +260,16 @@ class PartScorer:
         else:
             raise InputError("a worker writes the workspace's prediction log: give a workspace")
         return cls(plan, model, features, sink)
+
+    def for_run(self, run_id: str, work: Path) -> PartScorer:
+        """This scorer (its model, features and sink) for the run ``run_id`` writing into
+        ``work``: a worker started before the run's id was known scores for it."""
+        if (run_id, work) == (self.run_id, self.plan.work):
+            return self
+        bound = copy.copy(self)
+        bound.plan = dataclasses.replace(self.plan, run_id=run_id, work=work)
+        bound.run_id = run_id
+        return bound
 
     def score_part(self, index: int, table: pa.Table, *, dedupe_log: bool) -> dict[str, Any]:
         """Score part ``index`` (the input's rows from ``index * batch_rows``) into place."""

@@ -320,9 +320,9 @@ def _convert(value: Any, kind: str) -> Any:
 def _column(table: pa.Table, name: str, kind: str) -> tuple[pa.Array, np.ndarray]:
     """``name`` as the schema's Arrow type, and which rows hold a valid value."""
     target = _TARGET[kind]
-    column = table.column(name).combine_chunks() if table.num_rows else table.column(name)
-    if isinstance(column, pa.ChunkedArray):
-        column = pa.array([], type=column.type)
+    chunked = table.column(name)
+    # one chunk (a part read whole): its array as it is, not a copy of it
+    column = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
     source = column.type
     fits = (
         source == target
@@ -348,10 +348,11 @@ def _column(table: pa.Table, name: str, kind: str) -> tuple[pa.Array, np.ndarray
             ok = _TARGET_CHECK[kind](v)
             values.append(v if ok else None)
         converted = pa.array(values, type=target)
-    valid = np.asarray(converted.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     if kind == "float" and len(converted):
-        finite = pc.is_finite(converted).to_numpy(zero_copy_only=False)
-        valid &= np.asarray(np.nan_to_num(finite, nan=0.0), dtype=bool)
+        # null where the value is: a null is not finite, so not valid
+        finite = pc.fill_null(pc.is_finite(converted), False)
+        return converted, np.asarray(finite.to_numpy(zero_copy_only=False), dtype=bool)
+    valid = np.asarray(converted.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     return converted, valid
 
 

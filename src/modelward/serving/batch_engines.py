@@ -1,15 +1,18 @@
 """Where a batch run's parts are scored: this process, processes of this machine, or Ray.
 
 Every engine runs the same :class:`~modelward.serving.batch_parts.PartScorer` on whole
-parts; only where it runs differs. The run's own process reads the input (in order,
-memory bounded by a few parts in flight), skips the parts a killed run had finished, and
-hands the rest to the engine; the engine calls ``on_done`` with each part's manifest entry
-as it lands, in any order (the manifest sorts them by index).
+parts; only where it runs differs. The run's own process skips the parts a killed run had
+finished and hands the rest to the engine, as tables it reads in order (memory bounded by
+a few parts in flight) or as part numbers whose rows the workers read themselves; the
+engine calls ``on_done`` with each part's manifest entry as it lands, in any order (the
+manifest sorts them by index).
 
-- ``local`` with one worker: in this process, part after part.
+- ``local`` with one worker: in this process, part after part, each written on a writer
+  thread while the next is scored (:func:`score_in_order`).
 - ``local`` with ``workers=N``: a pool of N worker processes (started with ``spawn``, so
   no lock or thread of this process is inherited half-held), each with its own loaded
-  model and prediction log connection, each writing its parts by rename.
+  model and prediction log connection, each reading its slices of a Parquet input and
+  writing its parts by rename (see :class:`ProcessEngine`).
 - ``ray``: the same scorer in Ray actors (see :mod:`modelward.serving.batch_ray`).
 
 A part a killed run was scoring may have some of its log lines written already; with

@@ -257,7 +257,7 @@ def batch_score(
     early = runner.kind == "local" and runner.processes
     if early and any(Path(output).glob("*/manifest.json")):
         early = False
-    workers = ProcessEngine(part_plan, runner.workers).start() if early else None
+    pool = ProcessEngine(part_plan, runner.workers).start() if early else None
     try:
         return _score_run(
             source.hashed(),
@@ -265,7 +265,7 @@ def batch_score(
             plan,
             part_plan,
             runner,
-            workers,
+            pool,
             loader,
             prediction_log,
             session,
@@ -274,8 +274,8 @@ def batch_score(
             began,
         )
     finally:
-        if workers is not None:
-            workers.close()
+        if pool is not None:
+            pool.close()
 
 
 def _score_run(

@@ -98,9 +98,7 @@ def prediction_table(
     n = inputs.num_rows
     hidden = set(pii)
     children = [
-        _constant(REDACTED, n, pa.string())
-        if name in hidden
-        else _one_array(inputs.column(name))
+        _constant(REDACTED, n, pa.string()) if name in hidden else _one_array(inputs.column(name))
         for name in inputs.column_names
     ]
     struct = (

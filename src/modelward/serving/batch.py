@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -46,7 +47,7 @@ import pyarrow as pa
 from modelward.errors import InputError
 from modelward.monitoring import PredictionSink
 from modelward.security import Permission, Principal
-from modelward.serving.batch_engines import EngineChoice, PartEngine, choose_engine
+from modelward.serving.batch_engines import EngineChoice, PartEngine, ProcessEngine, choose_engine
 from modelward.serving.batch_input import BatchInput, open_input
 from modelward.serving.batch_parts import (
     PartFeatures,
@@ -70,6 +71,8 @@ Progress = Callable[[int, int | None], None]
 
 _DEFAULT_ROWS = 65_536
 _STATE = "run.json"
+#: inputs whose parts the local engine's workers read themselves (by row group)
+_READ_BY_PART = frozenset({"parquet", "snapshot"})
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,8 @@ def batch_score(
         from modelward.session import resolve_session
 
         session = resolve_session(session)
-    source = open_input(session, input)
+    # hashed below, once the workers (if any) are starting: the hash reads the whole file
+    source = open_input(session, input, content_hash=False)
     plan = _target(session, target, source, actor, [c for c in (key, event_time) if c])
     spec = plan.spec
     if isinstance(spec.request, str):
@@ -235,6 +239,63 @@ def batch_score(
         loader = loader or MlflowModelLoader(session)
     # pinned here, once: a stage that moves mid-run does not change who scores the rest
     resolved = resolver.resolve(spec.model)
+    part_plan = PartPlan(
+        spec=spec,
+        resolved=resolved,
+        columns=columns,
+        run_id="",  # the run's, known once the input is hashed: see ProcessEngine.bind
+        key=key,
+        event_time=features.event_time,
+        batch_rows=batch_rows,
+        work=Path(),
+        workspace=session.workspace if session is not None else None,
+        loader=loader if explicit_loader else None,
+        catalog=features.catalog,
+    )
+    # the workers start now, their imports and model load beside the input's hash; unless
+    # an earlier run's output is there, which a rerun is skipped for (hashed first then)
+    early = runner.kind == "local" and runner.processes
+    if early and any(Path(output).glob("*/manifest.json")):
+        early = False
+    pool = ProcessEngine(part_plan, runner.workers).start() if early else None
+    try:
+        return _score_run(
+            source.hashed(),
+            spec,
+            plan,
+            part_plan,
+            runner,
+            pool,
+            loader,
+            prediction_log,
+            session,
+            output,
+            on_progress,
+            began,
+        )
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _score_run(
+    source: BatchInput,
+    spec: EndpointSpec,
+    plan: _Target,
+    part_plan: PartPlan,
+    runner: EngineChoice,
+    workers: ProcessEngine | None,
+    loader: ModelLoader,
+    prediction_log: PredictionSink | None,
+    session: Session | None,
+    output: str | Path,
+    on_progress: Progress | None,
+    began: float,
+) -> BatchResult:
+    """The run, once its input is hashed: skipped, resumed or scored into place."""
+    resolved = part_plan.resolved
+    key = part_plan.key
+    batch_rows = part_plan.batch_rows
     identity = {
         "input": source.content_hash,
         "model": resolved.name,
@@ -242,7 +303,7 @@ def batch_score(
         "uri": resolved.uri,
         "spec": spec.model_dump(mode="json"),
         "key": key,
-        "event_time": features.event_time,
+        "event_time": part_plan.event_time,
         "batch_rows": batch_rows,
     }
     digest = _digest(identity)
@@ -273,32 +334,19 @@ def batch_score(
             "input_kind": source.kind,
             "input_hash": source.content_hash,
             "key": key,
-            "event_time": features.event_time,
+            "event_time": part_plan.event_time,
             "batch_rows": batch_rows,
             "digest": digest,
         }
         _write_json(state_path, state)
 
-    part_plan = PartPlan(
-        spec=spec,
-        resolved=resolved,
-        columns=columns,
-        run_id=state["run_id"],
-        key=key,
-        event_time=features.event_time,
-        batch_rows=batch_rows,
-        work=work,
-        workspace=session.workspace if session is not None else None,
-        loader=loader if explicit_loader else None,
-        catalog=features.catalog,
-    )
+    part_plan = dataclasses.replace(part_plan, run_id=state["run_id"], work=work)
     if runner.processes:
         # the workers load the pinned version themselves; no model in this process
-        parts = _run_parts(
-            source, spec, work, runner.open(part_plan, None), batch_rows, on_progress, resumed
-        )
+        engine = workers.bind(part_plan) if workers is not None else runner.open(part_plan, None)
+        parts = _run_parts(source, spec, work, engine, batch_rows, on_progress, resumed)
     else:
-        model = loader.load(resolved, spec.output, columns)
+        model = loader.load(resolved, spec.output, part_plan.columns)
         sink = prediction_log
         opened_sink = False
         if sink is None:
@@ -307,6 +355,7 @@ def batch_score(
             assert session is not None
             sink = open_workspace_log(session)
             opened_sink = True
+        features = PartFeatures(session, spec, part_plan.catalog, part_plan.event_time)
         scorer = PartScorer(part_plan, model, features, sink)
         try:
             parts = _run_parts(
@@ -342,7 +391,7 @@ def batch_score(
 def _run_indexed(
     source: BatchInput,
     work: Path,
-    engine: RayEngine,
+    engine: RayEngine | ProcessEngine,
     batch_rows: int,
     strings: frozenset[str],
     on_progress: Progress | None,
@@ -426,7 +475,10 @@ def _run_parts(
     finished_before = {p.name for p in work.glob("part-*.parquet")}
     parts: dict[int, dict[str, Any]] = {}
     done = [0]
-    if isinstance(engine, RayEngine):
+    if isinstance(engine, RayEngine) or (
+        isinstance(engine, ProcessEngine) and source.kind in _READ_BY_PART
+    ):
+        # the workers read their own parts: no row goes through this process
         return _run_indexed(source, work, engine, batch_rows, strings, on_progress, resumed)
 
     def finished(part: dict[str, Any]) -> None:

@@ -1,15 +1,18 @@
 """Where a batch run's parts are scored: this process, processes of this machine, or Ray.
 
 Every engine runs the same :class:`~modelward.serving.batch_parts.PartScorer` on whole
-parts; only where it runs differs. The run's own process reads the input (in order,
-memory bounded by a few parts in flight), skips the parts a killed run had finished, and
-hands the rest to the engine; the engine calls ``on_done`` with each part's manifest entry
-as it lands, in any order (the manifest sorts them by index).
+parts; only where it runs differs. The run's own process skips the parts a killed run had
+finished and hands the rest to the engine, as tables it reads in order (memory bounded by
+a few parts in flight) or as part numbers whose rows the workers read themselves; the
+engine calls ``on_done`` with each part's manifest entry as it lands, in any order (the
+manifest sorts them by index).
 
-- ``local`` with one worker: in this process, part after part.
+- ``local`` with one worker: in this process, part after part, each written on a writer
+  thread while the next is scored (:func:`score_in_order`).
 - ``local`` with ``workers=N``: a pool of N worker processes (started with ``spawn``, so
   no lock or thread of this process is inherited half-held), each with its own loaded
-  model and prediction log connection, each writing its parts by rename.
+  model and prediction log connection, each reading its slices of a Parquet input and
+  writing its parts by rename (see :class:`ProcessEngine`).
 - ``ray``: the same scorer in Ray actors (see :mod:`modelward.serving.batch_ray`).
 
 A part a killed run was scoring may have some of its log lines written already; with
@@ -22,20 +25,30 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
 
 from modelward.errors import InputError
+from modelward.serving.batch_input import BatchInput
 from modelward.serving.batch_parts import PartPlan, PartScorer
 
-__all__ = ["EngineChoice", "PartEngine", "choose_engine"]
+__all__ = ["EngineChoice", "PartEngine", "ProcessEngine", "choose_engine", "score_in_order"]
 
 OnDone = Callable[[dict[str, Any]], None]
 ENGINES = ("local", "ray")
+#: parts a worker of the local engine scores per task, at most
+_SLICE_PARTS = 4
 
 
 class PartEngine(Protocol):
@@ -92,17 +105,43 @@ def choose_engine(
     return EngineChoice(kind, workers, address)
 
 
+def score_in_order(
+    scorer: PartScorer,
+    parts: Iterable[tuple[int, pa.Table]],
+    *,
+    resumed: bool,
+    on_done: OnDone,
+) -> None:
+    """Score ``parts`` on this thread while the part before is written on another.
+
+    Arrow writes Parquet without the GIL, so a part's log lines and file are encoded while
+    the next part is read, checked and scored; parts are committed one after another in
+    their order, and at most two are held (the one scored, the one written).
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as writer:
+        written: Future[dict[str, Any]] | None = None
+        for index, table in parts:
+            scored = scorer.prepare(index, table)
+            if written is not None:
+                on_done(written.result())  # a write's error is raised here
+            written = writer.submit(scorer.commit, scored, dedupe_log=resumed)
+        if written is not None:
+            on_done(written.result())
+
+
 class InProcessEngine:
     def __init__(self, scorer: PartScorer) -> None:
         self.scorer = scorer
 
     def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
-        for index, table in parts:
-            on_done(self.scorer.score_part(index, table, dedupe_log=resumed))
+        score_in_order(self.scorer, parts, resumed=resumed, on_done=on_done)
 
 
 _worker: PartScorer | None = None
 _parent = 0
+
+#: what a task tells a worker started before the run had an id: (run id, its folder)
+Run = tuple[str, Path]
 
 
 def _start_worker(plan: PartPlan) -> None:
@@ -111,46 +150,127 @@ def _start_worker(plan: PartPlan) -> None:
     _worker = PartScorer.open(plan)
 
 
-def _score_in_worker(index: int, table: pa.Table, dedupe: bool) -> dict[str, Any]:
+def _scorer(run: Run) -> PartScorer:
     assert _worker is not None, "the worker's initializer did not run"
     if os.getppid() != _parent:
-        # the run's process was killed: a restarted run may be scoring this part already,
-        # and an orphan writing beside it could log a row twice
+        # the run's process was killed: a restarted run may be scoring these parts
+        # already, and an orphan writing beside it could log a row twice
         raise SystemExit(0)
-    return _worker.score_part(index, table, dedupe_log=dedupe)
+    return _worker.for_run(*run)
+
+
+def _score_in_worker(run: Run, index: int, table: pa.Table, dedupe: bool) -> list[dict[str, Any]]:
+    return [_scorer(run).score_part(index, table, dedupe_log=dedupe)]
+
+
+def _score_slice_in_worker(
+    run: Run, source: BatchInput, indices: list[int], strings: frozenset[str], dedupe: bool
+) -> list[dict[str, Any]]:
+    """Parts ``indices`` read by this worker from the input itself (their row groups)."""
+    scorer = _scorer(run)
+    entries: list[dict[str, Any]] = []
+
+    def parts() -> Iterator[tuple[int, pa.Table]]:
+        for index in indices:
+            _scorer(run)  # before each part: still the run's worker
+            yield index, source.read_part(index, scorer.plan.batch_rows, strings)
+
+    score_in_order(scorer, parts(), resumed=dedupe, on_done=entries.append)
+    return entries
 
 
 class ProcessEngine:
-    """Parts scored by a pool of worker processes, at most two per worker in flight."""
+    """Parts scored by a pool of worker processes, at most two tasks per worker in flight.
+
+    The workers are started (:meth:`start`) as soon as the pinned model version is known,
+    so their start-up (imports, the model load) overlaps the run's own set-up (the
+    input's hash); the run's id and folder come with every task. An input that can be
+    read by part (Parquet, a snapshot) is read by the workers themselves, each a slice of
+    parts in a row: only part numbers and manifest entries travel between the processes.
+    A CSV file or a query is read by the run's process, in order, and each part is sent.
+    """
 
     def __init__(self, plan: PartPlan, workers: int) -> None:
         self.plan = plan
         self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
 
-    def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
-        window = 2 * self.workers
-        pending: set[Future[dict[str, Any]]] = set()
-        with ProcessPoolExecutor(
+    def start(self) -> ProcessEngine:
+        pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(self.plan,),
-        ) as pool:
-            try:
-                for index, table in parts:
-                    while len(pending) >= window:
-                        pending = _collect(pending, on_done)
-                    pending.add(pool.submit(_score_in_worker, index, table, resumed))
-                while pending:
+        )
+        # the pool spawns a worker per task while none is idle: one no-op each starts
+        # every worker now, not when the run's first parts are submitted
+        for _ in range(self.workers):
+            pool.submit(os.getpid)
+        self._pool = pool
+        return self
+
+    def bind(self, plan: PartPlan) -> ProcessEngine:
+        """The run the workers score for (its id and folder, known once the input is hashed)."""
+        self.plan = plan
+        return self
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _submit_all(self, tasks: Iterable[tuple[Any, ...]], on_done: OnDone) -> None:
+        if self._pool is None:
+            self.start()
+        pool = self._pool
+        assert pool is not None
+        window = 2 * self.workers
+        pending: set[Future[list[dict[str, Any]]]] = set()
+        try:
+            for task in tasks:
+                while len(pending) >= window:
                     pending = _collect(pending, on_done)
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+                pending.add(pool.submit(*task))
+            while pending:
+                pending = _collect(pending, on_done)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+    def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
+        run = (self.plan.run_id, self.plan.work)
+        tasks = ((_score_in_worker, run, index, table, resumed) for index, table in parts)
+        self._submit_all(tasks, on_done)
+
+    def run_indices(
+        self,
+        source: BatchInput,
+        indices: list[int],
+        strings: frozenset[str],
+        *,
+        resumed: bool,
+        on_done: OnDone,
+    ) -> None:
+        """Score the parts numbered ``indices``, each worker reading its own slices."""
+        if not indices:
+            return
+        run = (self.plan.run_id, self.plan.work)
+        # a few parts per task: each worker overlaps its writes with its scoring over a
+        # slice, and the slices stay small enough to share the tail of the run evenly
+        size = max(1, min(_SLICE_PARTS, len(indices) // (4 * self.workers)))
+        tasks = (
+            (_score_slice_in_worker, run, source, indices[i : i + size], strings, resumed)
+            for i in range(0, len(indices), size)
+        )
+        self._submit_all(tasks, on_done)
 
 
-def _collect(pending: set[Future[dict[str, Any]]], on_done: OnDone) -> set[Future[dict[str, Any]]]:
+def _collect(
+    pending: set[Future[list[dict[str, Any]]]], on_done: OnDone
+) -> set[Future[list[dict[str, Any]]]]:
     done, rest = wait(pending, return_when=FIRST_COMPLETED)
     for future in done:
-        on_done(future.result())  # a worker's error is raised here, in the run's process
+        for entry in future.result():  # a worker's error is raised here, in the run's process
+            on_done(entry)
     return rest

@@ -22,6 +22,7 @@ batch row is refused for exactly the reasons an online request would be.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -67,6 +68,13 @@ class BatchInput:
     num_rows: int | None
     #: the DuckDB query of a ``sql`` input (empty otherwise)
     query: str = ""
+
+    def hashed(self) -> BatchInput:
+        """This input with its content hash (a file opened with ``content_hash=False`` is
+        read whole for it here)."""
+        if self.content_hash:
+            return self
+        return dataclasses.replace(self, content_hash=_file_hash(self.path))
 
     def batches(self, rows: int, string_columns: frozenset[str]) -> Iterator[pa.Table]:
         """The input ``rows`` rows at a time (the last batch may be shorter).
@@ -206,9 +214,15 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_input(session: Session | None, source: str | Path) -> BatchInput:
+def open_input(
+    session: Session | None, source: str | Path, *, content_hash: bool = True
+) -> BatchInput:
     """The input ``source`` names: ``sql:QUERY``, an existing ``.parquet``/``.csv`` file,
-    else a snapshot."""
+    else a snapshot.
+
+    ``content_hash=False`` leaves a file's hash (its SHA-256, a read of the whole file) to
+    :meth:`BatchInput.hashed`, for a caller that has other work to do meanwhile.
+    """
     if isinstance(source, str) and source.startswith(SQL_PREFIX):
         return _open_query(source[len(SQL_PREFIX) :])
     path = Path(source)
@@ -222,12 +236,14 @@ def open_input(session: Session | None, source: str | Path) -> BatchInput:
             except (pa.ArrowInvalid, OSError) as exc:
                 raise InputError(f"{path}: not a Parquet file: {exc}", file=str(path)) from None
             names = meta.schema.to_arrow_schema().names
-            return BatchInput(str(path), "parquet", path, _file_hash(path), names, meta.num_rows)
+            digest = _file_hash(path) if content_hash else ""
+            return BatchInput(str(path), "parquet", path, digest, names, meta.num_rows)
         if suffix == ".csv":
             with path.open("rb") as head:
                 names = head.readline().decode("utf-8", "replace").strip().split(",")
             names = [n.strip('"') for n in names]
-            return BatchInput(str(path), "csv", path, _file_hash(path), names, None)
+            digest = _file_hash(path) if content_hash else ""
+            return BatchInput(str(path), "csv", path, digest, names, None)
         raise InputError(
             f"input {path}: expected a .parquet or .csv file (or a snapshot NAME@VERSION)",
             field="input",
@@ -304,9 +320,9 @@ def _convert(value: Any, kind: str) -> Any:
 def _column(table: pa.Table, name: str, kind: str) -> tuple[pa.Array, np.ndarray]:
     """``name`` as the schema's Arrow type, and which rows hold a valid value."""
     target = _TARGET[kind]
-    column = table.column(name).combine_chunks() if table.num_rows else table.column(name)
-    if isinstance(column, pa.ChunkedArray):
-        column = pa.array([], type=column.type)
+    chunked = table.column(name)
+    # one chunk (a part read whole): its array as it is, not a copy of it
+    column = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
     source = column.type
     fits = (
         source == target
@@ -332,10 +348,11 @@ def _column(table: pa.Table, name: str, kind: str) -> tuple[pa.Array, np.ndarray
             ok = _TARGET_CHECK[kind](v)
             values.append(v if ok else None)
         converted = pa.array(values, type=target)
-    valid = np.asarray(converted.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     if kind == "float" and len(converted):
-        finite = pc.is_finite(converted).to_numpy(zero_copy_only=False)
-        valid &= np.asarray(np.nan_to_num(finite, nan=0.0), dtype=bool)
+        # null where the value is: a null is not finite, so not valid
+        finite = pc.fill_null(pc.is_finite(converted), False)
+        return converted, np.asarray(finite.to_numpy(zero_copy_only=False), dtype=bool)
+    valid = np.asarray(converted.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     return converted, valid
 
 

@@ -13,6 +13,8 @@ the part, and the redo finds the log lines already there by request id
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import time
 from collections.abc import Mapping
@@ -38,7 +40,15 @@ if TYPE_CHECKING:
     from modelward.features import Catalog
     from modelward.session import Session
 
-__all__ = ["PartFeatures", "PartPlan", "PartScorer", "finished_part", "part_name", "write_parquet"]
+__all__ = [
+    "PartFeatures",
+    "PartPlan",
+    "PartScorer",
+    "ScoredPart",
+    "finished_part",
+    "part_name",
+    "write_parquet",
+]
 
 #: rows of the prediction log per table write (bounds the Python lists a sink builds)
 _LOG_CHUNK = 65_536
@@ -178,6 +188,20 @@ class PartFeatures:
         return self._lookup
 
 
+@dataclass(frozen=True)
+class ScoredPart:
+    """A part scored but not yet written: what :meth:`PartScorer.commit` writes."""
+
+    index: int
+    rows_in: int
+    rows_rejected: int
+    rejects: pa.Table
+    #: the part file's rows
+    output: pa.Table
+    #: the part's prediction log rows (None: every row was refused)
+    log: pa.Table | None
+
+
 def _row_range(good: pa.Table) -> str:
     """The input row numbers of ``good``, as a range for a message."""
     numbers = good.column("row_number")
@@ -237,9 +261,22 @@ class PartScorer:
             raise InputError("a worker writes the workspace's prediction log: give a workspace")
         return cls(plan, model, features, sink)
 
+    def for_run(self, run_id: str, work: Path) -> PartScorer:
+        """This scorer (its model, features and sink) for the run ``run_id`` writing into
+        ``work``: a worker started before the run's id was known scores for it."""
+        if (run_id, work) == (self.run_id, self.plan.work):
+            return self
+        bound = copy.copy(self)
+        bound.plan = dataclasses.replace(self.plan, run_id=run_id, work=work)
+        bound.run_id = run_id
+        return bound
+
     def score_part(self, index: int, table: pa.Table, *, dedupe_log: bool) -> dict[str, Any]:
         """Score part ``index`` (the input's rows from ``index * batch_rows``) into place."""
-        work = self.plan.work
+        return self.commit(self.prepare(index, table), dedupe_log=dedupe_log)
+
+    def prepare(self, index: int, table: pa.Table) -> ScoredPart:
+        """Part ``index`` checked and scored, nothing written yet (see :meth:`commit`)."""
         rows_in = table.num_rows
         first_row = index * self.plan.batch_rows
         checked = check_rows(table, self.request, self.schema, first_row, self.pii)
@@ -255,24 +292,36 @@ class PartScorer:
                 }
             )
             rejects = pa.concat_tables([rejects, extra.cast(rejects.schema)])
-        scored = self.score(good, dedupe_log=dedupe_log)
+        output, log = self._score(good)
         rejected = checked.rejected_rows + len({m[0] for m in missing})
-        if rejects.num_rows:
-            write_parquet(work / _rejects_name(index), rejects)
-        # the part's rename is the commit point: a run killed before it redoes the part
+        return ScoredPart(index, rows_in, rejected, rejects, output, log)
+
+    def commit(self, part: ScoredPart, *, dedupe_log: bool) -> dict[str, Any]:
+        """Write ``part``: its log lines and rejects, then the part file by rename.
+
+        The rename is the part's commit point: a run killed before it redoes the part, and
+        with ``dedupe_log`` (a resumed run) writes only the log lines not there yet.
+        """
+        work = self.plan.work
+        if part.log is not None:
+            self._write_log(part.log, dedupe_log)
+        index = part.index
+        if part.rejects.num_rows:
+            write_parquet(work / _rejects_name(index), part.rejects)
         name = part_name(index)
-        write_parquet(work / name, scored)
+        write_parquet(work / name, part.output)
         return {
             "index": index,
             "file": name,
-            "rows_in": rows_in,
-            "rows_scored": scored.num_rows,
-            "rows_rejected": rejected,
-            "rejects_file": _rejects_name(index) if rejects.num_rows else None,
+            "rows_in": part.rows_in,
+            "rows_scored": part.output.num_rows,
+            "rows_rejected": part.rows_rejected,
+            "rejects_file": _rejects_name(index) if part.rejects.num_rows else None,
             "resumed": False,
         }
 
-    def score(self, good: pa.Table, *, dedupe_log: bool) -> pa.Table:
+    def _score(self, good: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+        """The part file's table and the prediction log's (None: no row to log)."""
         n = good.num_rows
         started = time.perf_counter()
         if n:
@@ -304,44 +353,34 @@ class PartScorer:
                 "run_id": pa.repeat(pa.scalar(self.run_id, pa.string()), n),
             }
         )
-        if n:
-            self._log(good, numbers, scores, seconds * 1000 / n, dedupe_log)
-        return out
-
-    def _log(
-        self,
-        good: pa.Table,
-        numbers: pa.ChunkedArray,
-        scores: pa.Array,
-        latency_ms: float,
-        dedupe: bool,
-    ) -> None:
-        """The part's rows as table writes of the prediction log (no record per row)."""
+        if not n:
+            return out, None
         # by row number, not by key: a key may repeat (one customer at many event times),
-        # and the resumed part's lookup below must not mistake one row for another
+        # and a resumed part's lookup of its lines must not mistake one row for another
         ids = pc.binary_join_element_wise(
             f"{self.run_id}/", numbers.cast(pa.string()), ""
         ).combine_chunks()
-        inputs = good.select(self.logged)
-        if dedupe:  # a part a killed run was writing: its log lines may be there already
-            already = self.sink.find_request_ids(self.spec.name, ids.to_pylist())
-            if already:
-                known = pa.array(sorted(already), pa.string())
-                keep = pc.invert(pc.is_in(ids, value_set=known))
-                ids, scores, inputs = ids.filter(keep), scores.filter(keep), inputs.filter(keep)
-        if not len(ids):
-            return
-        table = prediction_table(
+        log = prediction_table(
             request_ids=ids,
             at_us=time.time_ns() // 1000,
             model=self.model.name,
             model_version=self.model.version,
-            inputs=inputs,
+            inputs=good.select(self.logged),
             predictions=scores,
-            latency_ms=latency_ms,
+            latency_ms=seconds * 1000 / n,
             mode="batch",
             pii=self.pii,
         )
+        return out, log
+
+    def _write_log(self, table: pa.Table, dedupe: bool) -> None:
+        """The part's rows as table writes of the prediction log (no record per row)."""
+        if dedupe:  # a part a killed run was writing: its log lines may be there already
+            ids = table.column("request_id")
+            already = self.sink.find_request_ids(self.spec.name, ids.to_pylist())
+            if already:
+                known = pa.array(sorted(already), pa.string())
+                table = table.filter(pc.invert(pc.is_in(ids, value_set=known)))
         for start in range(0, table.num_rows, _LOG_CHUNK):
             self.sink.write_table(self.spec.name, table.slice(start, _LOG_CHUNK))
 

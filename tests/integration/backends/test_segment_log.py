@@ -17,8 +17,12 @@ import pyarrow as pa
 import pytest
 
 from modelward.errors import ConfigError, StoreUnavailable
-from modelward.monitoring import PredictionRecord, open_prediction_sink
-from modelward.monitoring.predictions.locations import SegmentLocation, open_location
+from modelward.monitoring import PredictionRecord, open_prediction_sink, prediction_table
+from modelward.monitoring.predictions.locations import (
+    ROW_GROUP_ROWS,
+    SegmentLocation,
+    open_location,
+)
 from modelward.monitoring.predictions.segments import SegmentPredictionSink
 from tests import s3
 
@@ -90,6 +94,39 @@ def test_compaction_merges_batches_keeping_each_row_and_its_cursor(
     on = sink.read_window("churn", after=middle)
     assert on.column("request_id").to_pylist()[0] == "req-15" and on.num_rows == 25
     assert sink.count("churn") == 40
+
+
+def test_a_batch_of_a_whole_row_group_stays_a_segment_and_small_batches_still_merge(
+    tmp_path: Path,
+) -> None:
+    # a batch scoring part is written once: merging it would rewrite every row
+    location = open_location(str(tmp_path / "log"), tmp_path)
+    sink = SegmentPredictionSink(location, compact_files=3)
+    n = ROW_GROUP_ROWS
+    part = prediction_table(
+        request_ids=pa.array([f"run/{i}" for i in range(n)]),
+        at_us=T0,
+        model="churn",
+        model_version="3",
+        inputs=pa.table({"spend": pa.array(range(n), pa.float64())}),
+        predictions=pa.array([0.5] * n),
+        latency_ms=0.1,
+    )
+    sink.write([rec(i) for i in range(10)])
+    sink.write_table("churn", part)
+    sink.write([rec(10 + i) for i in range(10)])
+    sink.write([rec(20 + i) for i in range(10)])  # the third small batch: a compaction
+    sink.close()
+    assert len(batches(location)) == 2  # the part, and the first small batch beside it
+    assert len(merged(location)) == 1  # the two small batches after the part
+    reader = SegmentPredictionSink(location)
+    assert reader.count("churn") == n + 30
+    got = reader.read_window("churn").column("request_id").to_pylist()
+    assert got == [
+        *(f"req-{i}" for i in range(10)),
+        *(f"run/{i}" for i in range(n)),
+        *(f"req-{i}" for i in range(10, 30)),
+    ]
 
 
 def _reads_each_row_once(location: SegmentLocation) -> None:

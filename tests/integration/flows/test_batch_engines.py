@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -141,6 +142,28 @@ def test_worker_processes_score_the_same_parts_and_resume_after_a_crash(
     assert manifest["engine"] == {"kind": "local", "workers": 2, "address": None}
     assert manifest["model_version"] == "3"
     _check_against_one_process(session, result, source, tmp_path)
+
+
+@pytest.mark.slow
+def test_worker_processes_score_a_csv_read_by_the_run_and_a_parquet_read_by_themselves(
+    session: Session, source: Path, tmp_path: Path
+) -> None:
+    # Parquet: each worker reads its own slices of parts; CSV (not readable from the
+    # middle): the run reads it in order and sends each part. Either way, every row once
+    csv = tmp_path / "in.csv"
+    pa.csv.write_csv(pq.read_table(source), csv)
+    for path, out in ((source, tmp_path / "from-parquet"), (csv, tmp_path / "from-csv")):
+        result = _score(session, _models(), path, out, workers=2)
+        got = pq.read_table(sorted(result.output.glob("part-*.parquet")))
+        assert got["row_key"].to_pylist() == list(range(ROWS))
+        assert got["row_number"].to_pylist() == list(range(ROWS))
+        assert (result.rows_scored, result.parts) == (ROWS, ROWS // PART)
+    log = open_workspace_log(session)
+    try:
+        ids = [r.request_id for r in log.read("sums")]
+    finally:
+        log.close()
+    assert len(ids) == len(set(ids)) == 2 * ROWS  # two runs, each row logged once by each
 
 
 def _ray() -> Any:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelward.config import Workspace
-from modelward.errors import InputError
+from modelward.errors import InputError, StoreUnavailable
 from modelward.features import Catalog, Entity, Feature, FeatureView
 from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.serving import BatchResult, EndpointSpec, batch_score
@@ -283,6 +283,55 @@ def test_the_part_being_written_at_the_kill_is_logged_once(
     resumed, _ = _score(session, models, source, out, prediction_log=sink)
 
     assert resumed.resumed_parts == 4 and resumed.run_id == first.run_id
+    ids = [r.request_id for r in sink.read("sums")]
+    assert len(ids) == len(set(ids)) == ROWS
+
+
+class FailingLog(MemoryPredictionSink):
+    """The in-memory log, its ``fail_at``-th table write refused (the store went away)."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+        self.writes = 0
+
+    def write_table(self, endpoint: str, table: pa.Table) -> None:
+        self.writes += 1
+        if self.writes == self.fail_at:
+            raise StoreUnavailable("prediction log unreachable", store="memory")
+        super().write_table(endpoint, table)
+
+
+def test_a_log_write_failing_on_the_writer_thread_stops_the_run_and_the_rerun_logs_once(
+    session: Session, models: dict[str, ResolvedModel], tmp_path: Path
+) -> None:
+    """Parts are written on a writer thread while the next is scored: a write's error stops
+    the run in its caller, the parts before it stay committed, none after it is."""
+    source = _input(tmp_path / "in.parquet")
+    out = tmp_path / "out"
+    sink = FailingLog(fail_at=3)
+    done: list[int] = []
+
+    with pytest.raises(StoreUnavailable):
+        _score(
+            session,
+            models,
+            source,
+            out,
+            prediction_log=sink,
+            on_progress=lambda d, t: done.append(d),
+        )
+    assert done == [PART, 2 * PART]  # parts 0 and 1 committed, in order
+    (partial,) = out.iterdir()
+    assert sorted(p.name for p in partial.glob("part-*.parquet")) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
+
+    sink.fail_at = 0
+    resumed, _ = _score(session, models, source, out, prediction_log=sink)
+    assert (resumed.resumed_parts, resumed.rows_scored) == (2, ROWS)
+    assert _scores(resumed)["row_number"].to_pylist() == list(range(ROWS))
     ids = [r.request_id for r in sink.read("sums")]
     assert len(ids) == len(set(ids)) == ROWS
 

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from modelward import parquet
 
 __all__ = [
+    "ROW_GROUP_ROWS",
     "SegmentLocation",
     "at_range",
     "check_endpoint_url",
@@ -41,6 +42,8 @@ __all__ = [
 _SOURCES_KEY = b"modelward.compacted_from"
 #: the columns that never repeat: no dictionary for them (modelward/parquet.py)
 _UNIQUE = ("cursor", "request_id")
+#: rows of a segment's Parquet row groups (a batch part of 65,536 rows is one of them)
+ROW_GROUP_ROWS = 65_536
 
 #: environment variables whose values never appear in a message
 _CREDENTIAL_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
@@ -116,7 +119,7 @@ class SegmentLocation:
             # encoded whole first: a stream closed by an error while Parquet is written
             # would complete the upload, and a half object would become visible
             encoded = pa.BufferOutputStream()
-            parquet.write_table(table, encoded, unique=_UNIQUE, row_group_size=64_000)
+            parquet.write_table(table, encoded, unique=_UNIQUE, row_group_size=ROW_GROUP_ROWS)
             with self.fs.open_output_stream(target) as out:
                 out.write(encoded.getvalue())
             return
@@ -124,7 +127,7 @@ class SegmentLocation:
         self.fs.create_dir(self._key(endpoint), recursive=True)
         temporary = self._key(endpoint, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
         parquet.write_table(
-            table, temporary, unique=_UNIQUE, filesystem=self.fs, row_group_size=64_000
+            table, temporary, unique=_UNIQUE, filesystem=self.fs, row_group_size=ROW_GROUP_ROWS
         )
         os.replace(temporary, target)
 

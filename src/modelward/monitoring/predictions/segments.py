@@ -60,6 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.base import PredictionRecord
 from modelward.monitoring.predictions.locations import (
+    ROW_GROUP_ROWS,
     SegmentLocation,
     at_range,
     check_endpoint_url,
@@ -302,9 +303,12 @@ class SegmentPredictionSink:
     def _put_batch(self, endpoint: str, stem: str, table: pa.Table) -> None:
         name = batch_name(stem)
         self.location.put(endpoint, name, table)
-        if name not in self._rows:
+        settled = table.num_rows >= ROW_GROUP_ROWS  # never merged: see _compact
+        if name not in self._rows and not settled:
             self._pending[endpoint] = self._pending.get(endpoint, 0) + 1
         self._rows[name] = table.num_rows
+        if settled:
+            return
         if sum(t.num_rows for t in self._written.values()) + table.num_rows <= _CACHED_ROWS:
             self._written[name] = table
 
@@ -483,11 +487,15 @@ class SegmentPredictionSink:
         rows = 0
         for s in [*(s for s in live if s.writer == writer and not s.merged), None]:
             n = 0 if s is None else self._row_count(endpoint, s)
-            if s is None or rows + n > self._segment_rows:
+            # a batch of a whole row group or more (a batch scoring part) is settled:
+            # merged, its row groups would stay the same and a reader would save one file
+            # open, for a rewrite of every row (a batch run's log written twice)
+            settled = n >= ROW_GROUP_ROWS
+            if s is None or settled or rows + n > self._segment_rows:
                 if len(run) > 1:
                     merged += self._merge(endpoint, run)
                 run, rows = [], 0
-            if s is not None:
+            if s is not None and not settled:
                 run.append(s)
                 rows += n
         return merged

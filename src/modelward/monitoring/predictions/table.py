@@ -68,6 +68,11 @@ def _constant(value: Any, n: int, kind: pa.DataType) -> pa.Array:
     return pa.repeat(pa.scalar(value, kind), n)
 
 
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    """``column`` as one array: its only chunk as it is (no copy of a batch's inputs)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def prediction_table(
     *,
     request_ids: pa.Array | pa.ChunkedArray | Iterable[str],
@@ -93,9 +98,7 @@ def prediction_table(
     n = inputs.num_rows
     hidden = set(pii)
     children = [
-        _constant(REDACTED, n, pa.string())
-        if name in hidden
-        else inputs.column(name).combine_chunks()
+        _constant(REDACTED, n, pa.string()) if name in hidden else _one_array(inputs.column(name))
         for name in inputs.column_names
     ]
     struct = (

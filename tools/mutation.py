@@ -46,19 +46,24 @@ MODULES: dict[str, list[str]] = {
     "data.validation": ["tests/unit/data/test_validation.py", "tests/unit/data/test_properties.py"],
     "features.offline": [
         "tests/unit/features/test_offline.py",
+        "tests/unit/features/test_offline_records.py",
         "tests/unit/features/test_offline_property.py",
         "tests/unit/features/test_ttl_edges.py",
     ],
     "features.sources": [
+        "tests/unit/features/test_sources.py",
         "tests/unit/features/test_offline.py",
+        "tests/unit/features/test_offline_records.py",
         "tests/unit/features/test_materialization.py",
     ],
     "features.lookup": [
+        "tests/unit/features/test_lookup.py",
         "tests/unit/features/test_definitions_and_lookup.py",
         "tests/unit/features/test_ttl_edges.py",
     ],
     "features.materialization": [
         "tests/unit/features/test_materialization.py",
+        "tests/unit/features/test_materialization_records.py",
         "tests/integration/flows/test_features_materialize.py",
     ],
     "registry.approvals": ["tests/unit/registry/test_approvals.py"],
@@ -98,8 +103,16 @@ MODULES: dict[str, list[str]] = {
 }
 
 # pytest options for every mutant run: the Postgres half of the backend matrix doubles
-# the time and the dialect-specific lines are few; they are listed as not covered here
-PYTEST_ARGS = ["-p", "no:cacheprovider", "-m", "not postgres and not redis", "-q"]
+# the time and the dialect-specific lines are few; they are listed as not covered here.
+# The hypothesis profile (tests/conftest.py) skips shrinking a failing property's example.
+PYTEST_ARGS = [
+    "-p",
+    "no:cacheprovider",
+    "-m",
+    "not postgres and not redis",
+    "-q",
+    "--hypothesis-profile=mutation",
+]
 
 
 @dataclass

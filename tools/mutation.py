@@ -44,10 +44,11 @@ MODULES: dict[str, list[str]] = {
     ],
     "data.contracts": ["tests/unit/data/test_contracts.py", "tests/unit/data/test_properties.py"],
     "data.validation": ["tests/unit/data/test_validation.py", "tests/unit/data/test_properties.py"],
+    # the point-in-time property test is left out: it alone took 16 of the 22 s each
+    # surviving mutant costs, and the examples beside it pin the edges it reaches
     "features.offline": [
         "tests/unit/features/test_offline.py",
         "tests/unit/features/test_offline_records.py",
-        "tests/unit/features/test_offline_property.py",
         "tests/unit/features/test_ttl_edges.py",
     ],
     "features.sources": [

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -25,6 +26,7 @@ from modelward.features import (
     Feature,
     FeatureView,
     SnapshotSource,
+    on_demand,
     resolve_inputs,
     training_set,
 )
@@ -197,13 +199,13 @@ def test_batches_stream_in_spine_order_with_row_numbers_across_batches(
         assert table.column("trips").to_pylist() == [0, 21, 5, 21, 0]
         assert table.column("trips_per_km").to_pylist() == [0.0, 21.0, 5.0, 21.0, 0.0]
         assert table.equals(ts.to_arrow())
-    bad = spine([1, 1, 2, 2, 1], [hours(2), hours(3), hours(3), hours(3.5), hours(4)])
+    bad = spine([1, 1, 1, 2, 1], [hours(2), hours(3), hours(3.5), hours(3.5), hours(4)])
     bad = bad.append_column("km", pa.array([1.0, 1.0, 1.0, 0.0, 1.0]))
     with (
         training_set(bad, ["trips_per_km"], catalog=catalog) as ts,
         pytest.raises(InputError) as info,
     ):
-        list(ts.batches(rows=2))
+        list(ts.batches(rows=1))
     # the failing row is numbered in the whole spine, not in its batch
     assert "failed on row 3 ({'driver_id': 2})" in info.value.message
     assert info.value.details["row"] == 3
@@ -214,8 +216,8 @@ def test_plain_batches_and_parquet_need_no_on_demand_pass(tmp_path: Path, catalo
     with training_set(s, ["driver_stats:trips", "driver_stats:city"], catalog=catalog) as ts:
         assert [b.num_rows for b in ts.batches(rows=2)] == [2, 1]
         expected = ts.to_arrow()
-        out = ts.to_parquet(tmp_path / "deep" / "train.parquet")
-    assert out == (tmp_path / "deep" / "train.parquet").resolve()
+        out = ts.to_parquet(tmp_path / "two" / "deep" / "train.parquet")
+    assert out == (tmp_path / "two" / "deep" / "train.parquet").resolve()
     assert pq.read_table(out).equals(expected)
     assert expected.column("trips").to_pylist() == [0, 21, None]
     assert sorted(p.name for p in out.parent.iterdir()) == ["train.parquet"]  # no temporary left
@@ -261,7 +263,37 @@ def test_an_empty_spine_gives_an_empty_set_with_every_column(
             ]
         )
         assert [b.num_rows for b in batches] == [0]
+        if len(features) == 2:
+            assert got.schema.field("trips_per_km").type == pa.float64()
     assert got.schema.field("city").type == pa.string()
+
+
+def test_an_on_demand_function_is_not_called_for_an_empty_spine(stats_view: FeatureView) -> None:
+    @on_demand(inputs=[stats_view], outputs=[Feature("first_trips", "int64")])
+    def first_trips(table: pa.Table) -> dict[str, pa.Array]:
+        if table.num_rows == 0:
+            raise AssertionError("called with no rows")
+        return {"first_trips": table["trips"]}
+
+    catalog = Catalog([stats_view, first_trips])
+    with training_set(spine([], []), ["first_trips"], catalog=catalog) as ts:
+        got = ts.to_arrow()
+    assert got.num_rows == 0
+    assert got.schema.field("first_trips").type == pa.int64()  # the declared type, not null
+
+
+def test_request_fields_are_cast_before_the_function_sees_them(stats_view: FeatureView) -> None:
+    @on_demand(
+        inputs=[stats_view],
+        request=[Feature("km", "float64")],
+        outputs=[Feature("half_km", "float64")],
+    )
+    def half_km(table: pa.Table) -> dict[str, pa.Array]:
+        return {"half_km": pc.divide(table["km"], 2)}  # integer division on integers
+
+    catalog = Catalog([stats_view, half_km])
+    with training_set(spine([1], [hours(2)], km=[5]), ["half_km"], catalog=catalog) as ts:
+        assert ts.to_arrow().column("half_km").to_pylist() == [2.5]
 
 
 def test_request_fields_reach_the_function_as_their_declared_type(catalog: Catalog) -> None:
@@ -402,3 +434,19 @@ def test_a_parquet_spine_without_statistics_is_still_checked(
     pq.write_table(spine([1, 2], [hours(2), hours(3)]), clean, write_statistics=False)
     with training_set(clean, ["driver_stats:trips"], catalog=catalog) as ts:
         assert ts.to_arrow().column("trips").to_pylist() == [21, 0]
+
+
+def test_without_a_catalog_the_workspace_definitions_are_read(sqlite_workspace: Workspace) -> None:
+    root = sqlite_workspace.root
+    write_stats(root / "stats.parquet")
+    (root / "features.py").write_text(
+        "from modelward.features import Entity, Feature, FeatureView\n"
+        "stats = FeatureView('stats', entities=[Entity('driver', 'driver_id')],\n"
+        "    source='stats.parquet', features=[Feature('trips', 'int64')])\n"
+    )
+    with Session(sqlite_workspace) as session:
+        got = resolve_inputs(["stats:trips"], session=session)
+        assert got["views"]["stats"]["source"] == str(root / "stats.parquet")
+        assert got["snapshots"] == {}
+        with training_set(spine([2], [hours(1)]), ["stats:trips"], session=session) as ts:
+            assert ts.to_arrow().column("trips").to_pylist() == [5]

@@ -394,15 +394,17 @@ def test_a_custom_timestamp_column_is_used_and_named(catalog: Catalog) -> None:
 
 
 def test_duplicate_rows_are_refused_whole_or_allowed(catalog: Catalog) -> None:
-    s = spine([1, 2, 1, 1], [hours(2), hours(2), hours(2), hours(2)])
+    # driver 2 three times (rows 0, 3, 4), driver 1 twice (rows 1, 2): the group with the
+    # first row is named, by its first and last row and its size
+    s = spine([2, 1, 1, 2, 2], [hours(2)] * 5)
     err = _refusal(catalog, s, ["driver_stats:trips"])
     assert err.message == (
-        "spine rows 0 and 3 (of 3) have the same entity keys and 'event_timestamp'; they "
+        "spine rows 0 and 4 (of 3) have the same entity keys and 'event_timestamp'; they "
         "would get the same features: drop duplicates, or pass allow_duplicates=True"
     )
     assert err.details == {"row": 0}
     with training_set(s, ["driver_stats:trips"], catalog=catalog, allow_duplicates=True) as ts:
-        assert ts.to_arrow().column("trips").to_pylist() == [21, 5, 21, 21]
+        assert ts.to_arrow().column("trips").to_pylist() == [5, 21, 21, 5, 5]
     # the same key at another time, or another key at the same time, is no duplicate
     ok = spine([1, 1, 2], [hours(2), hours(3), hours(2)])
     with training_set(ok, ["driver_stats:trips"], catalog=catalog) as ts:
@@ -410,17 +412,22 @@ def test_duplicate_rows_are_refused_whole_or_allowed(catalog: Catalog) -> None:
 
 
 @pytest.mark.parametrize("as_file", [False, True], ids=["table", "parquet"])
+@pytest.mark.parametrize("row", [0, 2], ids=["first row group", "last row group"])
 def test_a_spine_row_without_time_is_refused_by_number(
-    tmp_path: Path, catalog: Catalog, as_file: bool
+    tmp_path: Path, catalog: Catalog, as_file: bool, row: int
 ) -> None:
-    s = spine([1, 2, 1], [hours(1), hours(2), None])  # type: ignore[list-item]
+    times: list[datetime | None] = [hours(1), hours(2), hours(3)]
+    times[row] = None
+    s = spine([1, 2, 1], times)  # type: ignore[arg-type]
     given: object = s
     if as_file:
         given = tmp_path / "spine.parquet"
-        pq.write_table(s, given, row_group_size=1)  # the null sits in the last row group
+        pq.write_table(s, given, row_group_size=1)  # one row group a row: counts add up
     err = _refusal(catalog, given, ["driver_stats:trips"])
-    assert err.message == "spine row 2 has no timestamp in 'event_timestamp'; every row needs one"
-    assert err.details == {"column": "event_timestamp", "row": 2}
+    assert err.message == (
+        f"spine row {row} has no timestamp in 'event_timestamp'; every row needs one"
+    )
+    assert err.details == {"column": "event_timestamp", "row": row}
 
 
 def test_a_parquet_spine_without_statistics_is_still_checked(
@@ -450,3 +457,107 @@ def test_without_a_catalog_the_workspace_definitions_are_read(sqlite_workspace: 
         assert got["snapshots"] == {}
         with training_set(spine([2], [hours(1)]), ["stats:trips"], session=session) as ts:
             assert ts.to_arrow().column("trips").to_pylist() == [5]
+
+
+class _ArrowFrame:
+    """A frame that is not pandas but hands out Arrow, as polars does (``to_arrow``)."""
+
+    def __init__(self, table: object) -> None:
+        self._table = table
+
+    def to_arrow(self) -> object:
+        return self._table
+
+
+class _DatasetLike(_ArrowFrame):
+    """``to_arrow`` beside ``to_pandas_dataframe``: an Azure-ML-like dataset, not a frame."""
+
+    def to_pandas_dataframe(self) -> object:
+        return None
+
+
+class _ColumnsOnly(_ArrowFrame):
+    columns = ("driver_id",)
+
+
+def test_a_frame_with_to_arrow_is_read_as_arrow(catalog: Catalog) -> None:
+    frame = _ArrowFrame(spine([1, 2], [hours(2), hours(3)]))
+    with training_set(frame, ["driver_stats:trips"], catalog=catalog) as ts:
+        assert ts.to_arrow().column("trips").to_pylist() == [21, 0]
+    for other in (
+        _DatasetLike(spine([1], [hours(2)])),
+        _ArrowFrame("not a table"),
+        _ColumnsOnly("not a table"),
+    ):
+        err = _refusal(catalog, other, ["driver_stats:trips"])
+        assert err.message.startswith(f"spine of type {type(other).__name__} is not supported")
+
+
+def test_two_views_giving_the_same_feature_name_clash_by_name(
+    catalog: Catalog, stats_view: FeatureView
+) -> None:
+    twin = FeatureView(
+        "twin",
+        entities=stats_view.entities,
+        source=stats_view.source,
+        features=[Feature("trips", "int64")],
+    )
+    both = Catalog([stats_view, twin])
+    err = _refusal(both, spine([1], [hours(2)]), ["driver_stats:trips", "twin:trips"])
+    assert err.message == (
+        "output column 'trips' of twin:trips clashes with driver_stats:trips; "
+        "pass full_names=True to name columns view__feature"
+    )
+
+
+def test_composite_keys_join_on_every_key(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.parquet"
+    ts_type = pa.timestamp("us", "UTC")
+    pq.write_table(
+        pa.table(
+            {
+                "driver_id": pa.array([1, 1, 2], pa.int64()),
+                "zone": ["a", "b", "a"],
+                "event_timestamp": pa.array([hours(1)] * 3, ts_type),
+                "trips": pa.array([10, 20, 30], pa.int64()),
+            }
+        ),
+        path,
+    )
+    view = FeatureView(
+        "pairs",
+        entities=[Entity("driver", "driver_id"), Entity("zone", "zone")],
+        source=str(path),
+        features=[Feature("trips", "int64")],
+    )
+    s = pa.table(
+        {
+            "driver_id": pa.array([1, 1, 2, 2], pa.int64()),
+            "zone": ["b", "a", "a", "b"],
+            "event_timestamp": pa.array([hours(2)] * 4, ts_type),
+        }
+    )
+    with training_set(s, ["pairs:trips"], catalog=Catalog([view])) as result:
+        assert result.to_arrow().column("trips").to_pylist() == [20, 10, 30, None]
+
+
+def test_an_input_view_without_a_content_hash_records_none(stats_view: FeatureView) -> None:
+    sql = FeatureView(
+        "sql_stats",
+        entities=stats_view.entities,
+        source=f"SELECT driver_id, event_timestamp, trips FROM read_parquet('{stats_view.source}')",
+        features=[Feature("trips", "int64")],
+    )
+
+    @on_demand(inputs=[sql], outputs=[Feature("double", "int64")])
+    def double(table: pa.Table) -> dict[str, pa.Array]:
+        return {"double": pc.multiply(table["trips"], 2)}
+
+    with training_set(spine([2], [hours(3)]), [double], catalog=Catalog([sql, double])) as ts:
+        assert ts.to_arrow().column("double").to_pylist() == [0]
+        # a SQL source has no content hash: neither view claims one
+        assert ts.lineage == (
+            FeatureViewUse("double", double.definition_hash, ()),
+            FeatureViewUse("sql_stats", sql.definition_hash, ()),
+        )
+        assert ts.datasets == ()

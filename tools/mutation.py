@@ -338,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--survivors",
         action="store_true",
-        help="rerun only the mutants that survived the module's last run (after adding tests); "
-        "the score is the module's, over every mutant",
+        help="rerun only the mutants that survived the module's last run (after adding tests), "
+        "and those it left unjudged; the score is the module's, over every mutant",
     )
     args = parser.parse_args(argv)
 
@@ -375,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.survivors:
             saved = WORK / module / _STATUSES
             last = json.loads(saved.read_text()) if saved.exists() else _results(WORK / module)
-            names = sorted(n for n, status in last.items() if status in ("survived", "no tests"))
+            # "not checked": left unjudged by a run that ran out of its --budget-s
+            retest = ("survived", "no tests", "not checked")
+            names = sorted(n for n, status in last.items() if status in retest)
             if not names:
                 print(f"{module}: no survivors of a last run to retest")
                 continue

@@ -7,13 +7,23 @@ statuses); each is compared whole here, for fresh, expired and missing entities 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
 
 from modelward.errors import InputError
-from modelward.features import Catalog, Entity, Feature, FeatureLookup, FeatureView, Record
+from modelward.features import (
+    Catalog,
+    Entity,
+    Feature,
+    FeatureLookup,
+    FeatureView,
+    OnlineResult,
+    Record,
+)
+from modelward.features.catalog import FeatureRef, Selection
 from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.packing import entity_key, pack, to_us
 from tests.unit.features.conftest import hours
@@ -233,3 +243,119 @@ def test_a_repeated_feature_list_gives_the_same_answer(
     second = lookup.get({"driver_id": [1]}, ["driver_stats:trips"], at=hours(3))
     assert first == second
     assert second.columns == {"driver_id": [1], "trips": [21]}
+
+
+def test_read_view_of_a_view_without_ttl_keeps_every_value(stats_view: FeatureView) -> None:
+    forever = FeatureView(
+        "forever",
+        entities=stats_view.entities,
+        source=stats_view.source,
+        features=stats_view.features,
+    )
+    store = _store(forever, {"1": (hours(2), [21, 4.7, "b"])})
+    columns, stamps = FeatureLookup(store, Catalog([forever])).read_view(
+        forever, ["1", "2"], hours(10_000)
+    )
+    assert columns == [[21, None], [4.7, None], ["b", None]]
+    assert stamps == [to_us(hours(2)), None]
+
+
+def test_features_of_two_views_in_one_lookup(stats_view: FeatureView) -> None:
+    zones = FeatureView(
+        "zones",
+        entities=stats_view.entities,
+        source="zones.parquet",
+        features=[Feature("zone", "string")],
+    )
+    store = _store(stats_view, {"1": (hours(2), [21, 4.7, "b"])})
+    store.write(
+        zones.online_namespace, [Record("1", to_us(hours(1)), 0, pack(["north"], ["string"]))]
+    )
+    got = FeatureLookup(store, Catalog([stats_view, zones])).get(
+        {"driver_id": [1]}, ["driver_stats:trips", "zones:zone"], at=hours(3)
+    )
+    assert got.columns == {"driver_id": [1], "trips": [21], "zone": ["north"]}
+    assert got.event_us == {"driver_stats": [to_us(hours(2))], "zones": [to_us(hours(1))]}
+
+
+def test_no_entity_columns_at_all(catalog: Catalog) -> None:
+    lookup = FeatureLookup(MemoryOnlineStore(), catalog)
+    with pytest.raises(InputError) as info:
+        lookup.get({}, ["driver_stats:trips"])
+    assert info.value.message == "feature view 'driver_stats' needs entity key(s) driver_id"
+    with pytest.raises(InputError) as info:
+        lookup.get({}, ["trips_per_km"], request={"km": [1.0]})
+    assert info.value.message == (
+        "request fields have different lengths from the 0 entity rows: km=1"
+    )
+
+
+def test_every_missing_key_of_a_composite_view_is_named() -> None:
+    view = FeatureView(
+        "pairs",
+        entities=[Entity("driver", "driver_id"), Entity("zone", "zone")],
+        source="pairs.parquet",
+        features=[Feature("trips", "int64")],
+    )
+    with pytest.raises(InputError) as info:
+        FeatureLookup(MemoryOnlineStore(), Catalog([view])).get({"id": [1]}, ["pairs:trips"])
+    assert info.value.message == "feature view 'pairs' needs entity key(s) driver_id, zone"
+
+
+def test_on_demand_inputs_keep_their_declared_types_when_every_value_is_missing(
+    stats_view: FeatureView, mixed: MemoryOnlineStore
+) -> None:
+    import pyarrow.compute as pc
+
+    from modelward.features import on_demand
+
+    @on_demand(
+        inputs=[stats_view],
+        request=[Feature("km", "float64")],
+        outputs=[Feature("rounded", "float64"), Feature("half_km", "float64")],
+    )
+    def shaped(table: pa.Table) -> dict[str, pa.Array]:
+        # round has no kernel for a null-typed column; divide is integer division on ints
+        return {"rounded": pc.round(table["rating"], 0), "half_km": pc.divide(table["km"], 2)}
+
+    lookup = FeatureLookup(mixed, Catalog([stats_view, shaped]))
+    got = lookup.get({"driver_id": [3]}, ["shaped"], request={"km": [5]}, at=hours(3))
+    assert got.columns["rounded"] == [None]  # driver 3 has no row: a typed null, as offline
+    assert got.columns["half_km"] == [2.5]
+
+
+def test_rows_of_columns_of_different_lengths_are_refused() -> None:
+    uneven = OnlineResult(columns={"driver_id": [1, 2], "trips": [21]}, event_us={})
+    with pytest.raises(ValueError, match="zip"):
+        uneven.to_rows()
+
+
+class _CountingCatalog(Catalog):
+    """Counts how often a feature list is resolved (the lookup's plan cache avoids it)."""
+
+    selects = 0
+
+    def select(self, refs: Sequence[FeatureRef]) -> list[Selection]:
+        self.selects += 1
+        return super().select(refs)
+
+
+def test_a_feature_list_is_resolved_once_and_the_cache_is_bounded(
+    stats_view: FeatureView, mixed: MemoryOnlineStore
+) -> None:
+    catalog = _CountingCatalog([stats_view])
+    lookup = FeatureLookup(mixed, catalog)
+    for _ in range(3):
+        assert lookup.get({"driver_id": [1]}, ["driver_stats:trips"], at=hours(3)).columns[
+            "trips"
+        ] == [21]
+    assert catalog.selects == 1
+    # 1,024 distinct lists are kept; the next one is resolved on every call
+    for n in range(2, 1_025):
+        lookup.get({"driver_id": [1]}, ["driver_stats:trips"] * n, at=hours(3))
+    assert catalog.selects == 1_024
+    for _ in range(2):
+        lookup.get({"driver_id": [1]}, ["driver_stats:trips"] * 1_025, at=hours(3))
+    assert catalog.selects == 1_026
+    lookup.get({"driver_id": [1]}, ["driver_stats:trips"] * 1_024, at=hours(3))
+    assert catalog.selects == 1_026

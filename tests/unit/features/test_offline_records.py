@@ -561,3 +561,111 @@ def test_an_input_view_without_a_content_hash_records_none(stats_view: FeatureVi
             FeatureViewUse("sql_stats", sql.definition_hash, ()),
         )
         assert ts.datasets == ()
+
+
+def _definitions(root: Path) -> None:
+    write_stats(root / "stats.parquet")
+    (root / "features.py").write_text(
+        "from modelward.features import Entity, Feature, FeatureView\n"
+        "stats = FeatureView('stats', entities=[Entity('driver', 'driver_id')],\n"
+        "    source='stats.parquet', features=[Feature('trips', 'int64')])\n"
+    )
+
+
+def test_without_a_session_names_resolve_in_the_current_workspace(
+    workspace_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelward.session import reset_current_session
+
+    _definitions(workspace_dir)
+    monkeypatch.setenv("MODELWARD_WORKSPACE", str(workspace_dir))
+    monkeypatch.setenv("MODELWARD_IDENTITY__USER", "tester")
+    try:
+        with training_set(spine([2], [hours(1)]), ["stats:trips"]) as ts:
+            assert ts.to_arrow().column("trips").to_pylist() == [5]
+    finally:
+        reset_current_session()
+
+
+def test_view_objects_with_a_session_need_no_definitions_module(
+    session: Session, stats_view: FeatureView
+) -> None:
+    assert not (session.workspace.root / "features.py").exists()
+    with training_set(spine([1], [hours(2)]), [stats_view], session=session) as ts:
+        assert ts.to_arrow().column("trips").to_pylist() == [21]
+
+
+def _memory_limit(con: object) -> str:
+    return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])  # type: ignore[attr-defined]
+
+
+def test_the_join_runs_with_the_workspace_data_settings(
+    workspace_dir: Path, stats_view: FeatureView
+) -> None:
+    from modelward.config import DataSettings
+    from modelward.data import connect
+
+    workspace = Workspace.open(
+        workspace_dir,
+        environ={
+            "MODELWARD_IDENTITY__USER": "tester",
+            "MODELWARD_DATA__DUCKDB_MEMORY_LIMIT": "123MB",
+        },
+    )
+    expected = _memory_limit(connect(DataSettings(duckdb_memory_limit="123MB")))
+    assert expected != _memory_limit(connect(None))
+    with Session(workspace) as session:
+        with training_set(spine([1], [hours(2)]), [stats_view], session=session) as ts:
+            assert _memory_limit(ts._con) == expected
+        # settings given explicitly win over the workspace's
+        given = DataSettings(duckdb_memory_limit="77MB")
+        with training_set(
+            spine([1], [hours(2)]), [stats_view], session=session, settings=given
+        ) as ts:
+            assert _memory_limit(ts._con) == _memory_limit(connect(given))
+
+
+def test_refusals_list_every_missing_key_and_request_field(stats_view: FeatureView) -> None:
+    pairs = FeatureView(
+        "pairs",
+        entities=[Entity("driver", "driver_id"), Entity("zone", "zone")],
+        source=stats_view.source,
+        features=[Feature("trips", "int64")],
+    )
+    keyless = pa.table(
+        {
+            "event_timestamp": pa.array([hours(1)], pa.timestamp("us", "UTC")),
+            "label": [1],
+        }
+    )
+    err = _refusal(Catalog([pairs]), keyless, ["pairs:trips"])
+    assert err.message == (
+        "spine lacks entity key column(s) driver_id, zone (columns: event_timestamp, label)"
+    )
+
+    @on_demand(
+        inputs=[stats_view],
+        request=[Feature("km", "float64"), Feature("minutes", "float64")],
+        outputs=[Feature("speed", "float64")],
+    )
+    def speed(table: pa.Table) -> dict[str, pa.Array]:
+        return {"speed": pc.divide(table["km"], table["minutes"])}
+
+    err = _refusal(Catalog([stats_view, speed]), spine([1], [hours(1)]), ["speed"])
+    assert err.message == "on-demand request field(s) km, minutes must be spine columns"
+
+
+def test_a_pandas_spine_keeps_its_columns_whatever_its_index(catalog: Catalog) -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "driver_id": [2, 1, 1],
+            "event_timestamp": pd.to_datetime([hours(3), hours(2), hours(9)], utc=True),
+        }
+    )
+    # a filtered frame keeps the index labels of its rows (2 and 1), which are no column
+    for given in (frame, frame.iloc[[1, 0]], frame.set_index(pd.Index([7, 8, 9]))):
+        with training_set(given, ["driver_stats:trips"], catalog=catalog) as ts:
+            got = ts.to_arrow()
+        assert got.column_names == ["driver_id", "event_timestamp", "trips"]
+        assert got.num_rows == len(given)

@@ -312,16 +312,18 @@ def test_on_demand_inputs_keep_their_declared_types_when_every_value_is_missing(
     @on_demand(
         inputs=[stats_view],
         request=[Feature("km", "float64")],
-        outputs=[Feature("rounded", "float64"), Feature("half_km", "float64")],
+        outputs=[Feature("loud_city", "string"), Feature("half_km", "float64")],
     )
     def shaped(table: pa.Table) -> dict[str, pa.Array]:
-        # round has no kernel for a null-typed column; divide is integer division on ints
-        return {"rounded": pc.round(table["rating"], 0), "half_km": pc.divide(table["km"], 2)}
+        # utf8_upper has no kernel for a null-typed column; divide is integer division on ints
+        return {"loud_city": pc.utf8_upper(table["city"]), "half_km": pc.divide(table["km"], 2)}
 
     lookup = FeatureLookup(mixed, Catalog([stats_view, shaped]))
     got = lookup.get({"driver_id": [3]}, ["shaped"], request={"km": [5]}, at=hours(3))
-    assert got.columns["rounded"] == [None]  # driver 3 has no row: a typed null, as offline
+    assert got.columns["loud_city"] == [None]  # driver 3 has no row: a typed null, as offline
     assert got.columns["half_km"] == [2.5]
+    both = lookup.get({"driver_id": [1]}, ["shaped"], request={"km": [1.0]}, at=hours(3))
+    assert both.columns["loud_city"] == ["B"]
 
 
 def test_rows_of_columns_of_different_lengths_are_refused() -> None:

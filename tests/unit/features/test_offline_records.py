@@ -663,9 +663,54 @@ def test_a_pandas_spine_keeps_its_columns_whatever_its_index(catalog: Catalog) -
             "event_timestamp": pd.to_datetime([hours(3), hours(2), hours(9)], utc=True),
         }
     )
-    # a filtered frame keeps the index labels of its rows (2 and 1), which are no column
-    for given in (frame, frame.iloc[[1, 0]], frame.set_index(pd.Index([7, 8, 9]))):
+    # an index of labels is no column of the spine (pyarrow would store it as one)
+    for given in (frame, frame.set_index(pd.Index(["a", "b", "c"]))):
         with training_set(given, ["driver_stats:trips"], catalog=catalog) as ts:
             got = ts.to_arrow()
         assert got.column_names == ["driver_id", "event_timestamp", "trips"]
         assert got.num_rows == len(given)
+
+
+def test_pinned_snapshots_are_read_and_noted_in_the_lineage(
+    session: Session, tmp_path: Path
+) -> None:
+    from modelward.lineage import collecting
+
+    one, _ = _snapshots(session, tmp_path)
+    latest, _ = _snapshot_views()
+    catalog = Catalog([latest])
+    with (
+        collecting() as lineage,
+        training_set(
+            spine([1], [hours(1.5)]),
+            ["snap"],
+            session=session,
+            catalog=catalog,
+            snapshots={"stats": "stats@1"},
+        ) as ts,
+    ):
+        got = ts.to_arrow()
+    assert got.column("trips").to_pylist() == [10]  # stats@1, not the latest (99)
+    assert lineage.to_dict()["datasets"] == [
+        {
+            "snapshot_id": one.id,  # type: ignore[attr-defined]
+            "name": "stats",
+            "version": 1,
+            "content_hash": one.content_hash,  # type: ignore[attr-defined]
+        }
+    ]
+
+
+def test_an_unreadable_view_source_names_the_view(stats_view: FeatureView) -> None:
+    broken = FeatureView(
+        "broken",
+        entities=stats_view.entities,
+        source="SELECT * FROM no_such_table",
+        features=[Feature("trips", "int64")],
+    )
+    with pytest.raises(InputError) as info:
+        training_set(spine([1], [hours(2)]), [broken])
+    assert info.value.message.startswith(
+        "feature view 'broken': cannot read source sql:SELECT * FROM no_such_table: "
+    )
+    assert info.value.details == {"view": "broken"}

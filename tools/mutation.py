@@ -147,6 +147,8 @@ AT_GOAL = (
     "pipelines.cache",
     "pipelines.reproduction",
     "registry.lineage",
+    "features.offline",
+    "features.lookup",
 )
 
 

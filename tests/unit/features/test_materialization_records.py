@@ -346,3 +346,103 @@ def test_the_watermark_is_per_store_and_layout_and_counts_only_successes(
     assert watermark(session, view, store) == hours(5)
     # the next incremental run starts there
     assert materialize_view(session, view, store, end=hours(6)).start == hours(5)
+
+
+def test_a_contract_violation_is_recorded_whole(session: Session, tmp_path: Path) -> None:
+    from modelward.data.contracts import Contract
+
+    contract = Contract.model_validate(
+        {"name": "driver_stats", "columns": {"rating": {"max": 4.6}}}
+    )
+    base = _view(write_stats(tmp_path / "stats.parquet"))
+    view = FeatureView(
+        "driver_stats",
+        entities=base.entities,
+        source=base.source,
+        created_timestamp="created",
+        features=base.features,
+        contract=contract,
+    )
+    store = MemoryOnlineStore()
+    with pytest.raises(ContractViolation) as info:
+        materialize_view(session, view, store, end=hours(10))
+    violations = [
+        {
+            "rule": "contract driver_stats: columns.rating.max",
+            "column": "rating",
+            "rows": 1,
+            "message": "column 'rating': 1 row above 4.6 (observed max 4.7)",
+            "examples": [{"driver_id": 1}],
+        }
+    ]
+    assert info.value.details["violations"] == violations
+    (row,) = _runs(session)
+    assert row["report"]["violations"] == violations  # type: ignore[index]
+    assert store.count(view.online_namespace) == 0
+    assert list(session.workspace.tmp_dir.iterdir()) == []  # the checked batch file is gone
+
+
+def test_a_backfill_answer_shows_its_start(session: Session, view: FeatureView) -> None:
+    run = materialize_view(
+        session, view, MemoryOnlineStore(), start=hours(1), end=hours(2), mode="backfill"
+    )
+    assert run.to_dict()["start"] == "2024-01-01T01:00:00+00:00"
+
+
+def test_while_a_run_writes_its_row_says_running(session: Session, view: FeatureView) -> None:
+    seen: list[tuple[object, object]] = []
+
+    def progress(written: int, total: int) -> None:
+        (row,) = _runs(session)
+        seen.append((row["status"], row["rows"]))
+
+    materialize_view(session, view, MemoryOnlineStore(), end=hours(10), progress=progress)
+    assert seen == [("running", 0)]
+    (row,) = _runs(session)
+    assert (row["status"], row["rows"]) == ("succeeded", 2)
+
+
+def test_a_run_records_its_statistics_under_its_id(session: Session, view: FeatureView) -> None:
+    from modelward.features.tables import feature_stats
+
+    run = materialize_view(session, view, MemoryOnlineStore(), end=hours(10))
+    with session.store.read() as conn:
+        (stats,) = conn.execute(select(feature_stats)).all()
+    assert (stats.run_id, stats.view, stats.rows) == (run.id, "driver_stats", 2)
+
+
+def test_without_an_end_a_run_ends_now_in_utc(session: Session, view: FeatureView) -> None:
+    from datetime import UTC, datetime
+
+    before = datetime.now(UTC)
+    run = materialize_view(session, view, MemoryOnlineStore())
+    assert run.end.tzinfo is not None
+    assert before <= run.end <= datetime.now(UTC)
+    assert run.to_dict()["end"].endswith("+00:00")
+
+
+def test_times_in_another_zone_are_recorded_in_utc(
+    session: Session, view: FeatureView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    from zoneinfo import ZoneInfo
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # the machine's own zone must not leak in
+    time.tzset()
+    try:
+        kolkata = ZoneInfo("Asia/Kolkata")
+        run = materialize_view(
+            session,
+            view,
+            MemoryOnlineStore(),
+            start=hours(1).astimezone(kolkata),
+            end=hours(10).astimezone(kolkata),
+            mode="backfill",
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert (run.to_dict()["start"], run.to_dict()["end"]) == (
+        "2024-01-01T01:00:00+00:00",
+        "2024-01-01T10:00:00+00:00",
+    )

@@ -446,3 +446,73 @@ def test_times_in_another_zone_are_recorded_in_utc(
         "2024-01-01T01:00:00+00:00",
         "2024-01-01T10:00:00+00:00",
     )
+
+
+def test_every_broken_rule_and_the_contract_are_reported_together(
+    session: Session, tmp_path: Path
+) -> None:
+    from modelward.data.contracts import Contract
+
+    path = tmp_path / "many.parquet"
+    ts = pa.timestamp("us", "UTC")
+    pq.write_table(
+        pa.table(
+            {
+                "driver_id": pa.array([1, 2, 3, 4], pa.int64()),
+                "event_timestamp": pa.array([hours(1)] * 4, ts),
+                "trips": pa.array([50, 60, 70, 1], pa.int64()),
+                "rating": pa.array([None, None, 4.0, 5.0]),
+            }
+        ),
+        path,
+    )
+    view = FeatureView(
+        "driver_stats",
+        entities=[Entity("driver", "driver_id")],
+        source=str(path),
+        features=[Feature("trips", "int64"), Feature("rating", "float64")],
+        rules=[Rule.between("trips", 0, 10), Rule.max_null_rate("rating", 0.25)],
+        contract=Contract.model_validate({"name": "c", "columns": {"rating": {"max": 4.5}}}),
+    )
+    with pytest.raises(ContractViolation) as info:
+        materialize_view(session, view, MemoryOnlineStore(), end=hours(10))
+    rules = [v["rule"] for v in info.value.details["violations"]]
+    assert len(rules) == 3, rules
+    assert rules[0] == "trips between 0 and 10"
+    assert rules[2] == "contract c: columns.rating.max"
+    # two examples per rule at most, the rules joined by "; "
+    assert info.value.message.startswith(
+        "materialization of 'driver_stats' refused: rule 'trips between 0 and 10' broken by "
+        "3 row(s), e.g. [{'driver_id': 1}, {'driver_id': 2}]; rule "
+    )
+
+
+def test_a_relative_source_is_read_from_the_workspace(session: Session) -> None:
+    write_stats(session.workspace.root / "stats.parquet")
+    view = _view(Path("stats.parquet"))
+    run = materialize_view(session, view, MemoryOnlineStore(), end=hours(10))
+    assert (run.status, run.rows) == ("succeeded", 2)
+    assert run.report["source"] == str(session.workspace.root / "stats.parquet")
+
+
+def test_a_source_problem_names_the_view_and_the_source(session: Session, tmp_path: Path) -> None:
+    lacking = FeatureView(
+        "driver_stats",
+        entities=[Entity("driver", "driver_id")],
+        source=str(write_stats(tmp_path / "stats.parquet")),
+        features=[Feature("speed", "float64")],
+    )
+    with pytest.raises(InputError) as info:
+        materialize_view(session, lacking, MemoryOnlineStore(), end=hours(10))
+    assert info.value.message.startswith(
+        f"feature view 'driver_stats': feature column 'speed' is not in source {tmp_path}"
+    )
+    unreadable = FeatureView(
+        "broken",
+        entities=[Entity("driver", "driver_id")],
+        source="SELECT * FROM no_such_table",
+        features=[Feature("trips", "int64")],
+    )
+    with pytest.raises(InputError) as info:
+        materialize_view(session, unreadable, MemoryOnlineStore(), end=hours(10))
+    assert info.value.message.startswith("feature view 'broken': cannot read source sql:")

@@ -149,6 +149,7 @@ AT_GOAL = (
     "registry.lineage",
     "features.offline",
     "features.lookup",
+    "features.materialization",
 )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 
 from modelward.config import Workspace, init_workspace
 from modelward.store import Store, open_store
@@ -17,6 +18,15 @@ from tests import services
 
 #: the S3 server fixtures (moto, in process): s3_endpoint, s3_log_config
 pytest_plugins = ["tests.s3"]
+
+# tools/mutation.py runs with --hypothesis-profile=mutation: a mutant is killed once a
+# property fails, and shrinking the failing example to its smallest form took minutes a
+# mutant; the failing examples are not kept either (each mutant starts clean)
+settings.register_profile(
+    "mutation",
+    phases=[p for p in Phase if p not in (Phase.shrink, Phase.explain)],
+    database=None,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -87,8 +87,8 @@ class _Plan:
 
     selections: list[Selection]
     views: list[FeatureView]
-    #: per view: namespace, dtypes, TTL in microseconds, whether any value is a timestamp
-    layout: dict[str, tuple[str, list[DType], int | None, bool]]
+    #: per view: namespace, dtypes, TTL in microseconds
+    layout: dict[str, tuple[str, list[DType], int | None]]
 
 
 class FeatureLookup:
@@ -114,7 +114,6 @@ class FeatureLookup:
                     v.online_namespace,
                     [f.dtype for f in v.features],
                     int(v.ttl.total_seconds() * 1_000_000) if v.ttl else None,
-                    any(f.dtype == "timestamp" for f in v.features),
                 )
                 for v in views.values()
             }
@@ -128,7 +127,7 @@ class FeatureLookup:
         view: FeatureView,
         keys: Sequence[str],
         now: datetime,
-        layout: tuple[str, list[DType], int | None, bool] | None = None,
+        layout: tuple[str, list[DType], int | None] | None = None,
     ) -> tuple[list[list[Any]], list[int | None]]:
         """Per feature, its values for ``keys`` (None where missing or older than the TTL),
         and each key's event time in microseconds."""
@@ -140,14 +139,13 @@ class FeatureLookup:
         view: FeatureView,
         keys: Sequence[str],
         now: datetime,
-        layout: tuple[str, list[DType], int | None, bool] | None = None,
+        layout: tuple[str, list[DType], int | None] | None = None,
     ) -> tuple[list[list[Any]], list[int | None], list[int | None]]:
         """:meth:`read_view`, plus the event time of each value refused for its age."""
-        namespace, dtypes, ttl_us, _ = layout or (
+        namespace, dtypes, ttl_us = layout or (
             view.online_namespace,
             [f.dtype for f in view.features],
             int(view.ttl.total_seconds() * 1_000_000) if view.ttl else None,
-            True,
         )
         limit = to_us(now) - ttl_us if ttl_us is not None else None
         stored = self.store.read(namespace, keys)
@@ -220,7 +218,7 @@ class FeatureLookup:
                 for name in sel.names:
                     out[name] = read[sel.view.name][name]
             else:
-                computed = self._on_demand(sel.view, cols, read, n)
+                computed = self._on_demand(sel.view, cols, read)
                 for name in sel.names:
                     out[name] = computed[name]
         return OnlineResult(out, stamps, expired)
@@ -230,7 +228,6 @@ class FeatureLookup:
         view: OnDemandView,
         cols: dict[str, list[Any]],
         read: dict[str, dict[str, list[Any]]],
-        n: int,
     ) -> dict[str, list[Any]]:
         table: dict[str, pa.Array] = {}
         for key in view.join_keys:

@@ -157,6 +157,9 @@ class TrainingSet:
         for batch in reader:
             yield self._finish(batch, offset)
             offset += batch.num_rows
+        if offset == 0:
+            # an empty result streams no batch at all: one empty batch carries the columns
+            yield self._finish(pa.RecordBatch.from_pylist([], schema=reader.schema), 0)
 
     def _finish(self, batch: pa.RecordBatch, offset: int) -> pa.RecordBatch:
         if not self._on_demand:
@@ -171,7 +174,12 @@ class TrainingSet:
                 arr = table.column(col)
                 columns[plain] = arr.cast(declared[plain]) if plain in declared else arr
             frame = pa.table(columns)
-            values = apply_on_demand(view, frame, keys=self._keys, row_offset=offset)
+            values = (
+                apply_on_demand(view, frame, keys=self._keys, row_offset=offset)
+                if frame.num_rows
+                # no row to compute: the function is not asked to handle an empty table
+                else {f.name: pa.array([], ARROW_TYPES[f.dtype]) for f in view.outputs}
+            )
             for out in self._outputs:
                 if out.view == view.name:
                     table = table.append_column(out.column, values[out.feature])

@@ -143,7 +143,7 @@ def test_sql_source(tmp_path: Path, stats_path: Path, driver: Entity) -> None:
         assert ts.to_arrow().column("double_trips").to_pylist() == [0]
 
 
-def test_pandas_and_polars_spines(catalog: Catalog) -> None:
+def test_pandas_spines(catalog: Catalog) -> None:
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(
         {"driver_id": [1, 2], "event_timestamp": pd.to_datetime([hours(2), hours(3)], utc=True)}
@@ -153,7 +153,3 @@ def test_pandas_and_polars_spines(catalog: Catalog) -> None:
     naive = frame.assign(event_timestamp=frame["event_timestamp"].dt.tz_localize(None))
     with pytest.raises(InputError, match="naive timestamps"):
         training_set(naive, ["driver_stats:trips"], catalog=catalog)
-    pl = pytest.importorskip("polars")
-    polars_frame = pl.from_arrow(spine([1, 2], [hours(2), hours(3)]))
-    with training_set(polars_frame, ["driver_stats:trips"], catalog=catalog) as ts:
-        assert ts.to_arrow().column("trips").to_pylist() == [21, 0]

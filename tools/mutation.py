@@ -43,7 +43,11 @@ MODULES: dict[str, list[str]] = {
         "tests/unit/data/test_hashing_edges.py",
     ],
     "data.contracts": ["tests/unit/data/test_contracts.py", "tests/unit/data/test_properties.py"],
-    "data.validation": ["tests/unit/data/test_validation.py", "tests/unit/data/test_properties.py"],
+    "data.validation": [
+        "tests/unit/data/test_validation.py",
+        "tests/unit/data/test_validation_report.py",
+        "tests/unit/data/test_properties.py",
+    ],
     "features.offline": [
         "tests/unit/features/test_offline.py",
         "tests/unit/features/test_offline_property.py",

@@ -39,10 +39,14 @@ BIN = Path(sys.executable).parent
 MODULES: dict[str, list[str]] = {
     "data.hashing": ["tests/unit/data/test_hashing.py", "tests/unit/data/test_hashing_edges.py"],
     "data.snapshots": [
+        "tests/unit/data/test_snapshots_records.py",
         "tests/integration/flows/test_snapshots.py",
         "tests/unit/data/test_hashing_edges.py",
     ],
-    "data.contracts": ["tests/unit/data/test_contracts.py", "tests/unit/data/test_properties.py"],
+    "data.contracts": [
+        "tests/unit/data/test_contracts.py",
+        "tests/unit/data/test_contracts_rules.py",
+    ],
     "data.validation": [
         "tests/unit/data/test_validation.py",
         "tests/unit/data/test_validation_report.py",

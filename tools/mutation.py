@@ -93,6 +93,10 @@ MODULES: dict[str, list[str]] = {
         "tests/unit/security/test_tokens_rules.py",
         "tests/unit/security/test_tokens_records.py",
     ],
+    "serving.resilience": [
+        "tests/unit/serving/test_resilience.py",
+        "tests/unit/serving/test_resilience_rules.py",
+    ],
     "serving.schema": [
         "tests/unit/serving/test_schema.py",
         "tests/unit/serving/test_schema_rules.py",

@@ -143,6 +143,7 @@ def test_nullable_and_null_fraction_messages_at_their_limits(ints: Path) -> None
             "column 'n': 20.00% null (1 row of 5); within the limit 20.00%"
         ),
     }
+    assert {r.column for r in [*at_limit.values(), *above.values()]} == {"n"}
     fraction = at_limit["columns.n.max_null_fraction"]
     assert (fraction.passed, fraction.observed, fraction.threshold) == (True, 0.2, 0.2)
     assert fraction.violations == 1
@@ -168,6 +169,18 @@ def test_counts_are_plural_and_use_thousands_separators(tmp_path: Path) -> None:
         "column 'n': 99.92% null (1,200 rows of 1,201); above the limit 50.00%"
     )
     assert results["columns.n.nullable"].examples == [{"n": None}]  # at most `examples`
+
+
+def test_a_null_fraction_of_no_rows_passes_vacuously(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("n\n")
+
+    result = rules_of(path, {"n": {"max_null_fraction": 0.0}})["columns.n.max_null_fraction"]
+
+    assert result == RuleResult(
+        "columns.n.max_null_fraction", "n", True, None, 0.0,
+        "column 'n': no rows; passes vacuously", violations=0,
+    )  # fmt: skip
 
 
 def test_no_nulls_passes_the_nullable_rule(tmp_path: Path) -> None:
@@ -237,6 +250,7 @@ def test_allowed_values_regex_and_unique_messages(tmp_path: Path) -> None:
         "columns.s.regex": "column 's': 1 row not fully matching /[ab]/",
         "columns.s.unique": ("column 's': 1 duplicate (repeats of an earlier non-null value)"),
     }
+    assert {r.column for r in [*failing.values(), *passing.values()]} == {"s"}
     allowed = failing["columns.s.allowed_values"]
     assert (allowed.threshold, allowed.observed, allowed.examples) == (["a", "b"], 1, [{"s": "zz"}])
     assert failing["columns.s.regex"].threshold == "[ab]"

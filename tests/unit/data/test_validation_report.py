@@ -230,6 +230,7 @@ def test_a_bound_on_an_all_null_column_passes_vacuously(tmp_path: Path) -> None:
     for side in ("min", "max"):
         result = results[f"columns.n.{side}"]
         assert result.message == "column 'n': no non-null values; passes vacuously"
+        assert result.column == "n"
         assert (result.passed, result.observed, result.threshold) == (
             True,
             None,
@@ -516,10 +517,36 @@ def test_a_decimal_string_with_more_than_30_places_compares_as_a_double(tmp_path
     assert (result.passed, result.violations) == (False, 1)
 
 
+def test_a_decimal_string_of_30_places_compares_exactly(tmp_path: Path) -> None:
+    path = parquet(tmp_path / "e.parquet", {"n": pa.array([1, 2], pa.int64())})
+
+    result = rules_of(path, {"n": {"min": "1." + "0" * 29 + "1"}})["columns.n.min"]
+
+    assert result.violations == 1  # 1 is below 1.000...001: not rounded to a double's 1.0
+
+
+def test_a_long_decimal_string_of_31_places_still_applies(tmp_path: Path) -> None:
+    # 8 digits before the point and 31 after: 39 digits, more than a DECIMAL holds
+    path = parquet(tmp_path / "l.parquet", {"n": pa.array([1, 2], pa.int64())})
+
+    result = rules_of(path, {"n": {"max": "12345678." + "0" * 31}})["columns.n.max"]
+
+    assert (result.passed, result.violations) == (True, 0)
+
+
+def test_a_bound_that_is_not_a_finite_number_cannot_apply_to_a_numeric_column(
+    ints: Path,
+) -> None:
+    for bound in ("Infinity", "NaN"):
+        with pytest.raises(ContractError) as info:
+            rules_of(ints, {"n": {"min": bound}})
+        assert info.value.message.startswith("columns.n.min: the rule cannot apply to column 'n'")
+
+
 def test_boolean_and_date_allowed_values(tmp_path: Path) -> None:
     path = parquet(
         tmp_path / "b.parquet",
-        {"b": [True, False, None], "day": [date(2024, 1, 1), date(2024, 1, 2), None]},
+        {"b": [True, False, None, True], "day": [date(2024, 1, 1), date(2024, 1, 2), None, None]},
     )
 
     results = rules_of(
@@ -533,10 +560,8 @@ def test_boolean_and_date_allowed_values(tmp_path: Path) -> None:
     assert results["columns.b.allowed_values"].examples == [{"b": False, "day": date(2024, 1, 2)}]
     assert results["columns.day.allowed_values"].examples == [{"b": True, "day": date(2024, 1, 1)}]
     assert results["columns.day.min"].passed
-    assert (
-        rules_of(path, {"b": {"allowed_values": [False]}})["columns.b.allowed_values"].violations
-        == 1
-    )
+    only_false = rules_of(path, {"b": {"allowed_values": [False]}})["columns.b.allowed_values"]
+    assert only_false.violations == 2  # the two True
 
 
 def test_a_rule_that_cannot_apply_names_its_rule_and_column(tmp_path: Path) -> None:

@@ -427,6 +427,7 @@ def test_schema_messages_for_a_missing_column_with_and_without_a_hint(ints: Path
     assert hinted.message == "column 'nn' is not in the data; did you mean 'n'?"
     assert unhinted.message == "column 'zzz' is not in the data"
     assert (unhinted.passed, unhinted.observed, unhinted.threshold) == (False, False, True)
+    assert (hinted.column, unhinted.column) == ("nn", "zzz")
     assert set(results) == {"columns.nn.exists", "columns.zzz.exists"}
 
 
@@ -450,6 +451,7 @@ def test_type_messages_whole(tmp_path: Path) -> None:
     ok = results["columns.n.type"]
     assert (ok.passed, ok.observed, ok.threshold) == (True, "integer", "integer")
     assert ok.message == "column 'n' is integer (BIGINT)"
+    assert {r.column for r in results.values() if r.rule.startswith("columns.s.")} == {"s"}
     assert results["columns.n.exists"].message == "column 'n' present"
     assert results["columns.ts.type"].message == (
         "column 'ts' holds timestamps without time zone (TIMESTAMP); the contract says "
@@ -463,6 +465,22 @@ def test_type_messages_whole(tmp_path: Path) -> None:
     # the typed rules of a column whose type is wrong are not run at all
     assert "columns.ts.min" not in results
     assert "columns.s.min" not in results
+
+
+def test_only_a_timestamp_without_time_zone_gets_the_time_zone_advice(tmp_path: Path) -> None:
+    path = parquet(
+        tmp_path / "z.parquet",
+        {"s": ["x"], "ts": pa.array([datetime(2024, 1, 1)], pa.timestamp("us"))},
+    )
+
+    results = rules_of(path, {"s": {"type": "timestamp"}, "ts": {"type": "date"}})
+
+    assert results["columns.s.type"].message == (
+        "column 's' is string (VARCHAR), the contract says timestamp"
+    )
+    assert results["columns.ts.type"].message == (
+        "column 'ts' is timestamp_ntz (TIMESTAMP), the contract says date"
+    )
 
 
 def test_a_wrong_type_still_runs_the_rules_that_need_no_type(tmp_path: Path) -> None:
@@ -588,6 +606,21 @@ def test_a_rule_that_cannot_apply_names_its_rule_and_column(tmp_path: Path) -> N
 
 
 # --- examples and PII -------------------------------------------------------------------
+
+
+def test_a_rule_that_cannot_apply_is_told_apart_from_valid_rules_before_it(
+    tmp_path: Path,
+) -> None:
+    path = parquet(tmp_path / "v.parquet", {"s": ["a"], "n": pa.array([1], pa.int64())})
+    spec = {"s": {"allowed_values": ["a", "b"], "min": "a"}, "n": {"allowed_values": [1, "x"]}}
+
+    with pytest.raises(ContractError) as info:
+        rules_of(path, spec)
+
+    assert info.value.message == (
+        "columns.n.allowed_values: the rule cannot apply to column 'n': Conversion Error: "
+        "Could not convert string 'x' to INT64"
+    )
 
 
 def test_pii_columns_are_redacted_in_examples_but_nulls_stay_null(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -638,6 +638,15 @@ def test_pii_columns_are_redacted_in_examples_but_nulls_stay_null(tmp_path: Path
     ]
 
 
+def test_five_examples_by_default(tmp_path: Path) -> None:
+    path = parquet(tmp_path / "seven.parquet", {"n": pa.array(range(7), pa.int64())})
+
+    result = rules_of(path, {"n": {"max": -1}})["columns.n.max"]
+
+    assert result.violations == 7
+    assert len(result.examples) == 5
+
+
 def test_examples_are_capped_at_the_number_asked_for(ints: Path) -> None:
     one = rules_of(ints, {"n": {"max": 0}}, examples=1)["columns.n.max"]
     many = rules_of(ints, {"n": {"max": 0}})["columns.n.max"]
@@ -709,6 +718,18 @@ def test_as_of_defaults_to_now_in_utc(ints: Path) -> None:
     assert report.elapsed_s >= 0
 
 
+class NoOffset(tzinfo):
+    """A time zone that does not know its offset: as good as none."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+def test_an_as_of_whose_zone_has_no_offset_is_refused(ints: Path) -> None:
+    with pytest.raises(InputError, match="has no time zone"):
+        validate(ints, contract({}), as_of=datetime(2024, 1, 1, tzinfo=NoOffset()))
+
+
 def test_a_naive_as_of_is_refused_naming_the_field(ints: Path) -> None:
     with pytest.raises(InputError) as info:
         validate(ints, contract({}), as_of=datetime(2024, 1, 1, 12))
@@ -719,11 +740,38 @@ def test_a_naive_as_of_is_refused_naming_the_field(ints: Path) -> None:
     assert info.value.details == {"field": "as_of"}
 
 
-def test_settings_reach_the_connection(ints: Path) -> None:
-    report = validate(ints, contract({"n": {"max": 3}}), as_of=AS_OF,
-                      settings=DataSettings(duckdb_threads=1))  # fmt: skip
+def test_the_memory_limit_of_the_settings_applies_and_is_named_when_reached(
+    tmp_path: Path,
+) -> None:
+    values = pa.array([f"value-{i:09d}-padding-padding" for i in range(200_000)])
+    path = parquet(tmp_path / "wide.parquet", {"s": values})
+    tight = DataSettings(duckdb_memory_limit="2MB", duckdb_threads=1)
 
-    assert report.passed
+    with pytest.raises(InputError) as info:
+        validate(path, contract({"s": {"unique": True}}), as_of=AS_OF, settings=tight)
+
+    assert info.value.message.startswith(f"{path}: ran out of memory reading the data (")
+    assert info.value.message.endswith("); raise data.duckdb_memory_limit in modelward.toml")
+    assert info.value.details == {"source": str(path)}
+
+
+def test_data_pages_that_cannot_be_read_are_an_input_error_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"n": pa.array(range(50_000), pa.int64())}), good, compression="zstd")
+    data = bytearray(good.read_bytes())
+    for i in range(200, len(data) // 2, 7):  # the data pages; the footer (the schema) stays
+        data[i] ^= 0xFF
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(bytes(data))
+
+    with pytest.raises(InputError) as info:
+        validate(bad, contract({"n": {"min": 0}}), as_of=AS_OF)
+
+    assert info.value.message.startswith(f"{bad}: cannot read the data: ")
+    assert "\n" not in info.value.message
+    assert info.value.details == {"source": str(bad)}
 
 
 # --- reading the source -----------------------------------------------------------------

@@ -638,6 +638,31 @@ def test_pii_columns_are_redacted_in_examples_but_nulls_stay_null(tmp_path: Path
     ]
 
 
+def test_a_column_that_cannot_be_read_for_the_examples_is_an_input_error(
+    tmp_path: Path,
+) -> None:
+    # the one pass reads only the ruled column; the examples read every column
+    path = tmp_path / "two.parquet"
+    notes = pa.array([f"note {i}" for i in range(20_000)])
+    pq.write_table(pa.table({"n": pa.array(range(20_000), pa.int64()), "note": notes}), path,
+                   compression="zstd")  # fmt: skip
+    chunk = pq.ParquetFile(path).metadata.row_group(0).column(1)
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    for i in range(start + 40, start + chunk.total_compressed_size - 10, 5):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    rules = contract({"n": {"max": 10}})
+
+    counted = validate(path, rules, as_of=AS_OF, examples=0)
+    with pytest.raises(InputError) as info:
+        validate(path, rules, as_of=AS_OF)
+
+    assert counted.failures[0].violations == 20_000 - 11
+    assert info.value.message.startswith(f"{path}: cannot read the data: ")
+    assert info.value.details == {"source": str(path)}
+
+
 def test_five_examples_by_default(tmp_path: Path) -> None:
     path = parquet(tmp_path / "seven.parquet", {"n": pa.array(range(7), pa.int64())})
 

@@ -820,6 +820,20 @@ def test_unreadable_and_empty_files_are_input_errors_naming_the_file(tmp_path: P
     assert nothing.value.details == {"file": str(empty)}
 
 
+def test_a_file_that_is_not_parquet_is_refused_with_duckdb_s_reason(tmp_path: Path) -> None:
+    path = tmp_path / "text.parquet"
+    path.write_bytes(b"not a parquet file at all" * 10)
+
+    with pytest.raises(InputError) as info:
+        validate(path, contract({}), as_of=AS_OF)
+
+    assert info.value.message == (
+        f"{path}: cannot read the data: Invalid Input Error: No magic bytes found at end of "
+        f"file '{path}'"
+    )
+    assert info.value.details == {"source": str(path)}
+
+
 def test_open_relation_reads_the_schema_only(ints: Path) -> None:
     src, con, schema = open_relation(str(ints), None)
     try:

@@ -372,6 +372,8 @@ def test_unreadable_files_are_contract_errors(tmp_path: Path) -> None:
     latin = write(tmp_path, b"name: caf\xe9\n", "latin.yaml")
 
     assert load_refusal(folder).message.startswith(f"{folder}: cannot read the contract: ")
+    assert load_refusal(folder).details == {"file": str(folder)}
+    assert load_refusal(latin).details == {"file": str(latin)}
     assert load_refusal(latin).message.startswith(f"{latin}: cannot read the contract: ")
     assert "utf-8" in load_refusal(latin).message
 
@@ -402,8 +404,19 @@ def test_invalid_yaml_names_its_line(tmp_path: Path) -> None:
 
     error = load_refusal(path)
 
-    assert error.message.startswith(f"{path}:4: not valid YAML: ")
+    assert error.message == f"{path}:4: not valid YAML: expected ',' or ']', but got '<stream end>'"
     assert error.details == {"file": str(path), "line": "4"}
+
+
+def test_a_control_character_is_refused_on_one_line_naming_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: t\x07\n")
+
+    error = load_refusal(path)
+
+    assert error.message == (
+        f"{path}: not valid YAML: unacceptable character #x0007: special characters are not allowed"
+    )
+    assert error.details == {"file": str(path)}
 
 
 def test_a_duplicate_key_names_both_lines(tmp_path: Path) -> None:

@@ -326,6 +326,10 @@ def test_the_content_hash_is_stable_and_reads_unicode_as_written() -> None:
     )
 
 
+def test_a_contract_of_defaults_reads_back_as_three_lines() -> None:
+    assert Contract(name="t").to_yaml() == "name: t\nversion: 1\ncolumns: {}\n"
+
+
 def test_long_descriptions_stay_on_one_yaml_line_up_to_100_characters() -> None:
     words = " ".join(["word"] * 18)  # 89 characters: wider than YAML's default of 80
     contract = Contract(name="t", description=words)
@@ -397,6 +401,16 @@ def test_errors_point_at_the_line_of_the_nearest_key_they_concern(tmp_path: Path
         f"{path}:7: table.freshness: column: Field required"
     )
     assert error.details == {"file": str(path), "errors": 2}
+
+
+def test_a_top_level_error_points_at_its_own_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: t\nversion: 0\n")
+
+    error = load_refusal(path)
+
+    assert (
+        error.message == f"{path}:2: contract: version: Input should be greater than or equal to 1"
+    )
 
 
 def test_invalid_yaml_names_its_line(tmp_path: Path) -> None:

@@ -160,6 +160,9 @@ def test_the_concurrency_limit_refuses_the_request_one_past_it() -> None:
     assert limit.in_flight == 1
     assert limit.try_acquire()
     assert not limit.try_acquire()
+    limit.release()
+    limit.release()
+    assert limit.in_flight == 0  # every finished request gives its slot back
 
 
 def test_a_limit_of_zero_refuses_every_request() -> None:

@@ -137,6 +137,8 @@ class ModuleResult:
 #: joins the list when its full `make mutation MODULES=...` run reaches the goal.
 AT_GOAL = (
     "data.hashing",
+    "data.validation",
+    "data.contracts",
     "serving.schema",
     "security.audit",
     "registry.gates.base",

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from modelward import lineage
 from modelward.config import Workspace
 from modelward.data import snapshots
 from modelward.data.contracts import parse_contract
@@ -445,3 +446,63 @@ def test_publish_keeps_an_existing_copy_of_the_same_content(tmp_path: Path) -> N
     snapshots._publish(tmp, fresh)
     assert (fresh / "data.parquet").read_bytes() == b"second"
     assert not tmp.exists()
+
+
+# --- added after the first bounded mutation run ---------------------------------------------
+
+
+def test_the_refusal_counts_the_rest_only_past_ten_failed_rules(
+    session: Session, tmp_path: Path
+) -> None:
+    def refusal(failing: int) -> str:
+        columns = {f"c{i:02d}": {"type": "integer"} for i in range(failing)}
+        path = tmp_path / f"s{failing}.parquet"
+        pq.write_table(pa.table({name: ["x"] for name in columns}), path)
+        contract = parse_contract({"name": "many", "columns": columns}, "inline")
+        with pytest.raises(ContractViolation) as info:
+            snapshots.snapshot(session, path, name="s", contract=contract)
+        return info.value.message
+
+    assert "columns.c09.type (observed string, threshold integer)); nothing" in refusal(10)
+    assert "columns.c09.type (observed string, threshold integer), and 1 more)" in refusal(11)
+
+
+def test_the_refusal_shows_a_duration_as_a_person_reads_it(
+    session: Session, tmp_path: Path
+) -> None:
+    contract = parse_contract(
+        {"name": "c", "table": {"freshness": {"column": "ts", "max_age": "36h"}}}, "inline"
+    )
+
+    with pytest.raises(ContractViolation) as info:
+        snapshots.snapshot(session, _parquet(tmp_path / "a.parquet", [1]), name="x",
+                           contract=contract)  # fmt: skip
+
+    assert "table.freshness (observed None, threshold 1d12h)" in info.value.message
+
+
+def test_the_latest_version_and_a_version_of_one_name(session: Session, tmp_path: Path) -> None:
+    for version in range(1, 6):
+        path = _parquet(tmp_path / f"v{version}.parquet", [version])
+        snapshots.snapshot(session, path, name="nums")
+        assert snapshots.get_snapshot(session, "nums").version == version
+    other = snapshots.snapshot(session, _parquet(tmp_path / "o.parquet", [0]), name="abc")
+
+    assert snapshots.get_snapshot(session, "abc@1") == other
+    assert snapshots.get_snapshot(session, "nums@3").row_count == 1
+
+
+def test_reading_notes_the_snapshot_in_the_run_lineage_whole(
+    session: Session, tmp_path: Path
+) -> None:
+    path = tmp_path / "two.parquet"
+    pq.write_table(pa.table({"n": [1, 2], "s": ["a", "b"]}), path)
+    snap = snapshots.snapshot(session, path, name="pair")
+
+    with lineage.collecting() as collected:
+        table = snapshots.read_snapshot(session, "pair", columns=["s"])
+
+    assert table.column_names == ["s"]
+    assert list(collected.datasets.values()) == [
+        lineage.DatasetUse(snap.id, "pair", 1, snap.content_hash)
+    ]

@@ -555,5 +555,8 @@ def load_contract(path: str | Path) -> Contract:
             f"{origin}{line}: not valid YAML: {problem}", file=origin, line=line[1:] or None
         ) from None
     except yaml.YAMLError as exc:
-        raise ContractError(f"{origin}: not valid YAML: {exc}", file=origin) from None
+        # e.g. a control character (a ReaderError): no line mark, and its text goes on to
+        # a second line about "<unicode string>", which is no place the user knows
+        problem = str(exc).strip().splitlines()[0]
+        raise ContractError(f"{origin}: not valid YAML: {problem}", file=origin) from None
     return parse_contract(data, origin, lines=_line_map(node, origin))

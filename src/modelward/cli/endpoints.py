@@ -23,16 +23,9 @@ SpecArg = Annotated[
 
 
 def _read_spec(path: Path) -> dict[str, Any]:
-    import yaml
+    from modelward.cli.files import read_definition
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read: {exc.strerror}", file=str(path)) from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: not valid YAML/JSON: {exc}", file=str(path)) from None
+    data = read_definition(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of endpoint fields", file=str(path))
     return data

@@ -33,19 +33,10 @@ ExpectedOpt = Annotated[
 
 
 def _read_policy(path: Path) -> RolloutPolicy:
-    import yaml
-
+    from modelward.cli.files import read_definition
     from modelward.rollout import parse_policy
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read: {exc.strerror}", file=str(path)) from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: not valid YAML/JSON: {exc}", file=str(path)) from None
-    return parse_policy(data)
+    return parse_policy(read_definition(path))
 
 
 def _show(release: Release, json_out: bool, verb: str | None = None) -> None:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelward.cli.files import read_definition, read_json
 from modelward.cli.output import print_json, print_table, say
 from modelward.cli.session import session_from_cli
-from modelward.errors import InputError
 
 if TYPE_CHECKING:
     from modelward.rollout import Decision, Release, RolloutPolicy
@@ -33,7 +33,6 @@ ExpectedOpt = Annotated[
 
 
 def _read_policy(path: Path) -> RolloutPolicy:
-    from modelward.cli.files import read_definition
     from modelward.rollout import parse_policy
 
     return parse_policy(read_definition(path))
@@ -246,7 +245,7 @@ def advance_cmd(
 
             settings = session.workspace.settings.serving
             url = gateway or f"http://{settings.host}:{settings.port}"
-            rows = rollout.parse_golden(_read_json(golden), str(golden)) if golden else None
+            rows = rollout.parse_golden(read_json(golden), str(golden)) if golden else None
             with httpx.Client(base_url=url, timeout=60.0) as client:
                 release = switch(
                     session,
@@ -260,15 +259,6 @@ def advance_cmd(
                     reason=reason,
                 )
     _show(release, json_out, "advanced")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read: {exc.strerror}", file=str(path)) from None
-    except ValueError as exc:
-        raise InputError(f"{path}: not valid JSON: {exc}", file=str(path)) from None
 
 
 @app.command("pause")

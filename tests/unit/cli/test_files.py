@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelward.cli.files import read_definition
+from modelward.cli.files import read_definition, read_json
 from modelward.errors import InputError
 
 
@@ -55,3 +55,12 @@ def test_a_missing_file_says_it_cannot_be_read(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(InputError, match="cannot be read: No such file or directory"):
         read_definition(path)
+
+
+def test_a_json_document_is_read_as_json_whatever_its_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "golden.rows"
+    path.write_text('[{"customer_id": 1}]')
+    assert read_json(path) == [{"customer_id": 1}]
+    path.write_text("customer_id: 1")  # YAML, not JSON: refused
+    with pytest.raises(InputError, match=r"golden\.rows: not valid JSON: "):
+        read_json(path)

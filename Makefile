@@ -39,10 +39,15 @@ quickstart: $(VENV)/.installed
 	$(BIN)/modelward quickstart --dir .quickstart
 	@echo "==> the command is $(BIN)/modelward; '. $(BIN)/activate' puts it on PATH in this shell"
 
+# mypy's cache lives in the user's cache folder, not the checkout, so a clean clone (as CI
+# makes) checks incrementally: about 6 s of CPU instead of 55 s for the strict check of
+# every installed library it reads. mypy re-checks whatever changed (by content hash).
+MYPY_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/modelward-mypy
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks examples tools
 	$(BIN)/ruff format --check src tests benchmarks examples tools
-	$(BIN)/mypy
+	$(BIN)/mypy --cache-dir $(MYPY_CACHE)
 	$(BIN)/lint-imports --no-logo
 
 # the suite runs on TEST_WORKERS processes (pytest-xdist, in the dev extra); each test has

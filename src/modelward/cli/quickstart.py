@@ -355,11 +355,17 @@ def print_quickstart_readiness(root: Path) -> None:
 async def _ask(root: Path, environ: dict[str, str], endpoint: str, token: str) -> Any:
     import httpx
 
+    from modelward.cli.quickstart_month import ASK_BUDGET_MS
     from modelward.serving import create_gateway
     from modelward.session import open_session
 
     session = open_session(root, environ=environ)
-    gateway = create_gateway(session, only=frozenset({endpoint}), access_log=False)
+    gateway = create_gateway(
+        session,
+        only=frozenset({endpoint}),
+        access_log=False,
+        latency_budget_floor_ms=ASK_BUDGET_MS,
+    )
     await gateway.startup()
     try:
         transport = httpx.ASGITransport(app=gateway)

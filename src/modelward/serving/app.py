@@ -10,6 +10,7 @@ the prediction log sink (monitoring). Tests wire a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -69,16 +70,29 @@ def candidate_failure_reporter(session: Session) -> Callable[[str, str, str], No
 
 
 def create_gateway(
-    session: Session, *, only: frozenset[str] | None = None, access_log: bool | None = None
+    session: Session,
+    *,
+    only: frozenset[str] | None = None,
+    access_log: bool | None = None,
+    latency_budget_floor_ms: float | None = None,
 ) -> Gateway:
-    """A gateway over the workspace of ``session`` (which it closes at shutdown)."""
+    """A gateway over the workspace of ``session`` (which it closes at shutdown).
+
+    ``latency_budget_floor_ms`` raises every endpoint's latency budget to at least that
+    much in this gateway only, for a command that asks its model to show the answer rather
+    than to serve it on time (the quickstart): on a busy machine the endpoint's own 100 ms
+    would turn the answer into its fallback and change the story the command tells.
+    ``modelward serve`` never sets it."""
     settings = session.workspace.settings.serving
     root = session.workspace.root
     lookup_holder: list[FeatureLookup] = []
 
     def endpoints() -> list[Endpoint | BrokenEndpoint]:
         with session.store.read() as conn:
-            return load_endpoints(conn)
+            found = load_endpoints(conn)
+        if latency_budget_floor_ms is None:
+            return found
+        return [_with_budget_floor(e, latency_budget_floor_ms) for e in found]
 
     def plans() -> Mapping[str, EndpointPlan]:
         from modelward.rollout import current_plans
@@ -172,3 +186,12 @@ def app_from_environment() -> Gateway:
 
     names = {n.strip() for n in os.environ.get(ENV_ENDPOINTS, "").split(",") if n.strip()}
     return create_gateway(open_session(), only=frozenset(names) if names else None)
+
+
+def _with_budget_floor(
+    endpoint: Endpoint | BrokenEndpoint, floor_ms: float
+) -> Endpoint | BrokenEndpoint:
+    if isinstance(endpoint, BrokenEndpoint) or endpoint.spec.latency_budget_ms >= floor_ms:
+        return endpoint
+    spec = endpoint.spec.model_copy(update={"latency_budget_ms": floor_ms})
+    return dataclasses.replace(endpoint, spec=spec)

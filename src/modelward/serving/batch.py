@@ -34,11 +34,9 @@ import hashlib
 import json
 import os
 import shutil
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,19 +47,12 @@ import pyarrow as pa
 from modelward.errors import InputError
 from modelward.monitoring import PredictionSink
 from modelward.security import Permission, Principal
-from modelward.serving.batch_engines import (
-    EngineChoice,
-    PartEngine,
-    ProcessEngine,
-    choose_engine,
-    score_in_order,
-)
+from modelward.serving.batch_engines import EngineChoice, PartEngine, ProcessEngine, choose_engine
 from modelward.serving.batch_input import BatchInput, open_input
+from modelward.serving.batch_local import LocalScoring, Progress, score_here
 from modelward.serving.batch_parts import (
     PartFeatures,
     PartPlan,
-    PartScorer,
-    ScoredPart,
     finished_part,
     part_name,
 )
@@ -75,8 +66,6 @@ if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = ["BatchResult", "batch_score"]
-
-Progress = Callable[[int, int | None], None]
 
 _DEFAULT_ROWS = 65_536
 _STATE = "run.json"
@@ -261,30 +250,29 @@ def batch_score(
         loader=loader if explicit_loader else None,
         catalog=features.catalog,
     )
-    # the input's hash (a read of the whole file) runs beside the start: the workers'
-    # start, or in this process the model's load and the first parts' scoring; unless an
-    # earlier run's output is there, which a rerun is skipped for (hashed first then)
+    # the input's hash (a read of the whole file, in a process of its own) runs beside the
+    # start: the workers' start, or in this process the model's load and the first parts'
+    # scoring; unless an earlier run's output is there, which a rerun is skipped for
+    # (hashed first then)
     beside = runner.kind == "local" and not any(Path(output).glob("*/manifest.json"))
     pool: ProcessEngine | None = None
-    local: _Local | None = None
+    local: LocalScoring | None = None
     try:
         if beside and runner.processes:
             pool = ProcessEngine(part_plan, runner.workers)
-            source = _hashed_while(source, pool.start)
+            hashing = source.start_hash()
+            try:
+                pool.start()
+            except BaseException:
+                hashing.cancel()
+                raise
+            source = hashing.result()
         elif beside:
-            unhashed = source
-
-            def start_here() -> None:
-                nonlocal local
-                local = _Local.open(part_plan, loader, prediction_log, session)
-                local.score_ahead(unhashed, hashing_done)
-
-            hashing_done = threading.Event()
-            source = _hashed_while(source, start_here, hashing_done)
+            local, source = LocalScoring.start(part_plan, loader, prediction_log, session, source)
         else:
             source = source.hashed()
         if local is None and not runner.processes:
-            local = _Local.open(part_plan, loader, prediction_log, session)
+            local = LocalScoring.open(part_plan, loader, prediction_log, session)
         return _score_run(
             source, spec, plan, part_plan, runner, pool, local, output, on_progress, began
         )
@@ -295,87 +283,6 @@ def batch_score(
             local.close()
 
 
-#: parts scored ahead while the input is hashed, at most (and at most so many bytes of
-#: rows): held until the run's folder is known, so memory stays bounded
-_AHEAD_PARTS = 8
-_AHEAD_BYTES = 256 << 20
-
-
-class _Local:
-    """Scoring in this process: the scorer (its model loaded, its log opened) and the parts
-    it scored ahead while the input was being hashed."""
-
-    def __init__(self, scorer: PartScorer, close_sink: bool) -> None:
-        self.scorer = scorer
-        self._close_sink = close_sink
-        self.ahead: list[ScoredPart] = []
-        #: the input's parts after the ahead ones (None: not yet read)
-        self.rest: Iterator[tuple[int, pa.Table]] | None = None
-
-    @classmethod
-    def open(
-        cls,
-        plan: PartPlan,
-        loader: ModelLoader,
-        prediction_log: PredictionSink | None,
-        session: Session | None,
-    ) -> _Local:
-        spec = plan.spec
-        model = loader.load(plan.resolved, spec.output, plan.columns)
-        sink = prediction_log
-        if sink is None:
-            from modelward.monitoring import open_workspace_log
-
-            assert session is not None
-            sink = open_workspace_log(session)
-        features = PartFeatures(session, spec, plan.catalog, plan.event_time)
-        return cls(PartScorer(plan, model, features, sink), prediction_log is None)
-
-    def score_ahead(self, source: BatchInput, stop: threading.Event) -> None:
-        """Score the input's first parts until ``stop`` (the hash is done) or the bound."""
-        strings = frozenset(self.scorer.request)
-        self.rest = enumerate(source.batches(self.scorer.plan.batch_rows, strings))
-        held = 0
-        while not stop.is_set() and len(self.ahead) < _AHEAD_PARTS and held < _AHEAD_BYTES:
-            item = next(self.rest, None)
-            if item is None:
-                break
-            part = self.scorer.prepare(*item)
-            self.ahead.append(part)
-            held += part.good.nbytes
-
-    def close(self) -> None:
-        if self._close_sink:
-            self.scorer.sink.close()
-
-
-def _hashed_while(
-    source: BatchInput, work: Callable[[], object], done: threading.Event | None = None
-) -> BatchInput:
-    """``source`` hashed on a thread of its own while ``work`` runs on this one (``done``
-    is set once the hash is).
-
-    hashlib releases the GIL, so the file's SHA-256 runs on the other core while this
-    thread starts the workers (held until the fork server has imported the scoring code)
-    or loads the model and scores the first parts.
-    """
-
-    def digest() -> BatchInput:
-        try:
-            return source.hashed()
-        finally:
-            if done is not None:
-                done.set()
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-hash") as hasher:
-        hashing = hasher.submit(digest)
-        try:
-            work()
-        finally:
-            hashed = hashing.result()  # the hash's own error (the file went away) first
-    return hashed
-
-
 def _score_run(
     source: BatchInput,
     spec: EndpointSpec,
@@ -383,7 +290,7 @@ def _score_run(
     part_plan: PartPlan,
     runner: EngineChoice,
     workers: ProcessEngine | None,
-    local: _Local | None,
+    local: LocalScoring | None,
     output: str | Path,
     on_progress: Progress | None,
     began: float,
@@ -443,7 +350,7 @@ def _score_run(
         parts = _run_parts(source, spec, work, engine, batch_rows, on_progress, resumed)
     else:
         assert local is not None
-        parts = _run_local(local, source, work, state["run_id"], on_progress, resumed)
+        parts = score_here(local, source, work, state["run_id"], on_progress, resumed)
     manifest = {
         **state,
         "finished_at": datetime.now(UTC).isoformat(),
@@ -540,50 +447,6 @@ def _result(manifest: dict[str, Any], path: Path, **extra: Any) -> BatchResult:
         parts=len(manifest["parts"]),
         **extra,
     )
-
-
-def _run_local(
-    local: _Local,
-    source: BatchInput,
-    work: Path,
-    run_id: str,
-    on_progress: Progress | None,
-    resumed: bool,
-) -> list[dict[str, Any]]:
-    """The parts scored in this process (those scored ahead first), committed in order."""
-    scorer = local.scorer.for_run(run_id, work)
-    batch_rows = scorer.plan.batch_rows
-    finished_before = {p.name for p in work.glob("part-*.parquet")}
-    parts: dict[int, dict[str, Any]] = {}
-    done = [0]
-
-    def finished(part: dict[str, Any]) -> None:
-        parts[part["index"]] = part
-        done[0] += part["rows_in"]
-        if on_progress is not None:
-            on_progress(done[0], source.num_rows)
-
-    ahead = len(local.ahead)
-    batches = local.rest
-    if batches is None:
-        batches = enumerate(source.batches(batch_rows, frozenset(scorer.request)))
-
-    def to_commit() -> Iterator[ScoredPart]:
-        while local.ahead:  # let go of each as it is handed on
-            part = local.ahead.pop(0)
-            if part_name(part.index) in finished_before:  # a killed run's, kept as it was
-                finished(finished_part(work, part.index, part.rows_in))
-            else:
-                yield part
-        for index, table in batches:
-            if part_name(index) in finished_before:
-                finished(finished_part(work, index, table.num_rows))
-            else:
-                yield scorer.prepare(index, table)
-
-    # the parts scored ahead are held already: all of them may wait for the writer
-    score_in_order(scorer, to_commit(), resumed=resumed, on_done=finished, in_flight=ahead + 1)
-    return [parts[i] for i in sorted(parts)]
 
 
 def _run_parts(

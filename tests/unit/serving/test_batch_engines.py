@@ -9,6 +9,7 @@ relies on both writing the same parts under the same content address.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from modelward.errors import StoreUnavailable
 from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.serving import BatchResult, EndpointSpec, batch_score
 from modelward.serving.batch_engines import score_in_order
+from modelward.serving.batch_input import open_input
 from modelward.serving.batch_parts import PartFeatures, PartPlan, PartScorer
 from modelward.serving.models import ObjectModelLoader, ResolvedModel, StaticModelResolver
 from modelward.session import Session
@@ -180,3 +182,19 @@ def test_parts_scored_before_the_run_is_known_are_written_for_it_in_order(
     assert set(written["run_id"].to_pylist()) == {"r1"}
     assert written["row_key"].to_pylist() == [7 * i for i in range(2 * PART)]
     assert [r.request_id for r in sink.read("sums")] == [f"r1/{i}" for i in range(2 * PART)]
+
+
+@pytest.mark.parametrize("interpreter", ["own process", "no interpreter to start"])
+def test_the_input_hash_is_the_files_sha256_wherever_it_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interpreter: str
+) -> None:
+    """Taken in a process of its own beside the run's start, or here when no interpreter can
+    be started (an embedded Python): the same SHA-256 names the same output folder."""
+    source = _input(tmp_path / "in.parquet")
+    if interpreter != "own process":
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    opened = open_input(None, source, content_hash=False)
+    assert opened.content_hash == ""  # not read yet
+    hashed = opened.start_hash().result()
+    assert hashed.content_hash == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert hashed.content_hash == open_input(None, source).content_hash

@@ -198,8 +198,10 @@ def _worker_context(plan: PartPlan) -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # read once, when this process starts its server (later pools reuse it); a module
-    # that cannot be imported there is left to each worker, as under spawn
-    context.set_forkserver_preload([*_SCORING_MODULES, *_model_modules(plan)])
+    # that cannot be imported there is left to each worker, as under spawn. "__main__"
+    # (multiprocessing's own default): a worker re-imports the main script (the modelward
+    # command's, with the CLI behind it) unless its server has
+    context.set_forkserver_preload(["__main__", *_SCORING_MODULES, *_model_modules(plan)])
     return context
 
 

@@ -25,7 +25,9 @@ peak memory (max RSS, imports included) is its own:
 
 Peak memory is GNU time's "Maximum resident set size" (``/usr/bin/time -v``) of the case's
 process, and for the N-process cases also of its largest worker (the run holds about the
-parent's plus N times the worker's).
+parent's plus N times the worker's). "CPU s" is GNU time's user plus system time of the
+case's whole process tree (workers and imports included): on a loaded machine it moves far
+less than the seconds do.
 
 Results: a Rich table, JSON on stdout and benchmarks/results/batch.json.
 
@@ -120,6 +122,13 @@ with tempfile.TemporaryDirectory() as tmp:
             workers=int(workers),
         )
         wall = time.perf_counter() - began
+        # the local engine forks its workers from a fork server, a child of this process:
+        # stopped and waited for here, its workers' CPU time and memory count as this
+        # process's children (GNU time's figures, and worker_peak_mb below)
+        import multiprocessing.forkserver
+        stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
+        if stop is not None:
+            stop()
         if log == "redis":  # the streams are the benchmark's: drop them
             from modelward.monitoring import open_workspace_log
             sink = open_workspace_log(s)
@@ -194,9 +203,15 @@ def _run(script: str, *args: str) -> dict[str, float]:
     if out.returncode != 0:
         raise SystemExit(out.stderr)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    cpu = 0.0
     for line in out.stderr.splitlines():
         if "Maximum resident set size" in line:  # GNU time's figure, in kB
             result["peak_mb"] = int(line.rsplit(":", 1)[1]) / 1024
+        if "User time (seconds)" in line or "System time (seconds)" in line:
+            cpu += float(line.rsplit(":", 1)[1])
+    # the case's whole process tree (its workers included), imports and set-up too: what
+    # the load of the machine changes least
+    result["cpu_s"] = cpu
     return result
 
 
@@ -220,7 +235,8 @@ def main() -> None:
         results[name] = _run(script, str(data), str(model), *extra)
     bare = results.get("bare")
     table = Table(title=f"batch scoring, {args.rows:,} rows x {FEATURES} features, GBM 100x3")
-    for col in ("case", "seconds", "rows/s", "vs bare", "vs 1 process", "peak RSS MB"):
+    columns = ("case", "seconds", "rows/s", "vs bare", "vs 1 process", "CPU s", "peak RSS MB")
+    for col in columns:
         table.add_column(col, justify="left" if col == "case" else "right")
     for name, r in results.items():
         r["rows_per_s"] = r["rows"] / r["wall_s"]
@@ -238,6 +254,7 @@ def main() -> None:
             f"{r['rows_per_s']:,.0f}",
             f"{r['ratio']:.2f}x",
             f"{r['vs_one_process']:.2f}x" if "vs_one_process" in r else "",
+            f"{r['cpu_s']:.2f}",
             peak,
         )
     Console(stderr=True).print(table)

@@ -36,7 +36,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,10 +49,10 @@ from modelward.monitoring import PredictionSink
 from modelward.security import Permission, Principal
 from modelward.serving.batch_engines import EngineChoice, PartEngine, ProcessEngine, choose_engine
 from modelward.serving.batch_input import BatchInput, open_input
+from modelward.serving.batch_local import LocalScoring, Progress, score_here
 from modelward.serving.batch_parts import (
     PartFeatures,
     PartPlan,
-    PartScorer,
     finished_part,
     part_name,
 )
@@ -66,8 +66,6 @@ if TYPE_CHECKING:
     from modelward.session import Session
 
 __all__ = ["BatchResult", "batch_score"]
-
-Progress = Callable[[int, int | None], None]
 
 _DEFAULT_ROWS = 65_536
 _STATE = "run.json"
@@ -252,30 +250,37 @@ def batch_score(
         loader=loader if explicit_loader else None,
         catalog=features.catalog,
     )
-    # the workers start now, their imports and model load beside the input's hash; unless
-    # an earlier run's output is there, which a rerun is skipped for (hashed first then)
-    early = runner.kind == "local" and runner.processes
-    if early and any(Path(output).glob("*/manifest.json")):
-        early = False
-    pool = ProcessEngine(part_plan, runner.workers).start() if early else None
+    # the input's hash (a read of the whole file, in a process of its own) runs beside the
+    # start: the workers' start, or in this process the model's load and the first parts'
+    # scoring; unless an earlier run's output is there, which a rerun is skipped for
+    # (hashed first then)
+    beside = runner.kind == "local" and not any(Path(output).glob("*/manifest.json"))
+    pool: ProcessEngine | None = None
+    local: LocalScoring | None = None
     try:
+        if beside and runner.processes:
+            pool = ProcessEngine(part_plan, runner.workers)
+            hashing = source.start_hash()
+            try:
+                pool.start()
+            except BaseException:
+                hashing.cancel()
+                raise
+            source = hashing.result()
+        elif beside:
+            local, source = LocalScoring.start(part_plan, loader, prediction_log, session, source)
+        else:
+            source = source.hashed()
+        if local is None and not runner.processes:
+            local = LocalScoring.open(part_plan, loader, prediction_log, session)
         return _score_run(
-            source.hashed(),
-            spec,
-            plan,
-            part_plan,
-            runner,
-            pool,
-            loader,
-            prediction_log,
-            session,
-            output,
-            on_progress,
-            began,
+            source, spec, plan, part_plan, runner, pool, local, output, on_progress, began
         )
     finally:
         if pool is not None:
             pool.close()
+        if local is not None:
+            local.close()
 
 
 def _score_run(
@@ -285,9 +290,7 @@ def _score_run(
     part_plan: PartPlan,
     runner: EngineChoice,
     workers: ProcessEngine | None,
-    loader: ModelLoader,
-    prediction_log: PredictionSink | None,
-    session: Session | None,
+    local: LocalScoring | None,
     output: str | Path,
     on_progress: Progress | None,
     began: float,
@@ -343,27 +346,11 @@ def _score_run(
     part_plan = dataclasses.replace(part_plan, run_id=state["run_id"], work=work)
     if runner.processes:
         # the workers load the pinned version themselves; no model in this process
-        engine = workers.bind(part_plan) if workers is not None else runner.open(part_plan, None)
+        engine = workers.bind(part_plan) if workers is not None else runner.open(part_plan)
         parts = _run_parts(source, spec, work, engine, batch_rows, on_progress, resumed)
     else:
-        model = loader.load(resolved, spec.output, part_plan.columns)
-        sink = prediction_log
-        opened_sink = False
-        if sink is None:
-            from modelward.monitoring import open_workspace_log
-
-            assert session is not None
-            sink = open_workspace_log(session)
-            opened_sink = True
-        features = PartFeatures(session, spec, part_plan.catalog, part_plan.event_time)
-        scorer = PartScorer(part_plan, model, features, sink)
-        try:
-            parts = _run_parts(
-                source, spec, work, runner.open(part_plan, scorer), batch_rows, on_progress, resumed
-            )
-        finally:
-            if opened_sink:
-                sink.close()
+        assert local is not None
+        parts = score_here(local, source, work, state["run_id"], on_progress, resumed)
     manifest = {
         **state,
         "finished_at": datetime.now(UTC).isoformat(),

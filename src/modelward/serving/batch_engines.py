@@ -9,10 +9,11 @@ manifest sorts them by index).
 
 - ``local`` with one worker: in this process, part after part, each written on a writer
   thread while the next is scored (:func:`score_in_order`).
-- ``local`` with ``workers=N``: a pool of N worker processes (started with ``spawn``, so
-  no lock or thread of this process is inherited half-held), each with its own loaded
-  model and prediction log connection, each reading its slices of a Parquet input and
-  writing its parts by rename (see :class:`ProcessEngine`).
+- ``local`` with ``workers=N``: a pool of N worker processes (forked from a ``forkserver``
+  that imported the scoring code once, or ``spawn``ed where there is none: either way no
+  lock or thread of this process is inherited half-held), each with its own loaded model
+  and prediction log connection, each reading its slices of a Parquet input and writing
+  its parts by rename (see :class:`ProcessEngine`).
 - ``ray``: the same scorer in Ray actors (see :mod:`modelward.serving.batch_ray`).
 
 A part a killed run was scoring may have some of its log lines written already; with
@@ -24,7 +25,10 @@ writes only the lines not there yet.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
 import os
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -41,9 +45,16 @@ import pyarrow as pa
 
 from modelward.errors import InputError
 from modelward.serving.batch_input import BatchInput
-from modelward.serving.batch_parts import PartPlan, PartScorer
+from modelward.serving.batch_parts import PartPlan, PartScorer, ScoredPart
 
-__all__ = ["EngineChoice", "PartEngine", "ProcessEngine", "choose_engine", "score_in_order"]
+__all__ = [
+    "EngineChoice",
+    "PartEngine",
+    "ProcessEngine",
+    "choose_engine",
+    "score_in_order",
+    "scored",
+]
 
 OnDone = Callable[[dict[str, Any]], None]
 ENGINES = ("local", "ray")
@@ -71,15 +82,14 @@ class EngineChoice:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "workers": self.workers, "address": self.address}
 
-    def open(self, plan: PartPlan, scorer: PartScorer | None) -> PartEngine:
+    def open(self, plan: PartPlan) -> PartEngine:
+        """The engine of a run scored outside this process (see :attr:`processes`); a
+        run in this process is scored by :func:`score_in_order`."""
         if self.kind == "ray":
             from modelward.serving.batch_ray import RayEngine
 
             return RayEngine(plan, self.workers, self.address)
-        if self.workers > 1:
-            return ProcessEngine(plan, self.workers)
-        assert scorer is not None
-        return InProcessEngine(scorer)
+        return ProcessEngine(plan, self.workers)
 
 
 def choose_engine(
@@ -107,54 +117,115 @@ def choose_engine(
 
 def score_in_order(
     scorer: PartScorer,
-    parts: Iterable[tuple[int, pa.Table]],
+    parts: Iterable[ScoredPart],
     *,
     resumed: bool,
     on_done: OnDone,
+    in_flight: int = 1,
 ) -> None:
-    """Score ``parts`` on this thread while the part before is written on another.
+    """Commit ``parts`` on a writer thread as they are drawn (and scored) on this one.
 
     Arrow writes Parquet without the GIL, so a part's log lines and file are encoded while
-    the next part is read, checked and scored; parts are committed one after another in
-    their order, and at most two are held (the one scored, the one written).
+    the next part is read, checked and scored. Parts are committed one after another in
+    their order, at most ``in_flight`` of them waiting for the writer: one, unless parts
+    were scored ahead while the input was hashed (they are held already). Once a write
+    fails, no later part is committed: the error is raised here, in its order.
     """
+    failed = threading.Event()
+
+    def commit(part: ScoredPart) -> dict[str, Any]:
+        if failed.is_set():
+            raise _After()
+        try:
+            return scorer.commit(part, dedupe_log=resumed)
+        except BaseException:
+            failed.set()
+            raise
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as writer:
-        written: Future[dict[str, Any]] | None = None
-        for index, table in parts:
-            scored = scorer.prepare(index, table)
-            if written is not None:
-                on_done(written.result())  # a write's error is raised here
-            written = writer.submit(scorer.commit, scored, dedupe_log=resumed)
-        if written is not None:
-            on_done(written.result())
+        written: deque[Future[dict[str, Any]]] = deque()
+        try:
+            for part in parts:
+                while written and (len(written) >= in_flight or written[0].done()):
+                    on_done(written.popleft().result())  # a write's error is raised here
+                written.append(writer.submit(commit, part))
+            while written:
+                on_done(written.popleft().result())
+        finally:
+            failed.set()  # an error here: what is still queued is not written
 
 
-class InProcessEngine:
-    def __init__(self, scorer: PartScorer) -> None:
-        self.scorer = scorer
+class _After(Exception):
+    """A part queued behind a write that failed (that write's error is the one raised)."""
 
-    def run(self, parts: Iterator[tuple[int, pa.Table]], *, resumed: bool, on_done: OnDone) -> None:
-        score_in_order(self.scorer, parts, resumed=resumed, on_done=on_done)
+
+def scored(scorer: PartScorer, parts: Iterable[tuple[int, pa.Table]]) -> Iterator[ScoredPart]:
+    """``parts`` scored one by one, as they are drawn."""
+    for index, table in parts:
+        yield scorer.prepare(index, table)
 
 
 _worker: PartScorer | None = None
-_parent = 0
 
 #: what a task tells a worker started before the run had an id: (run id, its folder)
 Run = tuple[str, Path]
 
+#: what a worker imports to score a part, whatever the model: the fork server imports it
+#: once, and every worker forked from it starts with it imported
+_SCORING_MODULES = (
+    "modelward.serving.batch_engines",
+    "modelward.serving.batch_parts",
+    "modelward.serving.models",
+    "modelward.session",
+    "modelward.monitoring",
+    "pyarrow.parquet",
+)
+
+
+def _worker_context(plan: PartPlan) -> multiprocessing.context.BaseContext:
+    """``forkserver`` where the platform has one, else ``spawn``.
+
+    A spawned worker imports modelward and the model's library itself (about 3 CPU
+    seconds), and the run's process is held while it does: the pool's start writes the
+    worker's initial arguments (the plan, a pickled model among them) into a pipe that
+    the worker reads only as its imports allow, so two workers started one after the
+    other, and the input's hash waited for both. Forked from a server that imported the
+    scoring code and the model's library once, a worker starts in milliseconds and
+    shares those pages with the others. The server itself is started clean (not forked
+    from this process), so no lock of this process is inherited half-held either.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # read once, when this process starts its server (later pools reuse it); a module
+    # that cannot be imported there is left to each worker, as under spawn. "__main__"
+    # (multiprocessing's own default): a worker re-imports the main script (the modelward
+    # command's, with the CLI behind it) unless its server has
+    context.set_forkserver_preload(["__main__", *_SCORING_MODULES, *_model_modules(plan)])
+    return context
+
+
+def _model_modules(plan: PartPlan) -> list[str]:
+    """The library the pinned model's object is unpickled with (MLflow's loader else)."""
+    if plan.resolved.obj is not None:
+        module = type(plan.resolved.obj).__module__
+        # a class of the caller's script cannot be imported by its name elsewhere
+        return [] if module in ("__main__", "builtins") else [module]
+    return ["mlflow"] if plan.loader is None else []
+
 
 def _start_worker(plan: PartPlan) -> None:
-    global _worker, _parent
-    _parent = os.getppid()
+    global _worker
     _worker = PartScorer.open(plan)
 
 
 def _scorer(run: Run) -> PartScorer:
     assert _worker is not None, "the worker's initializer did not run"
-    if os.getppid() != _parent:
+    parent = multiprocessing.parent_process()
+    if parent is not None and not parent.is_alive():
         # the run's process was killed: a restarted run may be scoring these parts
-        # already, and an orphan writing beside it could log a row twice
+        # already, and an orphan writing beside it could log a row twice. (A forked
+        # worker's parent is the fork server; this asks about the run's process.)
         raise SystemExit(0)
     return _worker.for_run(*run)
 
@@ -175,7 +246,7 @@ def _score_slice_in_worker(
             _scorer(run)  # before each part: still the run's worker
             yield index, source.read_part(index, scorer.plan.batch_rows, strings)
 
-    score_in_order(scorer, parts(), resumed=dedupe, on_done=entries.append)
+    score_in_order(scorer, scored(scorer, parts()), resumed=dedupe, on_done=entries.append)
     return entries
 
 
@@ -198,7 +269,7 @@ class ProcessEngine:
     def start(self) -> ProcessEngine:
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=_worker_context(self.plan),
             initializer=_start_worker,
             initargs=(self.plan,),
         )

@@ -190,16 +190,25 @@ class PartFeatures:
 
 @dataclass(frozen=True)
 class ScoredPart:
-    """A part scored but not yet written: what :meth:`PartScorer.commit` writes."""
+    """A part scored but not yet written: what :meth:`PartScorer.commit` writes.
+
+    It holds nothing of the run it is written for (its id is in the part file and the log's
+    request ids), so a part can be scored before the run is known: while the input is
+    still being hashed for the run's content address.
+    """
 
     index: int
     rows_in: int
     rows_rejected: int
     rejects: pa.Table
-    #: the part file's rows
-    output: pa.Table
-    #: the part's prediction log rows (None: every row was refused)
-    log: pa.Table | None
+    #: the rows that passed, with their features
+    good: pa.Table
+    #: the model's output for each row of ``good``
+    scores: pa.Array
+    #: the model call's time per row
+    latency_ms: float
+    #: when it was scored (the log's time of its rows)
+    at_us: int
 
 
 def _row_range(good: pa.Table) -> str:
@@ -292,9 +301,11 @@ class PartScorer:
                 }
             )
             rejects = pa.concat_tables([rejects, extra.cast(rejects.schema)])
-        output, log = self._score(good)
+        scores, latency_ms = self._predict(good)
         rejected = checked.rejected_rows + len({m[0] for m in missing})
-        return ScoredPart(index, rows_in, rejected, rejects, output, log)
+        return ScoredPart(
+            index, rows_in, rejected, rejects, good, scores, latency_ms, time.time_ns() // 1000
+        )
 
     def commit(self, part: ScoredPart, *, dedupe_log: bool) -> dict[str, Any]:
         """Write ``part``: its log lines and rejects, then the part file by rename.
@@ -303,46 +314,52 @@ class PartScorer:
         with ``dedupe_log`` (a resumed run) writes only the log lines not there yet.
         """
         work = self.plan.work
-        if part.log is not None:
-            self._write_log(part.log, dedupe_log)
+        output, log = self._tables(part)
+        if log is not None:
+            self._write_log(log, dedupe_log)
         index = part.index
         if part.rejects.num_rows:
             write_parquet(work / _rejects_name(index), part.rejects)
         name = part_name(index)
-        write_parquet(work / name, part.output)
+        write_parquet(work / name, output)
         return {
             "index": index,
             "file": name,
             "rows_in": part.rows_in,
-            "rows_scored": part.output.num_rows,
+            "rows_scored": output.num_rows,
             "rows_rejected": part.rows_rejected,
             "rejects_file": _rejects_name(index) if part.rejects.num_rows else None,
             "resumed": False,
         }
 
-    def _score(self, good: pa.Table) -> tuple[pa.Table, pa.Table | None]:
-        """The part file's table and the prediction log's (None: no row to log)."""
+    def _predict(self, good: pa.Table) -> tuple[pa.Array, float]:
+        """The model's output for every row of ``good``, and the call's time per row."""
         n = good.num_rows
+        if not n:
+            return pa.array([], pa.float64()), 0.0
         started = time.perf_counter()
-        if n:
-            matrix = np.column_stack(
-                [good.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
-            ).astype(np.float64, copy=False)
-            try:
-                predictions = self.model.predict(matrix)
-            except Exception as exc:
-                # every row of the run would fail alike: stop here (the run resumes later)
-                raise ModelUnavailable(
-                    f"model {self.model.name}@{self.model.version} failed on rows "
-                    f"{_row_range(good)}: {type(exc).__name__}: {exc}",
-                    model=f"{self.model.name}@{self.model.version}",
-                ) from None
-        else:
-            predictions = []
+        matrix = np.column_stack(
+            [good.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
+        ).astype(np.float64, copy=False)
+        try:
+            predictions = self.model.predict(matrix)
+        except Exception as exc:
+            # every row of the run would fail alike: stop here (the run resumes later)
+            raise ModelUnavailable(
+                f"model {self.model.name}@{self.model.version} failed on rows "
+                f"{_row_range(good)}: {type(exc).__name__}: {exc}",
+                model=f"{self.model.name}@{self.model.version}",
+            ) from None
         seconds = time.perf_counter() - started
+        return pa.array(predictions), seconds * 1000 / n
+
+    def _tables(self, part: ScoredPart) -> tuple[pa.Table, pa.Table | None]:
+        """The part file's table and the prediction log's (None: no row to log), for this
+        scorer's run."""
+        good, scores = part.good, part.scores
+        n = good.num_rows
         numbers = good.column("row_number")
         keys = good.column(self.key) if self.key is not None else numbers
-        scores = pa.array(predictions) if n else pa.array([], pa.float64())
         out = pa.table(
             {
                 "row_key": keys,
@@ -362,12 +379,12 @@ class PartScorer:
         ).combine_chunks()
         log = prediction_table(
             request_ids=ids,
-            at_us=time.time_ns() // 1000,
+            at_us=part.at_us,
             model=self.model.name,
             model_version=self.model.version,
             inputs=good.select(self.logged),
             predictions=scores,
-            latency_ms=seconds * 1000 / n,
+            latency_ms=part.latency_ms,
             mode="batch",
             pii=self.pii,
         )

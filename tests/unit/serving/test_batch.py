@@ -238,7 +238,9 @@ def test_a_killed_run_resumes_from_its_last_finished_part(
     resumed, _ = _score(session, models, source, out, prediction_log=sink)
     whole, _ = _score(session, models, source, tmp_path / "whole")
 
-    assert resumed.resumed_parts == 2 and resumed.rows_scored == ROWS
+    # parts 0 and 1 at least; part 2 too when it was scored while the input was hashed and
+    # already in the writer's hands at the stop (a part being written is finished)
+    assert resumed.resumed_parts in (2, 3) and resumed.rows_scored == ROWS
     assert _scores(resumed)["prediction"] == _scores(whole)["prediction"]
     assert set(_scores(resumed)["run_id"].to_pylist()) == {resumed.run_id}
     ids = [r.request_id for r in sink.read("sums")]
@@ -413,7 +415,9 @@ def test_a_failing_model_stops_the_run_with_a_clear_error_and_no_result(
     models["sums@production"] = ResolvedModel("sums", "3", "mem://sums/3", BrokenAfterWarmUp())
     with pytest.raises(ModelUnavailable, match=r"sums@3 failed on rows 0-39: ValueError: boom"):
         _score(session, models, _input(tmp_path / "in.parquet"), tmp_path / "out")
-    assert all(p.name.endswith(".partial") for p in (tmp_path / "out").iterdir())
+    # nothing finished is visible: no folder at all when the model failed on a part scored
+    # while the input was still being hashed, else the run's .partial one
+    assert [p for p in (tmp_path / "out").glob("*") if not p.name.endswith(".partial")] == []
 
 
 @pytest.fixture

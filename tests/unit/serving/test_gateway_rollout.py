@@ -390,6 +390,85 @@ def test_shadow_copies_waiting_behind_a_busy_candidate_are_scored_in_one_call() 
     assert {r.prediction for r in shadows} == {0.9}
 
 
+def _arm_of(gw: Gateway, customer: int) -> str:
+    route = gw.cache.routings["m"].route(body(customer)["inputs"], "any")
+    return "4" if route.role == "candidate" else "3"
+
+
+def test_a_canarys_two_versions_share_one_window_and_each_row_gets_its_version() -> None:
+    world, plans, sink = _setup()
+    blue, green = GatedModel(0.2), GatedModel(0.9)
+    green.go.set()  # counts its calls, never blocks
+    world.model("m@3", blue, "3")
+    world.model("m@4", green, "4")
+    plans.live(canary(50))
+
+    async def scenario() -> tuple[dict[int, Any], dict[int, str], Gateway]:
+        gw = gateway(world, plans, sink)
+        async with serving(gw) as http:
+            primary = gw.cache.runtimes["m"]
+            candidate = gw.cache.routings["m"].candidate
+            assert candidate.batcher is not None and primary.batcher is not None
+            assert getattr(candidate.batcher, "batcher", None) is primary.batcher  # one thread
+            arms = {c: _arm_of(gw, c) for c in range(40)}
+            first = next(c for c, v in arms.items() if v == "3")
+            blue.armed.set()
+            green.armed.set()
+            held = asyncio.create_task(http.post(URL, json=body(first), headers=AUTH))
+            assert await asyncio.to_thread(blue.entered.wait, 10)  # the one worker is busy
+            rest = [c for c in arms if c != first][:12]
+            sent = [asyncio.create_task(http.post(URL, json=body(c), headers=AUTH)) for c in rest]
+            deadline = asyncio.get_running_loop().time() + 10
+            while primary.batcher.depth < len(rest):  # all twelve wait in one window
+                assert asyncio.get_running_loop().time() < deadline, "requests never queued"
+                await asyncio.sleep(0.001)
+            blue.go.set()
+            answers = await asyncio.gather(held, *sent)
+            got = {c: a.json() for c, a in zip([first, *rest], answers, strict=True)}
+        return got, arms, gw
+
+    got, arms, _ = run(scenario())
+    assert {c: a["model_version"] for c, a in got.items()} == {c: arms[c] for c in got}
+    expected = {"3": 0.2, "4": 0.9}
+    assert all(a["prediction"] == expected[arms[c]] for c, a in got.items())
+    n_green = sum(arms[c] == "4" for c in got)
+    assert 0 < n_green < len(got) - 1
+    # the window of twelve: one call for blue's rows, one for green's
+    assert blue.batches == [1, len(got) - 1 - n_green] and green.batches == [n_green]
+    logged = {(r.model_version, r.role) for r in sink.read("m")}
+    assert logged == {("3", "primary"), ("4", "candidate")}
+
+
+def test_a_hung_canary_candidate_does_not_hold_up_the_baselines_answers() -> None:
+    world, plans, sink = _setup()
+    hung = GatedModel(0.9)  # blocks on its first call until the test ends
+    world.model("m@4", hung, "4")
+    world.put(spec(entity_keys=["f0"], latency_budget_ms=200))
+    plans.live(canary(50))
+
+    async def scenario() -> tuple[int, list[Any], int]:
+        gw = gateway(world, plans, sink)
+        async with serving(gw) as http:
+            arms = {c: _arm_of(gw, c) for c in range(40)}
+            to_green = next(c for c, v in arms.items() if v == "4")
+            to_blue = [c for c, v in arms.items() if v == "3"][:3]
+            hung.armed.set()
+            # the candidate's call hangs: its request gets its answer at the budget (no
+            # fallback configured: 503) and the shared thread is stuck in that call
+            status = (await http.post(URL, json=body(to_green), headers=AUTH)).status_code
+            assert await asyncio.to_thread(hung.entered.wait, 10)
+            blue = [(await http.post(URL, json=body(c), headers=AUTH)) for c in to_blue]
+            assert not hung.go.is_set()  # every baseline answer came while it still hung
+            apart = gw.cache.runtimes["m"].batcher.apart  # type: ignore[union-attr]
+            hung.go.set()
+        return status, [(b.status_code, b.json()["model_version"]) for b in blue], apart
+
+    status, blue, apart = run(scenario())
+    assert status == 503
+    assert blue == [(200, "3")] * 3
+    assert apart == 1  # the candidate's lane now has its own thread
+
+
 def test_shadow_copies_that_arrive_together_are_scored_after_their_answers_in_one_call() -> None:
     world, plans, sink = _setup()
     world.put(spec(entity_keys=["f0"], latency_budget_ms=60_000))

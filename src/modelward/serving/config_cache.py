@@ -18,8 +18,7 @@ that failed to load is tried again after :data:`RETRY_LOAD_S`, not on every poll
 
 A release on an endpoint (rollout's plan, read once per refresh) adds a second warm runtime
 for the candidate and a :class:`~modelward.serving.routing.Routing`; a plan that only moves
-weights reuses both runtimes. The candidate scores on the baseline's batcher (a lane of it,
-see :mod:`~modelward.serving.batcher`). A promoted release serves its candidate until the endpoint's
+weights reuses both runtimes. A promoted release serves its candidate until the endpoint's
 definition changes after it. When the plans cannot be read, the last ones stay in force.
 """
 
@@ -33,7 +32,6 @@ from typing import TYPE_CHECKING
 
 from modelward.errors import ConfigError, ModelUnavailable
 from modelward.rollout import EndpointPlan, Strategy, TrafficPlan
-from modelward.serving.batcher import MicroBatcher
 from modelward.serving.binding import UncheckedRows, model_columns, pii_fields, request_fields
 from modelward.serving.endpoints import BrokenEndpoint, Endpoint, EndpointSpec
 from modelward.serving.metrics import EndpointMetrics, GatewayMetrics
@@ -166,7 +164,7 @@ class EndpointCache:
                         if not loaded
                         and old_routing is not None
                         and old_routing.candidate_version == candidate.version
-                        else self._candidate_runtime(endpoint, plan, candidate, backup, fresh[name])
+                        else self._candidate_runtime(endpoint, plan, candidate, backup)
                     )
                     if warm is not None:  # weights moved, or a new candidate loaded and warm
                         routings[name] = self._routing(endpoint, plan, warm)
@@ -228,15 +226,12 @@ class EndpointCache:
         plan: TrafficPlan,
         candidate: ResolvedModel,
         backup: ResolvedModel | None,
-        baseline: EndpointRuntime,
     ) -> EndpointRuntime | None:
         """The candidate's runtime, loaded and warmed up before its plan may route to it;
         None when it cannot be: the release is reported failed (once) and the baseline
-        keeps answering everything, as if the release had never started. It scores on
-        the baseline's batcher (one window and one thread for both versions)."""
-        shared = baseline.batcher if isinstance(baseline.batcher, MicroBatcher) else None
+        keeps answering everything, as if the release had never started."""
         try:
-            return self._runtime(endpoint, candidate, backup, shared)
+            return self._runtime(endpoint, candidate, backup)
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             self.metrics.reload_errors.labels(endpoint.name).inc()
@@ -302,11 +297,7 @@ class EndpointCache:
         return lookup, feature_names
 
     def _runtime(
-        self,
-        endpoint: Endpoint,
-        primary: ResolvedModel,
-        backup: ResolvedModel | None,
-        shared: MicroBatcher | None = None,
+        self, endpoint: Endpoint, primary: ResolvedModel, backup: ResolvedModel | None
     ) -> EndpointRuntime:
         spec = endpoint.spec
         lookup, feature_names = self._features(spec)
@@ -342,7 +333,6 @@ class EndpointCache:
             pii_fields=pii,
             loaded_versions=(primary.version, backup.version if backup else None),
             observe_batch=self._observer(spec.name),
-            shared_batcher=shared,
         )
 
     def _unavailable(self, endpoint: Endpoint, reason: str) -> EndpointRuntime:

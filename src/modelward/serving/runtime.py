@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelward.errors import InputError
-from modelward.serving.batcher import BatcherClosed, Lane, LoopBatcher, MicroBatcher
+from modelward.serving.batcher import BatcherClosed, LoopBatcher, MicroBatcher
 from modelward.serving.endpoints import EndpointSpec
 from modelward.serving.isolation import by_halves
 from modelward.serving.models import LoadedModel
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 
-Batcher = MicroBatcher | LoopBatcher | Lane
+Batcher = MicroBatcher | LoopBatcher
 #: the key the store probe reads: no entity has it, any sound store answers "missing"
 _PROBE_KEY = ("modelward_readyz", ["probe"])
 
@@ -147,10 +147,6 @@ class EndpointRuntime:
     unavailable: str | None = None
     model_breaker: CircuitBreaker = field(init=False)
     feature_breaker: CircuitBreaker = field(init=False)
-    #: the batcher of the endpoint's baseline runtime, for a release's candidate: both
-    #: versions' requests join one batching window on one thread (see
-    #: :mod:`~modelward.serving.batcher`); None: a batcher of its own
-    shared_batcher: MicroBatcher | None = None
     batcher: Batcher | None = field(init=False, default=None)
     fallback_batcher: Batcher | None = field(init=False, default=None)
     #: (spec.model resolved version, fallback resolved version): what was loaded
@@ -185,22 +181,11 @@ class EndpointRuntime:
         if self.fallback_model is not None:
             models.append((self.fallback_model, f"{name}-fb"))
         made: list[Batcher | None] = []
-        shared = self.shared_batcher
-        # a call of one version that has run half the budget would make the other's rows
-        # waiting behind it miss theirs: past that, it holds them up no longer
-        stall_s = spec.latency_budget_ms / 2000.0
         for model, label in models:
             if model is None:
                 made.append(None)
-            elif spec.isolate_model and model is self.model and shared is not None:
-                if shared.max_batch == size:
-                    made.append(shared.lane(self._scorer(model)))
-                else:  # a model that takes other batches than the baseline's: its own
-                    made.append(MicroBatcher(self._scorer(model), max_batch=size, name=label))
             elif spec.isolate_model:
-                made.append(
-                    MicroBatcher(self._scorer(model), max_batch=size, name=label, stall_s=stall_s)
-                )
+                made.append(MicroBatcher(self._scorer(model), max_batch=size, name=label))
             elif size > 1:
                 made.append(LoopBatcher(self._scorer(model), max_batch=size))
             else:
@@ -221,8 +206,7 @@ class EndpointRuntime:
         return bool(self._reading_features)
 
     def close(self) -> None:
-        """Score what is queued, then stop the worker threads (a shared batcher's lane is
-        closed; the batcher stays with the runtime that made it)."""
+        """Score what is queued, then stop the worker threads."""
         for batcher in (self.batcher, self.fallback_batcher):
             if batcher is not None:
                 batcher.close()
@@ -248,7 +232,7 @@ class EndpointRuntime:
             if isinstance(result, BaseException):
                 raise result
             scored: Scored = result
-        elif isinstance(batcher, (MicroBatcher, Lane)):
+        elif isinstance(batcher, MicroBatcher):
             # one timer that fails the future at the deadline (cheaper than asyncio.timeout,
             # which cancels and un-cancels the task); a late result is then dropped
             loop = asyncio.get_running_loop()

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
-from modelward.serving.batcher import BatcherClosed, MicroBatcher
+from modelward.serving.batcher import MicroBatcher
 from modelward.serving.resilience import BreakerState, CircuitBreaker
 
 
@@ -77,108 +74,3 @@ def test_a_failing_batch_fails_each_of_its_requests() -> None:
         return results
 
     assert all(isinstance(r, RuntimeError) for r in asyncio.run(scenario()))
-
-
-def test_two_lanes_waiting_share_one_window_and_each_is_scored_by_its_own_function() -> None:
-    gate = threading.Event()
-    busy = threading.Event()
-    calls: list[tuple[str, int]] = []
-
-    def blue(items: Sequence[Any]) -> list[Any]:
-        busy.set()
-        gate.wait(5)
-        calls.append(("blue", len(items)))
-        return [("blue", i) for i in items]
-
-    def green(items: Sequence[Any]) -> list[Any]:
-        calls.append(("green", len(items)))
-        return [("green", i) for i in items]
-
-    async def scenario() -> list[Any]:
-        batcher = MicroBatcher(blue, max_batch=64)
-        lane = batcher.lane(green)
-        first = batcher.submit(0)  # occupies the one worker
-        assert await asyncio.to_thread(busy.wait, 5)
-        waiting = [batcher.submit(1), lane.submit(2), batcher.submit(3), lane.submit(4)]
-        gate.set()
-        results = await asyncio.gather(first, *waiting)
-        batcher.close()
-        return results
-
-    results = asyncio.run(scenario())
-    assert results == [("blue", 0), ("blue", 1), ("green", 2), ("blue", 3), ("green", 4)]
-    # the window of four: one call per lane, not one per item or per thread
-    assert calls == [("blue", 1), ("blue", 2), ("green", 2)]
-
-
-def test_a_closed_lane_refuses_new_items_while_the_batcher_serves_on() -> None:
-    async def scenario() -> Any:
-        batcher = MicroBatcher(lambda items: list(items))
-        lane = batcher.lane(lambda items: [-i for i in items])
-        assert await lane.submit(1) == -1
-        lane.close()
-        with pytest.raises(BatcherClosed):
-            lane.submit(2)
-        kept = await batcher.submit(3)
-        batcher.close()
-        return kept
-
-    assert asyncio.run(scenario()) == 3
-
-
-def test_a_lane_stuck_past_the_stall_time_no_longer_holds_up_the_other() -> None:
-    gate = threading.Event()
-    stuck = threading.Event()
-
-    def hung(items: Sequence[Any]) -> list[Any]:
-        stuck.set()
-        gate.wait(10)
-        return list(items)
-
-    async def scenario() -> tuple[Any, bool, int]:
-        # stall_s=0: any call of one lane is a stall as soon as another lane has work
-        batcher = MicroBatcher(lambda items: [i * 10 for i in items], stall_s=0.0)
-        lane = batcher.lane(hung)
-        held = lane.submit(1)
-        assert await asyncio.to_thread(stuck.wait, 5)
-        answered = await asyncio.wait_for(batcher.submit(2), timeout=10)
-        still_stuck = not gate.is_set() and not held.done()
-        apart = batcher.apart
-        gate.set()
-        await held
-        batcher.close()
-        return answered, still_stuck, apart
-
-    assert asyncio.run(scenario()) == (20, True, 1)
-
-
-def test_a_lane_whose_calls_prove_slow_gets_a_thread_of_its_own() -> None:
-    threads: dict[str, list[int]] = {"fast": [], "slow": []}
-
-    def fast(items: Sequence[Any]) -> list[Any]:
-        threads["fast"].append(threading.get_ident())
-        return list(items)
-
-    def slow(items: Sequence[Any]) -> list[Any]:
-        threads["slow"].append(threading.get_ident())
-        time.sleep(0.01)  # the model itself is slow (+10 ms a call), not the test waiting
-        return list(items)
-
-    async def scenario() -> tuple[list[int], int, list[int]]:
-        batcher = MicroBatcher(fast)
-        lane = batcher.lane(slow)
-        for i in range(8):
-            await batcher.submit(i)
-            await lane.submit(i)
-        first, apart = list(threads["slow"]), batcher.apart
-        threads["slow"].clear()
-        for i in range(3):
-            await lane.submit(i)
-        batcher.close()
-        return first, apart, list(threads["slow"])
-
-    first, apart, later = asyncio.run(scenario())
-    shared = set(threads["fast"])
-    assert len(shared) == 1 and first[0] in shared  # it began on the shared thread
-    assert apart == 1
-    assert later and not shared & set(later)  # and went on on its own

@@ -20,7 +20,12 @@ after a 2 s warm-up) to each endpoint in turn, the order rotated per round; a fi
 not recorded, warms all three. The table holds each case's median and its median ratio to
 ``none`` *of the same round*. One server for all three: the cases share the process, its
 warm caches and its place on the machine, so the ratios hold only what the release adds.
-Server CPU per request is the server's user+system time over the requests it answered.
+Server CPU per request is the server's user+system time over the requests it answered;
+beside it, the server's context switches per request (every thread of the process tree:
+each hand-over of a request between threads costs some) and the model calls per request
+and rows per model call, overall and per version (the gateway's own
+``modelward_gateway_batch_rows`` histogram, shadow copies included): requests that wait
+together share one call of their version's model.
 Targets (issue 10): a 50 % canary >= 0.95x the throughput of no release at c=32 (routing
 <= 20 us CPU is measured by ``benchmarks/rollout_routing.py``); a 100 % shadow's primary
 p99 <= 1.1x no release.

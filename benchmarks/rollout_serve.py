@@ -20,7 +20,12 @@ after a 2 s warm-up) to each endpoint in turn, the order rotated per round; a fi
 not recorded, warms all three. The table holds each case's median and its median ratio to
 ``none`` *of the same round*. One server for all three: the cases share the process, its
 warm caches and its place on the machine, so the ratios hold only what the release adds.
-Server CPU per request is the server's user+system time over the requests it answered.
+Server CPU per request is the server's user+system time over the requests it answered;
+beside it, the server's context switches per request (every thread of the process tree:
+each hand-over of a request between threads costs some) and the model calls per request
+and rows per model call, overall and per version (the gateway's own
+``modelward_gateway_batch_rows`` histogram, shadow copies included): requests that wait
+together share one call of their version's model.
 Targets (issue 10): a 50 % canary >= 0.95x the throughput of no release at c=32 (routing
 <= 20 us CPU is measured by ``benchmarks/rollout_routing.py``); a 100 % shadow's primary
 p99 <= 1.1x no release.
@@ -143,18 +148,26 @@ def main() -> None:
             for case in order:
                 path = f"/v1/endpoints/release-{case}/predict"
                 bench.run_wrk(base, path, body, setup["token"], args.concurrency, 2, work)
-                cpu0 = bench.tree_cpu_s(proc.pid)
+                cpu0, switches0 = bench.tree_cpu_s(proc.pid), tree_switches(proc.pid)
+                calls0 = model_calls(base, setup["token"], f"release-{case}")
                 point = bench.run_wrk(
                     base, path, body, setup["token"], args.concurrency, args.duration, work
                 )
                 cpu = bench.tree_cpu_s(proc.pid) - cpu0
-                point["cpu_us_per_request"] = cpu / max(point["requests"], 1) * 1e6
+                answered = max(point["requests"], 1)
+                point["cpu_us_per_request"] = cpu / answered * 1e6
+                point["switches_per_request"] = (tree_switches(proc.pid) - switches0) / answered
+                calls = model_calls(base, setup["token"], f"release-{case}")
+                point |= _call_counts(calls0, calls, answered)
                 point["load_average"] = os.getloadavg()[0]
                 got[case] = point
                 console.print(
                     f"round {r + 1} {case:7} {point['rps']:>8.0f} req/s  p50 "
                     f"{point['p50_ms']:.2f} ms  p99 {point['p99_ms']:.2f} ms  cpu "
-                    f"{point['cpu_us_per_request']:.0f} us/req  non-2xx {point['non_2xx']}  "
+                    f"{point['cpu_us_per_request']:.0f} us/req  "
+                    f"{point['switches_per_request']:.1f} switches/req  "
+                    f"{point['model_calls_per_request']:.2f} calls/req "
+                    f"({point['rows_per_call']:.2f} rows/call)  non-2xx {point['non_2xx']}  "
                     f"load {point['load_average']:.1f}"
                 )
             rounds.append(got)
@@ -167,6 +180,66 @@ def main() -> None:
     (RESULTS / "rollout_serve.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
     shutil.rmtree(work, ignore_errors=True)
+
+
+def tree_switches(pid: int) -> int:
+    """Context switches (voluntary or not) of every thread of ``pid`` and its descendants:
+    each hand-over of a request between threads (loop -> model thread -> loop) costs some."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        for status in Path(f"/proc/{p}/task").glob("*/status"):
+            try:
+                lines = status.read_text().splitlines()
+            except OSError:  # the thread ended meanwhile
+                continue
+            total += sum(int(ln.split()[1]) for ln in lines if "ctxt_switches:" in ln)
+    return total
+
+
+def model_calls(base: str, token: str, endpoint: str) -> dict[str, tuple[float, float]]:
+    """Per model version of ``endpoint``: (rows scored, model calls) so far, the gateway's
+    own ``modelward_gateway_batch_rows`` histogram (shadow copies included)."""
+    import re
+
+    import httpx
+
+    text = httpx.get(base + "/metrics", headers={"Authorization": f"Bearer {token}"}).text
+    got: dict[str, list[float]] = {}
+    pattern = r'modelward_gateway_batch_rows_(sum|count)\{endpoint="([^"]+)",model_version="([^"]+)"\} (\S+)'
+    for part, name, version, value in re.findall(pattern, text):
+        if name == endpoint:
+            got.setdefault(version, [0.0, 0.0])[0 if part == "sum" else 1] = float(value)
+    return {v: (rows, calls) for v, (rows, calls) in got.items()}
+
+
+def _call_counts(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], answered: int
+) -> dict[str, Any]:
+    """Model calls per request and rows per call over one point, overall and per version."""
+    per_version = {}
+    for version, (rows, calls) in after.items():
+        rows0, calls0 = before.get(version, (0.0, 0.0))
+        per_version[version] = {
+            "calls_per_request": (calls - calls0) / answered,
+            "rows_per_call": (rows - rows0) / max(calls - calls0, 1),
+        }
+    rows = sum(a[0] - before.get(v, (0.0, 0.0))[0] for v, a in after.items())
+    calls = sum(a[1] - before.get(v, (0.0, 0.0))[1] for v, a in after.items())
+    return {
+        "model_calls_per_request": calls / answered,
+        "rows_per_call": rows / max(calls, 1),
+        "by_version": per_version,
+    }
 
 
 def _shadow_rows(base: str, token: str) -> dict[str, float]:
@@ -193,7 +266,15 @@ def _summary(
         same = [r[case] for r in rounds]
         cases[case] = {
             key: statistics.median(p[key] for p in same)
-            for key in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request")
+            for key in (
+                "rps",
+                "p50_ms",
+                "p99_ms",
+                "cpu_us_per_request",
+                "switches_per_request",
+                "model_calls_per_request",
+                "rows_per_call",
+            )
         }
         cases[case]["non_2xx"] = sum(p["non_2xx"] for p in same)
         if case != "none":
@@ -244,6 +325,9 @@ def _print(console: Console, result: dict[str, Any]) -> None:
         "p50 ms",
         "p99 ms",
         "CPU us/req",
+        "switches/req",
+        "model calls/req",
+        "rows/call",
         "req/s vs none",
         "p99 vs none",
     ):
@@ -255,6 +339,9 @@ def _print(console: Console, result: dict[str, Any]) -> None:
             f"{p['p50_ms']:.2f}",
             f"{p['p99_ms']:.2f}",
             f"{p['cpu_us_per_request']:.0f}",
+            f"{p['switches_per_request']:.1f}",
+            f"{p['model_calls_per_request']:.2f}",
+            f"{p['rows_per_call']:.2f}",
             f"{p['rps_vs_none']:.2f}x" if "rps_vs_none" in p else "",
             f"{p['p99_vs_none']:.2f}x" if "p99_vs_none" in p else "",
         )

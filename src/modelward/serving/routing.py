@@ -35,7 +35,9 @@ from modelward.serving.runtime import EndpointRuntime, Job, Scored
 
 __all__ = [
     "ARM_HEADER",
+    "SHADOW_BULK",
     "SHADOW_CAPACITY",
+    "SHADOW_LINGER_S",
     "Routing",
     "ShadowScorer",
     "failure_records",
@@ -47,6 +49,12 @@ _log = logging.getLogger("modelward.serving")
 
 #: shadow copies in flight per gateway process at most
 SHADOW_CAPACITY = 256
+#: seconds the first copy of a batch waits for others to share its model call (at most
+#: half its latency budget): off the answer path such a wait costs no caller anything,
+#: and fewer, larger candidate calls take the GIL from the primary's loop less often
+SHADOW_LINGER_S = 0.02
+#: copies waiting that start a call at once, without lingering
+SHADOW_BULK = 64
 #: a request header that makes the release's candidate answer, whatever the plan says:
 #: blue-green's smoke test asks green before the switch (operators only)
 ARM_HEADER = "x-modelward-arm"
@@ -191,7 +199,8 @@ class ShadowScorer:
     The event loop's part of a copy is one append to a bounded queue: the copy's task, its
     future, the candidate's answer and its log rows are all built on the scoring thread,
     so at 100 % mirroring the primary's loop does no more work per request than without a
-    shadow. The thread takes every copy waiting and scores them with one call per
+    shadow. The thread lingers up to ``linger_s`` after a first copy (or until
+    :data:`SHADOW_BULK` wait), then takes every copy waiting and scores them with one call per
     candidate (:meth:`EndpointRuntime.score`, as the candidate's batcher would), so its
     CPU per copy falls as the queue fills; NumPy and scikit-learn let go of the GIL in much
     of a model call. A copy that waited past the endpoint's latency budget is counted
@@ -199,8 +208,14 @@ class ShadowScorer:
     every copy beyond ``capacity`` (queued or being scored) is dropped and counted.
     """
 
-    def __init__(self, registry: CollectorRegistry, capacity: int = SHADOW_CAPACITY) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        capacity: int = SHADOW_CAPACITY,
+        linger_s: float = SHADOW_LINGER_S,
+    ) -> None:
         self.capacity = capacity
+        self.linger_s = linger_s
         self._queue: deque[_Copy] = deque()
         self._ready = threading.Condition(threading.Lock())
         self._scoring = 0
@@ -234,13 +249,17 @@ class ShadowScorer:
                 full = True
             else:
                 full = False
-                self._queue.append(copy)
+                queue = self._queue
+                queue.append(copy)
                 if self._thread is None:
                     self._thread = threading.Thread(
                         target=self._run, name="shadow-scorer", daemon=True
                     )
                     self._thread.start()
-                self._ready.notify()
+                # wake the thread for a first copy or a full bulk only: while it lingers
+                # or scores, a copy is one append (no wake-up, no hand-over of the GIL)
+                if len(queue) == 1 or len(queue) >= SHADOW_BULK:
+                    self._ready.notify()
         if full:
             self.counts.labels(candidate.spec.name, "dropped").inc()
         return not full
@@ -253,6 +272,13 @@ class ShadowScorer:
                     self._ready.wait()
                 if not queue:
                     return
+                now = time.monotonic()
+                until = min(now + self.linger_s, (now + queue[0].deadline) / 2)
+                while not self._closing and len(queue) < SHADOW_BULK:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._ready.wait(left)
                 batch = list(queue)
                 queue.clear()
                 self._scoring = len(batch)

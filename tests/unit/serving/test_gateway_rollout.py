@@ -347,7 +347,8 @@ class GatedModel:
 
     classes_ = np.array([0, 1])
 
-    def __init__(self) -> None:
+    def __init__(self, p: float = 0.9) -> None:
+        self.p = p
         self.armed = threading.Event()
         self.go = threading.Event()
         self.entered = threading.Event()
@@ -358,7 +359,7 @@ class GatedModel:
             self.batches.append(len(x))
             self.entered.set()
             self.go.wait(10)
-        return np.tile([0.1, 0.9], (len(x), 1))
+        return np.tile([1 - self.p, self.p], (len(x), 1))
 
 
 def test_shadow_copies_waiting_behind_a_busy_candidate_are_scored_in_one_call() -> None:
@@ -387,3 +388,30 @@ def test_shadow_copies_waiting_behind_a_busy_candidate_are_scored_in_one_call() 
         r.request_id for r in sink.read("m") if r.role == "primary"
     )
     assert {r.prediction for r in shadows} == {0.9}
+
+
+def test_shadow_copies_that_arrive_together_are_scored_after_their_answers_in_one_call() -> None:
+    world, plans, sink = _setup()
+    world.put(spec(entity_keys=["f0"], latency_budget_ms=60_000))
+    shadow = GatedModel(0.9)
+    shadow.go.set()  # counts its calls, never blocks
+    world.model("m@4", shadow, "4")
+    plans.live(TrafficPlan.shadow("m@3", "m@4", percent=100, release_id="rel-s"))
+
+    async def scenario() -> tuple[list[str], list[int]]:
+        gw = gateway(world, plans, sink)
+        gw.shadows.linger_s = 60.0  # copies wait for company (at most half the budget)
+        async with serving(gw) as http:
+            shadow.armed.set()
+            answers = [await http.post(URL, json=body(c), headers=AUTH) for c in range(10)]
+            before_close = list(shadow.batches)  # the answers did not wait for the copies
+            await asyncio.wait_for(gw.shadows.close(), timeout=10)
+        return [a.json()["model_version"] for a in answers], before_close
+
+    versions, before_close = run(scenario())
+    assert versions == ["3"] * 10 and before_close == []
+    assert shadow.batches == [10]  # ten copies, one model call
+    rows = sink.read("m")
+    shadows = sorted(r.request_id for r in rows if r.role == "shadow")
+    assert shadows == sorted(r.request_id for r in rows if r.role == "primary")
+    assert {r.prediction for r in rows if r.role == "shadow"} == {0.9}

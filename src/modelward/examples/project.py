@@ -78,9 +78,7 @@ def commit_workspace(root: Path) -> str | None:
             git("init", "-q")
     except (OSError, subprocess.CalledProcessError):
         return None
-    ignore = root / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text(_GITIGNORE, encoding="utf-8")
+    _ignore(root / ".gitignore", _GITIGNORE.splitlines())
     git("add", "-A")
     if git("diff", "--cached", "--quiet", check=False).returncode != 0:
         # a machine without a git identity still gets a commit, named for what made it
@@ -96,3 +94,12 @@ def commit_workspace(root: Path) -> str | None:
         )
         git(*who, "commit", "-q", "-m", "modelward quickstart: the churn example project")
     return git("rev-parse", "HEAD").stdout.strip()
+
+
+def _ignore(ignore: Path, patterns: list[str]) -> None:
+    """Add the ``patterns`` ``ignore`` lacks, keeping its own lines: ``init_workspace``
+    writes a ``.gitignore`` of its own first, and a user may have one."""
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+    missing = [p for p in patterns if p not in lines]
+    if missing:
+        ignore.write_text("\n".join([*lines, *missing]) + "\n", encoding="utf-8")

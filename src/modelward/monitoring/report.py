@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from modelward.monitoring.profiles import NumericProfile, ReferenceProfile
 from modelward.monitoring.references import find_profile
 from modelward.monitoring.runs import get_run, latest_run
 from modelward.monitoring.trends import performance_trends, trends_html
+from modelward.textfiles import write_text_replacing
 
 if TYPE_CHECKING:
     from modelward.session import Session
@@ -344,13 +344,7 @@ th:first-child, td:first-child {{ text-align: left; }}
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"{path}: cannot write the monitor report: {exc}") from None
+    write_text_replacing(path, text, what="the monitor report")
 
 
 def write_monitor_report(

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from modelward.errors import StorageError
 from modelward.pipelines.evaluation import Evaluation, GainInterval, GoldenSet, PolicyResult
+from modelward.textfiles import write_text_replacing
 
 __all__ = ["name_candidate", "report_dict", "write_report"]
 
@@ -361,13 +360,7 @@ th:first-child, td:first-child {{ text-align: left; }}
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"{path}: cannot write the evaluation report: {exc}") from None
+    write_text_replacing(path, text, what="the evaluation report")
 
 
 def _is_gain(check: dict[str, Any]) -> bool:

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from modelward.errors import StorageError
+from modelward.textfiles import write_text_replacing
 
 __all__ = ["render_shadow_html", "shadow_report_fragment", "write_shadow_html"]
 
@@ -224,13 +223,6 @@ def render_shadow_html(data: dict[str, Any]) -> str:
 def write_shadow_html(data: dict[str, Any], path: Path) -> Path:
     """Write :func:`render_shadow_html` to ``path`` (a temporary name, then a rename, so a
     reader never sees half a page); returns the path."""
-    text = render_shadow_html(data)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"{path}: cannot write the shadow report: {exc.strerror}") from None
-    return path
+    return write_text_replacing(
+        path, render_shadow_html(data), what="the shadow report", make_parent=True
+    )

@@ -82,7 +82,6 @@ NOT_YET_TESTED: set[str] = {
     "monitoring/predictions/base.py",
     "monitoring/predictions/locations.py",
     "monitoring/predictions/window.py",
-    "monitoring/references.py",
     "monitoring/report.py",
     "pipelines/engine.py",
     "pipelines/executors/local.py",

@@ -84,8 +84,6 @@ NOT_YET_TESTED: set[str] = {
     "monitoring/predictions/window.py",
     "monitoring/report.py",
     "pipelines/engine.py",
-    "pipelines/executors/local.py",
-    "pipelines/executors/ray.py",
     "pipelines/registration.py",
     "pipelines/report.py",
     "pipelines/scheduler.py",

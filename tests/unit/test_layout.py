@@ -88,7 +88,6 @@ NOT_YET_TESTED: set[str] = {
     "retraining/evidence.py",
     "retraining/releases.py",
     "retraining/runner.py",
-    "retraining/triggers.py",
     "rollout/changes.py",
     "rollout/shadow_page.py",
     "serving/app.py",

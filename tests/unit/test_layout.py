@@ -55,11 +55,6 @@ RULE_PORTS = {"registry/gates": "promotion gates read a version's record; no ser
 #: Issue #18: modules with logic that still lack a test file named after them. This list may
 #: only shrink: a module that gains its test file must leave it (the test below says so).
 NOT_YET_TESTED: set[str] = {
-    "api/app.py",
-    "api/deps.py",
-    "api/guard.py",
-    "api/releases.py",
-    "api/routes.py",
     "cli/app.py",
     "cli/loadtest.py",
     "cli/quickstart_month.py",
@@ -85,7 +80,6 @@ NOT_YET_TESTED: set[str] = {
     "retraining/episodes.py",
     "retraining/evidence.py",
     "retraining/releases.py",
-    "retraining/runner.py",
     "rollout/shadow_page.py",
     "serving/app.py",
     "serving/auth.py",
@@ -98,7 +92,6 @@ NOT_YET_TESTED: set[str] = {
     "serving/bundle_server.py",
     "serving/bundles.py",
     "serving/config_cache.py",
-    "serving/jobs/base.py",
     "serving/model_worker.py",
     "serving/openapi_protocols.py",
     "serving/readyz.py",
@@ -109,12 +102,8 @@ NOT_YET_TESTED: set[str] = {
     "serving/workers.py",
     "web/mounting.py",
     "web/pages/catalog.py",
-    "web/pages/endpoints.py",
-    "web/pages/home.py",
     "web/pages/models.py",
-    "web/pages/monitoring.py",
     "web/pages/shadow.py",
-    "web/rendering.py",
 }
 
 

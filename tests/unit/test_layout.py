@@ -60,7 +60,6 @@ NOT_YET_TESTED: set[str] = {
     "cli/quickstart_month.py",
     "cli/retraining.py",
     "cli/run.py",
-    "cli/workspace.py",
     "examples/churn.py",
     "examples/project.py",
     "features/api.py",

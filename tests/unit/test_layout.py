@@ -52,8 +52,11 @@ EXEMPT_FOLDERS = {
 #: plugins are held to the unit-test rule by module name, not to a backend suite
 RULE_PORTS = {"registry/gates": "promotion gates read a version's record; no service behind them"}
 
-#: Issue #18: modules with logic that still lack a test file named after them. This list may
-#: only shrink: a module that gains its test file must leave it (the test below says so).
+#: Issue #18: modules with logic that still lack a test file named after them (each is tested
+#: today through files named otherwise). This list may only shrink: a module that gains its
+#: test file must leave it (the test below says so). Two groups have owners elsewhere now:
+#: serving/batch*.py (tests/unit/serving/test_batch*.py, flows/test_batch_engines.py) and
+#: registry/gates/builtin.py (tests/unit/registry/test_gates_builtin.py, on its way).
 NOT_YET_TESTED: set[str] = {
     "cli/app.py",
     "cli/loadtest.py",
@@ -277,7 +280,8 @@ def test_the_walk_finds_the_modules_and_the_test_files() -> None:
     # the rule must see real modules and real test files, or the tests below pass vacuously
     found = {m.path for m in modules_with_logic()}
     assert {"data/snapshots.py", "serving/gateway.py", "features/online/redis.py"} <= found
-    assert "store/tables.py" not in found and "registry/tables.py" not in found  # declarations
+    assert "security/tables.py" not in found and "registry/tables.py" not in found  # declarations
+    assert (SRC / "security" / "tables.py").is_file()  # it exists: left out for having no logic
     assert is_tested(Module("data/contracts.py"))  # tests/unit/data/test_contracts.py
     assert backend_type(Module("features/online/redis.py")) == "redis"
     assert backend_type(Module("registry/gates/builtin.py")) is None  # a rule port

@@ -25,7 +25,7 @@ from modelward.security.tokens import bootstrap_admin
 from modelward.serving import BrokenEndpoint, list_endpoints
 from modelward.serving.tables import endpoints
 from modelward.session import Session, open_session
-from tests.e2e.test_serve_cli import run
+from tests.e2e.test_endpoints_cli import run
 from tests.unit.registry.support import MLFLOW_WARNINGS, admin, placeholder_version, principal
 
 pytestmark = MLFLOW_WARNINGS

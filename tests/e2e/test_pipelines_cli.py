@@ -1,4 +1,4 @@
-"""``modelward pipelines`` and ``modelward scheduler`` as a user runs them."""
+"""``modelward pipelines`` as a user runs it: list, show, run, rerun, runs, compare."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ demo = pipeline("demo", [numbers, total, check],
                 params={"n": Param(int, default=5, help="how many"), "limit": 100},
                 description="Adds numbers up.")
 """
+
 
 pytestmark = pytest.mark.slow  # whole flows through the real CLI
 
@@ -106,25 +107,6 @@ def test_bad_parameters_and_cron_exit_2_naming_them(
     assert code == 2 and "a cron expression has 5 fields" in err
     code, _, err = run(capsys, "pipelines", "run", "nope")
     assert code == 2 and "no pipeline named 'nope'" in err
-
-
-def test_schedule_and_scheduler_once(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "pipelines", "schedule", "demo", "0 3 * * *", "-p", "n=3")
-    assert code == 0 and "scheduled demo" in out
-    code, out, _ = run(capsys, "pipelines", "schedules", "--json")
-    assert code == 0 and json.loads(out)[0]["params"] == {"n": 3, "limit": 100}
-    # nothing is due yet: the schedule was made after the latest 03:00 tick
-    code, out, _ = run(capsys, "scheduler", "--once", "-e", "inline")
-    assert code == 0 and "tick" not in out
-
-
-def test_reproduce_of_an_unknown_version_is_a_clear_error(
-    ws: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, _, err = run(capsys, "reproduce", "churn@1")
-    assert code == 2 and "model 'churn' is not registered" in err
-    code, _, err = run(capsys, "reproduce", "churn@1", "--tolerance", "-1")
-    assert code == 2 and "tolerance" in err
 
 
 def test_ray_unreachable_from_the_cli_fails_fast(

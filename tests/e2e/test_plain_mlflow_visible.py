@@ -16,8 +16,8 @@ import pytest
 from modelward.config import Workspace, init_workspace
 from modelward.security.tokens import bootstrap_admin
 from modelward.session import Session
+from tests.e2e.test_gateway_cli_sigterm import free_port, start
 from tests.e2e.test_seed_mlflow import SEED, _env, plugin_path  # noqa: F401 - a fixture
-from tests.e2e.test_serve_sigterm import free_port, start
 from tests.unit.registry.support import MLFLOW_WARNINGS, cli, git_commit_all
 
 pytestmark = [pytest.mark.slow, *MLFLOW_WARNINGS]

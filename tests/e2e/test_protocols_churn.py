@@ -17,7 +17,7 @@ import pytest
 from modelward.config import Workspace
 from modelward.monitoring.predictions import open_prediction_sink
 from modelward.session import Session
-from tests.e2e.test_serve_sigterm import LAUNCH, free_port, wait_ready
+from tests.e2e.test_gateway_cli_sigterm import LAUNCH, free_port, wait_ready
 from tests.integration.flows.test_gateway_churn import build_churn, expected
 
 pytestmark = [

@@ -31,7 +31,7 @@ from modelward.config import Workspace
 from modelward.rollout import RolloutPolicy
 from modelward.security import Principal, Role
 from modelward.session import Session
-from tests.e2e.test_serve_sigterm import LAUNCH, free_port, wait_ready
+from tests.e2e.test_gateway_cli_sigterm import LAUNCH, free_port, wait_ready
 from tests.integration.flows.test_gateway_churn import build_churn, training_matrix
 from tests.unit.registry.support import MLFLOW_WARNINGS
 from tests.unit.registry.test_lineage import complete

@@ -13,19 +13,14 @@ import pkgutil
 
 import pytest
 
-CONTEXTS = [
-    "config",
-    "data",
-    "examples",
-    "features",
-    "monitoring",
-    "rollout",
-    "pipelines",
-    "registry",
-    "security",
-    "serving",
-    "store",
-]
+import modelward
+
+#: every context, found by walking the package (a new context is checked without an edit here)
+CONTEXTS = sorted(m.name for m in pkgutil.iter_modules(modelward.__path__) if m.ispkg)
+
+#: no context imports the command line; its exported Typer ``app`` does shadow ``cli/app.py``
+#: (so tests reach that module by ``importlib.import_module("modelward.cli.app")``)
+SHADOW_EXEMPT = {"cli"}
 
 
 @pytest.mark.parametrize("context", CONTEXTS)
@@ -39,6 +34,9 @@ def test_every_public_name_resolves(context: str) -> None:
 
 @pytest.mark.parametrize("context", CONTEXTS)
 def test_no_public_name_shadows_a_submodule(context: str) -> None:
+    if context in SHADOW_EXEMPT:
+        pytest.skip(f"modelward.{context} is imported by no other context")
     module = importlib.import_module(f"modelward.{context}")
     submodules = {m.name for m in pkgutil.iter_modules(module.__path__)}
-    assert not submodules & set(module.__all__)
+    shadowed = sorted(submodules & set(module.__all__))
+    assert not shadowed, f"modelward.{context} exports {shadowed}, which are also submodules"

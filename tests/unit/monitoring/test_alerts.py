@@ -1,24 +1,19 @@
-"""The alert rule, its persistence, cooldown and resolution, and the signed webhook."""
+"""The alert rule: when it fires, its persistence, cooldown, acknowledgement and resolution."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
-from pydantic import SecretStr
 
 from modelward import security
 from modelward.config import Workspace
 from modelward.errors import Conflict, InputError, NotFound, PermissionDenied
 from modelward.monitoring import (
-    AlertChange,
     AlertPolicy,
-    WebhookSender,
     acknowledge_alert,
     build_profile,
     ingest_kpis,
@@ -26,7 +21,6 @@ from modelward.monitoring import (
     list_alerts,
     run_monitor,
     save_profile,
-    sign_webhook,
 )
 from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.security import Principal, Role
@@ -34,7 +28,11 @@ from modelward.session import Session
 from tests.unit.monitoring.support import T0_US, logged, training_rows
 
 DEV = Principal("dev", Role.DEVELOPER)
+
+
 HOUR = timedelta(hours=1)
+
+
 START = datetime.fromtimestamp(T0_US / 1e6, UTC)
 
 
@@ -47,6 +45,29 @@ def feature(name: str, status: str = "stable", quality: list[str] | None = None)
 
 
 WEIGHTS = {"1": {"spend": 0.6, "tickets": 0.35, "plan": 0.05}}
+
+
+class Model:
+    feature_importances_ = np.array([0.6, 0.3, 0.1])
+
+
+@pytest.fixture
+def session(sqlite_workspace: Workspace) -> Iterator[Session]:
+    with Session(sqlite_workspace) as opened:
+        profile = build_profile(training_rows(3_000), model=Model(), metrics={"roc_auc": 0.85})
+        save_profile(opened, "churn", 1, profile, actor="tester")
+        yield opened
+
+
+def _labelled_window(
+    session: Session, log: MemoryPredictionSink, start_us: int, shift: float
+) -> None:
+    records = logged(1_000, spend_shift=shift, start_us=start_us, seed=start_us % 97)
+    log.write(records)
+    # labels unrelated to the scores: AUC about 0.5, far below the 0.85 held out
+    rng = np.random.default_rng(3)
+    labels = [{"request_id": r.request_id, "label": int(rng.random() < 0.3)} for r in records]
+    ingest_labels(session, DEV, "churn", labels, log=log)
 
 
 @pytest.mark.parametrize(
@@ -77,29 +98,6 @@ def test_the_rule_fires_only_when_drift_meets_a_performance_fall(
     assert [(c.kind, c.features) for c in found] == expected
     if not expected and features[0]["feature"] != "plan":
         assert notes  # the run says why it stayed silent
-
-
-class Model:
-    feature_importances_ = np.array([0.6, 0.3, 0.1])
-
-
-@pytest.fixture
-def session(sqlite_workspace: Workspace) -> Iterator[Session]:
-    with Session(sqlite_workspace) as opened:
-        profile = build_profile(training_rows(3_000), model=Model(), metrics={"roc_auc": 0.85})
-        save_profile(opened, "churn", 1, profile, actor="tester")
-        yield opened
-
-
-def _labelled_window(
-    session: Session, log: MemoryPredictionSink, start_us: int, shift: float
-) -> None:
-    records = logged(1_000, spend_shift=shift, start_us=start_us, seed=start_us % 97)
-    log.write(records)
-    # labels unrelated to the scores: AUC about 0.5, far below the 0.85 held out
-    rng = np.random.default_rng(3)
-    labels = [{"request_id": r.request_id, "label": int(rng.random() < 0.3)} for r in records]
-    ingest_labels(session, DEV, "churn", labels, log=log)
 
 
 def test_persistence_cooldown_and_resolution_each_audited(session: Session) -> None:
@@ -165,75 +163,6 @@ def test_an_acknowledged_alert_sends_no_reminder_and_resolving_clears_it(
         "key": "model_drift:1",
         "note": "checking the feed",
     }
-
-
-CHANGE = AlertChange("churn", "model_drift:1", "firing", "model drift: spend", ["spend"], "r1")
-SECRET = SecretStr("s" * 32)
-
-
-def test_the_webhook_is_signed_and_retried_after_500s() -> None:
-    seen: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(500 if len(seen) < 3 else 200)
-
-    sender = WebhookSender(
-        "https://hooks.example/alerts", SECRET, backoff_s=0.0, transport=httpx.MockTransport(answer)
-    )
-    sender.send([CHANGE])
-    assert sender.wait(10.0)
-    sender.close()
-    assert (sender.delivered, sender.failed, sender.retries) == (1, 0, 2)
-    last = seen[-1]
-    stamp = last.headers["X-Modelward-Timestamp"]
-    assert last.headers["X-Modelward-Signature"] == sign_webhook(SECRET, stamp, last.content)
-    assert json.loads(last.content)["key"] == "model_drift:1"
-
-
-def test_a_webhook_that_times_out_gives_up_and_a_refusal_is_not_retried() -> None:
-    def timeout(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("slow", request=request)
-
-    slow = WebhookSender(
-        "https://hooks.example/a",
-        SECRET,
-        attempts=3,
-        backoff_s=0.0,
-        transport=httpx.MockTransport(timeout),
-    )
-    slow.send([CHANGE])  # returns at once: delivery is on its own thread
-    assert slow.wait(10.0)
-    slow.close()
-    assert (slow.delivered, slow.failed, slow.retries) == (0, 1, 3)
-
-    refused = WebhookSender(
-        "https://hooks.example/b",
-        SECRET,
-        backoff_s=0.0,
-        transport=httpx.MockTransport(lambda r: httpx.Response(400)),
-    )
-    refused.send([CHANGE])
-    assert refused.wait(10.0)
-    refused.close()
-    assert (refused.failed, refused.retries) == (1, 0)
-
-
-def test_the_workspace_names_the_webhook_and_its_secret(workspace_dir: Any) -> None:
-    from modelward.monitoring import sender_from_settings
-
-    (workspace_dir / "modelward.toml").write_text(
-        '[monitoring]\nwebhook_url = "https://hooks.example/a?token=t"\npersistence = 3\n'
-    )
-    env = {"MODELWARD_IDENTITY__USER": "t", "MODELWARD_WEBHOOK_SECRET": "k" * 16}
-    ws = Workspace.open(workspace_dir, environ=env)
-    assert ws.settings.monitoring.persistence == 3
-    sender = sender_from_settings(ws.settings.monitoring, ws.secrets.webhook_secret)
-    assert sender is not None
-    assert "token" not in repr(sender)  # a URL's query may hold a token: never shown
-    sender.close()
-    bare = Workspace.open(workspace_dir, environ={"MODELWARD_IDENTITY__USER": "t"})
-    assert bare.secrets.webhook_secret is None
 
 
 def test_a_kpi_moving_the_wrong_way_is_evidence_without_labels(

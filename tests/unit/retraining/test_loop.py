@@ -31,8 +31,8 @@ from modelward.security import Principal, Role
 from modelward.session import Session
 from tests.unit.registry.support import MLFLOW_WARNINGS, principal
 from tests.unit.registry.test_lineage import complete
-from tests.unit.retraining.test_policies_and_judgement import NOW
-from tests.unit.retraining.test_policies_and_judgement import run as run_of
+from tests.unit.retraining.test_judgement import NOW
+from tests.unit.retraining.test_judgement import run as run_of
 from tests.unit.rollout.support import catalogue
 
 pytestmark = MLFLOW_WARNINGS

@@ -1,5 +1,5 @@
-"""The readiness report read from evidence: each question's yes, no and unknown, the
-``readiness`` gate over it, and evidence and ownership kept with their audit entries.
+"""The readiness report read from evidence: each question's yes, no and unknown, and
+evidence and ownership kept with their audit entries.
 
 One workspace per test on placeholder versions (no trained model): the questions read
 records, so records are what the tests arrange.
@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from modelward.config import Workspace
-from modelward.errors import ConfigError, InputError, PermissionDenied
+from modelward.errors import InputError, PermissionDenied
 from modelward.monitoring import ingest_kpis
-from modelward.readiness import QUESTIONS, ReadinessGate, readiness
+from modelward.readiness import QUESTIONS, readiness
 from modelward.readiness.questions import _features_consistent, _reproducible, _Subject
 from modelward.registry import (
-    GateContext,
     approve,
     get_model,
     get_version,
@@ -29,13 +28,13 @@ from modelward.registry import (
     set_owner,
     transition,
 )
-from modelward.registry.gates.base import GATES, build_gates
 from modelward.security import Principal, Role, entries, verify
 from modelward.serving import Fallback, create_endpoint, parse_spec
 from modelward.session import Session
 from tests.unit.registry.support import MLFLOW_WARNINGS, admin, placeholder_version, principal
 
 pytestmark = MLFLOW_WARNINGS
+
 
 LOAD = {"p50_ms": 4.0, "p95_ms": 9.0, "p99_ms": 12.0, "throughput_rps": 300.0}
 
@@ -182,23 +181,6 @@ def test_answers_follow_the_evidence(local: Session) -> None:
     )
     consistent = _features_consistent(subject)
     assert consistent.answer == "no" and "9% skew" in consistent.evidence
-
-
-def test_the_readiness_gate_requires_all_yes_by_default(local: Session) -> None:
-    placeholder_version(local, "churn")
-    set_owner(local, admin(local), "churn", owner="risk-team", on_call="pager:risk")
-    context = GateContext(get_version(local, "churn@1"), None, "Production", local)
-    strict = ReadinessGate().evaluate(context)
-    assert not strict.passed and "reproducible no" in strict.message
-    assert strict.evidence["answers"][6]["answer"] == "yes"
-    [owner_only] = build_gates([{"type": "readiness", "require": ["owner"]}])
-    assert owner_only.evaluate(context).passed
-    assert "readiness" in GATES.types()  # plugged in through the modelward.gates entry point
-    with pytest.raises(ConfigError) as info:
-        build_gates([{"type": "readiness", "require": ["owner", "vibes"]}])
-    assert "vibes" in info.value.message and info.value.details["field"] == "gate_policy[0]"
-    without = GateContext(get_version(local, "churn@1"), None, "Production")
-    assert not ReadinessGate().evaluate(without).passed
 
 
 def test_a_declared_kpi_with_events_on_the_endpoint_is_the_business_metric(

@@ -1,5 +1,5 @@
-"""Reference profiles, delayed labels and monitor runs over the metadata store (SQLite and
-Postgres) and the in-memory prediction log."""
+"""Monitor runs over the metadata store (SQLite and Postgres) and the in-memory prediction log:
+drift found, labelled rows scored, per segment."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from modelward import security
 from modelward.config import Workspace
-from modelward.errors import InputError, NotFound, PermissionDenied, StoreUnavailable
+from modelward.errors import NotFound, StoreUnavailable
 from modelward.monitoring import (
     build_profile,
-    find_profile,
-    get_profile,
     get_run,
     ingest_labels,
     latest_run,
@@ -28,6 +25,8 @@ from modelward.session import Session
 from tests.unit.monitoring.support import T0_US, logged, training_rows
 
 DEV = Principal("dev", Role.DEVELOPER)
+
+
 END = datetime.fromtimestamp(T0_US / 1e6, UTC) + timedelta(hours=1)
 
 
@@ -44,61 +43,6 @@ def session(workspace: Workspace) -> Iterator[Session]:
 @pytest.fixture
 def log() -> MemoryPredictionSink:
     return MemoryPredictionSink()
-
-
-def test_a_saved_profile_reads_back_and_a_version_without_one_says_so(session: Session) -> None:
-    profile = build_profile(training_rows(1_000), model=Model())
-    digest = save_profile(session, "churn", 1, profile, actor="tester")
-    assert get_profile(session, "churn", 1) == profile
-    assert find_profile(session, "churn", 2) is None
-    with pytest.raises(NotFound, match=r"churn@2 has no reference profile"):
-        get_profile(session, "churn", 2)
-    with session.store.read() as conn:
-        entry = list(security.entries(conn, action="monitoring.reference_saved"))[-1]
-    assert entry.payload["digest"] == digest
-
-
-def test_labels_are_idempotent_corrections_update_and_unknown_ids_count(
-    session: Session, log: MemoryPredictionSink
-) -> None:
-    log.write(logged(5))
-    ids = [f"churn-1-1-{i}" for i in range(5)]
-    rows = [{"request_id": rid, "label": i % 2} for i, rid in enumerate(ids)]
-    first = ingest_labels(
-        session, DEV, "churn", [*rows, {"request_id": "ghost", "label": 1}], log=log
-    )
-    assert first.to_dict() == {
-        "received": 6,
-        "stored": 6,
-        "updated": 0,
-        "duplicates": 0,
-        "unknown": 1,
-    }
-    again = ingest_labels(session, DEV, "churn", rows, log=log)
-    assert (again.stored, again.duplicates, again.updated) == (0, 5, 0)
-    fixed = ingest_labels(session, DEV, "churn", [{"request_id": ids[0], "label": 1}], log=log)
-    assert (fixed.stored, fixed.updated) == (0, 1)
-    with session.store.read() as conn:
-        audited = list(security.entries(conn, action="monitoring.labels_ingested"))
-    assert len(audited) == 2  # the duplicate-only batch changed nothing and wrote no entry
-
-
-def test_a_bad_label_row_names_its_index_and_nothing_is_stored(
-    session: Session, log: MemoryPredictionSink
-) -> None:
-    rows = [{"request_id": "a", "label": 1}, {"request_id": "b"}]
-    with pytest.raises(InputError, match=r"labels\[1\]\.label") as caught:
-        ingest_labels(session, DEV, "churn", rows, log=log)
-    assert caught.value.details["field"] == "labels[1].label"
-    stamp = {"request_id": "a", "label": 1, "labelled_at": "2026-01-01T00:00:00"}
-    with pytest.raises(InputError, match=r"labels\[0\]\.labelled_at: give a time zone"):
-        ingest_labels(session, DEV, "churn", [stamp], log=log)
-    assert ingest_labels(session, DEV, "churn", [rows[0]], log=log).stored == 1
-
-
-def test_a_viewer_may_not_send_labels(session: Session, log: MemoryPredictionSink) -> None:
-    with pytest.raises(PermissionDenied, match="labels:write"):
-        ingest_labels(session, Principal("v", Role.VIEWER), "churn", [], log=log)
 
 
 def test_a_run_finds_the_shifted_feature_and_scores_the_labelled_rows(
@@ -174,17 +118,6 @@ def test_performance_is_broken_down_by_a_declared_segment(
     assert by_plan["pro"]["auc"] == pytest.approx(0.0)
     assert sum(p["labelled"] for p in by_plan.values()) == perf.labelled == 400
     assert "not_an_input" not in perf.segments
-
-
-def test_labels_for_predictions_already_pruned_are_kept_as_unknown(
-    session: Session, log: MemoryPredictionSink
-) -> None:
-    log.write(logged(3))
-    assert log.prune(T0_US + 10_000_000) == 3  # retention removed them
-    result = ingest_labels(
-        session, DEV, "churn", [{"request_id": "churn-1-1-0", "label": 1}], log=log
-    )
-    assert (result.stored, result.unknown) == (1, 1)
 
 
 def test_requests_the_gateway_refused_are_not_the_versions_inputs_or_errors(

@@ -1,21 +1,18 @@
-"""The one implementation of each shared piece: plugins, user modules, URL redaction, JSON diff."""
+"""Plugin families: a type is an import path loaded on demand, extended in process or by
+entry points, and an unknown type refused by one error naming the setting."""
 
 from __future__ import annotations
 
 import importlib.metadata
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modelward.connections import redact_url
-from modelward.errors import ConfigError, InputError, UnknownPluginType
+from modelward.errors import ConfigError, UnknownPluginType
 from modelward.features.online import ONLINE_STORES
-from modelward.jsondiff import json_changes
 from modelward.pipelines.executors.base import EXECUTORS
 from modelward.plugins import PluginFamily
 from modelward.registry.gates.base import GATES, build_gates
-from modelward.usercode import load_module_file
 
 FAMILY = PluginFamily(
     kind="widget",
@@ -74,48 +71,3 @@ def test_gate_policies_name_gates_through_the_family() -> None:
     assert type(gate).__name__ == "FeatureSkewGate"
     with pytest.raises(UnknownPluginType, match=r"gate_policy\[0\]\.type: unknown gate 'x'"):
         build_gates([{"type": "x"}])
-
-
-def test_a_user_module_is_reloaded_or_reused_as_asked(tmp_path: Path) -> None:
-    path = tmp_path / "defs.py"
-    path.write_text("VALUE = 1\n")
-    first = load_module_file(path, prefix="mw_test_", reuse=True)
-    assert load_module_file(path, prefix="mw_test_", reuse=True) is first  # unchanged: reused
-    assert load_module_file(path, prefix="mw_test_", reuse=False) is not first
-    # an edit in the same second that keeps the size (what a .pyc cannot tell apart)
-    path.write_text("VALUE = 2\n")
-    edited = load_module_file(path, prefix="mw_test_", reuse=True)
-    assert edited is not first and edited.VALUE == 2
-    assert load_module_file(path, prefix="mw_test_", reuse=True) is edited
-
-
-def test_a_user_module_that_fails_is_an_input_error_naming_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "broken.py"
-    path.write_text("raise RuntimeError('nope')\n")
-    with pytest.raises(InputError, match=r"broken\.py: loading the definitions failed"):
-        load_module_file(path, prefix="mw_test_", what="the definitions")
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
-        ("redis://ops:s3cret@cache/1", "redis://ops:***@cache/1"),
-        ("redis://cache:6379/0", "redis://cache:6379/0"),
-        ("postgresql+psycopg://u:p%40ss@db/x", "postgresql+psycopg://u:***@db/x"),
-    ],
-)
-def test_a_url_never_shows_its_password(url: str, shown: str) -> None:
-    assert redact_url(url) == shown
-    assert "s3cret" not in redact_url(url)
-
-
-def test_json_changes_walks_objects_and_optionally_lists() -> None:
-    old = {"m": {"auc": 0.8, "n": [1, 2]}, "run_id": "a", "datasets": [{"id": 1}]}
-    new = {"m": {"auc": 0.9, "n": [1, 3]}, "run_id": "b", "datasets": [{"id": 2}]}
-    assert json_changes(old, new, skip={"run_id"}, leaves={"datasets"}) == [
-        ("datasets", [{"id": 1}], [{"id": 2}]),
-        ("m.auc", 0.8, 0.9),
-        ("m.n", [1, 2], [1, 3]),
-    ]
-    assert ("m.n[1]", 2, 3) in json_changes(old, new, into_lists=True)

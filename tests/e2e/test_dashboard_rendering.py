@@ -1,7 +1,6 @@
-"""The dashboard's rules over HTTP (no browser): sign-in, roles, CSRF, audit, no secrets.
-
-One world and one app for the module; each test signs in with its own client.
-"""
+"""The dashboard's rules over HTTP (no browser), which every page gets from
+``web/rendering.py``: a session needed, a bad token refused by name, a viewer sees no secret and
+cannot act, a form without the CSRF value changes nothing, signing out ends the session."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from modelward import rollout, security
+from modelward import security
 from modelward.api import create_app
 from modelward.config import Workspace, init_workspace
 from modelward.web import mount_dashboard
@@ -19,6 +18,7 @@ from tests.unit.registry.support import MLFLOW_WARNINGS, admin
 from tests.unit.web.support import World, build_world
 
 pytestmark = [*MLFLOW_WARNINGS, pytest.mark.slow, pytest.mark.xdist_group("dashboard-pages")]
+
 
 PAGES = [
     "/ui/",
@@ -120,37 +120,6 @@ def test_a_form_without_the_session_csrf_value_changes_nothing(app, world: World
     assert approved == []
 
 
-def test_an_operator_aborts_the_release_with_the_same_audit_entry_as_the_api(  # type: ignore[no-untyped-def]
-    app, world: World
-) -> None:
-    olga = signed_in(app, world.tokens["olga"])
-    page = olga.get("/ui/endpoints/churn").text
-    release = rollout.current_release(world.session, "churn")
-    assert "/release/abort" in page
-    stale = olga.post(
-        "/ui/endpoints/churn/release/abort",
-        data={"csrf": _csrf(page), "expected_version": str(release.version + 5)},
-    )
-    assert _flash(olga.get(stale.headers["location"]).text).startswith("error:")
-    done = olga.post(
-        "/ui/endpoints/churn/release/abort",
-        data={"csrf": _csrf(page), "expected_version": str(release.version)},
-    )
-    assert "now aborted" in _flash(olga.get(done.headers["location"]).text)
-    assert rollout.current_release(world.session, "churn").state == "aborted"
-    with world.session.store.read() as conn:
-        [entry] = list(security.entries(conn, actor="olga", action="release.abort"))
-    assert release.id in f"{entry.target} {entry.payload}"
-
-    page = olga.get("/ui/endpoints/churn").text  # no live release: the start form is back
-    started = olga.post(
-        "/ui/endpoints/churn/release",
-        data={"csrf": _csrf(page), "candidate": "churn@3", "strategy": "shadow"},
-    )
-    assert "shadow of churn@3" in _flash(olga.get(started.headers["location"]).text)
-    assert rollout.current_release(world.session, "churn").candidate == "churn@3"
-
-
 def test_signing_out_ends_the_session_and_a_revoked_token_ends_it_too(app, world: World) -> None:  # type: ignore[no-untyped-def]
     from modelward.security import issue_token, revoke_token
 
@@ -164,45 +133,3 @@ def test_signing_out_ends_the_session_and_a_revoked_token_ends_it_too(app, world
     out = again.post("/ui/signout", data={"csrf": _csrf(again.get("/ui/").text)})
     assert out.status_code == 303
     assert again.get("/ui/").status_code == 303
-
-
-def test_the_readiness_page_answers_the_seven_questions_of_a_version(app, world: World) -> None:  # type: ignore[no-untyped-def]
-    vic = signed_in(app, world.tokens["vic"])
-    page = vic.get("/ui/models/churn/2").text
-    assert (
-        'href="/ui/readiness?ref=churn%402"' in page or 'href="/ui/readiness?ref=churn@2"' in page
-    )
-    answers = vic.get("/ui/readiness", params={"ref": "churn@2", "endpoint": "churn"}).text
-    rows = re.findall(r'<tr class="answer-(yes|no|unknown)">', answers)
-    assert len(rows) == 7, answers[-2000:]
-    assert 'id="verdict"' in answers
-    missing = vic.get("/ui/readiness", params={"ref": "churn@99"}).text
-    assert 'id="problem"' in missing and "churn" in missing
-
-
-def test_an_operator_acknowledges_the_firing_alert_and_a_viewer_cannot(  # type: ignore[no-untyped-def]
-    app, world: World
-) -> None:
-    vic = signed_in(app, world.tokens["vic"])
-    seen = vic.get("/ui/monitoring/churn").text
-    assert "model_drift:1" in seen and "Acknowledge" not in seen  # a viewer sees, never acts
-    refused = vic.post(
-        "/ui/monitoring/alerts/acknowledge",
-        data={"csrf": _csrf(seen), "endpoint": "churn", "key": "model_drift:1"},
-    )
-    assert "alerts:acknowledge" in _flash(vic.get(refused.headers["location"]).text)
-
-    olga = signed_in(app, world.tokens["olga"])
-    page = olga.get("/ui/monitoring/churn").text
-    assert "/ui/monitoring/alerts/acknowledge" in page
-    form = {"csrf": _csrf(page), "endpoint": "churn", "key": "model_drift:1", "back": "endpoint"}
-    done = olga.post("/ui/monitoring/alerts/acknowledge", data=form | {"note": "on the feed"})
-    assert done.headers["location"] == "/ui/monitoring/churn"
-    after = olga.get(done.headers["location"]).text
-    assert _flash(after).startswith("ok: alert model_drift:1 on churn acknowledged")
-    assert "olga" in after and "on the feed" in after and "Acknowledge</button>" not in after
-    again = olga.post("/ui/monitoring/alerts/acknowledge", data=form)
-    assert "already acknowledged by olga" in _flash(olga.get(again.headers["location"]).text)
-    with world.session.store.read() as conn:
-        [entry] = list(security.entries(conn, action="monitoring.alert_acknowledged"))
-    assert entry.actor == "olga" and entry.payload["key"] == "model_drift:1"

@@ -181,7 +181,7 @@ def _switch(scope: str, enabled: bool, reason: str) -> None:
             find_policy(policies_of(session), scope)
         set_switch(session, principal_for_cli(session), scope, enabled=enabled, reason=reason)
     what = "every policy" if scope == "*" else scope
-    say("{} {}", what, "resumed" if enabled else "[red]paused[/red]")
+    say("{} " + ("resumed" if enabled else "[red]paused[/red]"), what)
 
 
 ScopeArg = Annotated[

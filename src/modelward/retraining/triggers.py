@@ -8,6 +8,7 @@ its episode instead of starting another.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -37,13 +38,20 @@ def manual(reason: str, by: str, now: datetime) -> Trigger:
     return Trigger("manual", f"manual:{now.isoformat()}", reason, {"by": by})
 
 
+def _reaches(change: float, limit: float) -> bool:
+    """``change >= limit``, where a change the decimals say equals the limit counts: the
+    AUC falling from 0.85 to 0.80 is 0.04999999999999993 in binary floating point, and a
+    policy's 0.05 means that fall too."""
+    return change >= limit or math.isclose(change, limit, rel_tol=1e-9, abs_tol=1e-12)
+
+
 def _performance(policy: RetrainPolicy, ev: Evidence) -> Trigger | None:
     """Realised performance decayed: the AUC fell (ranking) or, with the AUC holding, the
     calibration error rose (the scores no longer mean their probability)."""
     latest = (ev.version_result(ev.runs[0]) if ev.runs else None) or {}
     perf = latest.get("performance") or {}
     base, auc = ev.held_out.get("roc_auc"), perf.get("auc")
-    if base is not None and auc is not None and base - auc >= policy.triggers.max_auc_drop:
+    if base is not None and auc is not None and _reaches(base - auc, policy.triggers.max_auc_drop):
         return Trigger(
             "performance",
             f"performance:{ev.serving}",
@@ -55,7 +63,7 @@ def _performance(policy: RetrainPolicy, ev: Evidence) -> Trigger | None:
     if (
         base_ece is not None
         and ece is not None
-        and ece - base_ece >= policy.checks.recalibrate_min_ece_rise
+        and _reaches(ece - base_ece, policy.checks.recalibrate_min_ece_rise)
     ):
         return Trigger(
             "performance",

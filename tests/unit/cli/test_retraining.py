@@ -83,11 +83,6 @@ def test_unknown_policies_and_episodes_are_named(run: Run) -> None:
     assert json.loads(run("list", "--json")[1]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #18 finding: cli/retraining._switch passes '[red]paused[/red]' to say() as "
-    "a value, which say() escapes, so the markup is printed literally",
-)
 def test_the_pause_message_shows_no_markup(run: Run) -> None:
     out = run("pause", "churn-retrain", "--reason", "labels late")[1]
     assert "[red]" not in out

@@ -6,8 +6,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from modelward.config import init_workspace
 from modelward.examples.project import ENDPOINT_FILE, commit_workspace, example_dir, prepare_example
 
@@ -30,11 +28,6 @@ def test_the_project_is_copied_with_its_data_and_committed_clean(tmp_path: Path)
     assert "pipelines.py" in tracked and not any(p.startswith(".modelward/") for p in tracked)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #18 finding: init_workspace writes .gitignore first, so commit_workspace "
-    "never adds its data/ rule and the example's Parquet data is committed",
-)
 def test_the_examples_data_is_kept_out_of_git(tmp_path: Path) -> None:
     root = init_workspace(tmp_path / "ws", project="churn")
     prepare_example(root, customers=200, months=3)

@@ -40,6 +40,27 @@ def test_an_auc_fall_of_exactly_the_limit_triggers_and_less_does_not() -> None:
     assert detect(policy(max_auc_drop=0.25), evidence(auc=0.5001, held_out=held_out)) == []
 
 
+@pytest.mark.parametrize(
+    ("held_out", "realised", "limit"), [(0.85, 0.80, 0.05), (0.9, 0.8, 0.1), (0.7, 0.6, 0.1)]
+)
+def test_a_fall_the_decimals_say_equals_the_limit_triggers(
+    held_out: float, realised: float, limit: float
+) -> None:
+    """0.85 - 0.80 is 0.04999999999999993 in binary: a policy's 0.05 still means it."""
+    assert held_out - realised < limit  # the float arithmetic the trigger must see past
+    base = {"roc_auc": held_out, "ece": 0.04}
+    (found,) = detect(policy(max_auc_drop=limit), evidence(auc=realised, held_out=base))
+    assert found.kind == "performance"
+    assert detect(policy(max_auc_drop=limit), evidence(auc=realised + 1e-4, held_out=base)) == []
+
+
+def test_a_calibration_rise_the_decimals_say_equals_the_limit_triggers() -> None:
+    assert 0.35 - 0.32 < 0.03  # the default limit
+    base = {"roc_auc": 0.85, "ece": 0.32}
+    (found,) = detect(policy(), evidence(auc=0.85, ece=0.35, held_out=base))
+    assert found.key == "calibration:churn@3"
+
+
 def test_with_the_auc_holding_a_calibration_rise_is_its_own_trigger() -> None:
     (found,) = detect(policy(), evidence(auc=0.85, ece=0.07))  # rise of 0.03: the default limit
     assert found.key == "calibration:churn@3" and found.evidence["measure"] == "ece"

@@ -63,13 +63,6 @@ def test_the_html_page_names_the_cohort_and_runs_no_script(
     assert "No mirrored request is paired yet" in empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotADirectoryError,
-    reason="issue #18 finding: write_shadow_html's clean-up (tmp.unlink) raises "
-    "NotADirectoryError inside its except when the parent is a file, so the caller gets "
-    "a raw OSError instead of the StorageError naming the file",
-)
 def test_a_page_that_cannot_be_written_is_refused_naming_the_file(
     w: Setup, sink: PredictionSink, tmp_path: Path
 ) -> None:

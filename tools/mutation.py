@@ -82,6 +82,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "registry.gates.builtin": [
         "tests/unit/registry/test_gates.py",
+        "tests/unit/registry/test_gates_builtin.py",
         "tests/unit/registry/test_lineage.py",
     ],
     "registry.gates.base": ["tests/unit/registry/test_gates.py"],
@@ -164,6 +165,7 @@ AT_GOAL = (
     "features.offline",
     "features.lookup",
     "features.materialization",
+    "registry.gates.builtin",
 )
 
 

@@ -77,6 +77,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "registry.approvals": ["tests/unit/registry/test_approvals.py"],
     "registry.lifecycle": [
+        "tests/unit/registry/test_lifecycle.py",
         "tests/unit/registry/test_approvals.py",
         "tests/integration/flows/test_registry_lifecycle.py",
     ],

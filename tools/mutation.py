@@ -167,6 +167,7 @@ AT_GOAL = (
     "features.lookup",
     "features.materialization",
     "registry.gates.builtin",
+    "features.sources",
 )
 
 

@@ -20,7 +20,14 @@ from sqlalchemy import select
 
 from modelward import registry
 from modelward.config import Workspace
-from modelward.errors import CheckFailed, Conflict, InputError, NotFound, PermissionDenied
+from modelward.errors import (
+    CheckFailed,
+    ConfigError,
+    Conflict,
+    InputError,
+    NotFound,
+    PermissionDenied,
+)
 from modelward.registry import approvals, lifecycle, tracking
 from modelward.registry.gates import GateContext, GateResult, register_gate
 from modelward.registry.gates.base import GATES
@@ -664,3 +671,15 @@ def test_another_models_version_of_the_same_number_is_never_touched(s: Session) 
     assert (_alias(s, "staging"), _alias(s, "production")) == (None, 1)
     assert lifecycle.mirror_aliases(s, "churn") is True
     assert _alias(s, "staging") is None
+
+
+def test_a_stored_gate_that_can_no_longer_be_built_is_named_by_its_policy_place(
+    s: Session,
+) -> None:
+    # the policy was valid when set; the package that provided the gate is gone since
+    lifecycle.set_gate_policy(s, ADMIN, "churn", "Staging", [{"type": "verdict"}])
+    GATES._registered.pop("verdict", None)
+    with pytest.raises(ConfigError) as info:
+        lifecycle.transition(s, DEV, "churn@1", "Staging", reason="x")
+    assert str(info.value).startswith("gate_policy.Staging[0].type: unknown gate 'verdict'")
+    assert _stages(s)[0] == "None"

@@ -77,11 +77,13 @@ MODULES: dict[str, list[str]] = {
     ],
     "registry.approvals": ["tests/unit/registry/test_approvals.py"],
     "registry.lifecycle": [
+        "tests/unit/registry/test_lifecycle.py",
         "tests/unit/registry/test_approvals.py",
         "tests/integration/flows/test_registry_lifecycle.py",
     ],
     "registry.gates.builtin": [
         "tests/unit/registry/test_gates.py",
+        "tests/unit/registry/test_gates_builtin.py",
         "tests/unit/registry/test_lineage.py",
     ],
     "registry.gates.base": ["tests/unit/registry/test_gates.py"],
@@ -164,6 +166,8 @@ AT_GOAL = (
     "features.offline",
     "features.lookup",
     "features.materialization",
+    "registry.gates.builtin",
+    "features.sources",
 )
 
 

@@ -391,3 +391,53 @@ def test_a_view_without_created_time_gets_null_created_times(
     rows = _rows(con, view_relation(view, source))
     assert len(rows) == 5  # no created time: nothing deduplicated
     assert {r[2] for r in rows} == {None}
+
+
+def test_an_error_without_a_message_is_named_by_its_type() -> None:
+    class Failing:
+        """A connection whose error carries no text (DuckDB's own always carry one)."""
+
+        def execute(self, sql: str) -> None:
+            raise duckdb.IOException("")
+
+    source = ResolvedSource("read_parquet('x')", "x.parquet", None)
+    with pytest.raises(InputError) as info:
+        source_columns(Failing(), source, "v")  # type: ignore[arg-type]
+    assert info.value.message == "feature view 'v': cannot read source x.parquet: IOException"
+    assert info.value.details == {"view": "v"}
+
+
+def test_latest_relation_takes_the_latest_row_per_composite_key(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # driver 1 in two cities: each (driver, city) pair keeps its own latest row
+    path = tmp_path / "pairs.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "driver_id": pa.array([1, 1, 1, 2], pa.int64()),
+                "city": pa.array(["a", "a", "b", "a"]),
+                "event_timestamp": pa.array(
+                    [hours(1), hours(2), hours(1), hours(3)], pa.timestamp("us", "UTC")
+                ),
+                "trips": pa.array([10, 20, 30, 40], pa.int64()),
+            }
+        ),
+        path,
+    )
+    view = FeatureView(
+        "pairs",
+        entities=[Entity("driver", "driver_id"), Entity("city", "city")],
+        source=str(path),
+        features=[Feature("trips", "int64")],
+    )
+    source = resolve_view_source(view, None)
+    assert _rows(con, latest_relation(view, source, None, None)) == [
+        (1, "a", hours(2), None, 20),
+        (1, "b", hours(1), None, 30),
+        (2, "a", hours(3), None, 40),
+    ]
+    assert _rows(con, latest_relation(view, source, None, hours(2).isoformat())) == [
+        (1, "a", hours(1), None, 10),
+        (1, "b", hours(1), None, 30),
+    ]

@@ -52,13 +52,15 @@ lint: $(VENV)/.installed-dev
 
 # the suite runs on TEST_WORKERS processes (pytest-xdist, in the dev extra); each test has
 # its own workspace, Postgres schema, Redis key prefix and free ports, so they never meet.
-# One worker per core: on the 2-core CI machine, idle, 2 workers ran the suite in 7:46 and 4
-# workers in 14:59 (the quickstarts, servers and Ray instances of four workers at once fight
-# for the two cores and the disk more than their waits overlap). The slow ones are
-# collected first (tests/conftest.py) and handed out a few at a time in that order, so they
-# overlap; a module whose tests share an expensive fixture is one xdist_group, one worker.
-# --durations lists the slowest tests at the end, to see where CI's time goes
-TEST_WORKERS ?= 2
+# Three workers on the 2-core CI machine: with two, the run kept the cores 70% busy (1,600
+# CPU s in 18:55, 141% of one core on average), as many tests wait on a server or a
+# subprocess they started; a third worker fills those waits. (Four, on an older suite whose
+# quickstarts dominated, fought for the cores and the disk: 14:59 against 7:46 for two.)
+# The slow ones are collected first (tests/conftest.py) and handed out a few at a time in
+# that order, so they overlap; a module whose tests share an expensive fixture is one
+# xdist_group, one worker. --durations lists the slowest tests at the end, to see where
+# CI's time goes
+TEST_WORKERS ?= 3
 
 # the dashboard's browser tests drive Debian's Chromium (Playwright never downloads one);
 # installed here when missing, so `make test` needs nothing set up beforehand

@@ -7,53 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from modelward.cli import main
-
-PIPELINES_PY = """
-from modelward.pipelines import Param, pipeline, step
-
-@step
-def numbers(n: int) -> list[int]:
-    return list(range(n))
-
-@step
-def total(numbers: list[int]) -> int:
-    return sum(numbers)
-
-@step
-def check(total: int, limit: int) -> int:
-    if total > limit:
-        raise RuntimeError(f"total {total} is above the limit {limit}")
-    return total
-
-demo = pipeline("demo", [numbers, total, check],
-                params={"n": Param(int, default=5, help="how many"), "limit": 100},
-                description="Adds numbers up.")
-"""
-
+from tests.e2e.test_pipelines_cli import run, ws
 
 pytestmark = pytest.mark.slow  # whole flows through the real CLI
-
-
-def _register_commands() -> None:
-    import importlib
-
-    importlib.import_module("modelward.cli.app")._register()  # what main does first
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    _register_commands()
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
-
-
-@pytest.fixture
-def ws(cli_workspace: Path) -> Path:
-    root = cli_workspace
-    (root / "pipelines.py").write_text(PIPELINES_PY)
-    return root
+__all__ = ["ws"]  # the fixture: a workspace with the demo pipeline
 
 
 def test_schedule_and_scheduler_once(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:

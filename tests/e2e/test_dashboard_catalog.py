@@ -4,17 +4,15 @@ when no view is defined."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
 from modelward.api import create_app
 from modelward.config import Workspace, init_workspace
 from modelward.web import mount_dashboard
 from tests.unit.registry.support import MLFLOW_WARNINGS
-from tests.unit.web.support import World, build_world
+from tests.unit.web.support import World, build_world, signed_in
 
 pytestmark = [*MLFLOW_WARNINGS, pytest.mark.slow, pytest.mark.xdist_group("dashboard-pages")]
 
@@ -30,22 +28,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def app(world: World):  # type: ignore[no-untyped-def]
     return mount_dashboard(create_app(world.session), world.session)
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no form with a CSRF value"
-    return found.group(1)
-
-
-def signed_in(app, token: str) -> TestClient:  # type: ignore[no-untyped-def]
-    client = TestClient(app, follow_redirects=False)
-    csrf = _csrf(client.get("/ui/signin").text)
-    answer = client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/"})
-    assert answer.status_code == 303 and answer.headers["location"] == "/ui/"
-    cookie = answer.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
-    return client
 
 
 def test_a_snapshot_page_shows_what_was_snapshotted(app, world: World) -> None:  # type: ignore[no-untyped-def]

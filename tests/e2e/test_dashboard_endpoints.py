@@ -7,14 +7,13 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
 from modelward import rollout, security
 from modelward.api import create_app
 from modelward.config import Workspace, init_workspace
 from modelward.web import mount_dashboard
 from tests.unit.registry.support import MLFLOW_WARNINGS
-from tests.unit.web.support import World, build_world
+from tests.unit.web.support import World, build_world, csrf_of, signed_in
 
 pytestmark = [*MLFLOW_WARNINGS, pytest.mark.slow, pytest.mark.xdist_group("dashboard-pages")]
 
@@ -32,26 +31,10 @@ def app(world: World):  # type: ignore[no-untyped-def]
     return mount_dashboard(create_app(world.session), world.session)
 
 
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no form with a CSRF value"
-    return found.group(1)
-
-
 def _flash(html: str) -> str:
     found = re.search(r'<p class="flash (\w+)"[^>]*>([^<]*)</p>', html)
     assert found, "no message on the page"
     return f"{found.group(1)}: {found.group(2)}"
-
-
-def signed_in(app, token: str) -> TestClient:  # type: ignore[no-untyped-def]
-    client = TestClient(app, follow_redirects=False)
-    csrf = _csrf(client.get("/ui/signin").text)
-    answer = client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/"})
-    assert answer.status_code == 303 and answer.headers["location"] == "/ui/"
-    cookie = answer.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
-    return client
 
 
 def test_an_operator_aborts_the_release_with_the_same_audit_entry_as_the_api(  # type: ignore[no-untyped-def]
@@ -63,12 +46,12 @@ def test_an_operator_aborts_the_release_with_the_same_audit_entry_as_the_api(  #
     assert "/release/abort" in page
     stale = olga.post(
         "/ui/endpoints/churn/release/abort",
-        data={"csrf": _csrf(page), "expected_version": str(release.version + 5)},
+        data={"csrf": csrf_of(page), "expected_version": str(release.version + 5)},
     )
     assert _flash(olga.get(stale.headers["location"]).text).startswith("error:")
     done = olga.post(
         "/ui/endpoints/churn/release/abort",
-        data={"csrf": _csrf(page), "expected_version": str(release.version)},
+        data={"csrf": csrf_of(page), "expected_version": str(release.version)},
     )
     assert "now aborted" in _flash(olga.get(done.headers["location"]).text)
     assert rollout.current_release(world.session, "churn").state == "aborted"
@@ -79,7 +62,7 @@ def test_an_operator_aborts_the_release_with_the_same_audit_entry_as_the_api(  #
     page = olga.get("/ui/endpoints/churn").text  # no live release: the start form is back
     started = olga.post(
         "/ui/endpoints/churn/release",
-        data={"csrf": _csrf(page), "candidate": "churn@3", "strategy": "shadow"},
+        data={"csrf": csrf_of(page), "candidate": "churn@3", "strategy": "shadow"},
     )
     assert "shadow of churn@3" in _flash(olga.get(started.headers["location"]).text)
     assert rollout.current_release(world.session, "churn").candidate == "churn@3"

@@ -3,17 +3,15 @@ and an approval an author of the version may not give."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
 from modelward.api import create_app
 from modelward.config import Workspace, init_workspace
 from modelward.web import mount_dashboard
 from tests.unit.registry.support import MLFLOW_WARNINGS
-from tests.unit.web.support import World, build_world
+from tests.unit.web.support import World, build_world, csrf_of, signed_in
 
 pytestmark = [*MLFLOW_WARNINGS, pytest.mark.slow, pytest.mark.xdist_group("dashboard-pages")]
 
@@ -29,22 +27,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def app(world: World):  # type: ignore[no-untyped-def]
     return mount_dashboard(create_app(world.session), world.session)
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no form with a CSRF value"
-    return found.group(1)
-
-
-def signed_in(app, token: str) -> TestClient:  # type: ignore[no-untyped-def]
-    client = TestClient(app, follow_redirects=False)
-    csrf = _csrf(client.get("/ui/signin").text)
-    answer = client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/"})
-    assert answer.status_code == 303 and answer.headers["location"] == "/ui/"
-    cookie = answer.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
-    return client
 
 
 def test_the_model_list_is_filtered_by_name(app, world: World) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +51,7 @@ def test_a_viewer_cannot_approve_and_nothing_is_recorded(app, world: World) -> N
 
     before = get_version(world.session, "churn@3").to_dict()
     vic = signed_in(app, world.tokens["vic"])
-    csrf = _csrf(vic.get("/ui/").text)  # the sign-out form carries the session's value
+    csrf = csrf_of(vic.get("/ui/").text)  # the sign-out form carries the session's value
     answer = vic.post(
         "/ui/models/churn/3/approve", data={"csrf": csrf, "stage": "Production", "note": "ok"}
     )

@@ -7,14 +7,13 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
 from modelward import security
 from modelward.api import create_app
 from modelward.config import Workspace, init_workspace
 from modelward.web import mount_dashboard
 from tests.unit.registry.support import MLFLOW_WARNINGS
-from tests.unit.web.support import World, build_world
+from tests.unit.web.support import World, build_world, csrf_of, signed_in
 
 pytestmark = [*MLFLOW_WARNINGS, pytest.mark.slow, pytest.mark.xdist_group("dashboard-pages")]
 
@@ -32,26 +31,10 @@ def app(world: World):  # type: ignore[no-untyped-def]
     return mount_dashboard(create_app(world.session), world.session)
 
 
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no form with a CSRF value"
-    return found.group(1)
-
-
 def _flash(html: str) -> str:
     found = re.search(r'<p class="flash (\w+)"[^>]*>([^<]*)</p>', html)
     assert found, "no message on the page"
     return f"{found.group(1)}: {found.group(2)}"
-
-
-def signed_in(app, token: str) -> TestClient:  # type: ignore[no-untyped-def]
-    client = TestClient(app, follow_redirects=False)
-    csrf = _csrf(client.get("/ui/signin").text)
-    answer = client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/"})
-    assert answer.status_code == 303 and answer.headers["location"] == "/ui/"
-    cookie = answer.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
-    return client
 
 
 def test_an_operator_acknowledges_the_firing_alert_and_a_viewer_cannot(  # type: ignore[no-untyped-def]
@@ -62,14 +45,14 @@ def test_an_operator_acknowledges_the_firing_alert_and_a_viewer_cannot(  # type:
     assert "model_drift:1" in seen and "Acknowledge" not in seen  # a viewer sees, never acts
     refused = vic.post(
         "/ui/monitoring/alerts/acknowledge",
-        data={"csrf": _csrf(seen), "endpoint": "churn", "key": "model_drift:1"},
+        data={"csrf": csrf_of(seen), "endpoint": "churn", "key": "model_drift:1"},
     )
     assert "alerts:acknowledge" in _flash(vic.get(refused.headers["location"]).text)
 
     olga = signed_in(app, world.tokens["olga"])
     page = olga.get("/ui/monitoring/churn").text
     assert "/ui/monitoring/alerts/acknowledge" in page
-    form = {"csrf": _csrf(page), "endpoint": "churn", "key": "model_drift:1", "back": "endpoint"}
+    form = {"csrf": csrf_of(page), "endpoint": "churn", "key": "model_drift:1", "back": "endpoint"}
     done = olga.post("/ui/monitoring/alerts/acknowledge", data=form | {"note": "on the feed"})
     assert done.headers["location"] == "/ui/monitoring/churn"
     after = olga.get(done.headers["location"]).text

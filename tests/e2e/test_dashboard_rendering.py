@@ -15,7 +15,7 @@ from modelward.api import create_app
 from modelward.config import Workspace, init_workspace
 from modelward.web import mount_dashboard
 from tests.unit.registry.support import MLFLOW_WARNINGS, admin
-from tests.unit.web.support import World, build_world
+from tests.unit.web.support import World, build_world, csrf_of, signed_in
 
 pytestmark = [*MLFLOW_WARNINGS, pytest.mark.slow, pytest.mark.xdist_group("dashboard-pages")]
 
@@ -51,26 +51,10 @@ def app(world: World):  # type: ignore[no-untyped-def]
     return mount_dashboard(create_app(world.session), world.session)
 
 
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no form with a CSRF value"
-    return found.group(1)
-
-
 def _flash(html: str) -> str:
     found = re.search(r'<p class="flash (\w+)"[^>]*>([^<]*)</p>', html)
     assert found, "no message on the page"
     return f"{found.group(1)}: {found.group(2)}"
-
-
-def signed_in(app, token: str) -> TestClient:  # type: ignore[no-untyped-def]
-    client = TestClient(app, follow_redirects=False)
-    csrf = _csrf(client.get("/ui/signin").text)
-    answer = client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/"})
-    assert answer.status_code == 303 and answer.headers["location"] == "/ui/"
-    cookie = answer.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
-    return client
 
 
 def test_every_page_needs_a_session_and_a_bad_token_is_refused_by_name(app) -> None:  # type: ignore[no-untyped-def]
@@ -80,7 +64,7 @@ def test_every_page_needs_a_session_and_a_bad_token_is_refused_by_name(app) -> N
         answer = client.get(path)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/ui/signin?next=")
-    csrf = _csrf(client.get("/ui/signin").text)
+    csrf = csrf_of(client.get("/ui/signin").text)
     refused = client.post("/ui/signin", data={"csrf": csrf, "token": "mwt_nope_nope"})
     assert refused.status_code == 401 and "mwt_nope_nope" not in refused.text
     # a forged session cookie is no session
@@ -102,7 +86,7 @@ def test_a_viewer_sees_every_page_without_a_secret_or_pii_and_cannot_act(  # typ
     page = vic.get("/ui/models/churn/2").text
     assert "/approve" not in page and "/transition" not in page
     refused = vic.post(
-        "/ui/models/churn/2/approve", data={"csrf": _csrf(page), "stage": "Production"}
+        "/ui/models/churn/2/approve", data={"csrf": csrf_of(page), "stage": "Production"}
     )
     assert refused.status_code == 303
     assert _flash(vic.get(refused.headers["location"]).text).startswith(
@@ -130,6 +114,6 @@ def test_signing_out_ends_the_session_and_a_revoked_token_ends_it_too(app, world
     answer = vic.get("/ui/audit")
     assert answer.status_code == 303 and "/ui/signin" in answer.headers["location"]
     again = signed_in(app, world.tokens["vic"])
-    out = again.post("/ui/signout", data={"csrf": _csrf(again.get("/ui/").text)})
+    out = again.post("/ui/signout", data={"csrf": csrf_of(again.get("/ui/").text)})
     assert out.status_code == 303
     assert again.get("/ui/").status_code == 303

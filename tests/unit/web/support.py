@@ -8,10 +8,12 @@ the tests make goes through the dashboard, hence through the contexts' own funct
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
 from modelward import monitoring, serving
@@ -173,3 +175,19 @@ def build_world(workspace: Workspace) -> World:
             )
         )
     return World(session, secrets, snap.id, people)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no form with a CSRF value"
+    return found.group(1)
+
+
+def signed_in(app, token: str) -> TestClient:  # type: ignore[no-untyped-def]
+    client = TestClient(app, follow_redirects=False)
+    csrf = csrf_of(client.get("/ui/signin").text)
+    answer = client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/"
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    return client

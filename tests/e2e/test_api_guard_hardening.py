@@ -98,6 +98,32 @@ def test_unknown_query_parameters_are_refused_by_name(session: Session, http: Te
     assert http.get("/api/v1/audit?limit=5", headers=auth).status_code == 200
 
 
+def test_a_one_value_query_parameter_given_twice_is_refused_by_name(
+    session: Session, http: TestClient
+) -> None:
+    """`?name=a&name=b` once answered 200 with `b`'s snapshots: the caller never learned
+    that `a` was dropped."""
+    auth = _auth(session, "vera", Role.VIEWER)
+    r = http.get("/api/v1/snapshots?name=a&name=b", headers=auth)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "query parameter 'name' is given 2 times; it takes one value"
+    assert r.json()["field"] == "query.name"
+    r = http.get("/api/v1/audit?limit=5&action=x&limit=5&limit=6", headers=auth)
+    assert r.status_code == 422 and r.json()["field"] == "query.limit", r.text
+    assert "3 times" in r.json()["detail"]
+    assert http.get("/api/v1/snapshots?name=a", headers=auth).status_code == 200
+
+
+def test_a_list_query_parameter_may_be_repeated(session: Session, http: TestClient) -> None:
+    # the shadow report's `segment` takes many: an unknown endpoint is still the answer
+    auth = _auth(session, "vera", Role.VIEWER)
+    r = http.get("/api/v1/rollout/nope/shadow/report?segment=a&segment=b", headers=auth)
+    assert r.status_code == 404, r.text
+    r = http.get("/api/v1/rollout/nope/shadow/report?segment=a&top=1&top=2", headers=auth)
+    assert r.status_code == 422 and r.json()["field"] == "query.top", r.text
+
+
 def test_each_token_has_its_own_rate_limit_with_retry_after(tmp_path: Path) -> None:
     root = init_workspace(tmp_path / "ws")
     env = {

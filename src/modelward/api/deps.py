@@ -6,8 +6,11 @@ on one that does not), so a route cannot be added without an authentication and 
 
 from __future__ import annotations
 
+from collections import Counter, abc
 from collections.abc import Callable
-from typing import Annotated
+from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -63,30 +66,68 @@ def requires(permission: Permission) -> Callable[..., Principal]:
     return check
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+@dataclass(frozen=True)
+class _QueryShape:
+    known: frozenset[str]  # every query parameter the route declares
+    many: frozenset[str]  # those that take a list (``?segment=a&segment=b``)
 
 
-def _query_names(dependant: Dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
+_QUERY_SHAPES: dict[int, _QueryShape] = {}
+_SEQUENCES = (list, tuple, set, frozenset, abc.Sequence, abc.Set)
+
+
+def _takes_many(annotation: Any) -> bool:
+    """``list[str] | None`` and ``Annotated[list[str], Query()]`` take many; ``str`` one."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _takes_many(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_takes_many(arg) for arg in get_args(annotation))
+    kind = origin or annotation
+    if not isinstance(kind, type) or issubclass(kind, str | bytes):  # a str is a Sequence
+        return False
+    return issubclass(kind, _SEQUENCES)
+
+
+def _query_params(dependant: Dependant) -> list[Any]:
+    params = list(dependant.query_params)
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
+        params += _query_params(sub)
+    return params
+
+
+def _shape(route: APIRoute) -> _QueryShape:
+    shape = _QUERY_SHAPES.get(id(route))
+    if shape is None:
+        params = _query_params(route.dependant)
+        shape = _QUERY_SHAPES[id(route)] = _QueryShape(
+            known=frozenset(p.alias for p in params),
+            many=frozenset(p.alias for p in params if _takes_many(p.field_info.annotation)),
+        )
+    return shape
 
 
 def known_query_only(request: Request) -> None:
-    """Refuse query parameters the route does not declare (422 naming them), so a typo such
-    as ``?limt=5`` is an error rather than silently the default."""
+    """Refuse query parameters the route does not declare, and a one-value parameter given
+    more than once (422 naming them), so a typo such as ``?limt=5`` is an error rather than
+    silently the default, and ``?name=a&name=b`` is not silently ``b``."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known = _QUERY_NAMES.get(id(route))
-    if known is None:
-        known = _QUERY_NAMES[id(route)] = frozenset(_query_names(route.dependant))
-    unknown = sorted(set(request.query_params) - known)
+    shape = _shape(route)
+    unknown = sorted(set(request.query_params) - shape.known)
     if unknown:
         shown = ", ".join(repr(u[:40]) for u in unknown[:5])
         raise InputError(
             f"unknown query parameter(s) {shown}; this route takes "
-            f"{', '.join(sorted(known)) or 'none'}",
+            f"{', '.join(sorted(shape.known)) or 'none'}",
             field=f"query.{unknown[0][:40]}",
+        )
+    given = Counter(name for name, _ in request.query_params.multi_items())
+    repeated = sorted(n for n, times in given.items() if times > 1 and n not in shape.many)
+    if repeated:
+        name = repeated[0]
+        raise InputError(
+            f"query parameter {name!r} is given {given[name]} times; it takes one value",
+            field=f"query.{name}",
         )

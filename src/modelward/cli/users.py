@@ -43,11 +43,12 @@ def add_cmd(
 
 @users_app.command("list")
 def list_cmd(as_json: JsonOpt = False) -> None:
+    """Every user and service account with its role (admins)."""
     from modelward import security
     from modelward.cli.session import session_from_cli
 
     with session_from_cli() as session:
-        found = security.list_identities(session)
+        found = security.list_identities(session, security.principal_for_cli(session))
     if as_json:
         print_json([i.to_dict() for i in found])
         return
@@ -115,11 +116,12 @@ def issue_cmd(
 def tokens_list_cmd(
     identity: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False
 ) -> None:
+    """Tokens' ids, names and dates, never a secret: anyone's (admins) or your own."""
     from modelward import security
     from modelward.cli.session import session_from_cli
 
     with session_from_cli() as session:
-        found = security.list_tokens(session, identity)
+        found = security.list_tokens(session, security.principal_for_cli(session), identity)
     if as_json:
         print_json([t.to_dict() for t in found])
         return

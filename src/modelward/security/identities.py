@@ -125,7 +125,9 @@ def get_identity(session: Session, name: str) -> Identity:
     return found
 
 
-def list_identities(session: Session) -> list[Identity]:
+def list_identities(session: Session, actor: Principal) -> list[Identity]:
+    """Every identity with its role (admins: who may do what is itself worth guarding)."""
+    actor.require(Permission.IDENTITIES_ADMIN)
     with session.store.read() as conn:
         return [_from_row(r) for r in conn.execute(select(identities).order_by(identities.c.name))]
 

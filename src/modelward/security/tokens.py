@@ -146,7 +146,15 @@ def revoke_token(session: Session, actor: Principal, token_id: str) -> TokenInfo
     return TokenInfo(row.id, row.identity, row.name, row.created_at, row.expires_at, now)
 
 
-def list_tokens(session: Session, identity_name: str | None = None) -> list[TokenInfo]:
+def list_tokens(
+    session: Session, actor: Principal, identity_name: str | None = None
+) -> list[TokenInfo]:
+    """Tokens' ids, names and dates, never a secret. An admin may list anyone's tokens;
+    anyone else only their own (``identity_name`` None or their own name)."""
+    if not actor.can(Permission.IDENTITIES_ADMIN):
+        if identity_name not in (None, actor.name):
+            actor.require(Permission.IDENTITIES_ADMIN)  # refused, naming the permission
+        identity_name = actor.name
     query = (
         select(api_tokens, identities.c.name.label("identity"))
         .join(identities, identities.c.id == api_tokens.c.identity_id)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from modelward.config import Workspace
+from modelward.security import Principal, Role, list_identities
 from modelward.session import Session
 from tests.unit.registry.support import admin, cli
 
@@ -78,4 +79,29 @@ def test_without_a_token_no_change_is_made(run: Run, sqlite_workspace: Workspace
     (sqlite_workspace.home / "token").unlink()
     code, _, err = run("users", "add", "eve", "--role", "admin")
     assert code == 1 and "no API token: set MODELWARD_TOKEN or run `modelward init`" in err
-    assert "eve" not in run("users", "list")[1]
+    # nor does anyone learn who may do what, or which tokens exist
+    for listing in (("users", "list"), ("tokens", "list")):
+        code, out, err = run(*listing)
+        assert (code, out) == (1, "") and "no API token" in err, listing
+    with Session(sqlite_workspace) as session:
+        listed = list_identities(session, Principal("root", Role.ADMIN))
+    assert "eve" not in {i.name for i in listed}
+
+
+def test_someone_who_is_not_an_admin_lists_only_their_own_tokens(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run("users", "add", "ada", "--role", "viewer")
+    run("tokens", "issue", "ada", "--name", "laptop")
+    secret = run("tokens", "issue", "ada", "--name", "phone")[1].strip()
+    monkeypatch.setenv("MODELWARD_TOKEN", secret)
+    code, out, _ = run("tokens", "list", "--json")
+    assert code == 0
+    assert sorted((t["identity"], t["name"]) for t in json.loads(out)) == [
+        ("ada", "laptop"),
+        ("ada", "phone"),
+    ]
+    code, _, err = run("tokens", "list", "tester")
+    assert code != 0 and "'identities:admin' permission" in err
+    code, _, err = run("users", "list")
+    assert code != 0 and "'identities:admin' permission" in err

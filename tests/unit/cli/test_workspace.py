@@ -11,7 +11,7 @@ import pytest
 
 from modelward.cli import main
 from modelward.config import Workspace
-from modelward.security import list_identities
+from modelward.security import Principal, Role, list_identities
 from modelward.session import Session
 from tests.unit.registry.support import MLFLOW_WARNINGS
 
@@ -43,7 +43,8 @@ def test_init_makes_the_stores_and_a_local_admin_with_a_private_token(
     assert f"admin:     ada; API token saved to {token}" in out
     assert token.read_text().strip() not in out  # the token is shown nowhere else
     with Session(Workspace.open(root, environ={})) as session:
-        assert [(i.name, i.role.value) for i in list_identities(session)] == [("ada", "admin")]
+        listed = list_identities(session, Principal("ada", Role.ADMIN))
+    assert [(i.name, i.role.value) for i in listed] == [("ada", "admin")]
 
     first = token.read_text()
     code, out, _ = _init([str(root)], capsys)

@@ -36,11 +36,18 @@ def test_an_identity_is_created_listed_and_audited(session: Session) -> None:
         "root",
     )
     assert identities.get_identity(session, "ci-bot") == made
-    assert [i.name for i in identities.list_identities(session)] == ["ci-bot"]
+    assert [i.name for i in identities.list_identities(session, ROOT)] == ["ci-bot"]
     assert made.principal().role is Role.DEVELOPER
     assert _actions(session, "ci-bot") == [
         ("root", "identity.created", {"kind": "service", "role": "developer"})
     ]
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r is not Role.ADMIN])
+def test_only_an_admin_lists_the_identities(session: Session, role: Role) -> None:
+    identities.create_identity(session, ROOT, "ci-bot", "developer", kind="service")
+    with pytest.raises(PermissionDenied, match="'identities:admin' permission"):
+        identities.list_identities(session, Principal("ada", role))
 
 
 @pytest.mark.parametrize("name", ["", "-starts-with-dash", "has space", "x" * 129, "semi;colon"])
@@ -48,7 +55,7 @@ def test_a_bad_name_is_refused_naming_the_field_and_the_rule(session: Session, n
     with pytest.raises(InputError, match="is not a valid identity name; use 1-128") as info:
         identities.create_identity(session, ROOT, name, "viewer")
     assert info.value.details["field"] == "name"
-    assert identities.list_identities(session) == []
+    assert identities.list_identities(session, ROOT) == []
 
 
 def test_the_longest_name_allowed_and_its_characters_are_accepted(session: Session) -> None:

@@ -172,13 +172,13 @@ def test_listing_is_in_issue_order_with_each_tokens_identity(session: Session) -
             conn.execute(
                 update(api_tokens).where(api_tokens.c.id == info.id).values(created_at=moved)
             )
-    listed = tokens.list_tokens(session)
+    listed = tokens.list_tokens(session, ROOT)
     assert [(t.id, t.identity, t.name) for t in listed] == [
         (b1.id, "bob", "two"),
         (a2.id, "ada", "three"),
         (a1.id, "ada", "one"),
     ]
-    assert [t.id for t in tokens.list_tokens(session, "ada")] == [a2.id, a1.id]
+    assert [t.id for t in tokens.list_tokens(session, ROOT, "ada")] == [a2.id, a1.id]
     assert [t.created_at.replace(tzinfo=UTC).day for t in listed] == [1, 2, 3]
     assert listed[0].to_dict() == {
         "id": b1.id,
@@ -188,6 +188,23 @@ def test_listing_is_in_issue_order_with_each_tokens_identity(session: Session) -
         "expires_at": None,
         "revoked_at": None,
     }
+
+
+def test_only_an_admin_lists_anyones_tokens_and_others_see_their_own(session: Session) -> None:
+    identities.create_identity(session, ROOT, "ada", "viewer")
+    identities.create_identity(session, ROOT, "bob", "operator")
+    ada, _ = tokens.issue_token(session, ROOT, "ada", "one")
+    bob, _ = tokens.issue_token(session, ROOT, "bob", "two")
+    viewer = Principal("ada", Role.VIEWER)
+    assert [t.id for t in tokens.list_tokens(session, viewer)] == [ada.id]
+    assert [t.id for t in tokens.list_tokens(session, viewer, "ada")] == [ada.id]
+    with pytest.raises(PermissionDenied, match="'identities:admin' permission") as refused:
+        tokens.list_tokens(session, viewer, "bob")
+    assert refused.value.details == {"permission": "identities:admin", "role": "viewer"}
+    operator = Principal("bob", Role.OPERATOR)  # every role but admin lacks it
+    assert [t.id for t in tokens.list_tokens(session, operator)] == [bob.id]
+    assert {t.id for t in tokens.list_tokens(session, ROOT)} == {ada.id, bob.id}
+    assert [t.id for t in tokens.list_tokens(session, ROOT, "bob")] == [bob.id]
 
 
 def test_init_again_revokes_only_the_old_local_token_and_says_why(session: Session) -> None:
@@ -209,7 +226,7 @@ def test_init_again_revokes_only_the_old_local_token_and_says_why(session: Sessi
     with session.store.read() as conn:
         assert tokens.authenticate(conn, ci).name == "tester"  # the CI token lives on
         assert tokens.authenticate(conn, second).name == "tester"
-    assert [t.name for t in tokens.list_tokens(session) if t.revoked_at is None] == [
+    assert [t.name for t in tokens.list_tokens(session, ROOT) if t.revoked_at is None] == [
         "ci",
         "local-cli",
     ]

@@ -55,7 +55,7 @@ def test_a_disabled_identity_is_refused_by_its_own_rule(session: Session, admin_
         _authenticate(session, admin_token)
     assert info.value.http_status == 401
     # the token itself is neither revoked nor expired: only the identity rule refused it
-    (info_row,) = tokens.list_tokens(session, "ada")
+    (info_row,) = tokens.list_tokens(session, ROOT, "ada")
     assert info_row.revoked_at is None
     assert info_row.expires_at is not None and info_row.expires_at > datetime.now(UTC)
 

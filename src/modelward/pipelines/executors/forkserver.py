@@ -177,6 +177,7 @@ STEP_LIBRARIES = (
     "modelward.pipelines.report",
     "mlflow",
     "mlflow.sklearn",
+    "skops.io",  # MLflow saves scikit-learn models with it (registry.serialization)
     "sklearn.metrics",
     "scipy.stats",
     "fairlearn.metrics",

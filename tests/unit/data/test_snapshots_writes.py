@@ -10,10 +10,14 @@ not reach the subprocesses of the flow tests' races and crashes).
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,7 @@ from modelward.config import Workspace
 from modelward.data import snapshots
 from modelward.data.contracts import parse_contract
 from modelward.data.tables import snapshots as snapshots_table
-from modelward.errors import Conflict, InputError
+from modelward.errors import Conflict, InputError, StorageError
 from modelward.security import audit
 from modelward.session import Session
 
@@ -61,6 +65,14 @@ def test_the_stored_file_is_zstd_compressed(session: Session, tmp_path: Path) ->
 
     meta = pq.ParquetFile(snap.path).metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_the_creation_time_is_an_instant_in_utc(session: Session, tmp_path: Path) -> None:
+    snap = snapshots.snapshot(session, _parquet(tmp_path / "a.parquet", [1]), name="n")
+
+    assert snap.created_at.utcoffset() == timedelta(0)
+    assert snap.to_dict()["created_at"].endswith("+00:00")
+    assert snapshots.get_snapshot(session, "n@1").created_at == snap.created_at
 
 
 def test_the_writer_is_a_named_daemon_thread_gone_once_the_snapshot_returns(
@@ -128,6 +140,54 @@ def test_at_most_two_row_groups_wait_for_a_slow_disk_and_all_are_written(
     assert pq.read_table(dest).column("n").to_pylist() == [0, 1, 2, 3]
 
 
+def test_the_write_area_names_its_process_so_a_later_sweep_can_judge_it(
+    session: Session, tmp_path: Path
+) -> None:
+    areas: list[str] = []
+
+    def note_area(done: int, total: int | None) -> None:
+        areas.extend(p.name for p in session.workspace.tmp_dir.iterdir())
+
+    snapshots.snapshot(
+        session, _parquet(tmp_path / "a.parquet", [1]), name="n", on_progress=note_area
+    )
+
+    [area] = areas
+    assert re.fullmatch(rf"snap-{os.getpid()}-[0-9a-f]{{12}}", area)
+
+
+class _FailingWriter:
+    """Stands in for the Parquet writer on a disk that is full."""
+
+    def __init__(self, real: pq.ParquetWriter) -> None:
+        self.real = real
+
+    def write_table(self, table: pa.Table) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_a_write_error_on_the_writer_thread_reaches_the_reader(tmp_path: Path) -> None:
+    schema = pa.schema([pa.field("n", pa.int64())])
+    sink = snapshots._ParquetSink(tmp_path / "data.parquet", schema)
+    sink._writer = _FailingWriter(sink._writer)  # type: ignore[assignment]
+    group = [pa.record_batch([pa.array([1], pa.int64())], schema=schema)]
+    sink.put(group)
+
+    def a_later_put_fails() -> bool:
+        try:
+            sink.put(group)
+        except OSError as exc:
+            return exc.errno == errno.ENOSPC
+        return False
+
+    _wait_until(a_later_put_fails, "a put after the failed write raised its error", 10)
+    with pytest.raises(OSError, match="No space left on device"):
+        sink.close()
+
+
 # --- publishing -----------------------------------------------------------------------------
 
 
@@ -148,13 +208,90 @@ def test_publishing_creates_the_store_folders_and_shares_a_prefix_folder(tmp_pat
 def test_a_snapshot_into_a_workspace_without_its_store_folder_creates_it(
     session: Session, tmp_path: Path
 ) -> None:
-    store = session.workspace.snapshots_dir
+    store, work = session.workspace.snapshots_dir, session.workspace.tmp_dir
     store.rmdir()
+    work.rmdir()
 
     snap = snapshots.snapshot(session, _parquet(tmp_path / "a.parquet", [7]), name="n")
 
     assert snap.path.is_relative_to(store)
     assert pq.read_table(snap.path).column("n").to_pylist() == [7]
+    assert list(work.iterdir()) == []
+
+
+def test_a_copy_published_by_another_process_meanwhile_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the other writer of the same content renames its folder in between the check that
+    # the copy is absent and this rename, which then fails as the folder is not empty
+    tmp, final = tmp_path / "tmp", tmp_path / "store" / "ab" / "abc"
+    tmp.mkdir()
+    (tmp / "data.parquet").write_bytes(b"mine")
+    real_rename = os.rename
+
+    def rename_after_the_other_writer(src: Path, dst: Path) -> None:
+        Path(dst).mkdir()
+        (Path(dst) / "data.parquet").write_bytes(b"theirs")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename_after_the_other_writer)
+    snapshots._publish(tmp, final)
+
+    assert (final / "data.parquet").read_bytes() == b"theirs"
+
+
+def test_a_store_folder_taken_by_something_else_is_not_overwritten(tmp_path: Path) -> None:
+    tmp, final = tmp_path / "tmp", tmp_path / "store" / "ab" / "abc"
+    tmp.mkdir()
+    (tmp / "data.parquet").write_bytes(b"mine")
+    final.mkdir(parents=True)
+    (final / "other").write_bytes(b"not a snapshot")
+
+    with pytest.raises(OSError) as info:
+        snapshots._publish(tmp, final)
+
+    assert info.value.errno in (errno.EEXIST, errno.ENOTEMPTY)
+    assert sorted(p.name for p in final.iterdir()) == ["other"]
+
+
+def _stored(session: Session) -> list[Path]:
+    return [p for p in session.workspace.snapshots_dir.rglob("*") if p.is_file()]
+
+
+def test_a_write_area_that_cannot_be_made_is_a_storage_error_naming_it(
+    session: Session, tmp_path: Path
+) -> None:
+    work = session.workspace.tmp_dir
+    work.rmdir()
+    work.write_bytes(b"")  # a file where the write areas should go
+
+    with pytest.raises(StorageError) as info:
+        snapshots.snapshot(session, _parquet(tmp_path / "a.parquet", [1]), name="nums")
+
+    assert info.value.message == (
+        f"cannot write snapshot 'nums' under {work}: Not a directory; nothing was stored"
+    )
+    assert info.value.details == {"errno": errno.ENOTDIR}
+    assert snapshots.list_snapshots(session) == []
+
+
+def test_a_store_that_cannot_be_written_is_a_storage_error_and_leaves_nothing(
+    session: Session, tmp_path: Path
+) -> None:
+    store = session.workspace.snapshots_dir
+    store.rmdir()
+    store.write_bytes(b"")  # a file where the store folder should be
+
+    with pytest.raises(StorageError) as info:
+        snapshots.snapshot(session, _parquet(tmp_path / "a.parquet", [1]), name="nums")
+
+    work = session.workspace.tmp_dir
+    assert info.value.message == (
+        f"cannot write snapshot 'nums' under {work}: Not a directory; nothing was stored"
+    )
+    assert info.value.details == {"errno": errno.ENOTDIR}
+    assert list(work.iterdir()) == []
+    assert snapshots.list_snapshots(session) == []
 
 
 # --- recording, when another writer gets there first ----------------------------------------
@@ -240,4 +377,4 @@ def test_the_contract_check_runs_within_the_workspace_memory_limit(
         assert info.value.message.endswith("raise data.duckdb_memory_limit in modelward.toml")
         assert snapshots.list_snapshots(session) == []
         assert list(session.workspace.tmp_dir.iterdir()) == []
-        assert not any(p.is_file() for p in session.workspace.snapshots_dir.rglob("*"))
+        assert _stored(session) == []

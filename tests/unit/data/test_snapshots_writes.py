@@ -49,7 +49,7 @@ def _parquet(path: Path, values: list[int]) -> Path:
     return path
 
 
-def _wait_until(condition: Any, what: str, timeout_s: float = 30.0) -> None:
+def _wait_until(condition: Any, what: str, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
@@ -103,7 +103,7 @@ class _HeldWriter:
 
     def write_table(self, table: pa.Table) -> None:
         self.writing.set()
-        self.release.wait(timeout=30)
+        self.release.wait(timeout=10)
         self.real.write_table(table)
 
     def close(self) -> None:
@@ -183,7 +183,7 @@ def test_a_write_error_on_the_writer_thread_reaches_the_reader(tmp_path: Path) -
             return exc.errno == errno.ENOSPC
         return False
 
-    _wait_until(a_later_put_fails, "a put after the failed write raised its error", 10)
+    _wait_until(a_later_put_fails, "a put after the failed write raised its error")
     with pytest.raises(OSError, match="No space left on device"):
         sink.close()
 
@@ -375,6 +375,30 @@ def test_the_contract_check_runs_within_the_workspace_memory_limit(
         # (the message names the private copy the check reads, not the source given)
         assert ": ran out of memory reading the data (" in info.value.message
         assert info.value.message.endswith("raise data.duckdb_memory_limit in modelward.toml")
+        assert snapshots.list_snapshots(session) == []
+        assert list(session.workspace.tmp_dir.iterdir()) == []
+        assert _stored(session) == []
+
+
+def test_reading_the_source_runs_within_the_workspace_memory_limit(
+    workspace_dir: Path, tmp_path: Path
+) -> None:
+    environ = {
+        "MODELWARD_IDENTITY__USER": "tester",
+        "MODELWARD_DATA__DUCKDB_MEMORY_LIMIT": "2MB",
+        "MODELWARD_DATA__DUCKDB_THREADS": "1",
+    }
+    path = tmp_path / "wide.parquet"
+    values = pa.array([f"value-{i:09d}-padding-padding" for i in range(200_000)])
+    pq.write_table(pa.table({"s": values}), path)
+
+    with Session(Workspace.open(workspace_dir, environ=environ)) as session:
+        with pytest.raises(InputError) as info:
+            snapshots.snapshot(session, path, name="wide")
+
+        # (DuckDB's reader calls this an unreadable file; the cause it gives is the limit)
+        assert info.value.message.startswith(f"{path}: not a readable Parquet file: ")
+        assert "Out of Memory Error" in info.value.message
         assert snapshots.list_snapshots(session) == []
         assert list(session.workspace.tmp_dir.iterdir()) == []
         assert _stored(session) == []

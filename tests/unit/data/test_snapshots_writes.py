@@ -14,6 +14,8 @@ import errno
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -292,6 +294,40 @@ def test_a_store_that_cannot_be_written_is_a_storage_error_and_leaves_nothing(
     assert info.value.details == {"errno": errno.ENOTDIR}
     assert list(work.iterdir()) == []
     assert snapshots.list_snapshots(session) == []
+
+
+# --- the sweep of write areas left by dead processes ---------------------------------------
+
+
+def test_the_sweep_never_signals_a_live_writer(tmp_path: Path) -> None:
+    # a writer in another process, alive until its stdin closes
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    area = tmp_path / f"snap-{writer.pid}-abc"
+    area.mkdir()
+
+    snapshots._sweep_stale_tmp(tmp_path)
+
+    assert area.exists()
+    assert writer.stdin is not None
+    writer.stdin.close()
+    assert writer.wait(timeout=30) == 0  # it ended on its own, not by a signal
+
+
+def test_a_stray_file_named_like_a_dead_writer_area_does_not_fail_the_sweep(
+    tmp_path: Path,
+) -> None:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)  # a pid that no process has now
+    stray = tmp_path / f"snap-{pid}-abc"
+    stray.write_bytes(b"not a write area")
+
+    snapshots._sweep_stale_tmp(tmp_path)
+
+    assert stray.read_bytes() == b"not a write area"
 
 
 # --- recording, when another writer gets there first ----------------------------------------

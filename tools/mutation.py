@@ -400,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.survivors:
             saved = WORK / module / _STATUSES
             last = json.loads(saved.read_text()) if saved.exists() else _results(WORK / module)
-            # "not checked": left unjudged by a run that ran out of its --budget-s
-            retest = ("survived", "no tests", "not checked")
+            # "not checked": left unjudged by a run that ran out of its --budget-s;
+            # "segfault": the forked child crashed before its tests could judge the mutant
+            retest = ("survived", "no tests", "not checked", "segfault")
             names = sorted(n for n, status in last.items() if status in retest)
             if not names:
                 print(f"{module}: no survivors of a last run to retest")

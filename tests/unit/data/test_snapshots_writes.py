@@ -299,20 +299,29 @@ def test_a_store_that_cannot_be_written_is_a_storage_error_and_leaves_nothing(
 # --- the sweep of write areas left by dead processes ---------------------------------------
 
 
+_LIVE_WRITER = (
+    # hang-ups take their default action here even under nohup, which passes "ignore" down
+    "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+    "print('ready', flush=True); sys.stdin.read()"
+)
+
+
 def test_the_sweep_never_signals_a_live_writer(tmp_path: Path) -> None:
     # a writer in another process, alive until its stdin closes
     writer = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+        [sys.executable, "-c", _LIVE_WRITER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
+    assert writer.stdin is not None and writer.stdout is not None
+    assert writer.stdout.readline() == b"ready\n"
     area = tmp_path / f"snap-{writer.pid}-abc"
     area.mkdir()
 
     snapshots._sweep_stale_tmp(tmp_path)
 
     assert area.exists()
-    assert writer.stdin is not None
     writer.stdin.close()
     assert writer.wait(timeout=30) == 0  # it ended on its own, not by a signal
+    writer.stdout.close()
 
 
 def test_a_stray_file_named_like_a_dead_writer_area_does_not_fail_the_sweep(

@@ -172,6 +172,7 @@ AT_GOAL = (
     "features.materialization",
     "registry.gates.builtin",
     "features.sources",
+    "data.snapshots",
 )
 
 

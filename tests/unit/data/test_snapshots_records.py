@@ -222,6 +222,7 @@ def test_a_blank_override_reason_is_refused_naming_the_field(
         ("a b", "'a b'"),
         ("x" * 129, repr("x" * 60 + "...")),
         ("é" * 60, repr("é" * 60)),
+        ("-" + "x" * 60, repr("-" + "x" * 59 + "...")),  # 61 characters: cut at 60
     ],
 )
 def test_a_bad_name_is_refused_whole(

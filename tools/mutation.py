@@ -173,6 +173,7 @@ AT_GOAL = (
     "registry.gates.builtin",
     "features.sources",
     "data.snapshots",
+    "serving.resilience",
 )
 
 

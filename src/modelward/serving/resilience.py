@@ -26,6 +26,12 @@ class CircuitBreaker:
     While open, callers skip the protected call and answer with the fallback at once.
     """
 
+    # set when the breaker opens, and read only while it is open
+    _opened_at: float
+    # whether the half-open breaker's one probe is out; read only while half-open, and
+    # cleared on the way there, so what closing or opening leaves in it does not matter
+    _probing: bool
+
     def __init__(
         self,
         name: str,
@@ -39,8 +45,6 @@ class CircuitBreaker:
         self._now = time.monotonic
         self.failures = 0
         self.state = BreakerState.CLOSED
-        self._opened_at = 0.0
-        self._probing = False
 
     def allow(self) -> bool:
         """Whether a call may go ahead now (a half-open breaker admits one probe)."""
@@ -58,16 +62,15 @@ class CircuitBreaker:
 
     def success(self) -> None:
         self.failures = 0
-        self._probing = False
         self.state = BreakerState.CLOSED
 
     def release(self) -> None:
-        """The call went ahead but says nothing about the dependency's health."""
+        """The call went ahead but says nothing about the dependency's health: a probe
+        released so is not counted, and the next call may probe instead."""
         self._probing = False
 
     def failure(self) -> None:
         self.failures += 1
-        self._probing = False
         if self.state is BreakerState.HALF_OPEN or self.failures >= self.threshold:
             self.state = BreakerState.OPEN
             self._opened_at = self._now()

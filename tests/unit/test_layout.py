@@ -68,14 +68,11 @@ NOT_YET_TESTED: set[str] = {
     "serving/batch_input.py",
     "serving/batch_parts.py",
     "serving/batch_ray.py",
-    "serving/batcher.py",
     "serving/binding.py",
     "serving/bundle_server.py",
     "serving/bundles.py",
     "serving/model_worker.py",
     "serving/releases.py",
-    "serving/routing.py",
-    "serving/scoring_core.py",
     "serving/streaming/wiring.py",
 }
 

@@ -59,8 +59,6 @@ NOT_YET_TESTED: set[str] = {
     "cli/loadtest.py",
     "cli/quickstart_month.py",
     "examples/churn.py",
-    "retraining/evidence.py",
-    "retraining/releases.py",
     "serving/batch_ray.py",
     "serving/binding.py",
     "serving/bundle_server.py",

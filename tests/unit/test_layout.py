@@ -60,9 +60,7 @@ NOT_YET_TESTED: set[str] = {
     "cli/quickstart_month.py",
     "examples/churn.py",
     "serving/batch_ray.py",
-    "serving/binding.py",
     "serving/bundle_server.py",
-    "serving/model_worker.py",
     "serving/streaming/wiring.py",
 }
 

@@ -60,8 +60,6 @@ NOT_YET_TESTED: set[str] = {
     "cli/quickstart_month.py",
     "examples/churn.py",
     "serving/batch_ray.py",
-    "serving/bundle_server.py",
-    "serving/streaming/wiring.py",
 }
 
 

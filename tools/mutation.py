@@ -105,6 +105,8 @@ MODULES: dict[str, list[str]] = {
         "tests/unit/serving/test_resilience.py",
         "tests/unit/serving/test_resilience_rules.py",
     ],
+    "serving.binding": ["tests/unit/serving/test_binding.py"],
+    "serving.scoring_core": ["tests/unit/serving/test_scoring_core.py"],
     "serving.schema": [
         "tests/unit/serving/test_schema.py",
         "tests/unit/serving/test_schema_rules.py",
@@ -168,6 +170,8 @@ AT_GOAL = (
     "features.materialization",
     "registry.gates.builtin",
     "features.sources",
+    "serving.binding",
+    "serving.scoring_core",
 )
 
 

@@ -33,7 +33,8 @@ def refusal(call: Any) -> ConfigError:
 
 
 def test_from_signature_takes_every_input_the_features_do_not_provide() -> None:
-    signed = model(("customer_id", "long"), ("tenure", "double"), ("spend_30d", "double"))
+    # a feature's input first: the inputs after it are still read
+    signed = model(("spend_30d", "double"), ("customer_id", "long"), ("tenure", "double"))
     spec = endpoint(entity_keys=["customer_id"], features=["stats"])
     assert request_fields(spec, signed, ["spend_30d"]) == {"customer_id": "int", "tenure": "float"}
 
@@ -46,9 +47,13 @@ def test_fields_written_in_the_definition_are_taken_as_written() -> None:
 @pytest.mark.parametrize(
     ("loaded", "message"),
     [
-        (None, "model churn@production has no MLflow signature"),
+        (None, "has no MLflow signature naming its inputs; log it with a signature or write"),
         (model(("tenure", None)), "model churn@4 has no MLflow signature"),  # names only
-        (model(("tenure", "double"), ("blob", "binary")), "gives blob (binary), which no"),
+        (
+            model(("tenure", "double"), ("blob", "binary"), ("raw", None), ("x", "double")),
+            "gives blob (binary), raw (no type), which no request field type (float, int, "
+            "bool, string) carries",
+        ),
         (model(("spend_30d", "double")), "features provide every input of churn@4"),
     ],
 )
@@ -58,6 +63,17 @@ def test_a_signature_that_cannot_give_the_request_fields_is_refused(
     spec = endpoint(entity_keys=[], features=[])
     error = refusal(lambda: request_fields(spec, loaded, ["spend_30d"]))
     assert message in error.message and error.details["field"] == "request"
+
+
+def test_keys_must_be_among_the_fields_the_signature_gives() -> None:
+    signed = model(("tenure", "double"), ("plan", "string"))
+    spec = endpoint(entity_keys=["customer_id", "region"])  # checked at load
+    error = refusal(lambda: request_fields(spec, signed, []))
+    assert error.details["field"] == "entity_keys"
+    assert "customer_id, region not among the request fields taken from the signature " in (
+        error.message
+    )
+    assert "(tenure, plan); write the request fields instead" in error.message
 
 
 def test_keys_and_pii_must_be_among_the_fields_the_signature_gives() -> None:
@@ -92,24 +108,22 @@ def test_a_model_naming_its_inputs_is_fed_exactly_those_in_its_order() -> None:
 
 def test_a_model_reading_a_column_nobody_provides_is_refused() -> None:
     spec = endpoint(request={"a": "float"})
-    error = refusal(
-        lambda: model_columns(spec, {"a": "float"}, [], model(("a", None), ("z", None)))
-    )
+    unread = model(("a", None), ("z", None), ("y", None))
+    error = refusal(lambda: model_columns(spec, {"a": "float"}, [], unread))
     assert error.details["field"] == "request"
-    assert "model churn@4 reads z, which is neither a request field nor an online feature" in (
+    assert "model churn@4 reads z, y, which is neither a request field nor an online feature" in (
         error.message
     )
 
 
 def test_model_inputs_that_disagree_with_the_model_are_refused() -> None:
-    spec = endpoint(request={"a": "float", "b": "float"}, model_inputs=["a"])
-    error = refusal(
-        lambda: model_columns(
-            spec, {"a": "float", "b": "float"}, [], model(("a", None), ("b", None))
-        )
-    )
+    request = {"a": "float", "b": "float", "c": "float"}
+    spec = endpoint(request=request, model_inputs=["a", "c"])
+    error = refusal(lambda: model_columns(spec, request, [], model(("a", None), ("b", None))))
     assert error.details["field"] == "model_inputs"
-    assert "a differ from the inputs model churn@4 names (a, b)" in error.message
+    assert "a, c differ from the inputs model churn@4 names (a, b); leave model_inputs out" in (
+        error.message
+    )
     # the same set in another order is no disagreement: the model's order is used
     same = endpoint(request={"a": "float", "b": "float"}, model_inputs=["b", "a"])
     assert model_columns(
@@ -121,21 +135,34 @@ def test_model_inputs_that_disagree_with_the_model_are_refused() -> None:
 
 
 def test_pii_reaches_a_model_only_when_its_signature_names_it() -> None:
-    request = {"email": "string", "a": "float"}
-    spec = endpoint(request=request, pii_fields=["email"], model_inputs=["a", "email"])
+    request = {"email": "string", "phone": "string", "a": "float"}
+    spec = endpoint(
+        request=request, pii_fields=["email", "phone"], model_inputs=["a", "email", "phone"]
+    )
     error = refusal(lambda: model_columns(spec, request, []))
-    assert error.details["field"] == "model_inputs" and "email is PII" in error.message
+    assert error.details["field"] == "model_inputs"
+    assert "email, phone is PII (pii_fields, or its data contract) and reaches a model only " in (
+        error.message
+    )
     # a contract's PII counts too (pii given), and a signature naming it is obeyed
     contract = endpoint(request=request, model_inputs=["a", "email"])
     refusal(lambda: model_columns(contract, request, [], pii=["email"]))
     signed = model(("email", "string"), ("a", "double"))
-    assert model_columns(spec, request, [], signed) == ["email", "a"]
+    signed_spec = endpoint(request=request, pii_fields=["email"], model_inputs=["a", "email"])
+    assert model_columns(signed_spec, request, [], signed) == ["email", "a"]
 
 
 def test_model_inputs_must_be_provided_by_the_request_or_features() -> None:
-    spec = endpoint(request={"a": "float"}, model_inputs=["a", "ghost"])
+    spec = endpoint(request={"a": "float"}, model_inputs=["a", "ghost", "spook"])
     error = refusal(lambda: model_columns(spec, {"a": "float"}, []))
-    assert "ghost is neither a request field nor an online feature" in error.message
+    assert "ghost, spook is neither a request field nor an online feature" in error.message
+    assert error.details["field"] == "model_inputs"
+
+
+def test_model_inputs_are_fed_in_their_order_to_a_model_naming_none() -> None:
+    request = {"a": "float", "b": "float", "customer_id": "int"}
+    spec = endpoint(request=request, entity_keys=["customer_id"], model_inputs=["spend", "b"])
+    assert model_columns(spec, request, ["spend"]) == ["spend", "b"]
 
 
 def test_by_default_keys_and_pii_are_left_out_and_features_follow_the_fields() -> None:
@@ -150,6 +177,7 @@ def test_an_unloaded_signature_endpoint_checks_only_the_envelope() -> None:
     check = UncheckedRows("churn", max_rows=2)
     assert check.validate({"inputs": {"anything": 1}}) == ([{"anything": 1}], False)
     assert check.validate({"inputs": [{"a": 1}, {"b": 2}]}) == ([{"a": 1}, {"b": 2}], True)
+    assert check.validate({"inputs": [{"a": 1}]}) == ([{"a": 1}], True)  # a list of one
     for bad in ({"inputs": [{"a": 1}] * 3}, {"inputs": []}, {"rows": []}, {"inputs": [1]}):
-        with pytest.raises(RequestInvalid):
+        with pytest.raises(RequestInvalid, match="request to endpoint 'churn' is invalid"):
             check.validate(bad)

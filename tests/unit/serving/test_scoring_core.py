@@ -4,7 +4,8 @@ or the fallback's, and a refusal naming the rows nothing could answer."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import time
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -14,8 +15,14 @@ from modelward.serving.endpoints import Fallback
 from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.resilience import BreakerState
 from modelward.serving.runtime import EndpointRuntime, Scored
-from modelward.serving.scoring_core import answer_rows_of, score_rows
-from tests.unit.serving.conftest import ConstantModel, SleepyModel, endpoint_runtime, row
+from modelward.serving.scoring_core import _stage_spans, answer_rows_of, score_rows
+from tests.unit.serving.conftest import (
+    FIELDS,
+    ConstantModel,
+    SleepyModel,
+    endpoint_runtime,
+    row,
+)
 
 
 class ArmedCrash:
@@ -147,3 +154,131 @@ def test_when_the_fallback_model_fails_too_the_refusal_says_both() -> None:
     message = refused.value.message
     assert message.startswith("endpoint 'm' cannot answer: latency budget of 5000 ms exceeded")
     assert "the fallback model failed too" in message
+
+
+def test_an_open_feature_breaker_stops_only_an_endpoint_that_reads_features() -> None:
+    request = {**FIELDS, "customer_id": "int"}
+    reads = endpoint_runtime(
+        ConstantModel(0.3), request=request, entity_keys=["customer_id"], features=["stats"]
+    )
+    reads.lookup = cast(Any, object())  # never reached: the breaker answers first
+    for _ in range(reads.feature_breaker.threshold):
+        reads.feature_breaker.failure()
+    assert score(reads, [row()]) == (None, "feature store circuit open")
+    assert reads.model_breaker.allow()  # the model's probe slot was given back
+    plain = endpoint_runtime(ConstantModel(0.3))
+    for _ in range(plain.feature_breaker.threshold):
+        plain.feature_breaker.failure()
+    assert score(plain, [row()])[1] is None  # no features read: that breaker says nothing
+
+
+class Spans:
+    """A tracer recording the spans started on it: (name, start, end, attributes)."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+
+    def start_span(self, name: str, start_time: int) -> Any:
+        span: dict[str, Any] = {"name": name, "start": start_time, "attributes": {}}
+        self.spans.append(span)
+
+        class Span:
+            def set_attribute(self, key: str, value: Any) -> None:
+                span["attributes"][key] = value
+
+            def end(self, end_time: int) -> None:
+                span["end"] = end_time
+
+        return Span()
+
+
+def test_the_model_call_is_a_span_within_the_request_with_its_batch_size() -> None:
+    tracer = Spans()
+    before = time.time_ns()
+    asyncio.run(score_rows(endpoint_runtime(ConstantModel(0.3)), [row(), row()], tracer))
+    after = time.time_ns()
+    [model] = tracer.spans  # no features read: no features span
+    assert model["name"] == "model" and model["attributes"] == {"modelward.batch_rows": 2}
+    assert before <= model["start"] <= model["end"] <= after
+
+
+def test_a_fallback_model_refusing_a_row_leaves_only_that_row_unanswered() -> None:
+    runtime = endpoint_runtime(
+        ConstantModel(0.3), fallback=Fallback(model="m@9"), fallback_model=NegativeRefusing()
+    )
+    rows = [row(0.5), row(0.5), row(-1.0)]
+    scored = Scored([0.3, None, None], rows, 0.0, 0.0, 3, [None, "no value", "no value"])
+    with pytest.raises(ModelUnavailable) as refused:
+        answer(runtime, rows, scored, None)
+    # row 1 was answered by the fallback; row 2 is named, with both reasons
+    assert refused.value.message == (
+        "endpoint 'm' cannot answer row(s) 2: no value; the fallback model: "
+        "model failed on this row: ValueError: negative f0"
+    )
+    answered = endpoint_runtime(
+        ConstantModel(0.3), fallback=Fallback(model="m@9"), fallback_model=NegativeRefusing()
+    )
+    result, _ = answer(
+        answered, rows[:2], Scored([0.3, None], rows[:2], 0, 0, 2, [None, "x"]), None
+    )
+    assert result.predictions == pytest.approx([0.3, 0.6])
+    assert result.sources == [("m", "1"), ("m-backup", "9")]
+    assert result.inputs == rows[:2]
+
+
+class NegativeRefusing(ConstantModel):
+    """A sound fallback (0.6) that refuses rows whose first input is negative."""
+
+    def __init__(self) -> None:
+        super().__init__(0.6)
+
+    def predict_proba(self, x: Any) -> Any:
+        if (np.asarray(x)[:, 0] < 0).any():
+            raise ValueError("negative f0")
+        return super().predict_proba(x)
+
+
+def test_a_fallback_model_over_the_budget_fails_too_and_says_so() -> None:
+    slow = SleepyModel(seconds=0.05)
+    runtime = endpoint_runtime(
+        ConstantModel(0.3),
+        fallback=Fallback(model="m@9"),
+        fallback_model=slow,
+        latency_budget_ms=10,
+    )
+    slow.armed.set()
+    with pytest.raises(ModelUnavailable) as refused:
+        answer(runtime, [row()], None, "model circuit open")
+    assert refused.value.message.endswith(
+        "model circuit open; the fallback model failed too: "
+        "the model call on the event loop overran the budget"
+    )
+
+
+def test_a_loaded_backup_answers_only_when_the_endpoint_names_a_fallback() -> None:
+    runtime = endpoint_runtime(ConstantModel(0.3), fallback_model=ConstantModel(0.8))
+    with pytest.raises(ModelUnavailable, match="cannot answer: model circuit open"):
+        answer(runtime, [row()], None, "model circuit open")
+
+
+def test_features_and_model_are_consecutive_spans_ending_now() -> None:
+    tracer = Spans()
+    scored = Scored([0.3], [row()], features_s=2.0, model_s=1.0, batch_size=5)
+    before = time.time_ns()
+    _stage_spans(tracer, before - 5 * 10**9, scored)
+    features, model = tracer.spans
+    assert (features["name"], model["name"]) == ("features", "model")
+    assert features["end"] == model["start"]  # the model call followed the lookup
+    assert features["end"] - features["start"] == 2_000_000_000  # 2 s, in nanoseconds
+    assert model["end"] - model["start"] == 1_000_000_000
+    assert model["end"] >= before
+    assert features["attributes"] == model["attributes"] == {"modelward.batch_rows": 5}
+
+
+def test_a_fully_scored_answer_is_the_models_for_every_row() -> None:
+    runtime = endpoint_runtime(ConstantModel(0.3), "4")
+    scored = Scored([0.3, 0.3], [row(0.1), row(0.2)], 0.0, 0.0, 2)  # no reasons: all scored
+    result, metrics = answer(runtime, [row(0.1), row(0.2)], scored, None)
+    assert result.predictions == [0.3, 0.3] and result.reasons == [None, None]
+    assert result.sources == [("m", "4"), ("m", "4")] and not result.degraded
+    assert fallbacks_counted(metrics, "unknown") == 0

@@ -106,6 +106,7 @@ MODULES: dict[str, list[str]] = {
         "tests/unit/serving/test_resilience_rules.py",
     ],
     "serving.binding": ["tests/unit/serving/test_binding.py"],
+    "serving.bundles": ["tests/unit/serving/test_bundles.py"],
     "serving.scoring_core": ["tests/unit/serving/test_scoring_core.py"],
     "serving.schema": [
         "tests/unit/serving/test_schema.py",

@@ -3,14 +3,20 @@ lock pins what is installed here, and a folder holding something else is never w
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
+from modelward.config import Workspace
 from modelward.errors import Conflict, InputError
+from modelward.registry.evidence import list_evidence
+from modelward.security import Role
+from modelward.serving import EndpointSpec
 from modelward.serving.bundles import (
     MANIFEST,
     _dist_name,
@@ -20,6 +26,11 @@ from modelward.serving.bundles import (
     package_endpoint,
     read_bundle,
 )
+from modelward.serving.endpoints import create_endpoint
+from modelward.session import Session
+from tests.unit.registry.support import MLFLOW_WARNINGS, placeholder_version, principal
+
+pytestmark = MLFLOW_WARNINGS
 
 
 def bundle_at(root: Path, files: dict[str, str]) -> Path:
@@ -100,6 +111,7 @@ def test_packaging_into_a_folder_holding_other_files_is_refused_before_any_work(
         ("colorama; sys_platform == 'no-such-platform'", None),  # not for this platform
         ('pytest; extra == "dev"', None),  # an extra's
         ("pkg; not a marker ((", None),
+        ("-e .", None),  # not a requirement of a distribution
     ],
 )
 def test_a_requirement_names_its_distribution_only_where_it_applies(
@@ -123,3 +135,100 @@ def test_a_models_requirements_file_adds_its_packages(tmp_path: Path) -> None:
         "# written by mlflow\n-r other.txt\nscikit-learn==1.5.2\n\nlightgbm; extra == 'x'\n"
     )
     assert _model_requirements(tmp_path) == ["scikit-learn"]
+
+
+def test_the_id_is_the_sha256_of_the_sorted_path_and_hash_lines(tmp_path: Path) -> None:
+    # a bundle id is recorded as evidence: the way it is computed may not drift
+    read = read_bundle(bundle_at(tmp_path / "b", FILES))
+    listing = "\n".join(f"{p} {d}" for p, d in sorted(read.files.items()))
+    assert read.id == "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
+    assert read.files["endpoint.json"] == hashlib.sha256(b"{}").hexdigest()
+    assert read.path == tmp_path / "b"
+
+
+def test_a_manifest_whose_id_alone_was_changed_is_refused(tmp_path: Path) -> None:
+    root = bundle_at(tmp_path / "b", FILES)
+    manifest = json.loads((root / MANIFEST).read_text())
+    (root / MANIFEST).write_text(json.dumps({**manifest, "id": "sha256:" + "0" * 64}))
+    with pytest.raises(InputError, match="files differ from the manifest"):
+        read_bundle(root)
+
+
+def test_a_refusal_names_at_most_five_of_the_files_that_differ(tmp_path: Path) -> None:
+    root = bundle_at(tmp_path / "b", FILES)
+    for i in range(6):
+        (root / f"extra-{i}.txt").write_text(str(i))
+    with pytest.raises(InputError) as refused:
+        read_bundle(root)
+    assert "(extra-0.txt, extra-1.txt, extra-2.txt, extra-3.txt, extra-4.txt)" in (
+        refused.value.message
+    )
+
+
+def test_not_a_bundle_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as refused:
+        read_bundle(tmp_path)
+    assert refused.value.details == {"file": str(tmp_path)}
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(Conflict) as conflict:
+        package_endpoint(cast(Any, None), "churn", tmp_path)
+    assert conflict.value.details == {"path": str(tmp_path)}
+
+
+def test_one_distribution_under_two_spellings_is_pinned_once_in_case_blind_order() -> None:
+    lock = locked_requirements(["pydantic_core", "Pydantic-Core", "Jinja2", "anyio"])
+    names = [line.split("==")[0] for line in lock]
+    assert names.count("pydantic_core") == 1
+    assert names == sorted(names, key=str.lower) and names[0] == "anyio"  # a before J
+    assert "MarkupSafe" in names  # what Jinja2 requires
+
+
+@pytest.fixture
+def packaged_session(sqlite_workspace: Workspace) -> Iterator[Session]:
+    """A session with endpoint ``churn`` on a registered version whose artifact is a small
+    folder (an ``MLmodel`` and a ``requirements.txt``), not a trained model."""
+    with Session(sqlite_workspace) as session:
+        version = placeholder_version(session)
+        folder = Path(version.model_uri.removeprefix("file://"))
+        (folder / "MLmodel").write_text("flavors: {}\n")
+        (folder / "requirements.txt").write_text("orjson\n")
+        spec = EndpointSpec(name="churn", model=version.ref, request={"tenure": "float"})
+        create_endpoint(session, principal(session, "olga", Role.OPERATOR), spec)
+        yield session
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_a_packaged_endpoint_is_the_same_bundle_wherever_and_whenever_made(
+    packaged_session: Session, tmp_path: Path
+) -> None:
+    out = tmp_path / "bundles"  # beside the workspace, which is in tmp_path too
+    first = package_endpoint(packaged_session, "churn", out / "one")
+    assert first.created and (first.endpoint, first.version) == ("churn", "churn@1")
+    top = sorted({name.split("/")[0] for name in first.files})
+    assert top == ["Containerfile", "endpoint.json", "features.json", "model", "requirements.lock"]
+    assert any(name.endswith("/MLmodel") for name in first.files)  # the artifact, copied
+    assert read_bundle(out / "one").id == first.id
+    described = json.loads((out / "one" / "endpoint.json").read_text())
+    assert (described["model"], described["spec"]["name"]) == ("churn@1", "churn")
+    lock = (out / "one" / "requirements.lock").read_text().splitlines()
+    assert any(line.lower().startswith("modelward==") for line in lock)
+    # nothing but the bundle beside it: the staging folder is gone
+    assert sorted(p.name for p in out.iterdir()) == ["one"]
+    again = package_endpoint(packaged_session, "churn", out / "one")
+    assert (again.id, again.created) == (first.id, False)  # already there: not an error
+    elsewhere = package_endpoint(packaged_session, "churn", out / "two")
+    assert elsewhere.id == first.id
+    [recorded, *_] = list_evidence(packaged_session, kind="bundle")
+    assert (recorded.subject, recorded.passed) == ("churn@1", True)
+    assert recorded.detail["id"] == first.id
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_packaging_into_a_folder_holding_another_bundle_is_a_conflict(
+    packaged_session: Session, tmp_path: Path
+) -> None:
+    other = read_bundle(bundle_at(tmp_path / "bundles" / "out", FILES))
+    with pytest.raises(Conflict, match=f"holds bundle {other.id[:19]}..., not this one"):
+        package_endpoint(packaged_session, "churn", tmp_path / "bundles" / "out")
+    assert read_bundle(tmp_path / "bundles" / "out").id == other.id  # left as it was
+    assert sorted(p.name for p in (tmp_path / "bundles").iterdir()) == ["out"]

@@ -109,6 +109,9 @@ MODULES: dict[str, list[str]] = {
         "tests/unit/serving/test_resilience.py",
         "tests/unit/serving/test_resilience_rules.py",
     ],
+    "serving.binding": ["tests/unit/serving/test_binding.py"],
+    "serving.bundles": ["tests/unit/serving/test_bundles.py"],
+    "serving.scoring_core": ["tests/unit/serving/test_scoring_core.py"],
     "serving.schema": [
         "tests/unit/serving/test_schema.py",
         "tests/unit/serving/test_schema_rules.py",
@@ -174,6 +177,8 @@ AT_GOAL = (
     "features.sources",
     "data.snapshots",
     "serving.resilience",
+    "serving.binding",
+    "serving.scoring_core",
 )
 
 

@@ -143,6 +143,10 @@ class LoopBatcher:
             items = [item for item, _ in batch]
             try:
                 results: Sequence[Any] = self.fn(items)
+                # checked as the thread's batcher does: a short answer would leave futures
+                # unresolved and the rest pending, with no flush scheduled for them again
+                if len(results) != len(items):
+                    raise RuntimeError(f"batch function returned {len(results)} for {len(items)}")
             except Exception as exc:
                 results = [exc] * len(items)
             self.calls += 1

@@ -222,9 +222,12 @@ def read_bundle(path: Path) -> Bundle:
         ) from None
     bundle_id, files = _manifest(path)
     if bundle_id != manifest.get("id") or files != manifest.get("files"):
-        changed = sorted(set(files.items()) ^ set((manifest.get("files") or {}).items()))
+        # a changed file is in both sides' (path, hash) pairs: name it once
+        changed = sorted(
+            {p for p, _ in set(files.items()) ^ set((manifest.get("files") or {}).items())}
+        )
         raise InputError(
-            f"{path}: files differ from the manifest ({', '.join(p for p, _ in changed[:5])})",
+            f"{path}: files differ from the manifest ({', '.join(changed[:5])})",
             file=str(path),
         )
     return Bundle(bundle_id, path, manifest["endpoint"], manifest["version"], files, created=False)

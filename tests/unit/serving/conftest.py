@@ -20,11 +20,20 @@ from modelward.monitoring.predictions import PredictionLogWriter
 from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.security.roles import Principal, Role
 from modelward.serving.auth import TokenVerifier
+from modelward.serving.binding import model_columns
 from modelward.serving.config_cache import EndpointCache, Sources
 from modelward.serving.endpoints import BrokenEndpoint, Endpoint, EndpointSpec
 from modelward.serving.gateway import Gateway
 from modelward.serving.metrics import GatewayMetrics
-from modelward.serving.models import ObjectModelLoader, ResolvedModel, StaticModelResolver
+from modelward.serving.models import (
+    LoadedModel,
+    ObjectModelLoader,
+    ResolvedModel,
+    StaticModelResolver,
+    load_object,
+)
+from modelward.serving.runtime import EndpointRuntime
+from modelward.serving.schema import RequestSchema
 
 T = TypeVar("T")
 FIELDS = {f"f{i}": "float" for i in range(4)}
@@ -206,3 +215,27 @@ class serving:
     async def __aexit__(self, *exc: object) -> None:
         await self._client.__aexit__(None, None, None)
         await self.gateway.shutdown()
+
+
+def endpoint_runtime(
+    model: Any, version: str = "1", *, fallback_model: Any = None, **spec_kw: Any
+) -> EndpointRuntime:
+    """One endpoint's runtime scoring ``model`` in process (inline: no batcher thread unless
+    the spec asks for one), for tests of what the gateway does around a model call."""
+    spec_kw.setdefault("batching", False)
+    spec_kw.setdefault("isolate_model", False)
+    endpoint = spec(**spec_kw)
+    columns = model_columns(endpoint, FIELDS, [])
+
+    def load(obj: Any, name: str, v: str) -> LoadedModel:
+        return load_object(obj, name=name, version=v, uri="mem", output="auto", columns=columns)
+
+    backup = load(fallback_model, "m-backup", "9") if fallback_model is not None else None
+    return EndpointRuntime(
+        endpoint,
+        1,
+        load(model, "m", version),
+        columns,
+        RequestSchema("m", endpoint.request, 10),
+        fallback_model=backup,
+    )

@@ -18,7 +18,7 @@ from modelward.serving.gateway import Gateway
 from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.models import ObjectModelLoader, StaticModelResolver
 from tests import services
-from tests.unit.serving.conftest import AUTH, ConstantModel, World, authenticate, row, serving, spec
+from tests.unit.serving.support import AUTH, ConstantModel, World, authenticate, row, serving, spec
 
 pytestmark = pytest.mark.redis
 

@@ -28,7 +28,7 @@ from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.models import ObjectModelLoader, StaticModelResolver
 from tests.unit.registry.support import MLFLOW_WARNINGS, admin
 from tests.unit.rollout.support import Setup, setup
-from tests.unit.serving.conftest import FIELDS, ConstantModel, World, spec
+from tests.unit.serving.support import FIELDS, ConstantModel, World, spec
 
 pytestmark = MLFLOW_WARNINGS
 TOKENS = {

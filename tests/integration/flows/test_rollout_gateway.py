@@ -1,7 +1,7 @@
 """A release end to end, in process: the gateway routes by the release in the store, the
 controller judges what it logged, and a bad candidate is rolled back (a good one promoted).
 
-The gateway is wired with in-memory models (tests/unit/serving/conftest.py); the release,
+The gateway is wired with in-memory models (tests/unit/serving/support.py); the release,
 its audit trail and the controller's lease are in the real metadata store (SQLite and
 Postgres).
 """
@@ -29,7 +29,7 @@ from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.models import ObjectModelLoader, StaticModelResolver
 from tests.unit.registry.support import MLFLOW_WARNINGS
 from tests.unit.rollout.support import Setup, setup
-from tests.unit.serving.conftest import AUTH, ConstantModel, World, authenticate, run, serving, spec
+from tests.unit.serving.support import AUTH, ConstantModel, World, authenticate, run, serving, spec
 
 pytestmark = MLFLOW_WARNINGS
 URL = "/v1/endpoints/churn/predict"

@@ -28,7 +28,7 @@ from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.models import ObjectModelLoader, StaticModelResolver
 from tests.unit.registry.support import MLFLOW_WARNINGS
 from tests.unit.rollout.support import Setup, setup
-from tests.unit.serving.conftest import (
+from tests.unit.serving.support import (
     AUTH,
     ConstantModel,
     World,

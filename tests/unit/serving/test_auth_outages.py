@@ -13,7 +13,7 @@ from typing import Any
 from modelward.errors import StoreUnavailable, Unauthenticated
 from modelward.security.roles import Principal
 from modelward.serving.auth import TokenVerifier
-from tests.unit.serving.conftest import (
+from tests.unit.serving.support import (
     AUTH,
     TOKENS,
     GatewayFactory,

@@ -14,7 +14,7 @@ from modelward.errors import ConfigError, InputError
 from modelward.serving.bundle_server import ENV_BUNDLE_TOKEN, bundle_gateway
 from modelward.serving.bundles import MANIFEST, _manifest
 from tests.unit.registry.support import MLFLOW_WARNINGS
-from tests.unit.serving.conftest import FIELDS, row, run, serving
+from tests.unit.serving.support import FIELDS, row, run, serving
 
 pytestmark = [*MLFLOW_WARNINGS, pytest.mark.filterwarnings("ignore::FutureWarning")]
 TOKEN = "a-bundle-token-of-32-characters!"

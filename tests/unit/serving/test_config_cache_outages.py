@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelward.serving.endpoints import BrokenEndpoint
-from tests.unit.serving.conftest import (
+from tests.unit.serving.support import (
     AUTH,
     GatewayFactory,
     World,

@@ -24,7 +24,7 @@ from sklearn.exceptions import InconsistentVersionWarning
 from modelward.serving.environments import ENVIRONMENT_READY, build_environment, environment_lock
 from modelward.serving.models import MlflowModelLoader, ResolvedModel
 from tests.unit.registry.support import MLFLOW_WARNINGS
-from tests.unit.serving.conftest import AUTH, GatewayFactory, World, run, serving, spec
+from tests.unit.serving.support import AUTH, GatewayFactory, World, run, serving, spec
 from tests.unit.serving.test_model_process import matrix_model, rows, write_mlflow_model
 
 pytestmark = [*MLFLOW_WARNINGS, pytest.mark.slow, pytest.mark.xdist_group("model-envs")]

@@ -22,7 +22,7 @@ from modelward.serving.endpoints import Fallback
 from modelward.serving.models import MlflowModelLoader, ResolvedModel
 from modelward.session import Session
 from tests.unit.registry.support import MLFLOW_WARNINGS
-from tests.unit.serving.conftest import AUTH, GatewayFactory, World, run, serving, spec
+from tests.unit.serving.support import AUTH, GatewayFactory, World, run, serving, spec
 
 pytestmark = MLFLOW_WARNINGS
 

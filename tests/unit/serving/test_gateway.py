@@ -9,7 +9,7 @@ import numpy as np
 
 from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.serving.endpoints import Fallback
-from tests.unit.serving.conftest import (
+from tests.unit.serving.support import (
     AUTH,
     ConstantModel,
     GatewayFactory,
@@ -421,7 +421,7 @@ def test_a_token_is_checked_once_however_many_requests_bring_it(
     make_gateway: GatewayFactory,
 ) -> None:
     from modelward.serving.auth import TokenVerifier
-    from tests.unit.serving.conftest import authenticate
+    from tests.unit.serving.support import authenticate
 
     checks: list[str] = []
 

@@ -13,7 +13,7 @@ import pytest
 
 from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.serving.endpoints import Fallback
-from tests.unit.serving.conftest import (
+from tests.unit.serving.support import (
     AUTH,
     GatewayFactory,
     RaisingModel,

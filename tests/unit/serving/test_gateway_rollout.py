@@ -22,7 +22,7 @@ from modelward.serving.gateway import Gateway
 from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.models import ObjectModelLoader, StaticModelResolver
 from modelward.serving.runtime import Job
-from tests.unit.serving.conftest import (
+from tests.unit.serving.support import (
     AUTH,
     ConstantModel,
     RaisingModel,

@@ -18,7 +18,7 @@ from modelward.serving.jobs.callbacks import CallbackSender
 from modelward.serving.jobs.sql import SqlJobQueue
 from modelward.serving.jobs.worker import JobWorker
 from modelward.store import Store, open_store
-from tests.unit.serving.conftest import GatewayFactory, row, run
+from tests.unit.serving.support import GatewayFactory, row, run
 
 SETTINGS = JobsSettings(visibility_timeout_s=30, backoff_s=0.01, poll_interval_s=0.01)
 

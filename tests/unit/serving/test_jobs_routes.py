@@ -15,7 +15,7 @@ from modelward.serving.jobs.base import JobQueue
 from modelward.serving.jobs.routes import JobRoutes
 from modelward.serving.jobs.sql import SqlJobQueue
 from modelward.store import Store, open_store
-from tests.unit.serving.conftest import AUTH, GatewayFactory, World, row, run, serving, spec
+from tests.unit.serving.support import AUTH, GatewayFactory, World, row, run, serving, spec
 
 JOBS = "/v1/endpoints/m/jobs"
 

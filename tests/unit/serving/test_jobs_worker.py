@@ -24,7 +24,7 @@ from modelward.serving.jobs.routes import JobRoutes
 from modelward.serving.jobs.sql import SqlJobQueue
 from modelward.serving.jobs.worker import JobWorker
 from modelward.store import Store, open_store
-from tests.unit.serving.conftest import AUTH, GatewayFactory, World, row, run, serving
+from tests.unit.serving.support import AUTH, GatewayFactory, World, row, run, serving
 
 JOBS = "/v1/endpoints/m/jobs"
 
@@ -149,7 +149,7 @@ def test_an_unreachable_redis_queue_is_a_clear_error_after_bounded_backoff(
 def test_retries_then_dead_letter_when_the_model_keeps_failing(
     make_gateway: GatewayFactory, store: Store, world: World
 ) -> None:
-    from tests.unit.serving.conftest import RaisingModel
+    from tests.unit.serving.support import RaisingModel
 
     world.model("m@production", RaisingModel(), "4")
     settings = JobsSettings(max_attempts=2, backoff_s=0.0, poll_interval_s=0.01)

@@ -35,7 +35,7 @@ from modelward.serving.environments import (
 from modelward.serving.model_process import ModelProcess, WorkerDown
 from modelward.serving.models import MlflowModelLoader, ResolvedModel
 from tests.unit.registry.support import MLFLOW_WARNINGS
-from tests.unit.serving.conftest import AUTH, GatewayFactory, World, run, serving, spec
+from tests.unit.serving.support import AUTH, GatewayFactory, World, run, serving, spec
 
 pytestmark = [*MLFLOW_WARNINGS, pytest.mark.xdist_group("model-process")]
 

@@ -22,7 +22,7 @@ from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.serving.gateway import Gateway
 from modelward.serving.oip_grpc import GrpcInference
 from modelward.serving.oip_proto import grpc_predict_v2_pb2 as pb
-from tests.unit.serving.conftest import AUTH, FIELDS, GatewayFactory, World, row, serving, spec
+from tests.unit.serving.support import AUTH, FIELDS, GatewayFactory, World, row, serving, spec
 
 TOKEN = [("authorization", AUTH["Authorization"])]
 Tensor = pb.ModelInferRequest.InferInputTensor

@@ -11,7 +11,7 @@ from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.serving.gateway import Gateway
 from modelward.serving.mlflow_scoring import MlflowRoutes
 from modelward.serving.oip_rest import OipRoutes
-from tests.unit.serving.conftest import AUTH, FIELDS, GatewayFactory, World, row, run, serving, spec
+from tests.unit.serving.support import AUTH, FIELDS, GatewayFactory, World, row, run, serving, spec
 
 NAMES = list(FIELDS)
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from modelward.serving.endpoints import Fallback
-from tests.unit.serving.conftest import (
+from tests.unit.serving.support import (
     AUTH,
     ConstantModel,
     GatewayFactory,

@@ -8,7 +8,7 @@ from typing import Any
 from modelward.serving.gateway import Gateway
 from modelward.serving.mlflow_scoring import MlflowRoutes
 from modelward.serving.oip_rest import OipRoutes
-from tests.unit.serving.conftest import AUTH, FIELDS, GatewayFactory, run, serving
+from tests.unit.serving.support import AUTH, FIELDS, GatewayFactory, run, serving
 
 NAMES = list(FIELDS)
 

@@ -25,7 +25,7 @@ from modelward.serving.routing import (
     rejection_records,
     smoke_route,
 )
-from tests.unit.serving.conftest import FIELDS, ConstantModel, endpoint_runtime, row
+from tests.unit.serving.support import FIELDS, ConstantModel, endpoint_runtime, row
 
 OPERATOR = Principal("olga", Role.OPERATOR)
 FIELDS_WITH_EMAIL = {**FIELDS, "customer_id": "int", "email": "string"}

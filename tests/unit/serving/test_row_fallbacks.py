@@ -20,7 +20,7 @@ from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.serving.endpoints import Fallback
 from modelward.serving.resilience import BreakerState
 from modelward.serving.runtime import Job, Scored
-from tests.unit.serving.conftest import (
+from tests.unit.serving.support import (
     AUTH,
     FIELDS,
     ConstantModel,

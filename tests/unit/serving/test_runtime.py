@@ -11,7 +11,7 @@ from modelward.serving.binding import model_columns
 from modelward.serving.models import load_object
 from modelward.serving.runtime import EndpointRuntime
 from modelward.serving.schema import RequestSchema
-from tests.unit.serving.conftest import FIELDS, ConstantModel, SleepyModel, row, spec
+from tests.unit.serving.support import FIELDS, ConstantModel, SleepyModel, row, spec
 
 
 def test_a_retired_runtime_scores_late_requests_inline() -> None:

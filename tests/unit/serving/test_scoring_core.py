@@ -16,7 +16,7 @@ from modelward.serving.metrics import GatewayMetrics
 from modelward.serving.resilience import BreakerState
 from modelward.serving.runtime import EndpointRuntime, Scored
 from modelward.serving.scoring_core import _stage_spans, answer_rows_of, score_rows
-from tests.unit.serving.conftest import (
+from tests.unit.serving.support import (
     FIELDS,
     ConstantModel,
     SleepyModel,

@@ -23,7 +23,7 @@ import uvicorn
 from modelward.serving import ENV_HEADER_TIMEOUT, HeaderDeadlineProtocol
 from modelward.serving.gateway import Gateway
 from modelward.serving.wire import MAX_HEADER_BYTES
-from tests.unit.serving.conftest import AUTH, GatewayFactory, row
+from tests.unit.serving.support import AUTH, GatewayFactory, row
 
 #: long enough that the good requests below are answered while the slow clients stall
 #: (if the box is so slow that they are not, the test still holds: it cannot pass falsely

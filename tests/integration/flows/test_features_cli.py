@@ -14,7 +14,7 @@ from modelward.features.online.base import Record
 from modelward.features.online.sqlite import SqliteOnlineStore
 from modelward.features.packing import pack
 from tests.integration.flows.test_features_training import DEFINITIONS
-from tests.unit.features.conftest import hours, write_stats
+from tests.unit.features.support import hours, write_stats
 
 
 @pytest.fixture

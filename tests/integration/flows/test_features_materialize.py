@@ -28,7 +28,7 @@ from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.tables import feature_runs
 from modelward.security import entries
 from modelward.session import Session
-from tests.unit.features.conftest import hours, write_stats
+from tests.unit.features.support import hours, write_stats
 
 
 @pytest.fixture

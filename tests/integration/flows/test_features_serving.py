@@ -23,7 +23,7 @@ from modelward.features import (
 from modelward.features.packing import pack
 from modelward.session import Session
 from tests import services
-from tests.unit.features.conftest import hours, make_density, make_stats_view, spine, write_stats
+from tests.unit.features.support import hours, make_density, make_stats_view, spine, write_stats
 
 
 @pytest.fixture

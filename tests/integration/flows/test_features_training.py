@@ -20,7 +20,7 @@ from modelward.features import (
     training_set,
 )
 from modelward.session import Session
-from tests.unit.features.conftest import hours, spine, write_stats
+from tests.unit.features.support import hours, spine, write_stats
 
 DEFINITIONS = """
 from datetime import timedelta

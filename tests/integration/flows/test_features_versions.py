@@ -24,7 +24,7 @@ from modelward.features import (
 from modelward.lineage import collecting
 from modelward.security import entries, verify
 from modelward.session import Session
-from tests.unit.features.conftest import hours, make_density, spine, write_stats
+from tests.unit.features.support import hours, make_density, spine, write_stats
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from modelward.config import Workspace
 from modelward.errors import InputError
 from modelward.features import api
 from modelward.session import Session
-from tests.unit.features.conftest import write_stats
+from tests.unit.features.support import write_stats
 
 DEFINITIONS = """
 from pathlib import Path

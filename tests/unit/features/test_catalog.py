@@ -13,7 +13,7 @@ from modelward.errors import InputError, NotFound
 from modelward.features.catalog import Catalog, load_catalog
 from modelward.features.definitions import FeatureView, OnDemandView
 from modelward.session import Session
-from tests.unit.features.conftest import make_stats_view
+from tests.unit.features.support import make_stats_view
 
 
 def test_references_resolve_per_view_in_order_without_repeats(catalog: Catalog) -> None:
@@ -77,7 +77,7 @@ def test_the_definitions_module_is_found_from_the_setting(
         ):
             load_catalog(session)
         (sqlite_workspace.root / "features.py").write_text(
-            "from tests.unit.features.conftest import make_stats_view\n"
+            "from tests.unit.features.support import make_stats_view\n"
             f"stats = make_stats_view(__import__('pathlib').Path({str(stats_path)!r}))\n"
         )
         loaded = load_catalog(session)

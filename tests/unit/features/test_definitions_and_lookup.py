@@ -23,7 +23,7 @@ from modelward.features import (
 )
 from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.packing import entity_key, pack, to_us, unpack, unpack_many
-from tests.unit.features.conftest import hours, make_stats_view
+from tests.unit.features.support import hours, make_stats_view
 
 
 def test_definition_hash_is_stable_and_tracks_changes(stats_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_definition_hash_is_stable_and_tracks_changes(stats_path: Path) -> None:
 
 
 def test_on_demand_hash_follows_the_code(density: OnDemandView, stats_view: FeatureView) -> None:
-    from tests.unit.features.conftest import make_density
+    from tests.unit.features.support import make_density
 
     assert make_density(stats_view).definition_hash == density.definition_hash
 

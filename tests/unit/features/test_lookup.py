@@ -26,7 +26,7 @@ from modelward.features import (
 from modelward.features.catalog import FeatureRef, Selection
 from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.packing import entity_key, pack, to_us
-from tests.unit.features.conftest import hours
+from tests.unit.features.support import hours
 
 TICK = timedelta(microseconds=1)
 DTYPES = ["int64", "float64", "string"]

@@ -21,7 +21,7 @@ from modelward.features import Catalog, Entity, Feature, FeatureLookup, FeatureV
 from modelward.features.materialization import materialize_view, watermark
 from modelward.features.online.memory import MemoryOnlineStore
 from modelward.session import Session
-from tests.unit.features.conftest import hours, write_stats
+from tests.unit.features.support import hours, write_stats
 
 TICK = timedelta(microseconds=1)
 

@@ -24,7 +24,7 @@ from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.packing import entity_key, pack, to_us
 from modelward.security import entries
 from modelward.session import Session
-from tests.unit.features.conftest import hours, write_stats
+from tests.unit.features.support import hours, write_stats
 
 
 @pytest.fixture

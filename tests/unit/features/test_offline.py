@@ -10,7 +10,7 @@ import pytest
 from modelward.errors import InputError
 from modelward.features import Catalog, Entity, Feature, FeatureView, OnDemandView, training_set
 from modelward.lineage import collecting
-from tests.unit.features.conftest import hours, spine
+from tests.unit.features.support import hours, spine
 
 
 def test_point_in_time_values_ttl_and_created_tie_break(catalog: Catalog) -> None:

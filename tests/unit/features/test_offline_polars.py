@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from modelward.features import Catalog, training_set
-from tests.unit.features.conftest import hours, spine
+from tests.unit.features.support import hours, spine
 
 
 def test_polars_spine(catalog: Catalog) -> None:

@@ -32,7 +32,7 @@ from modelward.features import (
 )
 from modelward.lineage import DatasetUse, FeatureViewUse
 from modelward.session import Session
-from tests.unit.features.conftest import hours, make_density, make_stats_view, spine, write_stats
+from tests.unit.features.support import hours, make_density, make_stats_view, spine, write_stats
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from modelward.features.online import Record
 from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.packing import pack, to_us
 from modelward.features.skew import skew_check
-from tests.unit.features.conftest import hours
+from tests.unit.features.support import hours
 
 DTYPES = ["int64", "float64", "string"]
 

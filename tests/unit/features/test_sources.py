@@ -28,7 +28,7 @@ from modelward.features.sources import (
     view_relation,
 )
 from modelward.session import Session
-from tests.unit.features.conftest import hours, write_stats
+from tests.unit.features.support import hours, write_stats
 
 FITS = {
     "int64": [

@@ -14,7 +14,7 @@ import pytest
 from modelward.features import Catalog, FeatureLookup, FeatureView, Record, training_set
 from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.packing import pack, to_us
-from tests.unit.features.conftest import hours, spine
+from tests.unit.features.support import hours, spine
 
 TICK = timedelta(microseconds=1)
 TTL = timedelta(hours=2)  # the TTL of the shared driver_stats view

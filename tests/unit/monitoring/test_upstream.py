@@ -24,7 +24,7 @@ from modelward.monitoring import AlertPolicy
 from modelward.monitoring.alerts import conditions_of
 from modelward.monitoring.upstream import upstream_sources
 from modelward.session import Session
-from tests.unit.features.conftest import hours, write_stats
+from tests.unit.features.support import hours, write_stats
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from modelward.config import Workspace
 from modelward.errors import ConfigError
 from modelward.registry.gates.base import GateContext, build_gates, evaluate_all
 from modelward.session import Session
-from tests.unit.features.conftest import write_stats
+from tests.unit.features.support import write_stats
 
 DEFINITIONS = """
 from pathlib import Path
-from tests.unit.features.conftest import make_stats_view
+from tests.unit.features.support import make_stats_view
 stats = make_stats_view(Path(__file__).parent / "driver_stats.parquet")
 """
 

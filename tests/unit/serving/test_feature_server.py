@@ -20,7 +20,7 @@ from modelward.features.packing import entity_key, pack, to_us
 from modelward.security.roles import Principal, Role
 from modelward.serving.auth import TokenVerifier
 from modelward.serving.feature_server import FEATURE_PATH, create_feature_server
-from tests.unit.features.conftest import make_density, make_stats_view, write_stats
+from tests.unit.features.support import make_density, make_stats_view, write_stats
 
 TOKENS = {
     "tok-viewer": Principal("vic", Role.VIEWER),

@@ -15,7 +15,7 @@ from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.packing import entity_key, pack, to_us
 from modelward.monitoring.predictions.memory import MemoryPredictionSink
 from modelward.serving.endpoints import Fallback
-from tests.unit.features.conftest import make_density, make_stats_view, write_stats
+from tests.unit.features.support import make_density, make_stats_view, write_stats
 from tests.unit.serving.support import AUTH, GatewayFactory, World, run, serving, spec
 
 URL = "/v1/endpoints/drivers/predict"

@@ -16,7 +16,7 @@ from modelward.features.online.memory import MemoryOnlineStore
 from modelward.features.packing import entity_key, pack, to_us
 from modelward.serving.endpoints import Fallback
 from modelward.serving.resilience import BreakerState
-from tests.unit.features.conftest import make_stats_view, write_stats
+from tests.unit.features.support import make_stats_view, write_stats
 from tests.unit.serving.support import (
     AUTH,
     GatewayFactory,

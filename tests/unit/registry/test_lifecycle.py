@@ -77,11 +77,9 @@ def s(workspace: Workspace) -> Iterator[Session]:
     GATES._registered.pop("verdict", None)
 
 
-def _model(s: Session) -> dict[str, Any]:
+def _model(s: Session, name: str = "churn") -> dict[str, Any]:
     with s.store.read() as conn:
-        row = conn.execute(
-            select(registered_models).where(registered_models.c.name == "churn")
-        ).one()
+        row = conn.execute(select(registered_models).where(registered_models.c.name == name)).one()
     return dict(row._mapping)
 
 
@@ -688,7 +686,13 @@ def test_another_models_version_of_the_same_number_is_never_touched(s: Session) 
     placeholder_version(s, "fraud")  # fraud@1 beside churn@1
     lifecycle.set_gate_policy(s, ADMIN, "fraud", "Staging", [])
     lifecycle.transition(s, DEV, "fraud@1", "Staging", reason="fraud's own")
+    # fraud's row at churn's revision: churn's write must still pick its own row by name
+    while _model(s, "fraud")["revision"] < _model(s)["revision"]:
+        lifecycle.set_approval_policy(s, ADMIN, "fraud", "Production", 0)
+    fraud = _model(s, "fraud")
+    assert fraud["revision"] == _model(s)["revision"]
     lifecycle.transition(s, DEV, "churn@1", "Production", reason="churn's")
+    assert _model(s, "fraud") == fraud
     assert registry.get_version(s, "fraud@1").stage == "Staging"
     assert registry.get_version(s, "churn@1").stage == "Production"
     # churn has nothing in Staging: its alias must not follow fraud's Staging version

@@ -168,6 +168,7 @@ AT_GOAL = (
     "features.materialization",
     "registry.gates.builtin",
     "features.sources",
+    "registry.lifecycle",
 )
 
 

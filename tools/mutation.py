@@ -179,6 +179,7 @@ AT_GOAL = (
     "serving.resilience",
     "serving.binding",
     "serving.scoring_core",
+    "registry.lifecycle",
 )
 
 

@@ -77,11 +77,9 @@ def s(workspace: Workspace) -> Iterator[Session]:
     GATES._registered.pop("verdict", None)
 
 
-def _model(s: Session) -> dict[str, Any]:
+def _model(s: Session, name: str = "churn") -> dict[str, Any]:
     with s.store.read() as conn:
-        row = conn.execute(
-            select(registered_models).where(registered_models.c.name == "churn")
-        ).one()
+        row = conn.execute(select(registered_models).where(registered_models.c.name == name)).one()
     return dict(row._mapping)
 
 
@@ -191,10 +189,16 @@ def test_a_new_production_version_archives_the_old_one_and_keeps_it_as_rollback_
     assert _pointers(s) == (1, None)
     assert _alias(s, "production") == 1
 
+    revision = _model(s)["revision"]
     second = lifecycle.transition(s, DEV, "churn@2", "Production", reason="better")
     assert (second.version, second.demoted) == (2, 1)
     assert _stages(s) == ["Archived", "Production", "None"]
     assert _pointers(s) == (2, 1)
+    assert _model(s)["revision"] == revision + 1  # both moves are one write of the model
+    # the archived version tells when it left Production: the moment the new one entered
+    left = registry.get_version(s, "churn@1").stage_changed_at
+    assert left is not None
+    assert left.replace(tzinfo=None) == second.at.replace(tzinfo=None)
     assert _alias(s, "production") == 2
     assert _history(s, "churn@1")[-1] == {
         "model_name": "churn",
@@ -254,14 +258,32 @@ def test_archiving_the_production_version_empties_production_and_keeps_it_for_ro
     s: Session,
 ) -> None:
     lifecycle.transition(s, DEV, "churn@1", "Production", reason="first")
+    revision = _model(s)["revision"]
     done = lifecycle.transition(s, DEV, "churn@1", "Archived", reason="retired")
     assert (done.from_stage, done.to_stage, done.demoted) == ("Production", "Archived", None)
     assert _pointers(s) == (None, 1)
+    # emptying Production is a change of the model too: a transition that read it before
+    # must lose the race, so the revision moves
+    assert _model(s)["revision"] == revision + 1
     assert _alias(s, "production") is None  # the alias is deleted, not left pointing at v1
 
     back = lifecycle.rollback(s, ALICE, "churn", reason="nothing else is ready")
     assert (back.version, back.demoted) == (1, None)
     assert _pointers(s) == (1, None)  # nothing was replaced: no way back to record
+    assert _model(s)["revision"] == revision + 2
+
+
+def test_a_promotion_after_production_was_emptied_keeps_the_archived_version_to_roll_back_to(
+    s: Session,
+) -> None:
+    lifecycle.transition(s, DEV, "churn@1", "Production", reason="first")
+    lifecycle.transition(s, DEV, "churn@1", "Archived", reason="retired")
+    done = lifecycle.transition(s, DEV, "churn@2", "Production", reason="its replacement")
+    assert done.demoted is None  # nothing was in Production to archive
+    assert _pointers(s) == (2, 1)  # v1 is still the way back
+    back = lifecycle.rollback(s, ALICE, "churn", reason="v2 misbehaves")
+    assert (back.version, back.demoted) == (1, 2)
+    assert _pointers(s) == (1, 2)
 
 
 def test_a_version_leaving_staging_loses_the_staging_alias_to_the_highest_one_left(
@@ -664,7 +686,13 @@ def test_another_models_version_of_the_same_number_is_never_touched(s: Session) 
     placeholder_version(s, "fraud")  # fraud@1 beside churn@1
     lifecycle.set_gate_policy(s, ADMIN, "fraud", "Staging", [])
     lifecycle.transition(s, DEV, "fraud@1", "Staging", reason="fraud's own")
+    # fraud's row at churn's revision: churn's write must still pick its own row by name
+    while _model(s, "fraud")["revision"] < _model(s)["revision"]:
+        lifecycle.set_approval_policy(s, ADMIN, "fraud", "Production", 0)
+    fraud = _model(s, "fraud")
+    assert fraud["revision"] == _model(s)["revision"]
     lifecycle.transition(s, DEV, "churn@1", "Production", reason="churn's")
+    assert _model(s, "fraud") == fraud
     assert registry.get_version(s, "fraud@1").stage == "Staging"
     assert registry.get_version(s, "churn@1").stage == "Production"
     # churn has nothing in Staging: its alias must not follow fraud's Staging version

@@ -86,7 +86,8 @@ class Transition:
 
 
 def _stage(value: str) -> str:
-    stage = value.capitalize() if value.lower() != "none" else "None"
+    # as MLflow spells stages: "production" -> "Production", "NONE" -> "None"
+    stage = value.capitalize()
     if stage not in versions.STAGES:
         raise InputError(
             f"stage: {value[:40]!r} is not a stage; use one of {', '.join(versions.STAGES)}",

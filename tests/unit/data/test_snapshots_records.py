@@ -319,9 +319,12 @@ def test_a_source_failing_part_way_is_an_input_error_naming_it(error: Exception)
     read: list[pa.RecordBatch] = []
 
     with pytest.raises(InputError) as info:
-        read.extend(snapshots._batches(reader, src))  # type: ignore[arg-type]
+        for batch in snapshots._batches(reader, src):  # type: ignore[arg-type]
+            # bounded: a generator that stopped asking the reader would never end
+            assert reader.reads == len(read) + 1, "a batch came without a read"
+            read.append(batch)
 
-    assert len(read) == 1
+    assert [b.num_rows for b in read] == [1]
     assert info.value.message == (
         "/d/x.parquet: not a readable Parquet file: Invalid Input Error: bad value"
     )

@@ -397,7 +397,7 @@ def test_a_record_that_keeps_losing_the_race_is_a_conflict_after_five_attempts(
 # --- the workspace's data settings ----------------------------------------------------------
 
 
-def test_the_contract_check_runs_within_the_workspace_memory_limit(
+def test_the_contract_check_runs_within_the_workspace_memory_limit_naming_the_source(
     workspace_dir: Path, tmp_path: Path
 ) -> None:
     # 8 MB is enough to stream the rows into the store in small batches, not enough for

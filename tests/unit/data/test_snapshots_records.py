@@ -345,6 +345,18 @@ def test_a_contract_that_cannot_apply_is_refused_as_it_is(session: Session, tmp_
     assert snapshots.list_snapshots(session) == []
 
 
+def test_an_error_about_the_private_copy_is_retold_about_the_source_keeping_its_details() -> None:
+    copy = snapshots.Source("parquet", "/ws/.modelward/tmp/snap-1-ab/data.parquet")
+    src = snapshots.Source("csv", "/d/x.csv")
+    about_copy = InputError(f"{copy.label}: ran out of memory", source=copy.label, rule="r")
+
+    retold = snapshots._retold_about(about_copy, copy, src)
+
+    assert type(retold) is InputError
+    assert retold.message == "/d/x.csv: ran out of memory"
+    assert retold.details == {"source": "/d/x.csv", "rule": "r"}
+
+
 def test_a_bad_query_names_the_sql_source(session: Session) -> None:
     with pytest.raises(InputError) as info:
         snapshots.snapshot(session, "SELECT * FROM no_such_table", name="x")

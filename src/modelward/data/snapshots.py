@@ -166,7 +166,8 @@ def snapshot(
         if resolved_contract is not None:
             # validated is the private copy; the report names what the user gave
             report = replace(
-                _validate(session, tmp / _DATA_FILE, resolved_contract, as_of), source=src.label
+                _validate(session, tmp / _DATA_FILE, src, resolved_contract, as_of),
+                source=src.label,
             )
             if not report.passed and override_reason is None:
                 raise ContractViolation(
@@ -240,16 +241,30 @@ def _load_contract(contract: Contract | str | Path | None) -> Contract | None:
 
 
 def _validate(
-    session: Session, path: Path, contract: Contract, as_of: datetime | None
+    session: Session, path: Path, src: Source, contract: Contract, as_of: datetime | None
 ) -> ValidationReport:
+    """Check the private copy at ``path`` of ``src``; a failure to read it names ``src``."""
     from modelward.data.validation import validate
 
-    return validate(
-        Source("parquet", str(path)),
-        contract,
-        as_of=as_of,
-        settings=session.workspace.settings.data,
-    )
+    copy = Source("parquet", str(path))
+    try:
+        return validate(copy, contract, as_of=as_of, settings=session.workspace.settings.data)
+    except InputError as exc:
+        raise _retold_about(exc, copy, src) from None
+
+
+def _retold_about(exc: InputError, copy: Source, src: Source) -> InputError:
+    """``exc`` about the private ``copy`` told about ``src``: the user never saw the copy.
+
+    Reading errors (running out of memory above all) start with the path they read; a
+    contract that cannot apply to the data names its rule instead, and is left as it is.
+    """
+    if not exc.message.startswith(copy.label):
+        return exc
+    details = {
+        key: src.label if value == copy.label else value for key, value in exc.details.items()
+    }
+    return type(exc)(src.label + exc.message.removeprefix(copy.label), **details)
 
 
 def _total_rows(src: Source) -> int | None:
@@ -271,8 +286,17 @@ def _open_reader(
         raise _source_error(src, exc) from None
 
 
-def _source_error(src: Source, exc: duckdb.Error) -> InputError:
+def _source_error(src: Source, exc: Exception) -> InputError:
+    """A failure to read ``src`` (a DuckDB error, or one passed on by its Arrow stream)."""
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # through the Arrow stream DuckDB's out-of-memory error keeps only its text
+    if isinstance(exc, duckdb.OutOfMemoryException) or detail.startswith("Out of Memory Error"):
+        return InputError(
+            f"{src.label}: ran out of memory reading the data ({detail}); raise "
+            "data.duckdb_memory_limit in modelward.toml",
+            file=src.label,
+            field="data.duckdb_memory_limit",
+        )
     what = {
         "parquet": "a readable Parquet file",
         "csv": "a readable CSV file",
@@ -361,16 +385,16 @@ def _write(
 
 
 def _batches(reader: pa.RecordBatchReader, src: Source) -> Iterator[pa.RecordBatch]:
-    # DuckDB reads lazily: a bad value deep in a CSV surfaces while iterating, not at open
+    # DuckDB reads lazily: a bad value deep in a CSV, a corrupt row group past the first,
+    # or the memory limit surfaces while iterating, not at open. Its Arrow stream passes
+    # the error on as an OSError, which must not read as the workspace's disk failing.
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             return
-        except (duckdb.Error, pa.ArrowInvalid) as exc:
-            if isinstance(exc, duckdb.Error):
-                raise _source_error(src, exc) from None
-            raise InputError(f"{src.label}: cannot read: {exc}", file=src.label) from None
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            raise _source_error(src, exc) from None
         yield batch
 
 

@@ -24,7 +24,13 @@ from modelward import lineage
 from modelward.config import Workspace
 from modelward.data import snapshots
 from modelward.data.contracts import parse_contract
-from modelward.errors import ContractViolation, InputError, NotFound, StorageError
+from modelward.errors import (
+    ContractError,
+    ContractViolation,
+    InputError,
+    NotFound,
+    StorageError,
+)
 from modelward.security import audit
 from modelward.session import Session
 
@@ -262,6 +268,93 @@ def test_source_errors_name_the_source_and_what_it_should_be(
     assert error.message == expected
     assert error.details == {"file": src.label}
     assert snapshots._source_error(src, duckdb.IOException("")).message.endswith(": IOException")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        duckdb.OutOfMemoryException("failed to allocate data of size 2.0 MiB\nhint"),
+        # what DuckDB's Arrow stream raises mid-read: its error's text in an OSError
+        OSError("Out of Memory Error: could not allocate block of size 256.0 KiB"),
+    ],
+)
+def test_running_out_of_memory_names_the_setting_to_raise(error: Exception) -> None:
+    src = snapshots.Source("csv", "/d/x.csv")
+    first_line = str(error).splitlines()[0]
+
+    memory = snapshots._source_error(src, error)
+
+    assert memory.message == (
+        f"/d/x.csv: ran out of memory reading the data ({first_line}); raise "
+        "data.duckdb_memory_limit in modelward.toml"
+    )
+    assert memory.details == {"file": "/d/x.csv", "field": "data.duckdb_memory_limit"}
+
+
+class _FailingReader:
+    """A record batch reader whose source fails on the second read."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.reads = 0
+
+    def read_next_batch(self) -> pa.RecordBatch:
+        self.reads += 1
+        if self.reads == 1:
+            return pa.record_batch({"n": pa.array([1], pa.int64())})
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        duckdb.InvalidInputException("Invalid Input Error: bad value"),
+        pa.ArrowInvalid("Invalid Input Error: bad value"),
+        OSError("Invalid Input Error: bad value"),
+    ],
+)
+def test_a_source_failing_part_way_is_an_input_error_naming_it(error: Exception) -> None:
+    src = snapshots.Source("parquet", "/d/x.parquet")
+    reader = _FailingReader(error)
+    read: list[pa.RecordBatch] = []
+
+    with pytest.raises(InputError) as info:
+        for batch in snapshots._batches(reader, src):  # type: ignore[arg-type]
+            # bounded: a generator that stopped asking the reader would never end
+            assert reader.reads == len(read) + 1, "a batch came without a read"
+            read.append(batch)
+
+    assert [b.num_rows for b in read] == [1]
+    assert info.value.message == (
+        "/d/x.parquet: not a readable Parquet file: Invalid Input Error: bad value"
+    )
+    assert info.value.details == {"file": "/d/x.parquet"}
+
+
+def test_a_contract_that_cannot_apply_is_refused_as_it_is(session: Session, tmp_path: Path) -> None:
+    # the contract's own error names its rule, not the private copy: nothing to retell
+    contract = parse_contract({"name": "c", "columns": {"n": {"min": "not a number"}}}, "inline")
+
+    with pytest.raises(ContractError) as info:
+        snapshots.snapshot(
+            session, _parquet(tmp_path / "a.parquet", [1]), name="x", contract=contract
+        )
+
+    assert info.value.message.startswith("columns.n.min: the rule cannot apply to column 'n': ")
+    assert info.value.details == {"rule": "columns.n.min", "column": "n"}
+    assert snapshots.list_snapshots(session) == []
+
+
+def test_an_error_about_the_private_copy_is_retold_about_the_source_keeping_its_details() -> None:
+    copy = snapshots.Source("parquet", "/ws/.modelward/tmp/snap-1-ab/data.parquet")
+    src = snapshots.Source("csv", "/d/x.csv")
+    about_copy = InputError(f"{copy.label}: ran out of memory", source=copy.label, rule="r")
+
+    retold = snapshots._retold_about(about_copy, copy, src)
+
+    assert type(retold) is InputError
+    assert retold.message == "/d/x.csv: ran out of memory"
+    assert retold.details == {"source": "/d/x.csv", "rule": "r"}
 
 
 def test_a_bad_query_names_the_sql_source(session: Session) -> None:

@@ -397,7 +397,7 @@ def test_a_record_that_keeps_losing_the_race_is_a_conflict_after_five_attempts(
 # --- the workspace's data settings ----------------------------------------------------------
 
 
-def test_the_contract_check_runs_within_the_workspace_memory_limit(
+def test_the_contract_check_runs_within_the_workspace_memory_limit_naming_the_source(
     workspace_dir: Path, tmp_path: Path
 ) -> None:
     # 8 MB is enough to stream the rows into the store in small batches, not enough for
@@ -417,9 +417,11 @@ def test_the_contract_check_runs_within_the_workspace_memory_limit(
         with pytest.raises(InputError) as info:
             snapshots.snapshot(session, path, name="wide", contract=contract)
 
-        # (the message names the private copy the check reads, not the source given)
-        assert ": ran out of memory reading the data (" in info.value.message
+        # the check reads the private copy, but the user only knows the source they gave
+        assert info.value.message.startswith(f"{path}: ran out of memory reading the data (")
         assert info.value.message.endswith("raise data.duckdb_memory_limit in modelward.toml")
+        assert info.value.details == {"source": str(path)}
+        assert ".modelward" not in info.value.message
         assert snapshots.list_snapshots(session) == []
         assert list(session.workspace.tmp_dir.iterdir()) == []
         assert _stored(session) == []
@@ -441,9 +443,44 @@ def test_reading_the_source_runs_within_the_workspace_memory_limit(
         with pytest.raises(InputError) as info:
             snapshots.snapshot(session, path, name="wide")
 
-        # (DuckDB's reader calls this an unreadable file; the cause it gives is the limit)
+        # the file is fine: the message says the limit was too low, and which setting to raise
+        assert info.value.message.startswith(
+            f"{path}: ran out of memory reading the data (Out of Memory Error: "
+        )
+        assert info.value.message.endswith("); raise data.duckdb_memory_limit in modelward.toml")
+        assert info.value.details == {"file": str(path), "field": "data.duckdb_memory_limit"}
+        assert snapshots.list_snapshots(session) == []
+        assert list(session.workspace.tmp_dir.iterdir()) == []
+        assert _stored(session) == []
+
+
+def test_a_corrupt_row_group_past_the_first_is_an_input_error_naming_the_file(
+    workspace_dir: Path, tmp_path: Path
+) -> None:
+    # small batches on one thread: the first row group is read and hashed before the second
+    environ = {
+        "MODELWARD_IDENTITY__USER": "tester",
+        "MODELWARD_DATA__DUCKDB_THREADS": "1",
+        "MODELWARD_DATA__BATCH_ROWS": "1024",
+    }
+    path = tmp_path / "damaged.parquet"
+    table = pa.table({"n": pa.array(range(2048), pa.int64())})
+    pq.write_table(table, path, row_group_size=1024, compression="none", use_dictionary=False)
+    second = pq.ParquetFile(path).metadata.row_group(1).column(0)
+    data = bytearray(path.read_bytes())
+    start = second.data_page_offset
+    data[start : start + second.total_compressed_size] = bytes(second.total_compressed_size)
+    path.write_bytes(bytes(data))
+    assert pq.ParquetFile(path).read_row_group(0).num_rows == 1024  # the file still opens
+
+    with Session(Workspace.open(workspace_dir, environ=environ)) as session:
+        with pytest.raises(InputError) as info:
+            snapshots.snapshot(session, path, name="damaged")
+
+        # the source is at fault, not the workspace: not a StorageError about .modelward/tmp
         assert info.value.message.startswith(f"{path}: not a readable Parquet file: ")
-        assert "Out of Memory Error" in info.value.message
+        assert ".modelward" not in info.value.message
+        assert info.value.details == {"file": str(path)}
         assert snapshots.list_snapshots(session) == []
         assert list(session.workspace.tmp_dir.iterdir()) == []
         assert _stored(session) == []

@@ -52,15 +52,14 @@ lint: $(VENV)/.installed-dev
 
 # the suite runs on TEST_WORKERS processes (pytest-xdist, in the dev extra); each test has
 # its own workspace, Postgres schema, Redis key prefix and free ports, so they never meet.
-# Three workers on the 2-core CI machine: with two, the run kept the cores 70% busy (1,600
-# CPU s in 18:55, 141% of one core on average), as many tests wait on a server or a
-# subprocess they started; a third worker fills those waits. (Four, on an older suite whose
-# quickstarts dominated, fought for the cores and the disk: 14:59 against 7:46 for two.)
-# The slow ones are collected first (tests/conftest.py) and handed out a few at a time in
-# that order, so they overlap; a module whose tests share an expensive fixture is one
-# xdist_group, one worker. --durations lists the slowest tests at the end, to see where
-# CI's time goes
-TEST_WORKERS ?= 3
+# Four workers on the 2-core CI machine: many tests wait on a server or a subprocess they
+# started, and more workers fill those waits (docs/testing.md has the measurements: on
+# 2026-12-06, 3 workers kept the cores 130% busy and took 14:30 for all of .ci/run, 4 took
+# 172% and 10:30). The slow ones are collected first (tests/conftest.py) and handed out a
+# few at a time in that order, so they overlap; a module whose tests share an expensive
+# fixture is one xdist_group, one worker. --durations lists the slowest tests at the end,
+# to see where CI's time goes
+TEST_WORKERS ?= 4
 
 # the dashboard's browser tests drive Debian's Chromium (Playwright never downloads one);
 # installed here when missing, so `make test` needs nothing set up beforehand

@@ -21,16 +21,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
-from sqlalchemy import func, select
 
 from modelward.config import Workspace, init_workspace
 from modelward.data import snapshots
-from modelward.data.tables import snapshots as snapshots_table
 from modelward.security import audit
 from modelward.session import Session
 from tests import services
+from tests.integration.flows.test_snapshots import _parquet, _row_count, _stored_files
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -40,23 +38,6 @@ def sqlite_session(sqlite_workspace: Workspace) -> Iterator[Session]:
     s = Session(sqlite_workspace)
     yield s
     s.close()
-
-
-def _parquet(path: Path, rows: int = 1_000) -> Path:
-    duckdb.sql(
-        f"COPY (SELECT range AS id, 'c' || (range % 7) AS cat, range * 0.5 AS v "
-        f"FROM range({rows})) TO '{path}' (FORMAT parquet)"
-    )
-    return path
-
-
-def _stored_files(ws: Workspace) -> list[Path]:
-    return sorted(p for p in ws.snapshots_dir.rglob("*") if p.is_file())
-
-
-def _row_count(session: Session) -> int:
-    with session.store.read() as conn:
-        return conn.execute(select(func.count()).select_from(snapshots_table)).scalar_one()
 
 
 _CHILD = textwrap.dedent("""

@@ -260,6 +260,13 @@ def _stored(session: Session) -> list[Path]:
     return [p for p in session.workspace.snapshots_dir.rglob("*") if p.is_file()]
 
 
+def _assert_nothing_left(session: Session) -> None:
+    """A failed snapshot left no record, no write area and no stored file."""
+    assert snapshots.list_snapshots(session) == []
+    assert list(session.workspace.tmp_dir.iterdir()) == []
+    assert _stored(session) == []
+
+
 def test_a_write_area_that_cannot_be_made_is_a_storage_error_naming_it(
     session: Session, tmp_path: Path
 ) -> None:
@@ -422,9 +429,7 @@ def test_the_contract_check_runs_within_the_workspace_memory_limit_naming_the_so
         assert info.value.message.endswith("raise data.duckdb_memory_limit in modelward.toml")
         assert info.value.details == {"source": str(path)}
         assert ".modelward" not in info.value.message
-        assert snapshots.list_snapshots(session) == []
-        assert list(session.workspace.tmp_dir.iterdir()) == []
-        assert _stored(session) == []
+        _assert_nothing_left(session)
 
 
 def test_reading_the_source_runs_within_the_workspace_memory_limit(
@@ -449,9 +454,7 @@ def test_reading_the_source_runs_within_the_workspace_memory_limit(
         )
         assert info.value.message.endswith("); raise data.duckdb_memory_limit in modelward.toml")
         assert info.value.details == {"file": str(path), "field": "data.duckdb_memory_limit"}
-        assert snapshots.list_snapshots(session) == []
-        assert list(session.workspace.tmp_dir.iterdir()) == []
-        assert _stored(session) == []
+        _assert_nothing_left(session)
 
 
 def test_a_corrupt_row_group_past_the_first_is_an_input_error_naming_the_file(
@@ -481,6 +484,4 @@ def test_a_corrupt_row_group_past_the_first_is_an_input_error_naming_the_file(
         assert info.value.message.startswith(f"{path}: not a readable Parquet file: ")
         assert ".modelward" not in info.value.message
         assert info.value.details == {"file": str(path)}
-        assert snapshots.list_snapshots(session) == []
-        assert list(session.workspace.tmp_dir.iterdir()) == []
-        assert _stored(session) == []
+        _assert_nothing_left(session)

@@ -49,10 +49,10 @@ window_params = {start = "train_from", end = "train_until"}
 DECAY = Trigger("performance", "performance:churn@1", "AUC 0.70 against 0.85")
 
 
-@pytest.fixture
-def session(workspace_dir: Path, workspace_env: dict[str, str]) -> Iterator[Session]:
+def champion_session(workspace_dir: Path, environ: dict[str, str]) -> Iterator[Session]:
+    """A workspace with POLICY_TOML and two catalogued churn versions, churn@1 in Production."""
     (workspace_dir / "modelward.toml").write_text(POLICY_TOML)
-    with Session(Workspace.open(workspace_dir, environ=workspace_env)) as opened:
+    with Session(Workspace.open(workspace_dir, environ=environ)) as opened:
         catalogue(opened, "churn", [complete(), complete()])
         with opened.store.transaction() as conn:
             conn.execute(
@@ -61,6 +61,11 @@ def session(workspace_dir: Path, workspace_env: dict[str, str]) -> Iterator[Sess
                 .values(stage="Production")
             )
         yield opened
+
+
+@pytest.fixture
+def session(workspace_dir: Path, workspace_env: dict[str, str]) -> Iterator[Session]:
+    yield from champion_session(workspace_dir, workspace_env)
 
 
 @pytest.fixture

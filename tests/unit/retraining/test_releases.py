@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
 
 from modelward import rollout
-from modelward.config import Workspace
 from modelward.errors import InputError, NotFound
-from modelward.registry.tables import model_versions
 from modelward.retraining import Evidence, RunOutcome, Trigger, advance_episodes, policies_of
 from modelward.retraining.episodes import Episode
 from modelward.retraining.loop import decide_trigger
@@ -26,26 +23,14 @@ from modelward.retraining.releases import run_decided, start_release
 from modelward.security import Principal, Role
 from modelward.session import Session
 from tests.unit.registry.support import MLFLOW_WARNINGS, principal
-from tests.unit.registry.test_lineage import complete
-from tests.unit.retraining.test_loop import DECAY, POLICY_TOML, Runner, decayed
-from tests.unit.rollout.support import catalogue
+from tests.unit.retraining.test_loop import DECAY, Runner, champion_session, decayed
 
 pytestmark = MLFLOW_WARNINGS
 
 
 @pytest.fixture
 def session(workspace_dir: Path) -> Iterator[Session]:
-    (workspace_dir / "modelward.toml").write_text(POLICY_TOML)
-    environ = {"MODELWARD_IDENTITY__USER": "tester"}
-    with Session(Workspace.open(workspace_dir, environ=environ)) as opened:
-        catalogue(opened, "churn", [complete(), complete()])
-        with opened.store.transaction() as conn:
-            conn.execute(
-                update(model_versions)
-                .where(model_versions.c.model_name == "churn", model_versions.c.version == 1)
-                .values(stage="Production")
-            )
-        yield opened
+    yield from champion_session(workspace_dir, {"MODELWARD_IDENTITY__USER": "tester"})
 
 
 @pytest.fixture
